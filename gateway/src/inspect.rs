@@ -1,0 +1,73 @@
+//! `kyso-gateway inspect CERT`: what a certificate says, with no trust decision.
+
+use crate::certificate::CertificateFacts;
+use crate::identity::{Subject, extract_subject};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// The JSON report: certificate facts, and either the identity or the identity error.
+#[derive(Debug, Serialize)]
+pub struct InspectReport {
+    /// The identity the gateway would read (DESIGN §4 `subject`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Subject>,
+    /// Why no identity could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportError>,
+    /// Facts about the certificate.
+    pub certificate: CertificateFacts,
+}
+
+/// A stable code and a human explanation.
+#[derive(Debug, Serialize)]
+pub struct ReportError {
+    /// UPPER_SNAKE code of DESIGN §6.
+    pub code: &'static str,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+/// The input was not a certificate.
+#[derive(Debug, thiserror::Error)]
+#[error("not an X.509 certificate (PEM or DER): {0}")]
+pub struct NotACertificate(String);
+
+/// Decodes PEM (the first `CERTIFICATE` block) or DER.
+pub fn decode_certificate(bytes: &[u8]) -> Result<Vec<u8>, NotACertificate> {
+    if bytes.starts_with(b"-----BEGIN") || bytes.iter().take(64).any(|b| *b == b'-') {
+        let blocks = pem::parse_many(bytes).map_err(|e| NotACertificate(e.to_string()))?;
+        return blocks
+            .into_iter()
+            .find(|b| b.tag() == "CERTIFICATE" || b.tag() == "X509 CERTIFICATE")
+            .map(pem::Pem::into_contents)
+            .ok_or_else(|| NotACertificate("no CERTIFICATE block".into()));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// Builds the report for a certificate (PEM or DER) as seen at `at`.
+pub fn inspect(bytes: &[u8], at: OffsetDateTime) -> Result<InspectReport, NotACertificate> {
+    let der = decode_certificate(bytes)?;
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| NotACertificate(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(NotACertificate(
+            "trailing bytes after the certificate".into(),
+        ));
+    }
+    let (subject, error) = match extract_subject(&cert, at.year()) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (
+            None,
+            Some(ReportError {
+                code: e.code(),
+                detail: e.to_string(),
+            }),
+        ),
+    };
+    Ok(InspectReport {
+        subject,
+        error,
+        certificate: CertificateFacts::of(&cert, &der),
+    })
+}

@@ -1,0 +1,8 @@
+//! Wire types that several kyso processes must agree on byte for byte.
+//!
+//! Keeping them in one small crate means the gateway, the signing agent, the SIM simulator
+//! and the end-to-end tests cannot drift apart on a field name or on what exactly is signed.
+//!
+//! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (DESIGN §2).
+
+pub mod webeid;
