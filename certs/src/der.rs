@@ -163,9 +163,9 @@ pub fn join_certificate(tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> Vec<u
     })
 }
 
-/// Returns `tbs` with its subject replaced by `subject` and, when given, its inner
-/// signature algorithm replaced by `algorithm`. Everything else is kept byte for byte.
-pub fn rewrite_tbs(tbs: &[u8], subject: &[u8], algorithm: Option<&[u8]>) -> Result<Vec<u8>> {
+/// The top-level fields of a `TBSCertificate`, each as raw DER, and the index of the
+/// `signature` field (1, or 2 after the `[0]` version).
+fn tbs_fields(tbs: &[u8]) -> Result<(Vec<Vec<u8>>, usize)> {
     let fields: Vec<Vec<u8>> = yasna::parse_der(tbs, |r| {
         r.read_sequence(|r| {
             let mut fields = Vec::new();
@@ -176,14 +176,22 @@ pub fn rewrite_tbs(tbs: &[u8], subject: &[u8], algorithm: Option<&[u8]>) -> Resu
         })
     })
     .map_err(der_err)?;
-    // version [0] EXPLICIT is present in every v3 certificate rcgen writes.
-    let (sig_alg_at, subject_at) = match fields.first().and_then(|f| f.first()) {
-        Some(0xa0) => (2, 5),
-        _ => (1, 4),
+    let sig_alg_at = match fields.first().and_then(|f| f.first()) {
+        Some(0xa0) => 2,
+        _ => 1,
     };
-    if fields.len() <= subject_at + 1 {
+    // serial, signature, issuer, validity, subject, subjectPublicKeyInfo must follow.
+    if fields.len() < sig_alg_at + 5 {
         return Err(Error::Der("TBSCertificate has too few fields".into()));
     }
+    Ok((fields, sig_alg_at))
+}
+
+/// Returns `tbs` with its subject replaced by `subject` and, when given, its inner
+/// signature algorithm replaced by `algorithm`. Everything else is kept byte for byte.
+pub fn rewrite_tbs(tbs: &[u8], subject: &[u8], algorithm: Option<&[u8]>) -> Result<Vec<u8>> {
+    let (fields, sig_alg_at) = tbs_fields(tbs)?;
+    let subject_at = sig_alg_at + 3;
     Ok(yasna::construct_der(|w| {
         w.write_sequence(|w| {
             for (i, field) in fields.iter().enumerate() {
@@ -196,6 +204,24 @@ pub fn rewrite_tbs(tbs: &[u8], subject: &[u8], algorithm: Option<&[u8]>) -> Resu
             }
         })
     }))
+}
+
+/// The serial number's magnitude as uppercase hex, as OpenSSL's `BN_bn2hex` prints it.
+pub fn serial_hex(cert_der: &[u8]) -> Result<String> {
+    let parts = split_certificate(cert_der)?;
+    let (fields, sig_alg_at) = tbs_fields(&parts.tbs)?;
+    let serial = yasna::parse_der(&fields[sig_alg_at - 1], |r| r.read_bigint_bytes())
+        .map_err(der_err)?
+        .0;
+    let magnitude: Vec<u8> = serial.into_iter().skip_while(|b| *b == 0).collect();
+    Ok(hex::encode_upper(magnitude))
+}
+
+/// The subject `Name` of a certificate, raw DER (what PKCS#11 wants in `CKA_SUBJECT`).
+pub fn subject_der(cert_der: &[u8]) -> Result<Vec<u8>> {
+    let parts = split_certificate(cert_der)?;
+    let (mut fields, sig_alg_at) = tbs_fields(&parts.tbs)?;
+    Ok(fields.swap_remove(sig_alg_at + 3))
 }
 
 #[cfg(test)]
@@ -258,17 +284,4 @@ mod tests {
         );
         assert_eq!(parsed.issuer().to_string(), "CN=rcgen self signed cert");
     }
-}
-
-/// The serial number's content bytes (two's complement, as in DER) from a TBS.
-pub fn tbs_serial(tbs: &[u8]) -> Result<Vec<u8>> {
-    yasna::parse_der(tbs, |r| {
-        r.read_sequence(|r| {
-            r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_i64()))?;
-            let serial = r.next().read_bigint_bytes()?;
-            while r.read_optional(|r| r.read_der())?.is_some() {}
-            Ok(serial.0)
-        })
-    })
-    .map_err(der_err)
 }

@@ -505,7 +505,7 @@ impl Ca {
         revoked_at: Option<OffsetDateTime>,
         subject: String,
     ) -> Result<String> {
-        let serial_hex = serial_of(cert_der)?;
+        let serial_hex = der::serial_hex(cert_der)?;
         self.db.entries.push(DbEntry {
             revoked_at,
             expiry,
@@ -548,12 +548,4 @@ impl Ca {
         };
         Ok(params.signed_by(&self.issuer()?)?.der().to_vec())
     }
-}
-
-/// The serial of a DER certificate as uppercase hex of its magnitude.
-fn serial_of(cert_der: &[u8]) -> Result<String> {
-    let parts = der::split_certificate(cert_der)?;
-    let serial = der::tbs_serial(&parts.tbs)?;
-    let magnitude: Vec<u8> = serial.iter().copied().skip_while(|b| *b == 0).collect();
-    Ok(hex::encode_upper(magnitude))
 }

@@ -193,6 +193,17 @@ fn id_cccd(v: &str) -> Identifier {
     id("CCCD", v)
 }
 
+/// The catalogue entry with this id.
+pub fn find(id: &str) -> crate::Result<PersonProfile> {
+    catalogue()
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| crate::Error::Unknown {
+            what: "person",
+            name: id.to_owned(),
+        })
+}
+
 /// Every test person, in a stable order.
 pub fn catalogue() -> Vec<PersonProfile> {
     let mut v = vec![

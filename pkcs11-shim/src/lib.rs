@@ -1,1 +1,15 @@
-//! placeholder
+//! kyso's signing agent: the local process that signs a gateway challenge with the
+//! user's PKCS#11 token (DESIGN §7).
+//!
+//! - [`token`]: finding tokens by label or serial (never by slot number), reading their
+//!   certificates, logging in and signing with the key that shares the certificate's
+//!   `CKA_ID`.
+//! - [`authenticate()`]: the Web eID 1.0 token of DESIGN §2 for an origin and a nonce.
+//! - [`ShimError`]: the agent's error codes.
+
+mod authenticate;
+mod error;
+pub mod token;
+
+pub use authenticate::{APP_VERSION, authenticate};
+pub use error::ShimError;

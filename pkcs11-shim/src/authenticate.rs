@@ -1,0 +1,45 @@
+//! Making the Web eID 1.0 authentication token (DESIGN §2) on a token.
+
+use crate::ShimError;
+use crate::token::{KeyAlgorithm, TokenModule, TokenSelector, certificates, private_key, sign};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
+
+/// `appVersion` of the tokens this agent makes.
+pub const APP_VERSION: &str = concat!("https://kyso.vn/kyso-shim/", env!("CARGO_PKG_VERSION"));
+
+/// Signs `H(origin) || H(nonce)` with the chosen token's key and returns the auth token.
+/// `certificate_id` picks a certificate when the token holds several. Blocks.
+pub fn authenticate(
+    module: &TokenModule,
+    selector: &TokenSelector,
+    certificate_id: Option<&str>,
+    pin: &str,
+    origin: &str,
+    nonce: &str,
+) -> Result<AuthToken, ShimError> {
+    let slot = module.find(selector)?;
+    let session = module.login(slot, pin)?;
+    let certs = certificates(&session)?;
+    let cert = match certificate_id {
+        Some(id) => certs.iter().find(|c| c.id == id),
+        None => certs.first(),
+    }
+    .ok_or(ShimError::NoCertificate)?;
+    let (key, key_algorithm) = private_key(&session, &cert.id)?;
+    let algorithm = match key_algorithm {
+        KeyAlgorithm::Rsa => SignatureAlgorithm::Rs256,
+        KeyAlgorithm::EcP256 => SignatureAlgorithm::Es256,
+        KeyAlgorithm::EcP384 => SignatureAlgorithm::Es384,
+    };
+    let data = signed_data(algorithm, origin, nonce);
+    let signature = sign(&session, key, key_algorithm, algorithm.digest(), &data)?;
+    Ok(AuthToken {
+        format: FORMAT.to_owned(),
+        unverified_certificate: STANDARD.encode(&cert.der),
+        algorithm: algorithm.name().to_owned(),
+        signature: STANDARD.encode(signature),
+        app_version: APP_VERSION.to_owned(),
+    })
+}
