@@ -1,1 +1,116 @@
-//! placeholder
+//! Helpers for kyso's end-to-end tests: locating the built binaries and making the test
+//! PKI plus SoftHSM tokens once per build, shared by every test process.
+//!
+//! The tests run the real programs (`kyso-fixtures`, `kyso-shim`, …) as processes. The
+//! binaries must be built first (`cargo build --workspace --bins`, which the README's test
+//! command does); a missing binary fails the test with that instruction.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+pub use kyso_certs::Manifest;
+pub use kyso_fixtures::TokensFile;
+
+/// The folder holding this build's binaries (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_owned()
+}
+
+/// A command for one of the workspace's binaries.
+pub fn bin(name: &str) -> Command {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` before the tests",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// Runs a command and returns its output, failing the test with stderr if it could not start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// The generated PKI and provisioned tokens for this build.
+pub struct Fixtures {
+    /// Output of `kyso-certs generate`.
+    pub pki: PathBuf,
+    /// Output of `kyso-fixtures provision`.
+    pub tokens_dir: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// The parsed `tokens.json`.
+    pub tokens: TokensFile,
+}
+
+/// Fixtures older than this are made again, so validity periods and CRLs stay fresh.
+const MAX_AGE: Duration = Duration::from_secs(6 * 3600);
+
+impl Fixtures {
+    /// Makes the fixtures once (under a file lock, as test processes run in parallel) and
+    /// reuses them while they are fresh.
+    pub fn shared() -> Fixtures {
+        let root = bin_dir().join("kyso-test-fixtures");
+        std::fs::create_dir_all(&root).unwrap();
+        let lock = File::create(root.join(".lock")).unwrap();
+        lock.lock().unwrap();
+        let done = root.join(".complete");
+        let fresh = std::fs::metadata(&done)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() < MAX_AGE);
+        let pki = root.join("pki");
+        let tokens_dir = root.join("tokens");
+        if !fresh {
+            let _ = std::fs::remove_file(&done);
+            let _ = std::fs::remove_dir_all(&pki);
+            let _ = std::fs::remove_dir_all(&tokens_dir);
+            let out = run(bin("kyso-certs").args(["generate", "--out"]).arg(&pki));
+            assert!(
+                out.status.success(),
+                "kyso-certs: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = run(bin("kyso-fixtures")
+                .args(["provision", "--pki"])
+                .arg(&pki)
+                .arg("--out")
+                .arg(&tokens_dir));
+            assert!(
+                out.status.success(),
+                "kyso-fixtures: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            File::create(&done).unwrap();
+        }
+        lock.unlock().unwrap();
+        Fixtures {
+            manifest: Manifest::load(&pki).unwrap(),
+            tokens: TokensFile::load(&tokens_dir).unwrap(),
+            pki,
+            tokens_dir,
+        }
+    }
+
+    /// A command that sees these tokens (`SOFTHSM2_CONF` set).
+    pub fn with_tokens(&self, mut cmd: Command) -> Command {
+        cmd.env("SOFTHSM2_CONF", &self.tokens.softhsm2_conf);
+        cmd
+    }
+
+    /// DER of a PEM file under the PKI or token folder.
+    pub fn pem_file(path: &Path) -> Vec<u8> {
+        let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        pem::parse(text).unwrap().into_contents()
+    }
+}
