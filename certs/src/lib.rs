@@ -6,7 +6,8 @@
 //! - [`profiles`]: the catalogue of test persons of DESIGN §9 and the verdict for each.
 //! - [`generate()`]: writes everything plus `manifest.json` ([`manifest`]).
 //! - [`cadb`]: the OpenSSL `index.txt` that `openssl ocsp` serves from.
-//! - [`der`] and [`keys`]: the DER and key handling rcgen does not do for us.
+//! - [`der`] and [`keys`]: the DER and key handling rcgen does not do for us;
+//!   [`certificate_with_subject`] for parser tests.
 //!
 //! Nothing here is for production: CA private keys are written in clear beside the
 //! certificates so that tests can issue more and run an OCSP responder.
@@ -19,8 +20,10 @@ pub mod hierarchy;
 pub mod keys;
 pub mod manifest;
 pub mod profiles;
+mod subject_cert;
 
 pub use error::{Error, Result};
 pub use generate::{DEFAULT_BASE_URL, GenerateOptions, generate};
 pub use hierarchy::Pki;
 pub use manifest::Manifest;
+pub use subject_cert::certificate_with_subject;

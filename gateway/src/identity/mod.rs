@@ -183,10 +183,10 @@ pub fn extract_subject(
     let claims = claims_of(cert);
     let mut identifiers = Vec::new();
     for claim in &claims.identifiers {
-        if let Some(id) = parse_claim(&claim.kind, &claim.value, current_year)? {
-            if !identifiers.contains(&id) {
-                identifiers.push(id);
-            }
+        if let Some(id) = parse_claim(&claim.kind, &claim.value, current_year)?
+            && !identifiers.contains(&id)
+        {
+            identifiers.push(id);
         }
     }
     let of_kind = |k: IdentifierKind| identifiers.iter().filter(move |i| i.kind == k);

@@ -83,7 +83,7 @@ mod tests {
                     .zip(p.bytes())
                     .map(|(w, b)| w * u32::from(b - b'0'))
                     .sum();
-                s % 11 == 0 && p[2..].bytes().any(|b| b != b'0')
+                s.is_multiple_of(11) && p[2..].bytes().any(|b| b != b'0')
             })
             .unwrap();
         for c in 0..10 {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check kyso has: formatting, clippy with warnings as errors, and every test
+# (unit, integration, and end-to-end tests that start the real programs over SoftHSM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# End-to-end tests run the workspace's binaries, so build them first.
+cargo build --workspace --bins --locked
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
