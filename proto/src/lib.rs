@@ -4,5 +4,7 @@
 //! and the end-to-end tests cannot drift apart on a field name or on what exactly is signed.
 //!
 //! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (DESIGN §2).
+//! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (DESIGN §3).
 
+pub mod phone;
 pub mod webeid;
