@@ -1,0 +1,296 @@
+//! The certificate policy of DESIGN §6: is this certificate fit to prove an identity now?
+//!
+//! Checks, in this order (cheapest and most specific first, so the code a person sees is
+//! the most useful one):
+//! 1. the certificate parses (`MALFORMED_TOKEN`);
+//! 2. its signature algorithm is not SHA-1 unless the legacy switch is on
+//!    (`WEAK_SIGNATURE_ALGORITHM`);
+//! 3. its key is RSA of at least `min_rsa_bits` or EC P-256/P-384 (`WEAK_KEY`);
+//! 4. keyUsage, when present, has digitalSignature or nonRepudiation (RFC 5280 §4.2.1.3);
+//!    extendedKeyUsage, when present, has clientAuth, emailProtection, documentSigning
+//!    (RFC 9336), Microsoft document signing or anyExtendedKeyUsage (RFC 5280 §4.2.1.12)
+//!    (`CERT_WRONG_PURPOSE`);
+//! 5. the path to a trust anchor (rustls-webpki, RFC 5280 §6): validity at the
+//!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and CA
+//!    constraints (`CERT_UNTRUSTED`);
+//! 6. revocation, per [`RevocationMode`].
+//!
+//! The verification time is a parameter; nothing here reads the clock.
+
+mod legacy;
+mod trust;
+
+pub use trust::{TrustError, TrustStore};
+
+use crate::error::{ErrorCode, Rejection};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::public_key::PublicKey;
+
+/// How revocation is checked. Only `Off` exists until OCSP and CRL checking land; a
+/// configuration asking for anything else is refused at start-up rather than downgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationMode {
+    /// No revocation checking: an explicit, logged choice for tests and demos.
+    Off,
+}
+
+/// The switches of the policy (DESIGN §6 defaults).
+#[derive(Debug, Clone)]
+pub struct PolicyOptions {
+    /// Accept SHA-1 certificate signatures (legacy switch). Default off.
+    pub allow_sha1: bool,
+    /// Smallest RSA modulus accepted. Default 2048.
+    pub min_rsa_bits: usize,
+    /// Revocation checking.
+    pub revocation: RevocationMode,
+}
+
+/// The policy: trust plus switches.
+#[derive(Debug, Clone)]
+pub struct CertificatePolicy {
+    trust: TrustStore,
+    options: PolicyOptions,
+}
+
+/// A certificate that passed the policy.
+#[derive(Debug, Clone)]
+pub struct VerifiedCertificate {
+    /// The leaf, DER.
+    pub der: Vec<u8>,
+    /// The key type, which decides which token algorithms can match it.
+    pub key: KeyKind,
+}
+
+/// The leaf key types the policy accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA of this many bits.
+    Rsa(usize),
+    /// ECDSA P-256.
+    EcP256,
+    /// ECDSA P-384.
+    EcP384,
+}
+
+const OID_SHA1_RSA: &str = "1.2.840.113549.1.1.5";
+const OID_ECDSA_SHA1: &str = "1.2.840.10045.4.1";
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_EC: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+
+/// EKU purposes that allow proving identity, with their OID value bytes for webpki.
+const ACCEPTED_EKUS: [(&str, &[u8]); 5] = [
+    (
+        "1.3.6.1.5.5.7.3.2",
+        &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02],
+    ), // clientAuth
+    (
+        "1.3.6.1.5.5.7.3.4",
+        &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04],
+    ), // emailProtection
+    (
+        "1.3.6.1.5.5.7.3.36",
+        &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24],
+    ), // documentSigning
+    (
+        "1.3.6.1.4.1.311.10.3.12",
+        &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x03, 0x0c],
+    ), // MS document signing
+    ("2.5.29.37.0", &[0x55, 0x1d, 0x25, 0x00]), // anyExtendedKeyUsage
+];
+
+fn reject(code: ErrorCode, detail: impl Into<String>) -> Rejection {
+    Rejection::new(code, detail)
+}
+
+/// The leaf's key, if the policy accepts its type and size.
+fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, Rejection> {
+    let spki = cert.public_key();
+    let alg = spki.algorithm.algorithm.to_id_string();
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string());
+    match (alg.as_str(), curve.as_deref()) {
+        (OID_RSA, _) => match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) if rsa.key_size() >= min_rsa_bits => {
+                Ok(KeyKind::Rsa(rsa.key_size()))
+            }
+            Ok(PublicKey::RSA(rsa)) => Err(reject(
+                ErrorCode::WeakKey,
+                format!(
+                    "RSA-{} is below the {min_rsa_bits}-bit minimum",
+                    rsa.key_size()
+                ),
+            )),
+            _ => Err(reject(
+                ErrorCode::MalformedToken,
+                "unreadable RSA public key",
+            )),
+        },
+        (OID_EC, Some(OID_P256)) => Ok(KeyKind::EcP256),
+        (OID_EC, Some(OID_P384)) => Ok(KeyKind::EcP384),
+        (OID_EC, other) => Err(reject(
+            ErrorCode::WeakKey,
+            format!("EC curve {other:?} is not accepted (P-256, P-384)"),
+        )),
+        (other, _) => Err(reject(
+            ErrorCode::WeakKey,
+            format!("key algorithm {other} is not accepted"),
+        )),
+    }
+}
+
+/// Checks keyUsage and extendedKeyUsage; returns the EKU OID to hand webpki (the first
+/// accepted one the leaf has), or clientAuth-if-present when the leaf has no EKU.
+fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
+    let wrong = |d: &str| reject(ErrorCode::CertWrongPurpose, d);
+    match cert.key_usage() {
+        Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
+            return Err(wrong(
+                "keyUsage has neither digitalSignature nor nonRepudiation",
+            ));
+        }
+        Err(_) => return Err(wrong("keyUsage cannot be read")),
+        _ => {}
+    }
+    let eku = match cert.extended_key_usage() {
+        Ok(Some(eku)) => eku.value,
+        Ok(None) => return Ok(ACCEPTED_EKUS[0].1),
+        Err(_) => return Err(wrong("extendedKeyUsage cannot be read")),
+    };
+    let mut present: Vec<String> = eku.other.iter().map(|o| o.to_id_string()).collect();
+    for (flag, oid) in [
+        (eku.any, "2.5.29.37.0"),
+        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
+        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+    ] {
+        if flag {
+            present.push(oid.to_owned());
+        }
+    }
+    ACCEPTED_EKUS
+        .iter()
+        .find(|(oid, _)| present.iter().any(|p| p == oid))
+        .map(|(_, der)| *der)
+        .ok_or_else(|| wrong("extendedKeyUsage allows neither authentication nor document signing"))
+}
+
+fn unix_time(at: OffsetDateTime) -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(at.unix_timestamp()).unwrap_or(0),
+    ))
+}
+
+fn map_webpki(e: &webpki::Error) -> Rejection {
+    use webpki::Error as E;
+    let code = match e {
+        E::CertExpired { .. } => ErrorCode::CertExpired,
+        E::CertNotValidYet { .. } => ErrorCode::CertNotYetValid,
+        E::RequiredEkuNotFoundContext(_) => ErrorCode::CertWrongPurpose,
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            ErrorCode::WeakSignatureAlgorithm
+        }
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => ErrorCode::MalformedToken,
+        _ => ErrorCode::CertUntrusted,
+    };
+    reject(code, format!("certificate path: {e:?}"))
+}
+
+impl CertificatePolicy {
+    /// A policy over this trust with these switches.
+    pub fn new(trust: TrustStore, options: PolicyOptions) -> Self {
+        Self { trust, options }
+    }
+
+    /// The switches.
+    pub fn options(&self) -> &PolicyOptions {
+        &self.options
+    }
+
+    /// Checks 1–4 of the module docs: everything that needs no signature check.
+    pub fn check_leaf(&self, cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
+        let sig_alg = cert.signature_algorithm.algorithm.to_id_string();
+        if !self.options.allow_sha1 && (sig_alg == OID_SHA1_RSA || sig_alg == OID_ECDSA_SHA1) {
+            return Err(reject(
+                ErrorCode::WeakSignatureAlgorithm,
+                "the certificate is signed with SHA-1",
+            ));
+        }
+        let key = key_kind(cert, self.options.min_rsa_bits)?;
+        purpose(cert)?;
+        Ok(key)
+    }
+
+    /// Checks 5–6: the path from `der` to an anchor at `at`, helped by `extra` intermediates
+    /// that travelled with the token. Only the leaf's signature is checked when its issuer
+    /// is a configured intermediate.
+    pub fn check_path(
+        &self,
+        cert: &X509Certificate<'_>,
+        der: &[u8],
+        extra: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), Rejection> {
+        let eku = purpose(cert)?;
+        let leaf = CertificateDer::from(der);
+        let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| map_webpki(&e))?;
+        let mut algs: Vec<&dyn SignatureVerificationAlgorithm> =
+            webpki::ALL_VERIFICATION_ALGS.to_vec();
+        if self.options.allow_sha1 {
+            algs.push(&legacy::RsaPkcs1Sha1);
+        }
+        let time = unix_time(at);
+        let usage = webpki::KeyUsage::required_if_present(eku);
+        let fast = self.trust.fast_anchors(at);
+        let result = ee
+            .verify_for_usage(&algs, &fast, &[], time, usage, None, None)
+            .map(|_| ());
+        let result = match result {
+            Err(webpki::Error::UnknownIssuer) => {
+                let mut intermediates: Vec<CertificateDer<'_>> =
+                    self.trust.intermediate_ders().cloned().collect();
+                intermediates.extend(extra.iter().map(|d| CertificateDer::from(d.as_slice())));
+                let usage = webpki::KeyUsage::required_if_present(eku);
+                ee.verify_for_usage(
+                    &algs,
+                    &self.trust.roots,
+                    &intermediates,
+                    time,
+                    usage,
+                    None,
+                    None,
+                )
+                .map(|_| ())
+            }
+            other => other,
+        };
+        result.map_err(|e| map_webpki(&e))?;
+        match self.options.revocation {
+            RevocationMode::Off => Ok(()),
+        }
+    }
+
+    /// The whole policy for one certificate (DER): leaf checks, then the path.
+    pub fn verify(
+        &self,
+        der: &[u8],
+        extra: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<VerifiedCertificate, Rejection> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| reject(ErrorCode::MalformedToken, format!("certificate: {e}")))?;
+        let key = self.check_leaf(&cert)?;
+        self.check_path(&cert, der, extra, at)?;
+        Ok(VerifiedCertificate {
+            der: der.to_vec(),
+            key,
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! Verifying a Web eID 1.0 authentication token (DESIGN §2) against a challenge.
+//!
+//! Order: decode the token, run the certificate's cheap policy checks, verify the
+//! signature over `H(origin) || H(nonce)` with the certificate's key, then the path and
+//! revocation. The signature is checked before the path so that a token made for another
+//! origin or nonce is `SIGNATURE_INVALID` whatever its certificate.
+
+use crate::error::{ErrorCode, Rejection};
+use crate::policy::{CertificatePolicy, KeyKind};
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
+use time::OffsetDateTime;
+
+/// A token whose fields decoded, not yet verified.
+#[derive(Debug, Clone)]
+pub struct DecodedToken {
+    /// The named algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// The signer's certificate, DER.
+    pub certificate: Vec<u8>,
+    /// The signature bytes.
+    pub signature: Vec<u8>,
+}
+
+/// What a verified token proves, with the evidence the audit log keeps.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The signer's certificate, DER; it passed the policy.
+    pub certificate: Vec<u8>,
+    /// The algorithm used.
+    pub algorithm: SignatureAlgorithm,
+    /// Exactly what was signed.
+    pub signed_data: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+}
+
+fn malformed(detail: &str) -> Rejection {
+    Rejection::new(ErrorCode::MalformedToken, detail)
+}
+
+/// Checks the format and decodes the base64 fields.
+pub fn decode(token: &AuthToken) -> Result<DecodedToken, Rejection> {
+    if token.format != FORMAT {
+        return Err(malformed("format must be web-eid:1.0"));
+    }
+    let algorithm = SignatureAlgorithm::from_name(&token.algorithm)
+        .map_err(|e| Rejection::new(ErrorCode::UnsupportedAlgorithm, e.to_string()))?;
+    let certificate = STANDARD
+        .decode(&token.unverified_certificate)
+        .map_err(|_| malformed("unverifiedCertificate is not standard base64"))?;
+    let signature = STANDARD
+        .decode(&token.signature)
+        .map_err(|_| malformed("signature is not standard base64"))?;
+    Ok(DecodedToken {
+        algorithm,
+        certificate,
+        signature,
+    })
+}
+
+fn verification_algorithm(
+    alg: SignatureAlgorithm,
+    key: KeyKind,
+) -> Option<&'static dyn VerificationAlgorithm> {
+    use SignatureAlgorithm as A;
+    Some(match (alg, key) {
+        (A::Rs256, KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        (A::Rs384, KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        (A::Rs512, KeyKind::Rsa(_)) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        (A::Ps256, KeyKind::Rsa(_)) => &signature::RSA_PSS_2048_8192_SHA256,
+        (A::Ps384, KeyKind::Rsa(_)) => &signature::RSA_PSS_2048_8192_SHA384,
+        (A::Ps512, KeyKind::Rsa(_)) => &signature::RSA_PSS_2048_8192_SHA512,
+        (A::Es256, KeyKind::EcP256) => &signature::ECDSA_P256_SHA256_FIXED,
+        (A::Es384, KeyKind::EcP384) => &signature::ECDSA_P384_SHA384_FIXED,
+        _ => return None,
+    })
+}
+
+/// Verifies the token's signature over `H(origin) || H(nonce)` with the key in
+/// `public_key` (the SubjectPublicKeyInfo's BIT STRING contents). Returns the signed data.
+pub fn verify_signature(
+    token: &DecodedToken,
+    key: KeyKind,
+    public_key: &[u8],
+    origin: &str,
+    nonce: &str,
+) -> Result<Vec<u8>, Rejection> {
+    let alg = verification_algorithm(token.algorithm, key).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::SignatureInvalid,
+            format!(
+                "{} does not fit the certificate's {key:?} key",
+                token.algorithm.name()
+            ),
+        )
+    })?;
+    let data = signed_data(token.algorithm, origin, nonce);
+    UnparsedPublicKey::new(alg, public_key)
+        .verify(&data, &token.signature)
+        .map_err(|_| {
+            Rejection::new(
+                ErrorCode::SignatureInvalid,
+                "the signature does not verify for this certificate, origin and challenge",
+            )
+        })?;
+    Ok(data)
+}
+
+/// Verifies a token for `origin` and `nonce` at `at` under `policy`; `extra` are
+/// intermediates that travelled with the token.
+pub fn verify_auth_token(
+    policy: &CertificatePolicy,
+    token: &AuthToken,
+    extra: &[Vec<u8>],
+    origin: &str,
+    nonce: &str,
+    at: OffsetDateTime,
+) -> Result<VerifiedToken, Rejection> {
+    let decoded = decode(token)?;
+    let (rest, cert) = x509_parser::parse_x509_certificate(&decoded.certificate)
+        .map_err(|e| malformed(&format!("unverifiedCertificate: {e}")))?;
+    if !rest.is_empty() {
+        return Err(malformed("unverifiedCertificate has trailing bytes"));
+    }
+    let key = policy.check_leaf(&cert)?;
+    let signed = verify_signature(
+        &decoded,
+        key,
+        &cert.public_key().subject_public_key.data,
+        origin,
+        nonce,
+    )?;
+    policy.check_path(&cert, &decoded.certificate, extra, at)?;
+    Ok(VerifiedToken {
+        algorithm: decoded.algorithm,
+        signed_data: signed,
+        signature: decoded.signature,
+        certificate: decoded.certificate,
+    })
+}

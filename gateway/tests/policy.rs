@@ -1,0 +1,227 @@
+//! The certificate policy and token verification on real material: Web eID's own published
+//! token, and every person of a generated test PKI against its manifest verdict (with
+//! revocation off, so the revoked person passes here; the revocation issue covers it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kyso_gateway::error::ErrorCode;
+use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, RevocationMode, TrustStore};
+use kyso_gateway::webeid::verify_auth_token;
+use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
+use std::path::Path;
+use time::macros::datetime;
+
+fn vector(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/webeid")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn options() -> PolicyOptions {
+    PolicyOptions {
+        allow_sha1: false,
+        min_rsa_bits: 2048,
+        revocation: RevocationMode::Off,
+    }
+}
+
+const WEBEID_ORIGIN: &str = "https://ria.ee";
+const WEBEID_NONCE: &str = "12345678123456781234567812345678912356789123";
+
+#[test]
+fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
+    let anchor = vector("TEST_of_ESTEID2018.cer");
+    let policy = CertificatePolicy::new(TrustStore::new(&[anchor], &[]).unwrap(), options());
+    let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
+    let at = datetime!(2021-08-01 00:00:00 UTC);
+    let ok = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap();
+    assert_eq!(ok.algorithm, SignatureAlgorithm::Es384);
+    assert_eq!(
+        ok.signed_data,
+        signed_data(SignatureAlgorithm::Es384, WEBEID_ORIGIN, WEBEID_NONCE)
+    );
+
+    let code = |origin: &str, nonce: &str, at| {
+        verify_auth_token(&policy, &token, &[], origin, nonce, at)
+            .unwrap_err()
+            .code
+    };
+    assert_eq!(
+        code("https://ria.ee.evil.test", WEBEID_NONCE, at),
+        ErrorCode::SignatureInvalid
+    );
+    assert_eq!(
+        code("https://ria.ee/", WEBEID_NONCE, at),
+        ErrorCode::SignatureInvalid
+    );
+    assert_eq!(
+        code(
+            WEBEID_ORIGIN,
+            "12345678123456781234567812345678912356789124",
+            at
+        ),
+        ErrorCode::SignatureInvalid
+    );
+    assert_eq!(
+        code(
+            WEBEID_ORIGIN,
+            WEBEID_NONCE,
+            datetime!(2026-07-10 00:00:00 UTC)
+        ),
+        ErrorCode::CertExpired
+    );
+    assert_eq!(
+        code(
+            WEBEID_ORIGIN,
+            WEBEID_NONCE,
+            datetime!(2021-07-01 00:00:00 UTC)
+        ),
+        ErrorCode::CertNotYetValid
+    );
+}
+
+#[test]
+fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let m =
+        kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();
+    let root = pem::parse(std::fs::read(dir.path().join(&m.trust_anchors[0])).unwrap())
+        .unwrap()
+        .into_contents();
+    let policy = CertificatePolicy::new(TrustStore::new(&[root], &[]).unwrap(), options());
+    let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
+    let at = datetime!(2021-08-01 00:00:00 UTC);
+    let err = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CertUntrusted);
+
+    let anchor = vector("TEST_of_ESTEID2018.cer");
+    let policy = CertificatePolicy::new(TrustStore::new(&[anchor], &[]).unwrap(), options());
+    let mut bad = token.clone();
+    let mut sig = STANDARD.decode(&bad.signature).unwrap();
+    sig[10] ^= 1;
+    bad.signature = STANDARD.encode(sig);
+    assert_eq!(
+        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .unwrap_err()
+            .code,
+        ErrorCode::SignatureInvalid
+    );
+    let mut bad = token.clone();
+    bad.algorithm = "ES256".into();
+    assert_eq!(
+        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .unwrap_err()
+            .code,
+        ErrorCode::SignatureInvalid
+    );
+    let mut bad = token.clone();
+    bad.algorithm = "HS256".into();
+    assert_eq!(
+        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .unwrap_err()
+            .code,
+        ErrorCode::UnsupportedAlgorithm
+    );
+    let mut bad = token.clone();
+    bad.signature = "not base64!".into();
+    assert_eq!(
+        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .unwrap_err()
+            .code,
+        ErrorCode::MalformedToken
+    );
+    let mut bad = token;
+    bad.format = "web-eid:2".into();
+    assert_eq!(
+        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .unwrap_err()
+            .code,
+        ErrorCode::MalformedToken
+    );
+}
+
+fn pem_der(dir: &Path, rel: &str) -> Vec<u8> {
+    pem::parse(std::fs::read(dir.join(rel)).unwrap())
+        .unwrap()
+        .into_contents()
+}
+
+#[test]
+fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let m =
+        kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();
+    let anchors: Vec<Vec<u8>> = m
+        .trust_anchors
+        .iter()
+        .map(|p| pem_der(dir.path(), p))
+        .collect();
+    let intermediates: Vec<Vec<u8>> = m
+        .intermediates
+        .iter()
+        .map(|p| pem_der(dir.path(), p))
+        .collect();
+    let policy = CertificatePolicy::new(
+        TrustStore::new(&anchors, &intermediates).unwrap(),
+        options(),
+    );
+    let at = m.generated_at;
+    for p in &m.persons {
+        let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
+        let got = policy
+            .verify(&der, &[], at)
+            .map(|_| ())
+            .map_err(|e| e.code.as_str());
+        let want = match p.verdict.as_str() {
+            "NO_IDENTITY" | "INVALID_IDENTIFIER" | "CERT_REVOKED" | "ok" => Ok(()),
+            code => Err(code),
+        };
+        assert_eq!(got, want, "{}", p.id);
+    }
+    // Without the configured intermediates, the chain the token carries completes the path.
+    let policy = CertificatePolicy::new(TrustStore::new(&anchors, &[]).unwrap(), options());
+    let p = m.person("citizen-ec").unwrap();
+    let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
+    assert_eq!(
+        policy.verify(&der, &[], at).unwrap_err().code,
+        ErrorCode::CertUntrusted
+    );
+    let chain = pem_der(dir.path(), &p.chain);
+    assert!(policy.verify(&der, &[chain], at).is_ok());
+    // The legacy switch lets the SHA-1 certificate through.
+    let legacy = CertificatePolicy::new(
+        TrustStore::new(&anchors, &intermediates).unwrap(),
+        PolicyOptions {
+            allow_sha1: true,
+            ..options()
+        },
+    );
+    let der = std::fs::read(dir.path().join(&m.person("sha1-signed").unwrap().cert_der)).unwrap();
+    assert!(legacy.verify(&der, &[], at).is_ok());
+}
+
+#[test]
+fn configured_intermediates_must_chain_to_an_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let m =
+        kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();
+    let root = pem_der(dir.path(), &m.trust_anchors[0]);
+    let untrusted = pem_der(dir.path(), &m.ca("untrusted").unwrap().cert);
+    let vnpt = pem_der(dir.path(), &m.ca("vnpt").unwrap().cert);
+    let leaf = std::fs::read(dir.path().join(&m.person("citizen-cccd").unwrap().cert_der)).unwrap();
+    assert!(TrustStore::new(&[root.clone()], &[vnpt]).is_ok());
+    let err = TrustStore::new(&[root.clone()], &[untrusted]).unwrap_err();
+    assert!(err.to_string().contains("intermediate #1"), "{err}");
+    assert!(
+        TrustStore::new(&[root], &[leaf])
+            .unwrap_err()
+            .to_string()
+            .contains("not a CA")
+    );
+    assert!(TrustStore::new(&[], &[]).is_err());
+}
