@@ -214,8 +214,8 @@ fn configured_intermediates_must_chain_to_an_anchor() {
     let untrusted = pem_der(dir.path(), &m.ca("untrusted").unwrap().cert);
     let vnpt = pem_der(dir.path(), &m.ca("vnpt").unwrap().cert);
     let leaf = std::fs::read(dir.path().join(&m.person("citizen-cccd").unwrap().cert_der)).unwrap();
-    assert!(TrustStore::new(&[root.clone()], &[vnpt]).is_ok());
-    let err = TrustStore::new(&[root.clone()], &[untrusted]).unwrap_err();
+    assert!(TrustStore::new(std::slice::from_ref(&root), &[vnpt]).is_ok());
+    let err = TrustStore::new(std::slice::from_ref(&root), &[untrusted]).unwrap_err();
     assert!(err.to_string().contains("intermediate #1"), "{err}");
     assert!(
         TrustStore::new(&[root], &[leaf])
