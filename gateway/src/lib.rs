@@ -15,4 +15,6 @@ pub mod error;
 pub mod identity;
 pub mod inspect;
 pub mod policy;
+pub mod service;
+pub mod store;
 pub mod webeid;

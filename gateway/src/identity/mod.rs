@@ -26,11 +26,11 @@ pub use cccd::{PROVINCE_CODES, validate_cccd, validate_cmnd};
 pub use mst::canonical_mst;
 pub use source::{Claim, ClaimSource, Claims, claims_of, decode_string};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use x509_parser::certificate::X509Certificate;
 
 /// The kinds of identifier kyso understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum IdentifierKind {
     /// Citizen identity card, 12 digits; the citizen account key.
     #[serde(rename = "CCCD")]
@@ -68,7 +68,7 @@ impl IdentifierKind {
 }
 
 /// A validated identifier in canonical form.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Identifier {
     /// Its kind.
     pub kind: IdentifierKind,
@@ -77,7 +77,7 @@ pub struct Identifier {
 }
 
 /// Whether the account is a person's or an enterprise's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectType {
     /// A person, keyed by CCCD (or CMND).
@@ -87,7 +87,7 @@ pub enum SubjectType {
 }
 
 /// The identity preview of DESIGN §4 (`subject`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
     /// Citizen or organization.
     #[serde(rename = "type")]

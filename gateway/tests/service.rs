@@ -1,0 +1,349 @@
+//! The gateway's use cases in process, over a real SQLite file and a settable clock:
+//! every manifest verdict, single-use and expiring challenges and tickets, duplicate
+//! identities (same certificate, renewal, CMND vs CCCD), concurrency, login and sessions,
+//! and the audit chain.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use common::Pki;
+use kyso_gateway::clock::ManualClock;
+use kyso_gateway::error::ErrorCode;
+use kyso_gateway::service::{ContactDetails, Gateway, Settings};
+use kyso_gateway::store::{Purpose, SqliteStore, Store};
+use std::sync::Arc;
+use time::Duration;
+
+const ORIGIN: &str = "https://dichvucong.test";
+
+struct World {
+    pki: Pki,
+    gateway: Arc<Gateway>,
+    clock: Arc<ManualClock>,
+    store: Arc<SqliteStore>,
+    _db: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let pki = Pki::generate();
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db.path().join("kyso.db").display());
+    let store = Arc::new(SqliteStore::open(&url, 8).await.unwrap());
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(pki.manifest.generated_at));
+    let settings = Settings {
+        origin: ORIGIN.into(),
+        challenge_ttl: Duration::minutes(5),
+        ticket_ttl: Duration::minutes(10),
+        session_ttl: Duration::hours(1),
+    };
+    let gateway = Arc::new(Gateway::new(
+        store.clone(),
+        Arc::new(pki.policy()),
+        clock.clone(),
+        settings,
+    ));
+    World {
+        pki,
+        gateway,
+        clock,
+        store,
+        _db: db,
+    }
+}
+
+impl World {
+    async fn preview(&self, person: &str) -> Result<kyso_gateway::service::Preview, ErrorCode> {
+        let c = self
+            .gateway
+            .create_challenge(Purpose::Register)
+            .await
+            .unwrap();
+        let token = self.pki.token(person, &c.origin, &c.nonce);
+        self.gateway
+            .register_token(&c.challenge_id, &token, &[], None)
+            .await
+            .map_err(|e| e.code)
+    }
+
+    async fn register(&self, person: &str) -> Result<String, ErrorCode> {
+        let p = self.preview(person).await?;
+        let email = Some("lien.he@example.vn".to_owned());
+        self.gateway
+            .confirm(&p.ticket, ContactDetails { email, phone: None })
+            .await
+            .map(|a| a.account_id)
+            .map_err(|e| e.code)
+    }
+
+    async fn login(&self, person: &str) -> Result<kyso_gateway::service::SessionIssued, ErrorCode> {
+        let c = self.gateway.create_challenge(Purpose::Login).await.unwrap();
+        let token = self.pki.token(person, &c.origin, &c.nonce);
+        self.gateway
+            .login_token(&c.challenge_id, &token)
+            .await
+            .map_err(|e| e.code)
+    }
+}
+
+#[tokio::test]
+async fn every_person_gets_the_manifest_verdict_and_ok_persons_an_account() {
+    let w = world().await;
+    let persons: Vec<_> = w
+        .pki
+        .manifest
+        .persons
+        .iter()
+        .filter(|p| p.same_holder_as.is_none())
+        .cloned()
+        .collect();
+    for p in &persons {
+        let got = w.register(&p.id).await;
+        let want = if p.revoked { "ok" } else { p.verdict.as_str() };
+        match want {
+            "ok" => {
+                let account_id = got.unwrap_or_else(|e| panic!("{}: {e}", p.id));
+                let me = w.login(&p.id).await.unwrap();
+                assert_eq!(me.account.id, account_id);
+                let expected = p.identity.as_ref().unwrap();
+                assert_eq!(
+                    me.account.subject.identifier.value, expected.identifier.value,
+                    "{}",
+                    p.id
+                );
+                assert_eq!(me.account.ial, 3);
+            }
+            code => assert_eq!(got.map_err(|e| e.as_str()), Err(code), "{}", p.id),
+        }
+    }
+    assert!(w.store.verify_audit_chain().await.unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn a_challenge_is_single_use_purpose_bound_and_expires() {
+    let w = world().await;
+    let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
+    assert_eq!(c.nonce.len(), 44);
+    let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
+    assert!(
+        w.gateway
+            .register_token(&c.challenge_id, &token, &[], None)
+            .await
+            .is_ok()
+    );
+    let replay = w
+        .gateway
+        .register_token(&c.challenge_id, &token, &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(replay.code, ErrorCode::ChallengeNotFound);
+
+    let c = w.gateway.create_challenge(Purpose::Login).await.unwrap();
+    let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
+    let wrong = w
+        .gateway
+        .register_token(&c.challenge_id, &token, &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code, ErrorCode::ChallengeNotFound);
+
+    let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
+    w.clock.advance(Duration::minutes(5));
+    let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
+    let late = w
+        .gateway
+        .register_token(&c.challenge_id, &token, &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(late.code, ErrorCode::ChallengeExpired);
+
+    let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
+    let elsewhere = w
+        .pki
+        .token("citizen-cccd", "https://phishing.test", &c.nonce);
+    let bad = w
+        .gateway
+        .register_token(&c.challenge_id, &elsewhere, &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code, ErrorCode::SignatureInvalid);
+}
+
+#[tokio::test]
+async fn one_identity_one_account_whatever_the_certificate() {
+    let w = world().await;
+    w.register("citizen-cccd").await.unwrap();
+    assert_eq!(
+        w.preview("citizen-cccd").await.unwrap_err(),
+        ErrorCode::AccountExists
+    );
+    assert_eq!(
+        w.preview("citizen-cccd-renewed").await.unwrap_err(),
+        ErrorCode::AccountExists,
+        "renewal"
+    );
+    let first = w.login("citizen-cccd").await.unwrap();
+    let renewed = w.login("citizen-cccd-renewed").await.unwrap();
+    assert_eq!(
+        first.account.id, renewed.account.id,
+        "a renewed certificate logs in to the same account"
+    );
+
+    // CMND and CCCD of one person: either order, one account.
+    w.register("citizen-cmnd-cccd").await.unwrap();
+    assert_eq!(
+        w.preview("citizen-cmnd-legacy").await.unwrap_err(),
+        ErrorCode::AccountExists
+    );
+    assert_eq!(
+        w.login("citizen-cmnd-legacy")
+            .await
+            .unwrap()
+            .account
+            .subject
+            .identifier
+            .value,
+        "079195001234"
+    );
+}
+
+#[tokio::test]
+async fn the_legacy_cmnd_first_then_the_cccd_certificate_is_refused() {
+    let w = world().await;
+    w.register("citizen-cmnd-legacy").await.unwrap();
+    assert_eq!(
+        w.register("citizen-cmnd-cccd").await.unwrap_err(),
+        ErrorCode::AccountExists
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_parallel_confirmations_make_exactly_one_account() {
+    let w = world().await;
+    let mut tickets = Vec::new();
+    for _ in 0..50 {
+        tickets.push(w.preview("enterprise-mst").await.unwrap().ticket);
+    }
+    let mut tasks = Vec::new();
+    for t in tickets {
+        let g = w.gateway.clone();
+        let contact = ContactDetails {
+            email: Some("ketoan@kyso.vn".into()),
+            phone: None,
+        };
+        tasks.push(tokio::spawn(async move {
+            g.confirm(&t, contact).await.map_err(|e| e.code)
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(code) => assert_eq!(code, ErrorCode::AccountExists),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn confirmation_checks_contact_details_before_using_the_ticket() {
+    let w = world().await;
+    let p = w.preview("enterprise-branch").await.unwrap();
+    let none = ContactDetails::default();
+    assert_eq!(
+        w.gateway.confirm(&p.ticket, none).await.unwrap_err().code,
+        ErrorCode::EmailRequired
+    );
+    let bad = ContactDetails {
+        email: Some("not-an-email".into()),
+        phone: None,
+    };
+    assert_eq!(
+        w.gateway.confirm(&p.ticket, bad).await.unwrap_err().code,
+        ErrorCode::InvalidEmail
+    );
+    let bad = ContactDetails {
+        email: Some("a@b.vn".into()),
+        phone: Some("12345".into()),
+    };
+    assert_eq!(
+        w.gateway.confirm(&p.ticket, bad).await.unwrap_err().code,
+        ErrorCode::InvalidPhone
+    );
+    let good = ContactDetails {
+        email: Some("a@b.vn".into()),
+        phone: Some("0912345678".into()),
+    };
+    let created = w.gateway.confirm(&p.ticket, good.clone()).await.unwrap();
+    assert_eq!(created.subject.identifier.value, "0301519977-029");
+    assert_eq!(
+        w.gateway.confirm(&p.ticket, good).await.unwrap_err().code,
+        ErrorCode::TicketNotFound,
+        "single use"
+    );
+    let me = w.login("enterprise-branch").await.unwrap();
+    assert_eq!(me.account.phone.as_deref(), Some("+84912345678"));
+
+    // A citizen needs no email; a ticket dies after ten minutes.
+    let p = w.preview("citizen-ec").await.unwrap();
+    w.clock.advance(Duration::minutes(10));
+    assert_eq!(
+        w.gateway
+            .confirm(&p.ticket, ContactDetails::default())
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::TicketNotFound
+    );
+}
+
+#[tokio::test]
+async fn sessions_open_the_account_until_they_expire() {
+    let w = world().await;
+    assert_eq!(
+        w.login("citizen-ec").await.unwrap_err(),
+        ErrorCode::AccountNotFound
+    );
+    let id = w.register("citizen-ec").await.unwrap();
+    let s = w.login("citizen-ec").await.unwrap();
+    assert_eq!(
+        w.gateway
+            .account_for_session(&s.session_token)
+            .await
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        w.gateway
+            .account_for_session("forged")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Unauthenticated
+    );
+    w.clock.advance(Duration::hours(1));
+    assert_eq!(
+        w.gateway
+            .account_for_session(&s.session_token)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn subject_type_asked_for_must_match() {
+    let w = world().await;
+    let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
+    let token = w.pki.token("enterprise-employee", ORIGIN, &c.nonce);
+    let org = Some(kyso_gateway::identity::SubjectType::Organization);
+    let e = w
+        .gateway
+        .register_token(&c.challenge_id, &token, &[], org)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::SubjectTypeMismatch);
+}
