@@ -7,14 +7,20 @@
 //! - [`policy`]: the certificate policy of DESIGN §6 (path, purpose, key, algorithms).
 //! - [`webeid`]: verifying a Web eID 1.0 auth token against a challenge (DESIGN §2).
 //! - [`error`]: the one ranked error enum; [`clock`]: time as a parameter.
+//! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`service`]: the use cases (challenges, registration, login), no HTTP.
+//! - [`http`]: the thin axum layer; [`config`]: TOML + `KYSO_*` configuration.
 //! - [`inspect`]: the `kyso-gateway inspect` report.
 
 pub mod certificate;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod http;
 pub mod identity;
 pub mod inspect;
 pub mod policy;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod webeid;

@@ -1,8 +1,10 @@
 //! The `kyso-gateway` command line (DESIGN §10).
 
 use clap::{Parser, Subcommand};
+use kyso_gateway::config::Config;
+use kyso_gateway::policy::{CertificatePolicy, TrustStore};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -15,6 +17,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Configuration file (see gateway/kyso.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print a certificate's identity and facts as JSON (no trust decision).
     ///
     /// Exit 0 when an identity was read, 1 when the certificate has none (the JSON says
@@ -23,38 +37,186 @@ enum Command {
         /// Certificate file, PEM or DER.
         cert: PathBuf,
     },
+    /// Verify a Web eID auth token: signature, chain and identity, each with its code.
+    ///
+    /// Exit 0 when all three pass, 1 when any is refused, 2 on usage errors.
+    VerifyToken {
+        /// Configuration file (policy and trust).
+        #[arg(long)]
+        config: PathBuf,
+        /// The origin the token must be bound to.
+        #[arg(long)]
+        origin: String,
+        /// The challenge nonce, exactly as issued.
+        #[arg(long)]
+        nonce: String,
+        /// Verification time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Trust anchor file(s) replacing the configuration's.
+        #[arg(long = "trust-anchor")]
+        trust_anchors: Vec<PathBuf>,
+        /// The token JSON file.
+        token: PathBuf,
+    },
+}
+
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("kyso-gateway: {e}");
+    ExitCode::from(2)
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path, std::env::vars()).map_err(usage_error)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KYSO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve { config } => {
+            init_logging();
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            run_async(kyso_gateway::server::serve(config))
+        }
+        Command::Migrate { config } => {
+            init_logging();
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            run_async(async move { kyso_gateway::server::open_store(&config).await.map(|_| ()) })
+        }
         Command::Inspect { cert } => inspect(&cert),
+        Command::VerifyToken {
+            config,
+            origin,
+            nonce,
+            at,
+            trust_anchors,
+            token,
+        } => verify_token(
+            &config,
+            &origin,
+            &nonce,
+            at.as_deref(),
+            &trust_anchors,
+            &token,
+        ),
     }
+}
+
+fn run_async(
+    f: impl std::future::Future<Output = Result<(), kyso_gateway::config::ConfigError>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(e),
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    writeln!(std::io::stdout(), "{json}")
 }
 
 fn inspect(path: &PathBuf) -> ExitCode {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("kyso-gateway inspect: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(format!("inspect: {}: {e}", path.display())),
     };
     let report = match kyso_gateway::inspect::inspect(&bytes, OffsetDateTime::now_utc()) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("kyso-gateway inspect: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(format!("inspect: {}: {e}", path.display())),
     };
     let code = if report.error.is_some() { 1 } else { 0 };
-    let written = serde_json::to_string_pretty(&report)
-        .map_err(std::io::Error::other)
-        .and_then(|json| writeln!(std::io::stdout(), "{json}"));
-    match written {
+    match print_json(&report) {
         Ok(()) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("kyso-gateway inspect: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => usage_error(e),
+    }
+}
+
+fn verdict(result: Result<(), kyso_gateway::error::Rejection>) -> serde_json::Value {
+    match result {
+        Ok(()) => serde_json::json!({ "code": "ok" }),
+        Err(r) => serde_json::json!({ "code": r.code.as_str(), "detail": r.detail }),
+    }
+}
+
+fn verify_token(
+    config: &Path,
+    origin: &str,
+    nonce: &str,
+    at: Option<&str>,
+    anchors: &[PathBuf],
+    token: &Path,
+) -> ExitCode {
+    use kyso_gateway::server::{policy_from, read_certificates};
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let at = match at
+        .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+    {
+        None => OffsetDateTime::now_utc(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return usage_error(format!("--at: {e}")),
+    };
+    let policy = if anchors.is_empty() {
+        policy_from(&config)
+    } else {
+        read_certificates(anchors, "--trust-anchor").and_then(|a| {
+            let inter = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
+            let trust = TrustStore::new(&a, &inter)
+                .or_else(|_| TrustStore::new(&a, &[]))
+                .map_err(|e| kyso_gateway::config::ConfigError(format!("--trust-anchor: {e}")))?;
+            Ok(CertificatePolicy::new(trust, config.policy_options()?))
+        })
+    };
+    let policy = match policy {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let token: kyso_proto::webeid::AuthToken = match std::fs::read(token)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(e) => return usage_error(format!("{}: {e}", token.display())),
+    };
+    let report = kyso_gateway::webeid::report(&policy, &token, origin, nonce, at);
+    let all_ok = [&report.signature, &report.chain, &report.identity]
+        .iter()
+        .all(|r| r.is_ok());
+    let identity = match &report.subject {
+        Some(s) => serde_json::json!({ "code": "ok", "subject": s }),
+        None => verdict(report.identity.clone()),
+    };
+    let json = serde_json::json!({
+        "signature": verdict(report.signature),
+        "chain": verdict(report.chain),
+        "identity": identity,
+    });
+    match print_json(&json) {
+        Ok(()) if all_ok => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(1),
+        Err(e) => usage_error(e),
     }
 }

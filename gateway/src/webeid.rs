@@ -141,3 +141,62 @@ pub fn verify_auth_token(
         certificate: decoded.certificate,
     })
 }
+
+/// Each verdict of a token on its own, for `kyso-gateway verify-token`.
+#[derive(Debug, Clone)]
+pub struct TokenReport {
+    /// The signature over `H(origin) || H(nonce)`.
+    pub signature: Result<(), Rejection>,
+    /// The certificate policy (leaf checks and path).
+    pub chain: Result<(), Rejection>,
+    /// The identity rules.
+    pub identity: Result<(), Rejection>,
+    /// The identity, when the rules gave one.
+    pub subject: Option<crate::identity::Subject>,
+}
+
+/// Runs signature, chain and identity checks independently, so an operator sees all three.
+pub fn report(
+    policy: &CertificatePolicy,
+    token: &AuthToken,
+    origin: &str,
+    nonce: &str,
+    at: OffsetDateTime,
+) -> TokenReport {
+    let failed = |r: Rejection| TokenReport {
+        signature: Err(r.clone()),
+        chain: Err(r.clone()),
+        identity: Err(r),
+        subject: None,
+    };
+    let decoded = match decode(token) {
+        Ok(d) => d,
+        Err(r) => return failed(r),
+    };
+    let cert = match x509_parser::parse_x509_certificate(&decoded.certificate) {
+        Ok((_, c)) => c,
+        Err(e) => return failed(malformed(&format!("unverifiedCertificate: {e}"))),
+    };
+    let key = crate::policy::key_of(&cert);
+    let signature = key.and_then(|k| {
+        verify_signature(
+            &decoded,
+            k,
+            &cert.public_key().subject_public_key.data,
+            origin,
+            nonce,
+        )
+        .map(|_| ())
+    });
+    let chain = policy.verify(&decoded.certificate, &[], at).map(|_| ());
+    let (identity, subject) = match crate::identity::extract_subject(&cert, at.year()) {
+        Ok(s) => (Ok(()), Some(s)),
+        Err(e) => (Err(e.into()), None),
+    };
+    TokenReport {
+        signature,
+        chain,
+        identity,
+        subject,
+    }
+}

@@ -106,6 +106,12 @@ fn reject(code: ErrorCode, detail: impl Into<String>) -> Rejection {
     Rejection::new(code, detail)
 }
 
+/// The key of a certificate whatever its size (RSA of any size, P-256, P-384), for
+/// checking a signature without judging the key.
+pub fn key_of(cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
+    key_kind(cert, 0)
+}
+
 /// The leaf's key, if the policy accepts its type and size.
 fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, Rejection> {
     let spki = cert.public_key();

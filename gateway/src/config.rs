@@ -1,0 +1,330 @@
+//! Configuration: a TOML file, then `KYSO_*` environment overrides (DESIGN §1).
+//!
+//! Every key and its default is documented in `gateway/kyso.example.toml`. An environment
+//! variable `KYSO_A__B` sets key `b` of table `a` (double underscore between levels,
+//! single underscores belong to the key): `KYSO_PUBLIC_ORIGIN`, `KYSO_POLICY__REVOCATION`,
+//! `KYSO_LIMITS__BODY_BYTES`. Values are read as TOML (`2048`, `true`, `["a.pem"]`) and
+//! fall back to a plain string. Unknown keys are errors, so a typo cannot silently leave a
+//! default in force; every error names the key.
+
+use crate::policy::{PolicyOptions, RevocationMode};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (printed at start-up).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The origin of the registration page, `https://host[:port]`; bound into every
+    /// challenge. Required.
+    pub public_origin: String,
+    /// `sqlite://path` (created if missing).
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// Trust anchors and intermediates.
+    pub trust: TrustConfig,
+    /// Certificate policy switches.
+    pub policy: PolicyConfig,
+    /// Limits and lifetimes.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Trust anchor certificate files (PEM or DER). At least one.
+    pub anchors: Vec<PathBuf>,
+    /// Intermediate CA files, validated against the anchors at start-up.
+    #[serde(default)]
+    pub intermediates: Vec<PathBuf>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Revocation checking. Must be set: `"off"` is the only value this build knows.
+    pub revocation: Option<String>,
+    /// Accept SHA-1 certificate signatures (legacy switch).
+    #[serde(default)]
+    pub allow_sha1: bool,
+    /// Smallest RSA key accepted.
+    #[serde(default = "default_min_rsa_bits")]
+    pub min_rsa_bits: usize,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body, bytes.
+    pub body_bytes: usize,
+    /// Requests per minute per client IP on the challenge, registration and session
+    /// endpoints (token bucket refill rate).
+    pub rate_per_minute: u32,
+    /// Burst allowance per client IP.
+    pub rate_burst: u32,
+    /// Requests handled at once; more wait.
+    pub max_concurrent_requests: usize,
+    /// Challenge lifetime, seconds.
+    pub challenge_ttl_seconds: u32,
+    /// Registration ticket lifetime, seconds.
+    pub ticket_ttl_seconds: u32,
+    /// Login session lifetime, seconds.
+    pub session_ttl_seconds: u32,
+    /// Database connections.
+    pub database_connections: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            rate_per_minute: 120,
+            rate_burst: 30,
+            max_concurrent_requests: 512,
+            challenge_ttl_seconds: 300,
+            ticket_ttl_seconds: 600,
+            session_ttl_seconds: 8 * 3600,
+            database_connections: 8,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_database_url() -> String {
+    "sqlite://kyso.db".into()
+}
+
+fn default_min_rsa_bits() -> usize {
+    2048
+}
+
+/// The configuration could not be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn set_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err(ConfigError("empty KYSO_ variable name".into()));
+    };
+    let mut t = table;
+    for p in parents {
+        t = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| ConfigError(format!("{p} is not a table")))?;
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+impl Config {
+    /// Reads `path`, applies the `KYSO_*` variables of `env`, and checks the result.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        for (key, raw) in env {
+            let Some(name) = key.strip_prefix("KYSO_") else {
+                continue;
+            };
+            if name == "LOG" {
+                continue;
+            }
+            let path: Vec<String> = name.split("__").map(str::to_ascii_lowercase).collect();
+            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(raw));
+            set_path(&mut table, &path, value)?;
+        }
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(e.message().to_owned()))?;
+        config.check()?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(config.relative_to(base))
+    }
+
+    fn relative_to(mut self, base: &Path) -> Self {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.trust.anchors.iter_mut().for_each(fix);
+        self.trust.intermediates.iter_mut().for_each(fix);
+        self
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        check_origin(&self.public_origin)?;
+        self.revocation_mode()?;
+        if self.trust.anchors.is_empty() {
+            return Err(ConfigError(
+                "trust.anchors: at least one trust anchor is required".into(),
+            ));
+        }
+        if self.limits.body_bytes < 1024 {
+            return Err(ConfigError(
+                "limits.body_bytes: must be at least 1024".into(),
+            ));
+        }
+        if self.limits.rate_per_minute == 0 || self.limits.rate_burst == 0 {
+            return Err(ConfigError(
+                "limits.rate_per_minute and limits.rate_burst must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The revocation mode; refuses a missing or unknown value rather than downgrading.
+    pub fn revocation_mode(&self) -> Result<RevocationMode, ConfigError> {
+        match self.policy.revocation.as_deref() {
+            Some("off") => Ok(RevocationMode::Off),
+            None => Err(ConfigError(
+                "policy.revocation must be set explicitly; this build supports only \"off\" (no revocation checking)".into(),
+            )),
+            Some(other) => Err(ConfigError(format!(
+                "policy.revocation = {other:?} is not available in this build; only \"off\" is"
+            ))),
+        }
+    }
+
+    /// The policy switches.
+    pub fn policy_options(&self) -> Result<PolicyOptions, ConfigError> {
+        Ok(PolicyOptions {
+            allow_sha1: self.policy.allow_sha1,
+            min_rsa_bits: self.policy.min_rsa_bits,
+            revocation: self.revocation_mode()?,
+        })
+    }
+}
+
+/// `https://host[:port]`, no path, no trailing slash; `http://` only for loopback.
+fn check_origin(origin: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError(format!("public_origin {origin:?}: {why}"));
+    let rest = if let Some(r) = origin.strip_prefix("https://") {
+        r
+    } else if let Some(r) = origin.strip_prefix("http://") {
+        let host = r.rsplit_once(':').map_or(r, |(h, _)| h);
+        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(bad("must be https:// (http:// only for localhost)"));
+        }
+        r
+    } else {
+        return Err(bad("must start with https://"));
+    };
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(bad(
+            "must be scheme://host[:port] with no path, query or trailing slash",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kyso.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const MINIMAL: &str = "public_origin = \"https://dichvucong.test\"\n[trust]\nanchors = [\"root.pem\"]\n[policy]\nrevocation = \"off\"\n";
+
+    #[test]
+    fn minimal_file_gets_documented_defaults_and_relative_paths() {
+        let (dir, path) = write(MINIMAL);
+        let c = Config::load(&path, []).unwrap();
+        assert_eq!(c.limits.body_bytes, 65536);
+        assert_eq!(c.limits.challenge_ttl_seconds, 300);
+        assert_eq!(c.policy.min_rsa_bits, 2048);
+        assert_eq!(c.trust.anchors[0], dir.path().join("root.pem"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let (_dir, path) = write(MINIMAL);
+        let env = [
+            (
+                "KYSO_PUBLIC_ORIGIN".to_owned(),
+                "https://portal.test:8443".to_owned(),
+            ),
+            ("KYSO_LIMITS__BODY_BYTES".to_owned(), "4096".to_owned()),
+            ("KYSO_POLICY__ALLOW_SHA1".to_owned(), "true".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ];
+        let c = Config::load(&path, env).unwrap();
+        assert_eq!(c.public_origin, "https://portal.test:8443");
+        assert_eq!(c.limits.body_bytes, 4096);
+        assert!(c.policy.allow_sha1);
+    }
+
+    #[test]
+    fn revocation_must_be_explicit_and_known() {
+        let (_dir, path) = write(&MINIMAL.replace("revocation = \"off\"\n", ""));
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("policy.revocation must be set"), "{e}");
+        let (_dir, path) = write(&MINIMAL.replace("\"off\"", "\"ocsp\""));
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("\"ocsp\" is not available"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let (_dir, path) = write(&format!("{MINIMAL}[limits]\nbody_byte = 10\n"));
+        assert!(
+            Config::load(&path, [])
+                .unwrap_err()
+                .to_string()
+                .contains("body_byte")
+        );
+        let (_dir, path) =
+            write(&MINIMAL.replace("https://dichvucong.test", "https://dichvucong.test/"));
+        assert!(
+            Config::load(&path, [])
+                .unwrap_err()
+                .to_string()
+                .contains("public_origin")
+        );
+        let (_dir, path) = write(&MINIMAL.replace("https://dichvucong.test", "http://portal.test"));
+        assert!(
+            Config::load(&path, [])
+                .unwrap_err()
+                .to_string()
+                .contains("public_origin")
+        );
+        let (_dir, path) =
+            write(&MINIMAL.replace("public_origin", "listen = \"nope\"\npublic_origin"));
+        assert!(
+            Config::load(&path, [])
+                .unwrap_err()
+                .to_string()
+                .contains("listen")
+        );
+    }
+}

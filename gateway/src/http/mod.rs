@@ -1,0 +1,61 @@
+//! The thin HTTP layer (DESIGN §4): decode, call [`crate::service::Gateway`], encode.
+//!
+//! Errors become RFC 9457 problem documents in exactly one place ([`problem`]); request
+//! bodies are limited and malformed ones are `MALFORMED_REQUEST`, never a 500; the
+//! endpoints that start or finish a proof are rate-limited per client IP; the number of
+//! requests in flight is bounded.
+
+mod extract;
+mod problem;
+mod rate_limit;
+mod routes;
+
+pub use problem::ApiError;
+pub use rate_limit::RateLimiter;
+
+use crate::service::Gateway;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The core.
+    pub gateway: Arc<Gateway>,
+}
+
+/// Limits applied by the router.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest request body, bytes.
+    pub body_bytes: usize,
+    /// Requests handled at once.
+    pub max_concurrent_requests: usize,
+}
+
+/// The gateway's routes with their limits.
+pub fn router(gateway: Arc<Gateway>, limiter: Arc<RateLimiter>, limits: &HttpLimits) -> Router {
+    let state = AppState { gateway };
+    let limited = Router::new()
+        .route("/v1/challenges", post(routes::create_challenge))
+        .route("/v1/registrations/token", post(routes::register_token))
+        .route("/v1/registrations/{ticket}/confirm", post(routes::confirm))
+        .route("/v1/sessions/token", post(routes::login_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::limit,
+        ));
+    Router::new()
+        .merge(limited)
+        .route("/v1/accounts/me", get(routes::account_me))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ))
+        .with_state(state)
+}

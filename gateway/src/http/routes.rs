@@ -1,0 +1,123 @@
+//! The handlers: each decodes its request, calls the core, encodes the answer.
+
+use super::extract::ApiJson;
+use super::{ApiError, AppState};
+use crate::error::ErrorCode;
+use crate::identity::SubjectType;
+use crate::service::ContactDetails;
+use crate::store::Purpose;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use kyso_proto::webeid::AuthToken;
+use serde::Deserialize;
+
+/// `POST /v1/challenges` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    purpose: Purpose,
+}
+
+/// `POST /v1/registrations/token` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRegistrationRequest {
+    challenge_id: String,
+    auth_token: AuthToken,
+    #[serde(default)]
+    intermediates: Vec<String>,
+    subject_type: Option<SubjectType>,
+}
+
+/// `POST /v1/sessions/token` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenLoginRequest {
+    challenge_id: String,
+    auth_token: AuthToken,
+}
+
+pub async fn create_challenge(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.gateway.create_challenge(req.purpose).await?),
+    ))
+}
+
+pub async fn register_token(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<TokenRegistrationRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let preview = s
+        .gateway
+        .register_token(
+            &req.challenge_id,
+            &req.auth_token,
+            &req.intermediates,
+            req.subject_type,
+        )
+        .await?;
+    Ok(Json(preview))
+}
+
+pub async fn confirm(
+    State(s): State<AppState>,
+    Path(ticket): Path<String>,
+    ApiJson(contact): ApiJson<ContactDetails>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.gateway.confirm(&ticket, contact).await?),
+    ))
+}
+
+pub async fn login_token(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<TokenLoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        s.gateway
+            .login_token(&req.challenge_id, &req.auth_token)
+            .await?,
+    ))
+}
+
+pub async fn account_me(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "send Authorization: Bearer <session_token>",
+            )
+        })?;
+    Ok(Json(s.gateway.account_for_session(token.trim()).await?))
+}
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    s.gateway.store().ping().await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::StorageUnavailable,
+            "the database does not answer",
+        )
+    })?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
