@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (printed at start-up).
     #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// The origin of the registration page, `https://host[:port]`; bound into every
     /// challenge. Required.
     pub public_origin: String,
@@ -97,8 +97,8 @@ impl Default for LimitsConfig {
     }
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
 }
 
 fn default_database_url() -> String {
@@ -177,7 +177,15 @@ impl Config {
         self
     }
 
+    /// The listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError(format!("listen = {:?}: not an address:port", self.listen)))
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
         check_origin(&self.public_origin)?;
         self.revocation_mode()?;
         if self.trust.anchors.is_empty() {
@@ -320,11 +328,7 @@ mod tests {
         );
         let (_dir, path) =
             write(&MINIMAL.replace("public_origin", "listen = \"nope\"\npublic_origin"));
-        assert!(
-            Config::load(&path, [])
-                .unwrap_err()
-                .to_string()
-                .contains("listen")
-        );
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
     }
 }

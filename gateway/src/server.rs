@@ -110,9 +110,10 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| ConfigError(format!("listen {}: {e}", config.listen)))?;
+        .map_err(|e| ConfigError(format!("listen {listen}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| ConfigError(format!("listen: {e}")))?;
