@@ -5,10 +5,14 @@
 //!   certificates, logging in and signing with the key that shares the certificate's
 //!   `CKA_ID`.
 //! - [`authenticate()`]: the Web eID 1.0 token of DESIGN §2 for an origin and a nonce.
+//! - [`server`]: `kyso-shim serve`, the local HTTP API the registration page calls.
+//! - [`pin`]: where the PIN comes from (file, environment, pinentry, terminal).
 //! - [`ShimError`]: the agent's error codes.
 
 mod authenticate;
 mod error;
+pub mod pin;
+pub mod server;
 pub mod token;
 
 pub use authenticate::{APP_VERSION, authenticate};

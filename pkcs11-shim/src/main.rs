@@ -1,13 +1,17 @@
-//! The `kyso-shim` command line (DESIGN §7, §10): `list` and `authenticate`.
+//! The `kyso-shim` command line (DESIGN §7, §10): `list`, `authenticate`, `serve`.
 //!
-//! The PIN is never taken from the web page. For people it is asked on the terminal; for
-//! CI it comes from `KYSO_SHIM_PIN` or `--pin-file`. It is never printed or logged.
+//! The PIN is never taken from the web page: it comes from `--pin-file`, `KYSO_SHIM_PIN`,
+//! a `--pinentry` program or the terminal, and is never printed or logged.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use kyso_shim::pin::PinSource;
+use kyso_shim::server::{AgentState, router};
 use kyso_shim::token::{TokenModule, TokenSelector};
 use kyso_shim::{ShimError, authenticate};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Debian's SoftHSM module; real tokens name their vendor's module with --module.
 const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -20,6 +24,31 @@ struct Cli {
     module: String,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args)]
+struct PinArgs {
+    /// File holding the user PIN, read at each signature (else KYSO_SHIM_PIN, else
+    /// --pinentry, else a terminal prompt).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// A pinentry program to ask the PIN with (GnuPG's pinentry-gnome3, pinentry-curses…).
+    #[arg(long)]
+    pinentry: Option<PathBuf>,
+}
+
+impl PinArgs {
+    fn source(self) -> PinSource {
+        if let Some(f) = self.pin_file {
+            PinSource::File(f)
+        } else if let Ok(pin) = std::env::var("KYSO_SHIM_PIN") {
+            PinSource::Fixed(pin)
+        } else if let Some(p) = self.pinentry {
+            PinSource::Pinentry(p)
+        } else {
+            PinSource::Terminal
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -43,9 +72,23 @@ enum Command {
         /// Certificate id (CKA_ID, hex) when the token holds several.
         #[arg(long)]
         cert: Option<String>,
-        /// File holding the user PIN (else KYSO_SHIM_PIN, else a terminal prompt).
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
+        #[command(flatten)]
+        pin: PinArgs,
+    },
+    /// Serve the local HTTP API for the registration page.
+    Serve {
+        /// Address to listen on (loopback only); port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:18765")]
+        listen: SocketAddr,
+        /// An origin allowed to use the agent (repeatable), e.g. https://dichvucong.gov.vn.
+        #[arg(
+            long = "allow-origin",
+            env = "KYSO_SHIM_ALLOWED_ORIGINS",
+            value_delimiter = ','
+        )]
+        allow_origins: Vec<String>,
+        #[command(flatten)]
+        pin: PinArgs,
     },
 }
 
@@ -62,18 +105,6 @@ fn fail(e: &ShimError) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn read_pin(pin_file: Option<&PathBuf>) -> Result<String, ShimError> {
-    if let Some(path) = pin_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ShimError::BadRequest(format!("--pin-file {}: {e}", path.display())))?;
-        return Ok(text.trim_end_matches(['\r', '\n']).to_owned());
-    }
-    if let Ok(pin) = std::env::var("KYSO_SHIM_PIN") {
-        return Ok(pin);
-    }
-    rpassword::prompt_password("Token PIN: ").map_err(|_| ShimError::UserCancelled)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let module = match TokenModule::load(&cli.module) {
@@ -88,15 +119,25 @@ fn main() -> ExitCode {
             token,
             serial,
             cert,
-            pin_file,
-        } => read_pin(pin_file.as_ref()).and_then(|pin| {
+            pin,
+        } => {
             let selector = TokenSelector {
                 label: token,
                 serial,
             };
-            authenticate(&module, &selector, cert.as_deref(), &pin, &origin, &nonce)
+            module
+                .label_of(&selector)
+                .and_then(|label| pin.source().ask(&label, &origin))
+                .and_then(|pin| {
+                    authenticate(&module, &selector, cert.as_deref(), &pin, &origin, &nonce)
+                })
                 .map(|t| serde_json::json!(t))
-        }),
+        }
+        Command::Serve {
+            listen,
+            allow_origins,
+            pin,
+        } => return serve(module, cli.module, listen, allow_origins, pin.source()),
     };
     match result {
         Ok(json) => {
@@ -105,4 +146,77 @@ fn main() -> ExitCode {
         }
         Err(e) => fail(&e),
     }
+}
+
+fn serve(
+    module: TokenModule,
+    module_path: String,
+    listen: SocketAddr,
+    allowed_origins: Vec<String>,
+    pin: PinSource,
+) -> ExitCode {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KYSO_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+    if !listen.ip().is_loopback() {
+        eprintln!("kyso-shim: --listen must be a loopback address");
+        return ExitCode::from(2);
+    }
+    if allowed_origins.is_empty() {
+        eprintln!("kyso-shim: no --allow-origin given: no web page could use the agent");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kyso-shim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("kyso-shim: listen {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let Ok(addr) = listener.local_addr() else {
+            return ExitCode::FAILURE;
+        };
+        let hosts = vec![
+            format!("127.0.0.1:{}", addr.port()),
+            format!("localhost:{}", addr.port()),
+            format!("[::1]:{}", addr.port()),
+        ];
+        let state = Arc::new(AgentState {
+            module: Arc::new(module),
+            module_path,
+            allowed_origins,
+            pin,
+            hosts,
+            signing: tokio::sync::Mutex::new(()),
+        });
+        println!("kyso-shim listening on http://{addr}");
+        tracing::info!(%addr, "kyso-shim serving");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kyso-shim: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -123,6 +123,13 @@ impl TokenModule {
         }
     }
 
+    /// The label of the token a selector names (for the PIN prompt).
+    pub fn label_of(&self, selector: &TokenSelector) -> Result<String, ShimError> {
+        let slot = self.find(selector)?;
+        let info = self.ctx.get_token_info(slot).map_err(token_error)?;
+        Ok(info.label().trim_end().to_owned())
+    }
+
     /// Every token with its certificates.
     pub fn list(&self) -> Result<Vec<TokenSummary>, ShimError> {
         let mut out = Vec::new();

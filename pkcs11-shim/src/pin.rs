@@ -1,0 +1,168 @@
+//! Where the agent gets the PIN. Never from the web page: the page could be anyone's.
+//!
+//! - `--pin-file F`: read at every signature (so an operator or a test can change it);
+//! - `KYSO_SHIM_PIN`: for CI;
+//! - `--pinentry PROGRAM`: a GnuPG pinentry, spoken to over the Assuan protocol;
+//! - otherwise the terminal the agent runs in.
+//!
+//! The PIN is never logged or echoed, and not kept after the signature.
+
+use crate::ShimError;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A way to obtain the PIN.
+#[derive(Debug, Clone)]
+pub enum PinSource {
+    /// A file whose first line is the PIN.
+    File(PathBuf),
+    /// A fixed PIN (from `KYSO_SHIM_PIN`).
+    Fixed(String),
+    /// A pinentry program.
+    Pinentry(PathBuf),
+    /// The controlling terminal.
+    Terminal,
+}
+
+impl PinSource {
+    /// Asks for the PIN of the token `label`, for `origin`. Blocks.
+    pub fn ask(&self, label: &str, origin: &str) -> Result<String, ShimError> {
+        match self {
+            Self::File(path) => std::fs::read_to_string(path)
+                .map(|t| t.lines().next().unwrap_or_default().to_owned())
+                .map_err(|e| ShimError::BadRequest(format!("PIN file {}: {e}", path.display()))),
+            Self::Fixed(pin) => Ok(pin.clone()),
+            Self::Pinentry(program) => pinentry(program, label, origin),
+            Self::Terminal => {
+                let prompt = format!("PIN of token {label:?} to sign in at {origin}: ");
+                rpassword::prompt_password(prompt).map_err(|_| ShimError::UserCancelled)
+            }
+        }
+    }
+}
+
+/// Percent-escapes text for an Assuan command line.
+fn assuan_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '%' => "%25".to_owned(),
+            '\n' => "%0A".to_owned(),
+            '\r' => "%0D".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn assuan_unescape(s: &str) -> String {
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs a pinentry: `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in a `D` line.
+fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, ShimError> {
+    let failed =
+        |e: std::io::Error| ShimError::Token(format!("pinentry {}: {e}", program.display()));
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(failed)?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(ShimError::Token("pinentry has no pipes".into()));
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let expect_ok = |lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>| -> Result<Option<String>, ShimError> {
+        let mut data = None;
+        for line in lines.by_ref() {
+            let line = line.map_err(failed)?;
+            if let Some(d) = line.strip_prefix("D ") {
+                data = Some(assuan_unescape(d));
+            } else if line.starts_with("OK") {
+                return Ok(data);
+            } else if line.starts_with("ERR") {
+                return Err(ShimError::UserCancelled);
+            }
+        }
+        Err(ShimError::UserCancelled)
+    };
+    expect_ok(&mut lines)?;
+    let desc = format!("Ký số đăng nhập vào {origin}\nToken: {label}");
+    for cmd in [
+        format!("SETDESC {}", assuan_escape(&desc)),
+        "SETPROMPT PIN:".to_owned(),
+    ] {
+        writeln!(stdin, "{cmd}").map_err(failed)?;
+        expect_ok(&mut lines)?;
+    }
+    writeln!(stdin, "GETPIN").map_err(failed)?;
+    let pin = expect_ok(&mut lines)?.ok_or(ShimError::UserCancelled)?;
+    let _ = writeln!(stdin, "BYE");
+    let _ = child.wait();
+    Ok(pin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assuan_escaping_round_trips() {
+        let s = "100% sure\nnext";
+        assert_eq!(assuan_unescape(&assuan_escape(s)), s);
+        assert_eq!(assuan_unescape("12%2534"), "12%34");
+    }
+
+    #[test]
+    fn pin_file_is_read_fresh_each_time() {
+        let dir = std::env::temp_dir().join(format!("kyso-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pin");
+        let source = PinSource::File(path.clone());
+        std::fs::write(&path, "1111\n").unwrap();
+        assert_eq!(source.ask("t", "o").unwrap(), "1111");
+        std::fs::write(&path, "2222").unwrap();
+        assert_eq!(source.ask("t", "o").unwrap(), "2222");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_pinentry_program_is_spoken_to_in_assuan() {
+        let dir = std::env::temp_dir().join(format!("kyso-pinentry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("pinentry");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) echo 'D 12%2534'; echo OK;; BYE) echo OK; exit 0;; *) echo OK;; esac; done\n",
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        assert_eq!(
+            PinSource::Pinentry(script).ask("t", "https://o").unwrap(),
+            "12%34"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

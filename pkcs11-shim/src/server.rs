@@ -1,0 +1,269 @@
+//! `kyso-shim serve`: the agent's local HTTP API (DESIGN §7), for the registration page.
+//!
+//! Listens on loopback only. A request is served only when its `Origin` is on the
+//! allowlist (others get 403 `ORIGIN_NOT_ALLOWED` and nothing is signed) and its `Host`
+//! names this agent (a DNS-rebinding page cannot reach it under another name). Chrome's
+//! Private Network Access preflight is answered for allowed origins. The origin signed
+//! into the token is the `Origin` header — the page cannot choose another. PKCS#11 calls
+//! and PIN prompts run on blocking threads, one signature at a time.
+
+use crate::pin::PinSource;
+use crate::token::{TokenModule, TokenSelector};
+use crate::{ShimError, authenticate};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// What the agent serves with.
+pub struct AgentState {
+    /// The PKCS#11 module.
+    pub module: Arc<TokenModule>,
+    /// Its path, for `/v1/status`.
+    pub module_path: String,
+    /// Origins allowed to use the agent, exactly as browsers send them.
+    pub allowed_origins: Vec<String>,
+    /// Where PINs come from.
+    pub pin: PinSource,
+    /// Host header values that name this agent (`127.0.0.1:PORT`, `localhost:PORT`).
+    pub hosts: Vec<String>,
+    /// One signature (and PIN prompt) at a time.
+    pub signing: Mutex<()>,
+}
+
+type Shared = Arc<AgentState>;
+
+fn status_of(e: &ShimError) -> StatusCode {
+    match e {
+        ShimError::TokenNotPresent | ShimError::NoCertificate => StatusCode::NOT_FOUND,
+        ShimError::PinIncorrect { .. } | ShimError::PinLocked => StatusCode::UNAUTHORIZED,
+        ShimError::UserCancelled => StatusCode::CONFLICT,
+        ShimError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ShimError::Token(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn error_response(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    retries_left: Option<u32>,
+) -> Response {
+    let mut body = serde_json::json!({ "code": code, "detail": detail, "status": status.as_u16() });
+    if let Some(n) = retries_left {
+        body["retries_left"] = n.into();
+    }
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+/// An agent error on its way out.
+struct AgentError(ShimError);
+
+impl IntoResponse for AgentError {
+    fn into_response(self) -> Response {
+        let retries = match self.0 {
+            ShimError::PinIncorrect { retries_left } => retries_left,
+            _ => None,
+        };
+        error_response(
+            status_of(&self.0),
+            self.0.code(),
+            &self.0.to_string(),
+            retries,
+        )
+    }
+}
+
+fn origin_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// Host check, origin allowlist, CORS and Private Network Access headers.
+async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host_ok = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| state.hosts.iter().any(|allowed| allowed == h));
+    if !host_ok {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "BAD_REQUEST",
+            "unexpected Host header",
+            None,
+        );
+    }
+    let origin = origin_of(headers).map(str::to_owned);
+    let allowed = origin
+        .as_deref()
+        .is_some_and(|o| state.allowed_origins.iter().any(|a| a == o));
+    let signing = request.uri().path() == "/v1/authenticate";
+    if (origin.is_some() || signing) && !allowed {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "ORIGIN_NOT_ALLOWED",
+            "this origin may not use the signing agent",
+            None,
+        );
+    }
+    let preflight = request.method() == Method::OPTIONS;
+    let wants_pna = headers
+        .get("access-control-request-private-network")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Some(origin) = origin.filter(|_| allowed) {
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if preflight {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("content-type"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            if wants_pna {
+                h.insert(
+                    "access-control-allow-private-network",
+                    HeaderValue::from_static("true"),
+                );
+            }
+        }
+    }
+    response
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ShimError> + Send + 'static,
+) -> Result<T, AgentError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AgentError(ShimError::Token(e.to_string())))?
+        .map_err(AgentError)
+}
+
+async fn status(State(state): State<Shared>) -> Result<Json<serde_json::Value>, AgentError> {
+    let module = state.module.clone();
+    let tokens = blocking(move || module.list()).await?;
+    let present: Vec<_> = tokens
+        .iter()
+        .map(|t| serde_json::json!({ "label": t.label, "serial": t.serial }))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "module": state.module_path,
+        "tokens": present,
+    })))
+}
+
+async fn certificates(State(state): State<Shared>) -> Result<Json<serde_json::Value>, AgentError> {
+    let module = state.module.clone();
+    let tokens = blocking(move || module.list()).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for t in tokens {
+        for c in t.certificates {
+            let report = kyso_gateway::inspect::inspect(&c.der, now).ok();
+            out.push(serde_json::json!({
+                "certificate_id": format!("{}:{}", t.serial, c.id),
+                "token": { "label": t.label, "serial": t.serial },
+                "label": c.label,
+                "subject": report.as_ref().and_then(|r| r.subject.as_ref()),
+                "identity_error": report.as_ref().and_then(|r| r.error.as_ref()).map(|e| e.code),
+                "certificate": report.as_ref().map(|r| &r.certificate),
+            }));
+        }
+    }
+    Ok(Json(serde_json::json!({ "certificates": out })))
+}
+
+/// `POST /v1/authenticate` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthenticateRequest {
+    challenge_nonce: String,
+    /// `TOKEN_SERIAL:CKA_ID` from `/v1/certificates`; default: the only token's certificate.
+    certificate_id: Option<String>,
+}
+
+async fn authenticate_route(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<AuthenticateRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<kyso_proto::webeid::AuthToken>, AgentError> {
+    let Json(req) = body.map_err(|e| AgentError(ShimError::BadRequest(e.body_text())))?;
+    let origin = origin_of(&headers)
+        .map(str::to_owned)
+        .ok_or_else(|| AgentError(ShimError::BadRequest("no Origin".into())))?;
+    if req.challenge_nonce.is_empty() || req.challenge_nonce.len() > 128 {
+        return Err(AgentError(ShimError::BadRequest(
+            "challenge_nonce must be 1 to 128 characters".into(),
+        )));
+    }
+    let (selector, cert) = match req.certificate_id.as_deref().map(|id| id.split_once(':')) {
+        None => (TokenSelector::default(), None),
+        Some(Some((serial, id))) => (
+            TokenSelector {
+                label: None,
+                serial: Some(serial.to_owned()),
+            },
+            Some(id.to_owned()),
+        ),
+        Some(None) => {
+            return Err(AgentError(ShimError::BadRequest(
+                "certificate_id is TOKEN_SERIAL:CKA_ID".into(),
+            )));
+        }
+    };
+    let _one_at_a_time = state.signing.lock().await;
+    let st = state.clone();
+    let token = blocking(move || {
+        let slot_label = st.module.label_of(&selector)?;
+        let pin = st.pin.ask(&slot_label, &origin)?;
+        authenticate(
+            &st.module,
+            &selector,
+            cert.as_deref(),
+            &pin,
+            &origin,
+            &req.challenge_nonce,
+        )
+    })
+    .await?;
+    tracing::info!(algorithm = %token.algorithm, "signed a challenge");
+    Ok(Json(token))
+}
+
+/// The agent's routes.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/certificates", get(certificates))
+        .route("/v1/authenticate", post(authenticate_route))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
