@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod processes;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,6 +54,10 @@ pub struct Fixtures {
     pub manifest: Manifest,
     /// The parsed `tokens.json`.
     pub tokens: TokensFile,
+    /// Held while the test uses the tokens: SoftHSM's file store is not safe for several
+    /// processes at once (a failed login in one makes `C_GetTokenInfo` fail in another),
+    /// so tests take turns with the tokens, whatever runs them.
+    _token_lock: File,
 }
 
 /// Fixtures older than this are made again, so validity periods and CRLs stay fresh.
@@ -94,7 +100,10 @@ impl Fixtures {
             File::create(&done).unwrap();
         }
         lock.unlock().unwrap();
+        let token_lock = File::create(root.join(".tokens-in-use")).unwrap();
+        token_lock.lock().unwrap();
         Fixtures {
+            _token_lock: token_lock,
             manifest: Manifest::load(&pki).unwrap(),
             tokens: TokensFile::load(&tokens_dir).unwrap(),
             pki,

@@ -1,0 +1,191 @@
+//! The real programs as child processes, and a minimal HTTP/1.1 client to talk to them.
+
+use crate::{Fixtures, bin};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A child process killed when dropped, and the address it printed.
+pub struct Running {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(mut cmd: std::process::Command, banner: &str) -> Running {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("start process");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read banner");
+    let url = line
+        .trim()
+        .strip_prefix(banner)
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Running { child, url }
+}
+
+/// Gateway configuration knobs the tests vary.
+pub struct GatewayOptions {
+    /// The public origin.
+    pub origin: String,
+    /// Requests per minute per IP.
+    pub rate_per_minute: u32,
+    /// Burst per IP.
+    pub rate_burst: u32,
+    /// Body limit.
+    pub body_bytes: usize,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            origin: ORIGIN.into(),
+            rate_per_minute: 1_000_000,
+            rate_burst: 100_000,
+            body_bytes: 65536,
+        }
+    }
+}
+
+/// The registration page's origin in the tests.
+pub const ORIGIN: &str = "https://dichvucong.test";
+/// A second origin the agent allows, to make tokens for the wrong origin.
+pub const OTHER_ORIGIN: &str = "https://other-portal.test";
+
+/// Starts `kyso-gateway serve` over the fixtures' PKI with a fresh SQLite file in `dir`.
+pub fn gateway(f: &Fixtures, dir: &Path, options: &GatewayOptions) -> Running {
+    let anchors: Vec<String> = f
+        .manifest
+        .trust_anchors
+        .iter()
+        .map(|p| format!("{:?}", f.pki.join(p)))
+        .collect();
+    let inter: Vec<String> = f
+        .manifest
+        .intermediates
+        .iter()
+        .map(|p| format!("{:?}", f.pki.join(p)))
+        .collect();
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\npublic_origin = \"{}\"\ndatabase_url = \"sqlite://{}\"\n\
+         [trust]\nanchors = [{}]\nintermediates = [{}]\n[policy]\nrevocation = \"off\"\n\
+         [limits]\nrate_per_minute = {}\nrate_burst = {}\nbody_bytes = {}\n",
+        options.origin,
+        dir.join("kyso.db").display(),
+        anchors.join(", "),
+        inter.join(", "),
+        options.rate_per_minute,
+        options.rate_burst,
+        options.body_bytes,
+    );
+    let path = dir.join("kyso.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = bin("kyso-gateway");
+    cmd.args(["serve", "--config"])
+        .arg(&path)
+        .env("KYSO_LOG", "warn");
+    start(cmd, "kyso-gateway listening on ")
+}
+
+/// Starts `kyso-shim serve` over the fixtures' tokens, PIN read from `pin_file`.
+pub fn agent(f: &Fixtures, pin_file: &PathBuf) -> Running {
+    let mut cmd = f.with_tokens(bin("kyso-shim"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-origin"])
+        .arg(format!("{ORIGIN},{OTHER_ORIGIN}"))
+        .arg("--pin-file")
+        .arg(pin_file)
+        .env("KYSO_LOG", "warn")
+        .env_remove("KYSO_SHIM_PIN");
+    start(cmd, "kyso-shim listening on ")
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub json: serde_json::Value,
+}
+
+impl Reply {
+    /// The problem document's `code`.
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or("")
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; `body` is sent as JSON text when given.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    if let Some(b) = body {
+        // The server may answer (413) and close before reading everything.
+        let _ = stream.write_all(b);
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        json: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// POST JSON.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Reply {
+    request("POST", url, headers, Some(body.to_string().as_bytes()))
+}
