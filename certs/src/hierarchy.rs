@@ -419,6 +419,19 @@ impl Pki {
     /// Issues a person's certificate for `spki_der` (a key made here or on a token),
     /// records it in the CA database and rewrites the CA's CRL.
     pub fn issue_person(&mut self, profile: &PersonProfile, spki_der: &[u8]) -> Result<Issued> {
+        let issued = self.issue_unsaved(profile, spki_der)?;
+        self.save(profile.issuer)?;
+        Ok(issued)
+    }
+
+    /// Writes a CA's database and a fresh CRL, after [`Pki::issue_unsaved`].
+    pub fn save(&self, ca_id: &str) -> Result<()> {
+        self.save_ca(self.ca(ca_id)?)
+    }
+
+    /// Issues like [`Pki::issue_person`] but only records the certificate in memory, for
+    /// issuing many (load tests) and saving once.
+    pub fn issue_unsaved(&mut self, profile: &PersonProfile, spki_der: &[u8]) -> Result<Issued> {
         let (not_before, not_after) = profile.validity(self.generated_at);
         let mut p = CertificateParams::default();
         p.serial_number = Some(SerialNumber::from(random_serial()?));

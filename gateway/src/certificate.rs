@@ -101,16 +101,22 @@ fn signature_algorithm_name(oid: &str) -> String {
     .to_owned()
 }
 
-/// `RSA-2048`, `EC-P256`, … from the SubjectPublicKeyInfo.
-pub fn key_description(cert: &X509Certificate<'_>) -> String {
-    let spki = cert.public_key();
-    let alg = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
+/// The SubjectPublicKeyInfo's algorithm OID and, for EC keys, the named curve's OID,
+/// both in dotted form.
+pub fn key_algorithm(cert: &X509Certificate<'_>) -> (String, Option<String>) {
+    let alg = &cert.public_key().algorithm;
+    let curve = alg
         .parameters
         .as_ref()
         .and_then(|p| p.as_oid().ok())
         .map(|o| o.to_id_string());
+    (alg.algorithm.to_id_string(), curve)
+}
+
+/// `RSA-2048`, `EC-P256`, … from the SubjectPublicKeyInfo.
+pub fn key_description(cert: &X509Certificate<'_>) -> String {
+    let spki = cert.public_key();
+    let (alg, curve) = key_algorithm(cert);
     match (alg.as_str(), curve.as_deref(), spki.parsed()) {
         ("1.2.840.113549.1.1.1", _, Ok(PublicKey::RSA(rsa))) => format!("RSA-{}", rsa.key_size()),
         ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7"), _) => "EC-P256".into(),

@@ -7,10 +7,11 @@
 //! fall back to a plain string. Unknown keys are errors, so a typo cannot silently leave a
 //! default in force; every error names the key.
 
-use crate::policy::{PolicyOptions, RevocationMode};
+use crate::policy::{NoRevocationCheck, PolicyOptions, RevocationChecker};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,9 +159,11 @@ impl Config {
                 .unwrap_or(toml::Value::String(raw));
             set_path(&mut table, &path, value)?;
         }
-        let config: Config = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(e.message().to_owned()))?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                ConfigError(format!("{path}: {}", e.into_inner().message()))
+            })?;
         config.check()?;
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(config.relative_to(base))
@@ -187,7 +190,7 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
-        self.revocation_mode()?;
+        self.revocation_checker()?;
         if self.trust.anchors.is_empty() {
             return Err(ConfigError(
                 "trust.anchors: at least one trust anchor is required".into(),
@@ -206,10 +209,10 @@ impl Config {
         Ok(())
     }
 
-    /// The revocation mode; refuses a missing or unknown value rather than downgrading.
-    pub fn revocation_mode(&self) -> Result<RevocationMode, ConfigError> {
+    /// The revocation checker; refuses a missing or unknown value rather than downgrading.
+    pub fn revocation_checker(&self) -> Result<Arc<dyn RevocationChecker>, ConfigError> {
         match self.policy.revocation.as_deref() {
-            Some("off") => Ok(RevocationMode::Off),
+            Some("off") => Ok(Arc::new(NoRevocationCheck)),
             None => Err(ConfigError(
                 "policy.revocation must be set explicitly; this build supports only \"off\" (no revocation checking)".into(),
             )),
@@ -224,7 +227,6 @@ impl Config {
         Ok(PolicyOptions {
             allow_sha1: self.policy.allow_sha1,
             min_rsa_bits: self.policy.min_rsa_bits,
-            revocation: self.revocation_mode()?,
         })
     }
 }

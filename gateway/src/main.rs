@@ -187,7 +187,11 @@ fn verify_token(
             let trust = TrustStore::new(&a, &inter)
                 .or_else(|_| TrustStore::new(&a, &[]))
                 .map_err(|e| kyso_gateway::config::ConfigError(format!("--trust-anchor: {e}")))?;
-            Ok(CertificatePolicy::new(trust, config.policy_options()?))
+            Ok(CertificatePolicy::new(
+                trust,
+                config.policy_options()?,
+                config.revocation_checker()?,
+            ))
         })
     };
     let policy = match policy {

@@ -4,7 +4,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError};
 use crate::http::{HttpLimits, RateLimiter, router};
 use crate::inspect::decode_certificate;
-use crate::policy::{CertificatePolicy, RevocationMode, TrustStore};
+use crate::policy::{CertificatePolicy, TrustStore};
 use crate::service::{Gateway, Settings};
 use crate::store::{SqliteStore, Store};
 use std::net::SocketAddr;
@@ -31,7 +31,11 @@ pub fn policy_from(config: &Config) -> Result<CertificatePolicy, ConfigError> {
     let intermediates = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
     let trust = TrustStore::new(&anchors, &intermediates)
         .map_err(|e| ConfigError(format!("trust: {e}")))?;
-    Ok(CertificatePolicy::new(trust, config.policy_options()?))
+    Ok(CertificatePolicy::new(
+        trust,
+        config.policy_options()?,
+        config.revocation_checker()?,
+    ))
 }
 
 /// Opens the configured store and applies migrations.
@@ -70,7 +74,7 @@ async fn shutdown_signal() {
 /// on stdout once it accepts connections.
 pub async fn serve(config: Config) -> Result<(), ConfigError> {
     let policy = policy_from(&config)?;
-    if policy.options().revocation == RevocationMode::Off {
+    if !policy.checks_revocation() {
         tracing::warn!(
             "policy.revocation = \"off\": revoked certificates are NOT refused; use only for tests and demos"
         );

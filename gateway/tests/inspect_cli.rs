@@ -99,7 +99,12 @@ fn unreadable_input_is_exit_2_with_a_message() {
         let (out, _) = inspect(&path);
         assert_eq!(out.status.code(), Some(2), "{}", path.display());
         assert!(out.stdout.is_empty());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("kyso-gateway inspect"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            err.contains("kyso-gateway: inspect:") && err.contains(&*name),
+            "{err}"
+        );
     }
 }
 

@@ -7,10 +7,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kyso_gateway::error::ErrorCode;
-use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, RevocationMode, TrustStore};
+use kyso_gateway::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
 use kyso_gateway::webeid::verify_auth_token;
 use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
 use std::path::Path;
+use std::sync::Arc;
 use time::macros::datetime;
 
 fn vector(name: &str) -> Vec<u8> {
@@ -26,7 +27,6 @@ fn options() -> PolicyOptions {
     PolicyOptions {
         allow_sha1: false,
         min_rsa_bits: 2048,
-        revocation: RevocationMode::Off,
     }
 }
 
@@ -36,7 +36,11 @@ const WEBEID_NONCE: &str = "12345678123456781234567812345678912356789123";
 #[test]
 fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
     let anchor = vector("TEST_of_ESTEID2018.cer");
-    let policy = CertificatePolicy::new(TrustStore::new(&[anchor], &[]).unwrap(), options());
+    let policy = CertificatePolicy::new(
+        TrustStore::new(&[anchor], &[]).unwrap(),
+        options(),
+        Arc::new(NoRevocationCheck),
+    );
     let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
     let at = datetime!(2021-08-01 00:00:00 UTC);
     let ok = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap();
@@ -93,14 +97,22 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     let root = pem::parse(std::fs::read(dir.path().join(&m.trust_anchors[0])).unwrap())
         .unwrap()
         .into_contents();
-    let policy = CertificatePolicy::new(TrustStore::new(&[root], &[]).unwrap(), options());
+    let policy = CertificatePolicy::new(
+        TrustStore::new(&[root], &[]).unwrap(),
+        options(),
+        Arc::new(NoRevocationCheck),
+    );
     let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
     let at = datetime!(2021-08-01 00:00:00 UTC);
     let err = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap_err();
     assert_eq!(err.code, ErrorCode::CertUntrusted);
 
     let anchor = vector("TEST_of_ESTEID2018.cer");
-    let policy = CertificatePolicy::new(TrustStore::new(&[anchor], &[]).unwrap(), options());
+    let policy = CertificatePolicy::new(
+        TrustStore::new(&[anchor], &[]).unwrap(),
+        options(),
+        Arc::new(NoRevocationCheck),
+    );
     let mut bad = token.clone();
     let mut sig = STANDARD.decode(&bad.signature).unwrap();
     sig[10] ^= 1;
@@ -169,6 +181,7 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
     let policy = CertificatePolicy::new(
         TrustStore::new(&anchors, &intermediates).unwrap(),
         options(),
+        Arc::new(NoRevocationCheck),
     );
     let at = m.generated_at;
     for p in &m.persons {
@@ -184,7 +197,11 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
         assert_eq!(got, want, "{}", p.id);
     }
     // Without the configured intermediates, the chain the token carries completes the path.
-    let policy = CertificatePolicy::new(TrustStore::new(&anchors, &[]).unwrap(), options());
+    let policy = CertificatePolicy::new(
+        TrustStore::new(&anchors, &[]).unwrap(),
+        options(),
+        Arc::new(NoRevocationCheck),
+    );
     let p = m.person("citizen-ec").unwrap();
     let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
     assert_eq!(
@@ -200,6 +217,7 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
             allow_sha1: true,
             ..options()
         },
+        Arc::new(NoRevocationCheck),
     );
     let der = std::fs::read(dir.path().join(&m.person("sha1-signed").unwrap().cert_der)).unwrap();
     assert!(legacy.verify(&der, &[], at).is_ok());

@@ -53,7 +53,7 @@ impl PinArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List tokens and their certificates as JSON.
+    /// List the tokens' certificates with the identity read from each, as JSON.
     List,
     /// Sign a gateway challenge and print the Web eID auth token JSON.
     Authenticate {
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     let result = match cli.command {
-        Command::List => module.list().map(|t| serde_json::json!({ "tokens": t })),
+        Command::List => module.list().map(kyso_shim::server::certificates_report),
         Command::Authenticate {
             origin,
             nonce,

@@ -179,9 +179,9 @@ async fn status(State(state): State<Shared>) -> Result<Json<serde_json::Value>, 
     })))
 }
 
-async fn certificates(State(state): State<Shared>) -> Result<Json<serde_json::Value>, AgentError> {
-    let module = state.module.clone();
-    let tokens = blocking(move || module.list()).await?;
+/// The certificates of `tokens` with the identity the gateway would read from each, as
+/// `GET /v1/certificates` and `kyso-shim list` show them.
+pub fn certificates_report(tokens: Vec<crate::token::TokenSummary>) -> serde_json::Value {
     let now = time::OffsetDateTime::now_utc();
     let mut out = Vec::new();
     for t in tokens {
@@ -189,7 +189,7 @@ async fn certificates(State(state): State<Shared>) -> Result<Json<serde_json::Va
             let report = kyso_gateway::inspect::inspect(&c.der, now).ok();
             out.push(serde_json::json!({
                 "certificate_id": format!("{}:{}", t.serial, c.id),
-                "token": { "label": t.label, "serial": t.serial },
+                "token": { "label": t.label, "serial": t.serial, "model": t.model },
                 "label": c.label,
                 "subject": report.as_ref().and_then(|r| r.subject.as_ref()),
                 "identity_error": report.as_ref().and_then(|r| r.error.as_ref()).map(|e| e.code),
@@ -197,7 +197,13 @@ async fn certificates(State(state): State<Shared>) -> Result<Json<serde_json::Va
             }));
         }
     }
-    Ok(Json(serde_json::json!({ "certificates": out })))
+    serde_json::json!({ "certificates": out })
+}
+
+async fn certificates(State(state): State<Shared>) -> Result<Json<serde_json::Value>, AgentError> {
+    let module = state.module.clone();
+    let tokens = blocking(move || module.list()).await?;
+    Ok(Json(certificates_report(tokens)))
 }
 
 /// `POST /v1/authenticate` body.

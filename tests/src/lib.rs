@@ -20,11 +20,13 @@ pub use kyso_fixtures::TokensFile;
 /// The folder holding this build's binaries (`target/<profile>`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test binary>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_owned()
+    // target/<profile>/deps/<test binary>, or target/<profile>/<tool>
+    let dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir.parent().expect("target dir").to_owned()
+    } else {
+        dir.to_owned()
+    }
 }
 
 /// A command for one of the workspace's binaries.

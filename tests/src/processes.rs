@@ -14,6 +14,13 @@ pub struct Running {
     pub url: String,
 }
 
+impl Running {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -67,17 +74,25 @@ pub const OTHER_ORIGIN: &str = "https://other-portal.test";
 
 /// Starts `kyso-gateway serve` over the fixtures' PKI with a fresh SQLite file in `dir`.
 pub fn gateway(f: &Fixtures, dir: &Path, options: &GatewayOptions) -> Running {
-    let anchors: Vec<String> = f
-        .manifest
+    gateway_for(&f.pki, &f.manifest, dir, options)
+}
+
+/// Starts `kyso-gateway serve` trusting the PKI in `pki`, with a fresh SQLite file in `dir`.
+pub fn gateway_for(
+    pki: &Path,
+    manifest: &kyso_certs::Manifest,
+    dir: &Path,
+    options: &GatewayOptions,
+) -> Running {
+    let anchors: Vec<String> = manifest
         .trust_anchors
         .iter()
-        .map(|p| format!("{:?}", f.pki.join(p)))
+        .map(|p| format!("{:?}", pki.join(p)))
         .collect();
-    let inter: Vec<String> = f
-        .manifest
+    let inter: Vec<String> = manifest
         .intermediates
         .iter()
-        .map(|p| format!("{:?}", f.pki.join(p)))
+        .map(|p| format!("{:?}", pki.join(p)))
         .collect();
     let config = format!(
         "listen = \"127.0.0.1:0\"\npublic_origin = \"{}\"\ndatabase_url = \"sqlite://{}\"\n\

@@ -343,6 +343,12 @@ fn an_organization_must_give_an_email_and_loses_nothing_when_it_does_not() {
     assert_eq!(r.status, 201, "{r:?}");
     let r = e.confirm(ticket, &json!({ "email": CONTACT }));
     assert_eq!((r.status, r.code()), (404, "TICKET_NOT_FOUND"));
+    let again = e.preview("enterprise-branch");
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "ACCOUNT_EXISTS"),
+        "the same certificate again"
+    );
 }
 
 #[test]

@@ -13,13 +13,15 @@
 //! 5. the path to a trust anchor (rustls-webpki, RFC 5280 §6): validity at the
 //!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and CA
 //!    constraints (`CERT_UNTRUSTED`);
-//! 6. revocation, per [`RevocationMode`].
+//! 6. revocation, by the [`RevocationChecker`] the policy was given.
 //!
 //! The verification time is a parameter; nothing here reads the clock.
 
 mod legacy;
+mod revocation;
 mod trust;
 
+pub use revocation::{NoRevocationCheck, RevocationChecker};
 pub use trust::{TrustError, TrustStore};
 
 use crate::error::{ErrorCode, Rejection};
@@ -28,14 +30,6 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
-/// How revocation is checked. Only `Off` exists until OCSP and CRL checking land; a
-/// configuration asking for anything else is refused at start-up rather than downgraded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevocationMode {
-    /// No revocation checking: an explicit, logged choice for tests and demos.
-    Off,
-}
-
 /// The switches of the policy (DESIGN §6 defaults).
 #[derive(Debug, Clone)]
 pub struct PolicyOptions {
@@ -43,15 +37,14 @@ pub struct PolicyOptions {
     pub allow_sha1: bool,
     /// Smallest RSA modulus accepted. Default 2048.
     pub min_rsa_bits: usize,
-    /// Revocation checking.
-    pub revocation: RevocationMode,
 }
 
-/// The policy: trust plus switches.
+/// The policy: trust, switches and a revocation checker.
 #[derive(Debug, Clone)]
 pub struct CertificatePolicy {
     trust: TrustStore,
     options: PolicyOptions,
+    revocation: std::sync::Arc<dyn RevocationChecker>,
 }
 
 /// A certificate that passed the policy.
@@ -115,13 +108,7 @@ pub fn key_of(cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
 /// The leaf's key, if the policy accepts its type and size.
 fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, Rejection> {
     let spki = cert.public_key();
-    let alg = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
+    let (alg, curve) = crate::certificate::key_algorithm(cert);
     match (alg.as_str(), curve.as_deref()) {
         (OID_RSA, _) => match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) if rsa.key_size() >= min_rsa_bits => {
@@ -210,14 +197,28 @@ fn map_webpki(e: &webpki::Error) -> Rejection {
 }
 
 impl CertificatePolicy {
-    /// A policy over this trust with these switches.
-    pub fn new(trust: TrustStore, options: PolicyOptions) -> Self {
-        Self { trust, options }
+    /// A policy over this trust with these switches, asking `revocation` about every
+    /// certificate whose path verifies.
+    pub fn new(
+        trust: TrustStore,
+        options: PolicyOptions,
+        revocation: std::sync::Arc<dyn RevocationChecker>,
+    ) -> Self {
+        Self {
+            trust,
+            options,
+            revocation,
+        }
     }
 
     /// The switches.
     pub fn options(&self) -> &PolicyOptions {
         &self.options
+    }
+
+    /// Whether revocation is actually checked.
+    pub fn checks_revocation(&self) -> bool {
+        self.revocation.is_checking()
     }
 
     /// Checks 1–4 of the module docs: everything that needs no signature check.
@@ -278,9 +279,7 @@ impl CertificatePolicy {
             other => other,
         };
         result.map_err(|e| map_webpki(&e))?;
-        match self.options.revocation {
-            RevocationMode::Off => Ok(()),
-        }
+        self.revocation.check(der, at)
     }
 
     /// The whole policy for one certificate (DER): leaf checks, then the path.

@@ -9,9 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kyso_certs::Manifest;
 use kyso_certs::keys::KeyKind;
-use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, RevocationMode, TrustStore};
+use kyso_gateway::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
 use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct Pki {
     pub dir: tempfile::TempDir,
@@ -53,9 +54,12 @@ impl Pki {
         let options = PolicyOptions {
             allow_sha1: false,
             min_rsa_bits: 2048,
-            revocation: RevocationMode::Off,
         };
-        CertificatePolicy::new(TrustStore::new(&anchors, &inter).unwrap(), options)
+        CertificatePolicy::new(
+            TrustStore::new(&anchors, &inter).unwrap(),
+            options,
+            Arc::new(NoRevocationCheck),
+        )
     }
 
     /// A Web eID token signed with the person's key file.

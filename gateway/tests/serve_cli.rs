@@ -1,0 +1,70 @@
+//! `kyso-gateway serve` refuses a bad configuration with a message naming the setting and
+//! a non-zero exit, before listening.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::process::Command;
+
+fn serve(config: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kyso.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env(
+            "KYSO_DATABASE_URL",
+            format!("\"sqlite://{}\"", dir.path().join("db").display()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty(), "it must not start listening");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configurations_name_their_setting() {
+    let pki = common::Pki::generate();
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    let untrusted = format!(
+        "{:?}",
+        pki.path(&pki.manifest.ca("untrusted").unwrap().cert)
+    );
+    let base = format!(
+        "listen = \"127.0.0.1:0\"\npublic_origin = \"https://dichvucong.test\"\n[trust]\nanchors = [{root}]\n"
+    );
+
+    let (code, err) = serve(&base);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("policy"), "{err}");
+    let (code, err) = serve(&format!("{base}[policy]\n"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("policy.revocation must be set"), "{err}");
+    let (code, err) = serve(&format!("{base}[policy]\nrevocation = \"soft-fail\"\n"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("\"soft-fail\" is not available"), "{err}");
+    let with_untrusted = base.replace(
+        "[trust]",
+        &format!("[trust]\nintermediates = [{untrusted}]"),
+    );
+    let (code, err) = serve(&format!("{with_untrusted}[policy]\nrevocation = \"off\"\n"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("trust: intermediate #1"), "{err}");
+    let (code, err) = serve(&format!(
+        "{base}[policy]\nrevocation = \"off\"\n[limits]\nbody_bytes = \"big\"\n"
+    ));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("body_bytes"), "{err}");
+    let missing = base.replace(&root, "\"/nonexistent/root.pem\"");
+    let (code, err) = serve(&format!("{missing}[policy]\nrevocation = \"off\"\n"));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("trust.anchors: /nonexistent/root.pem"),
+        "{err}"
+    );
+}

@@ -1,0 +1,207 @@
+//! `kyso-load`: a quick local load on a real `kyso-gateway` process, for
+//! `docs/performance.md`. It makes a fresh test PKI plus N synthetic citizens (one key,
+//! N certificates with distinct CCCDs), starts the gateway (SQLite, revocation off) on
+//! loopback, and runs complete USB-token registrations (challenge, sign, preview, confirm)
+//! from C client threads. It prints throughput, latency percentiles and the gateway's
+//! peak RSS. The client signs with aws-lc-rs in process and shares the machine's cores.
+//!
+//! `cargo build --release --bins && target/release/kyso-load --registrations 2000 --concurrency 8 --key ec`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kyso_certs::der::{Attribute, OID_COMMON_NAME, OID_COUNTRY, OID_UID, StringKind};
+use kyso_certs::keys::{self, KeyKind};
+use kyso_certs::{GenerateOptions, Pki, generate};
+use kyso_proto::webeid::{SignatureAlgorithm, signed_data};
+use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, post};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Args {
+    registrations: usize,
+    concurrency: usize,
+    key: KeyKind,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        registrations: 500,
+        concurrency: 4,
+        key: KeyKind::EcP256,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        match (pair[0].as_str(), pair.get(1)) {
+            ("--registrations", Some(v)) => a.registrations = v.parse().expect("--registrations N"),
+            ("--concurrency", Some(v)) => a.concurrency = v.parse().expect("--concurrency N"),
+            ("--key", Some(v)) if v == "rsa" => a.key = KeyKind::Rsa2048,
+            ("--key", Some(v)) if v == "ec" => a.key = KeyKind::EcP256,
+            _ => panic!("usage: kyso-load [--registrations N] [--concurrency N] [--key rsa|ec]"),
+        }
+    }
+    a
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+impl Signer {
+    fn sign(&self, data: &[u8]) -> (SignatureAlgorithm, Vec<u8>) {
+        let rng = SystemRandom::new();
+        match self {
+            Signer::Rsa(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, data, &mut sig)
+                    .unwrap();
+                (SignatureAlgorithm::Rs256, sig)
+            }
+            Signer::Ec(k) => (
+                SignatureAlgorithm::Es256,
+                k.sign(&rng, data).unwrap().as_ref().to_vec(),
+            ),
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    let manifest = generate(&GenerateOptions::new(&pki_dir), &mut |_| {}).unwrap();
+    let mut pki = Pki::open(&pki_dir, manifest.generated_at).unwrap();
+    let key = keys::generate(a.key).unwrap();
+    let signer = Arc::new(match a.key {
+        KeyKind::EcP256 => Signer::Ec(
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &key.pkcs8_der)
+                .unwrap(),
+        ),
+        _ => Signer::Rsa(RsaKeyPair::from_pkcs8(&key.pkcs8_der).unwrap()),
+    });
+    let template = kyso_certs::profiles::find("citizen-cccd").unwrap();
+    let started = Instant::now();
+    let certs: Vec<String> = (0..a.registrations)
+        .map(|i| {
+            let profile = kyso_certs::profiles::PersonProfile {
+                subject: vec![
+                    Attribute {
+                        oid: OID_COUNTRY,
+                        kind: StringKind::Printable,
+                        value: "VN".into(),
+                    },
+                    Attribute {
+                        oid: OID_COMMON_NAME,
+                        kind: StringKind::Utf8,
+                        value: format!("Công dân thử tải {i}"),
+                    },
+                    Attribute {
+                        oid: OID_UID,
+                        kind: StringKind::Utf8,
+                        value: format!("CCCD:00109{:07}", i),
+                    },
+                ],
+                ..template.clone()
+            };
+            STANDARD.encode(pki.issue_unsaved(&profile, &key.spki_der).unwrap().der)
+        })
+        .collect();
+    pki.save("vnpt").unwrap();
+    eprintln!(
+        "issued {} certificates ({}) in {:.1?}",
+        certs.len(),
+        a.key.name(),
+        started.elapsed()
+    );
+
+    let options = GatewayOptions {
+        rate_per_minute: 100_000_000,
+        rate_burst: 10_000_000,
+        ..GatewayOptions::default()
+    };
+    let gw = gateway_for(&pki_dir, &manifest, dir.path(), &options);
+    let url = gw.url.clone();
+    let next = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.registrations)));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let certs = Arc::new(certs);
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..a.concurrency)
+        .map(|_| {
+            let (url, next, latencies, failures, certs, signer) =
+                (url.clone(), next.clone(), latencies.clone(), failures.clone(), certs.clone(), signer.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= certs.len() {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let c = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": "register" }));
+                    let nonce = c.json["nonce"].as_str().unwrap_or_default();
+                    let (alg, sig) = signer.sign(&signed_data(alg_of(&signer), ORIGIN, nonce));
+                    let token = json!({ "format": "web-eid:1.0", "unverifiedCertificate": certs[i], "algorithm": alg.name(),
+                                        "signature": STANDARD.encode(sig), "appVersion": "kyso-load" });
+                    let p = post(&format!("{url}/v1/registrations/token"), &[], &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }));
+                    let ticket = p.json["ticket"].as_str().unwrap_or_default();
+                    let r = post(&format!("{url}/v1/registrations/{ticket}/confirm"), &[], &json!({}));
+                    if r.status == 201 {
+                        latencies.lock().unwrap().push(t.elapsed());
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("registration {i} failed: {} {}", p.status, r.json);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let wall = t0.elapsed();
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    let done = l.len();
+    println!(
+        "{} registrations ({} keys), concurrency {}: {:.1?} wall, {:.0} registrations/s; latency p50 {:.1?} p90 {:.1?} p99 {:.1?}; {} failed; gateway peak RSS {} MiB",
+        done,
+        a.key.name(),
+        a.concurrency,
+        wall,
+        done as f64 / wall.as_secs_f64(),
+        percentile(&l, 0.5),
+        percentile(&l, 0.9),
+        percentile(&l, 0.99),
+        failures.load(Ordering::Relaxed),
+        peak_rss_kib(gw.pid()).map_or("?".into(), |k| (k / 1024).to_string()),
+    );
+}
+
+fn alg_of(s: &Signer) -> SignatureAlgorithm {
+    match s {
+        Signer::Rsa(_) => SignatureAlgorithm::Rs256,
+        Signer::Ec(_) => SignatureAlgorithm::Es256,
+    }
+}
