@@ -1,9 +1,16 @@
 //! The embedded default store: one SQLite file in WAL mode.
 //!
-//! Writes that must be atomic run in `BEGIN IMMEDIATE` transactions, which take SQLite's
-//! write lock up front: two confirmations racing for one identity serialise, and the
-//! loser meets the identifiers primary key. `synchronous = FULL` makes an acknowledged
-//! account survive power loss, not just a process crash.
+//! All writes go through one writer connection, so concurrent requests queue in the pool
+//! instead of colliding on SQLite's lock (whose busy handler sleeps for milliseconds);
+//! reads use a separate pool. Writes that must be atomic run in `BEGIN IMMEDIATE`
+//! transactions: two confirmations racing for one identity serialise, and the loser meets
+//! the identifiers primary key.
+//!
+//! Durability is chosen per write. The database runs with `synchronous = NORMAL` (WAL):
+//! every commit survives a process crash (`kill -9`). Account and session transactions
+//! switch to `synchronous = FULL` around their commit, so an acknowledged account also
+//! survives power loss; challenges and tickets, whose loss costs the person a retry, are
+//! not fsynced one by one.
 
 use super::{
     Account, AuditEntry, CertificateRecord, Challenge, CreateAccountError, Purpose, Store,
@@ -12,7 +19,7 @@ use super::{
 use crate::identity::{Identifier, Subject};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool, Transaction};
+use sqlx::{Connection, Row, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -20,7 +27,10 @@ use time::OffsetDateTime;
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers.
     pool: SqlitePool,
+    /// The one writer connection.
+    writer: SqlitePool,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -47,15 +57,123 @@ impl SqliteStore {
             .map_err(err)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(err)?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(max_connections.max(1))
             .connect_with(options)
             .await
             .map_err(err)?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
+    }
+
+    /// Sets the writer connection's `synchronous` level: FULL around account and session
+    /// commits, NORMAL otherwise.
+    async fn set_synchronous(
+        conn: &mut sqlx::SqliteConnection,
+        level: &'static str,
+    ) -> Result<(), StoreError> {
+        let sql = if level == "FULL" {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        sqlx::query(sql)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// The account transaction of [`Store::create_account`], on the writer connection.
+    async fn insert_account(
+        conn: &mut sqlx::SqliteConnection,
+        ticket_id: &str,
+        now: OffsetDateTime,
+        account: &Account,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<Account, CreateAccountError> {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let used = sqlx::query("DELETE FROM tickets WHERE id = ? AND expires_at > ?")
+            .bind(ticket_id)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if used.rows_affected() != 1 {
+            return Err(CreateAccountError::TicketNotFound);
+        }
+        let s = &account.subject;
+        sqlx::query(
+            "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, organization, \
+             email, phone, ial, created_at, subject_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&account.id)
+        .bind(serde_json::to_value(s.subject_type).map_err(err)?.as_str().unwrap_or_default().to_owned())
+        .bind(s.identifier.kind.as_str())
+        .bind(&s.identifier.value)
+        .bind(&s.full_name)
+        .bind(s.organization.as_deref())
+        .bind(account.email.as_deref())
+        .bind(account.phone.as_deref())
+        .bind(i64::from(account.ial))
+        .bind(ts(account.created_at))
+        .bind(serde_json::to_string(s).map_err(err)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        for (id, is_key) in
+            std::iter::once((&s.identifier, true)).chain(s.aliases.iter().map(|a| (a, false)))
+        {
+            let inserted = sqlx::query(
+                "INSERT INTO identifiers (kind, value, account_id, is_key) VALUES (?, ?, ?, ?)",
+            )
+            .bind(id.kind.as_str())
+            .bind(&id.value)
+            .bind(&account.id)
+            .bind(is_key)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(CreateAccountError::AccountExists),
+                Err(e) => return Err(err(e).into()),
+            }
+        }
+        upsert_certificate(&mut tx, &account.id, certificate, now).await?;
+        Self::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(err)?;
+        Ok(account.clone())
+    }
+
+    /// The session transaction of [`Store::create_session`], on the writer connection.
+    async fn insert_session(
+        conn: &mut sqlx::SqliteConnection,
+        token_hash: &str,
+        account_id: &str,
+        expires_at: OffsetDateTime,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        upsert_certificate(&mut tx, account_id, certificate, audit.at).await?;
+        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(account_id)
+            .bind(ts(audit.at))
+            .bind(ts(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        Self::append_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(err)
     }
 
     async fn append_audit(
@@ -126,7 +244,7 @@ fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> 
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(err)
     }
@@ -146,7 +264,7 @@ impl Store for SqliteStore {
             .bind(c.purpose.as_str())
             .bind(&c.origin)
             .bind(ts(c.expires_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(err)
@@ -157,7 +275,7 @@ impl Store for SqliteStore {
             "DELETE FROM challenges WHERE id = ? RETURNING nonce, purpose, origin, expires_at",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(err)?;
         let Some(row) = row else { return Ok(None) };
@@ -180,7 +298,7 @@ impl Store for SqliteStore {
             .bind(&t.id)
             .bind(ts(t.expires_at))
             .bind(serde_json::to_string(t).map_err(err)?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(err)
@@ -224,57 +342,15 @@ impl Store for SqliteStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let used = sqlx::query("DELETE FROM tickets WHERE id = ? AND expires_at > ?")
-            .bind(ticket_id)
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        if used.rows_affected() != 1 {
-            return Err(CreateAccountError::TicketNotFound);
+        let mut conn = self.writer.acquire().await.map_err(err)?;
+        Self::set_synchronous(&mut conn, "FULL").await?;
+        let created =
+            Self::insert_account(&mut conn, ticket_id, now, account, certificate, audit).await;
+        // Best effort: the write is done; a connection left at FULL is only slower.
+        if let Err(e) = Self::set_synchronous(&mut conn, "NORMAL").await {
+            tracing::warn!(error = %e, "could not restore synchronous = NORMAL");
         }
-        let s = &account.subject;
-        sqlx::query(
-            "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, organization, \
-             email, phone, ial, created_at, subject_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&account.id)
-        .bind(serde_json::to_value(s.subject_type).map_err(err)?.as_str().unwrap_or_default().to_owned())
-        .bind(s.identifier.kind.as_str())
-        .bind(&s.identifier.value)
-        .bind(&s.full_name)
-        .bind(s.organization.as_deref())
-        .bind(account.email.as_deref())
-        .bind(account.phone.as_deref())
-        .bind(i64::from(account.ial))
-        .bind(ts(account.created_at))
-        .bind(serde_json::to_string(s).map_err(err)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        for (id, is_key) in
-            std::iter::once((&s.identifier, true)).chain(s.aliases.iter().map(|a| (a, false)))
-        {
-            let inserted = sqlx::query(
-                "INSERT INTO identifiers (kind, value, account_id, is_key) VALUES (?, ?, ?, ?)",
-            )
-            .bind(id.kind.as_str())
-            .bind(&id.value)
-            .bind(&account.id)
-            .bind(is_key)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Err(CreateAccountError::AccountExists),
-                Err(e) => return Err(err(e).into()),
-            }
-        }
-        upsert_certificate(&mut tx, &account.id, certificate, now).await?;
-        Self::append_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(err)?;
-        Ok(account.clone())
+        created
     }
 
     async fn create_session(
@@ -285,20 +361,23 @@ impl Store for SqliteStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        upsert_certificate(&mut tx, account_id, certificate, audit.at).await?;
-        sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(account_id)
-            .bind(ts(audit.at))
-            .bind(ts(expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        Self::append_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(err)
+        let mut conn = self.writer.acquire().await.map_err(err)?;
+        Self::set_synchronous(&mut conn, "FULL").await?;
+        let created = Self::insert_session(
+            &mut conn,
+            token_hash,
+            account_id,
+            expires_at,
+            certificate,
+            audit,
+        )
+        .await;
+        // Best effort: the write is done; a connection left at FULL is only slower.
+        if let Err(e) = Self::set_synchronous(&mut conn, "NORMAL").await {
+            tracing::warn!(error = %e, "could not restore synchronous = NORMAL");
+        }
+        created
     }
-
     async fn session_account(
         &self,
         token_hash: &str,
@@ -329,7 +408,7 @@ impl Store for SqliteStore {
         ] {
             n += sqlx::query(sql)
                 .bind(ts(now))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(err)?
                 .rows_affected();
