@@ -39,6 +39,7 @@ pub struct TokenLoginRequest {
     auth_token: AuthToken,
 }
 
+/// `POST /v1/challenges`: a fresh single-use challenge.
 pub async fn create_challenge(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<ChallengeRequest>,
@@ -49,6 +50,7 @@ pub async fn create_challenge(
     ))
 }
 
+/// `POST /v1/registrations/token`: verify the token, answer the identity preview.
 pub async fn register_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenRegistrationRequest>,
@@ -65,6 +67,7 @@ pub async fn register_token(
     Ok(Json(preview))
 }
 
+/// `POST /v1/registrations/{ticket}/confirm`: create the previewed account.
 pub async fn confirm(
     State(s): State<AppState>,
     Path(ticket): Path<String>,
@@ -76,6 +79,7 @@ pub async fn confirm(
     ))
 }
 
+/// `POST /v1/sessions/token`: log in with a token.
 pub async fn login_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenLoginRequest>,
@@ -87,6 +91,7 @@ pub async fn login_token(
     ))
 }
 
+/// `GET /v1/accounts/me`: the account of a bearer session token.
 pub async fn account_me(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -104,10 +109,12 @@ pub async fn account_me(
     Ok(Json(s.gateway.account_for_session(token.trim()).await?))
 }
 
+/// `GET /healthz`: the process answers.
 pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `GET /readyz`: the database answers too.
 pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     s.gateway.store().ping().await.map_err(|_| {
         ApiError::new(
@@ -118,6 +125,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiE
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }
 
+/// Anything else: a problem document, not axum's plain 404.
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
