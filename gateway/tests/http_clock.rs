@@ -7,16 +7,12 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use kyso_gateway::clock::ManualClock;
+use common::ORIGIN;
 use kyso_gateway::http::{HttpLimits, RateLimiter, router};
-use kyso_gateway::service::{Gateway, Settings};
-use kyso_gateway::store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use time::Duration;
 use tower::ServiceExt;
-
-const ORIGIN: &str = "https://dichvucong.test";
 
 async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
     let request = Request::post(path)
@@ -36,32 +32,18 @@ async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value
 
 #[tokio::test]
 async fn challenges_and_tickets_expire_through_the_api() {
-    let pki = common::Pki::generate();
-    let db = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", db.path().join("k.db").display()), 4)
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(pki.manifest.generated_at));
-    let settings = Settings {
-        origin: ORIGIN.into(),
-        challenge_ttl: Duration::minutes(5),
-        ticket_ttl: Duration::minutes(10),
-        session_ttl: Duration::hours(8),
-    };
-    let gateway = Arc::new(Gateway::new(
-        store,
-        Arc::new(pki.policy()),
-        clock.clone(),
-        settings,
-    ));
+    // Keep the whole World alive: it owns the database's temporary folder.
+    let world = common::world().await;
+    let (pki, clock) = (&world.pki, &world.clock);
     let limits = HttpLimits {
         body_bytes: 65536,
         max_concurrent_requests: 16,
     };
-    let app = router(gateway, Arc::new(RateLimiter::new(6000, 1000)), &limits);
+    let app = router(
+        world.gateway.clone(),
+        Arc::new(RateLimiter::new(6000, 1000)),
+        &limits,
+    );
 
     let (status, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -97,6 +79,7 @@ async fn challenges_and_tickets_expire_through_the_api() {
     let (status, e) = call(&app, &path, json!({})).await;
     assert_eq!(
         (status, e["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("TICKET_NOT_FOUND"))
+        (StatusCode::NOT_FOUND, Some("TICKET_NOT_FOUND")),
+        "{e}"
     );
 }

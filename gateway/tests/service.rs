@@ -7,51 +7,11 @@
 
 mod common;
 
-use common::Pki;
-use kyso_gateway::clock::ManualClock;
+use common::{ORIGIN, World, world};
 use kyso_gateway::error::ErrorCode;
-use kyso_gateway::service::{ContactDetails, Gateway, Settings};
-use kyso_gateway::store::{Purpose, SqliteStore, Store};
-use std::sync::Arc;
+use kyso_gateway::service::ContactDetails;
+use kyso_gateway::store::{Purpose, Store};
 use time::Duration;
-
-const ORIGIN: &str = "https://dichvucong.test";
-
-struct World {
-    pki: Pki,
-    gateway: Arc<Gateway>,
-    clock: Arc<ManualClock>,
-    store: Arc<SqliteStore>,
-    _db: tempfile::TempDir,
-}
-
-async fn world() -> World {
-    let pki = Pki::generate();
-    let db = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", db.path().join("kyso.db").display());
-    let store = Arc::new(SqliteStore::open(&url, 8).await.unwrap());
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(pki.manifest.generated_at));
-    let settings = Settings {
-        origin: ORIGIN.into(),
-        challenge_ttl: Duration::minutes(5),
-        ticket_ttl: Duration::minutes(10),
-        session_ttl: Duration::hours(1),
-    };
-    let gateway = Arc::new(Gateway::new(
-        store.clone(),
-        Arc::new(pki.policy()),
-        clock.clone(),
-        settings,
-    ));
-    World {
-        pki,
-        gateway,
-        clock,
-        store,
-        _db: db,
-    }
-}
 
 impl World {
     async fn preview(&self, person: &str) -> Result<kyso_gateway::service::Preview, ErrorCode> {

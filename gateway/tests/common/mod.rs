@@ -9,7 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kyso_certs::Manifest;
 use kyso_certs::keys::KeyKind;
+use kyso_gateway::clock::ManualClock;
 use kyso_gateway::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+use kyso_gateway::service::{Gateway, Settings};
+use kyso_gateway::store::{SqliteStore, Store};
 use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,5 +106,47 @@ impl Pki {
             signature: STANDARD.encode(sig),
             app_version: "https://kyso.test/tests".into(),
         }
+    }
+}
+
+/// The origin the test gateways are configured with.
+pub const ORIGIN: &str = "https://dichvucong.test";
+
+/// A gateway core over a fresh PKI, a real SQLite file and a clock the test moves.
+pub struct World {
+    pub pki: Pki,
+    pub gateway: Arc<Gateway>,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<SqliteStore>,
+    _db: tempfile::TempDir,
+}
+
+/// Challenges live 5 minutes, tickets 10, sessions 1 hour; the clock starts at the PKI's
+/// generation time.
+pub async fn world() -> World {
+    let pki = Pki::generate();
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db.path().join("kyso.db").display());
+    let store = Arc::new(SqliteStore::open(&url, 8).await.unwrap());
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(pki.manifest.generated_at));
+    let settings = Settings {
+        origin: ORIGIN.into(),
+        challenge_ttl: time::Duration::minutes(5),
+        ticket_ttl: time::Duration::minutes(10),
+        session_ttl: time::Duration::hours(1),
+    };
+    let gateway = Arc::new(Gateway::new(
+        store.clone(),
+        Arc::new(pki.policy()),
+        clock.clone(),
+        settings,
+    ));
+    World {
+        pki,
+        gateway,
+        clock,
+        store,
+        _db: db,
     }
 }
