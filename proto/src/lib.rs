@@ -5,6 +5,9 @@
 //!
 //! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (DESIGN §2).
 //! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (DESIGN §3).
+//! - [`mss`]: the signing-SIM protocol between the gateway and an MSSP, what a SIM signs
+//!   and the verification code (DESIGN §3).
 
+pub mod mss;
 pub mod phone;
 pub mod webeid;

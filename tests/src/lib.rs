@@ -67,8 +67,18 @@ const MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 
 impl Fixtures {
     /// Makes the fixtures once (under a file lock, as test processes run in parallel) and
-    /// reuses them while they are fresh.
+    /// reuses them while they are fresh; holds the SoftHSM tokens for this test.
     pub fn shared() -> Fixtures {
+        Self::make(true)
+    }
+
+    /// The same fixtures for a test that never touches the SoftHSM tokens (SIM and
+    /// revocation tests), so it runs beside the token tests instead of after them.
+    pub fn shared_pki() -> Fixtures {
+        Self::make(false)
+    }
+
+    fn make(with_tokens: bool) -> Fixtures {
         let root = bin_dir().join("kyso-test-fixtures");
         std::fs::create_dir_all(&root).unwrap();
         let lock = File::create(root.join(".lock")).unwrap();
@@ -103,7 +113,9 @@ impl Fixtures {
         }
         lock.unlock().unwrap();
         let token_lock = File::create(root.join(".tokens-in-use")).unwrap();
-        token_lock.lock().unwrap();
+        if with_tokens {
+            token_lock.lock().unwrap();
+        }
         Fixtures {
             _token_lock: token_lock,
             manifest: Manifest::load(&pki).unwrap(),

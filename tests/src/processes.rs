@@ -28,7 +28,8 @@ impl Drop for Running {
     }
 }
 
-fn start(mut cmd: std::process::Command, banner: &str) -> Running {
+/// Starts `cmd` and waits for its first stdout line, `BANNER` followed by its URL.
+pub fn start(mut cmd: std::process::Command, banner: &str) -> Running {
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("start process");
     let stdout = child.stdout.take().expect("stdout");
