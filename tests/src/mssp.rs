@@ -1,0 +1,61 @@
+//! The MSSP simulator as a child process: `kyso-mssp-sim serve` over a test PKI.
+
+use crate::bin;
+use crate::processes::{Running, start};
+use std::path::Path;
+
+/// Simulator configuration knobs the tests vary (see `mssp-sim/kyso-mssp-sim.example.toml`).
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The SIMs' signing PIN.
+    pub pin: String,
+    /// Milliseconds before an automatic test number answers.
+    pub auto_answer_ms: u64,
+    /// Milliseconds before the slow automatic number (+84913000010) answers.
+    pub slow_answer_ms: u64,
+    /// The largest `timeout_s` accepted.
+    pub max_timeout_s: u32,
+    /// The APs allowed in, `(id, secret)`.
+    pub aps: Vec<(String, String)>,
+}
+
+/// The AP id the default options configure.
+pub const AP_ID: &str = "kyso-gateway";
+/// The secret of [`AP_ID`].
+pub const AP_SECRET: &str = "mssp-test-secret";
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            pin: "1234".into(),
+            auto_answer_ms: 200,
+            slow_answer_ms: 1500,
+            max_timeout_s: 300,
+            aps: vec![(AP_ID.into(), AP_SECRET.into())],
+        }
+    }
+}
+
+/// Writes `DIR/mssp-sim.toml` for the PKI in `pki` (a `kyso-certs generate` folder) and
+/// starts `kyso-mssp-sim serve` on a free loopback port.
+pub fn mssp_sim(pki: &Path, dir: &Path, options: &SimOptions) -> Running {
+    let mut config = format!(
+        "listen = \"127.0.0.1:0\"\npki = {:?}\npin = {:?}\nauto_answer_ms = {}\n\
+         slow_answer_ms = {}\nmax_timeout_s = {}\n",
+        pki.display().to_string(),
+        options.pin,
+        options.auto_answer_ms,
+        options.slow_answer_ms,
+        options.max_timeout_s,
+    );
+    for (id, secret) in &options.aps {
+        config.push_str(&format!("[[ap]]\nid = {id:?}\nsecret = {secret:?}\n"));
+    }
+    let path = dir.join("mssp-sim.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = bin("kyso-mssp-sim");
+    cmd.args(["serve", "--config"])
+        .arg(&path)
+        .env("KYSO_LOG", "warn");
+    start(cmd, "kyso-mssp-sim listening on ")
+}
