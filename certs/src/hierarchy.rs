@@ -474,13 +474,35 @@ impl Pki {
             der::join_certificate(&tbs, &parts.algorithm, &signature)
         };
         let revoked_at = (profile.defect == Defect::Revoked).then_some(self.generated_at);
-        let issuer = profile.issuer;
-        let serial_hex =
-            self.ca_mut(issuer)?
-                .record(&der, not_after, revoked_at, oneline(&profile.subject))?;
-        let ca = self.ca(issuer)?;
-        self.save_ca(ca)?;
+        let serial_hex = if profile.defect == Defect::UnknownToCa {
+            der::serial_hex(&der)?
+        } else {
+            self.ca_mut(profile.issuer)?.record(
+                &der,
+                not_after,
+                revoked_at,
+                oneline(&profile.subject),
+            )?
+        };
         Ok(Issued { der, serial_hex })
+    }
+
+    /// A CRL in CA `ca_id`'s name listing its revoked certificates, valid from
+    /// `this_update` to `next_update`, signed with CA `signer_id`'s key (another CA's key
+    /// makes a forgery). For revocation tests: nothing is written.
+    pub fn crl_signed_by(
+        &self,
+        ca_id: &str,
+        signer_id: &str,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>> {
+        let ca = self.ca(ca_id)?;
+        let signer = self.ca(signer_id)?;
+        let der = rustls_pki_types::CertificateDer::from(ca.cert_der.as_slice());
+        let issuer = Issuer::from_ca_cert_der(&der, &signer.key)?;
+        let params = ca.crl_params(u64::MAX >> 1, this_update, next_update)?;
+        Ok(params.signed_by(&issuer)?.der().to_vec())
     }
 
     /// Writes a CA's certificate, keys, database and a fresh CRL.
@@ -537,6 +559,18 @@ impl Ca {
             .unwrap_or(0)
             + 1;
         write(&number_file, format!("{number}\n"))?;
+        let params =
+            self.crl_params(number, now - Duration::minutes(1), now + Duration::days(7))?;
+        Ok(params.signed_by(&self.issuer()?)?.der().to_vec())
+    }
+
+    /// The CRL content: every revoked row, with these times.
+    fn crl_params(
+        &self,
+        number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<CertificateRevocationListParams> {
         let revoked_certs =
             self.db
                 .revoked()
@@ -545,20 +579,19 @@ impl Ca {
                         serial_number: SerialNumber::from(hex::decode(&e.serial_hex).map_err(
                             |err| Error::Der(format!("serial {}: {err}", e.serial_hex)),
                         )?),
-                        revocation_time: e.revoked_at.unwrap_or(now),
+                        revocation_time: e.revoked_at.unwrap_or(this_update),
                         reason_code: Some(RevocationReason::KeyCompromise),
                         invalidity_date: None,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-        let params = CertificateRevocationListParams {
-            this_update: now - Duration::minutes(1),
-            next_update: now + Duration::days(7),
+        Ok(CertificateRevocationListParams {
+            this_update,
+            next_update,
             crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
-        };
-        Ok(params.signed_by(&self.issuer()?)?.der().to_vec())
+        })
     }
 }

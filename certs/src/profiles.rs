@@ -31,6 +31,9 @@ pub enum Defect {
     WrongExtendedKeyUsage,
     /// Signed with sha1WithRSAEncryption.
     Sha1Signature,
+    /// Issued with the CA's key but left out of its database: its OCSP responder answers
+    /// `unknown` (and its CRL cannot list it).
+    UnknownToCa,
 }
 
 /// One test person: who they are, how their certificate is made, and the verdict.
@@ -425,6 +428,14 @@ pub fn catalogue() -> Vec<PersonProfile> {
             Defect::Sha1Signature,
             "WEAK_SIGNATURE_ALGORITHM",
             "001090000107",
+        ),
+        defective(
+            "unknown-to-ca",
+            "signed by the CA's key but not in its database: OCSP answers unknown",
+            KeyKind::Rsa2048,
+            Defect::UnknownToCa,
+            "CERT_REVOKED",
+            "001090000109",
         ),
         PersonProfile {
             issuer: "untrusted",
