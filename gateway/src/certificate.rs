@@ -128,9 +128,59 @@ pub fn key_description(cert: &X509Certificate<'_>) -> String {
     }
 }
 
+/// Where a certificate says its status and its issuer can be found: AIA (RFC 5280
+/// §4.2.2.1) and CRL distribution points (§4.2.1.13). URIs only, in certificate order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevocationPointers {
+    /// OCSP responder URLs (AIA id-ad-ocsp).
+    pub ocsp: Vec<String>,
+    /// Issuer certificate URLs (AIA id-ad-caIssuers).
+    pub ca_issuers: Vec<String>,
+    /// CRL URLs (full names of the distribution points).
+    pub crl: Vec<String>,
+}
+
+impl RevocationPointers {
+    /// Reads the pointers of a certificate; unreadable extensions give none.
+    pub fn of(cert: &X509Certificate<'_>) -> Self {
+        let mut pointers = Self::default();
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(aia) => {
+                    for ad in &aia.accessdescs {
+                        let GeneralName::URI(uri) = ad.access_location else {
+                            continue;
+                        };
+                        match ad.access_method.to_id_string().as_str() {
+                            "1.3.6.1.5.5.7.48.1" => pointers.ocsp.push(uri.to_owned()),
+                            "1.3.6.1.5.5.7.48.2" => pointers.ca_issuers.push(uri.to_owned()),
+                            _ => {}
+                        }
+                    }
+                }
+                ParsedExtension::CRLDistributionPoints(points) => {
+                    for point in points.iter() {
+                        if let Some(DistributionPointName::FullName(names)) =
+                            &point.distribution_point
+                        {
+                            pointers.crl.extend(names.iter().filter_map(|n| match n {
+                                GeneralName::URI(u) => Some((*u).to_owned()),
+                                _ => None,
+                            }));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        pointers
+    }
+}
+
 impl CertificateFacts {
     /// Reads the facts of a parsed certificate; `der` is its encoding (for the fingerprint).
     pub fn of(cert: &X509Certificate<'_>, der: &[u8]) -> Self {
+        let pointers = RevocationPointers::of(cert);
         let mut facts = CertificateFacts {
             subject: display_name(cert.subject()),
             issuer: display_name(cert.issuer()),
@@ -145,9 +195,9 @@ impl CertificateFacts {
             key_usage: Vec::new(),
             extended_key_usage: Vec::new(),
             is_ca: false,
-            ocsp_urls: Vec::new(),
-            ca_issuers_urls: Vec::new(),
-            crl_urls: Vec::new(),
+            ocsp_urls: pointers.ocsp,
+            ca_issuers_urls: pointers.ca_issuers,
+            crl_urls: pointers.crl,
         };
         for ext in cert.extensions() {
             match ext.parsed_extension() {
@@ -191,30 +241,6 @@ impl CertificateFacts {
                         .collect();
                 }
                 ParsedExtension::BasicConstraints(bc) => facts.is_ca = bc.ca,
-                ParsedExtension::AuthorityInfoAccess(aia) => {
-                    for ad in &aia.accessdescs {
-                        let GeneralName::URI(uri) = ad.access_location else {
-                            continue;
-                        };
-                        match ad.access_method.to_id_string().as_str() {
-                            "1.3.6.1.5.5.7.48.1" => facts.ocsp_urls.push(uri.to_owned()),
-                            "1.3.6.1.5.5.7.48.2" => facts.ca_issuers_urls.push(uri.to_owned()),
-                            _ => {}
-                        }
-                    }
-                }
-                ParsedExtension::CRLDistributionPoints(points) => {
-                    for point in points.iter() {
-                        if let Some(DistributionPointName::FullName(names)) =
-                            &point.distribution_point
-                        {
-                            facts.crl_urls.extend(names.iter().filter_map(|n| match n {
-                                GeneralName::URI(u) => Some((*u).to_owned()),
-                                _ => None,
-                            }));
-                        }
-                    }
-                }
                 _ => {}
             }
         }

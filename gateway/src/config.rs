@@ -7,7 +7,12 @@
 //! fall back to a plain string. Unknown keys are errors, so a typo cannot silently leave a
 //! default in force; every error names the key.
 
-use crate::policy::{NoRevocationCheck, PolicyOptions, RevocationChecker};
+use crate::policy::PolicyOptions;
+use crate::revocation::ocsp::OcspRules;
+use crate::revocation::{
+    FailureMode, IssuerOverride, Methods, NoRevocationCheck, OcspCrlChecker, RevocationChecker,
+    RevocationSettings,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +34,11 @@ pub struct Config {
     /// Trust anchors and intermediates.
     pub trust: TrustConfig,
     /// Certificate policy switches.
+    #[serde(default)]
     pub policy: PolicyConfig,
+    /// How revocation is checked.
+    #[serde(default)]
+    pub revocation: RevocationConfig,
     /// Limits and lifetimes.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -46,18 +55,108 @@ pub struct TrustConfig {
     pub intermediates: Vec<PathBuf>,
 }
 
+/// `policy.revocation`: which sources to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationMode {
+    /// OCSP first, the CRL when OCSP gives no answer (the default).
+    OcspCrl,
+    /// OCSP only.
+    Ocsp,
+    /// The CRL only.
+    Crl,
+    /// No checking: revoked certificates pass. Tests and demos only; logged.
+    Off,
+}
+
+/// `policy.revocation_unavailable`: what to do when no source answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnavailableMode {
+    /// Refuse with 503 `REVOCATION_UNAVAILABLE` (the default).
+    FailClosed,
+    /// Accept, and log a warning.
+    SoftFail,
+}
+
 /// `[policy]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Revocation checking. Must be set: `"off"` is the only value this build knows.
-    pub revocation: Option<String>,
+    /// Revocation sources. Default `ocsp-crl`.
+    #[serde(default = "default_revocation")]
+    pub revocation: RevocationMode,
+    /// Fail closed or soft. Default `fail-closed`.
+    #[serde(default = "default_unavailable")]
+    pub revocation_unavailable: UnavailableMode,
     /// Accept SHA-1 certificate signatures (legacy switch).
     #[serde(default)]
     pub allow_sha1: bool,
     /// Smallest RSA key accepted.
     #[serde(default = "default_min_rsa_bits")]
     pub min_rsa_bits: usize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            revocation: default_revocation(),
+            revocation_unavailable: default_unavailable(),
+            allow_sha1: false,
+            min_rsa_bits: default_min_rsa_bits(),
+        }
+    }
+}
+
+/// `[revocation]`: timeouts, freshness and per-issuer settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationConfig {
+    /// Time limit of each OCSP or CRL HTTP call, milliseconds.
+    pub timeout_ms: u64,
+    /// OCSP responders must echo the request's nonce.
+    pub ocsp_require_nonce: bool,
+    /// An OCSP answer's thisUpdate may be at most this old, seconds.
+    pub ocsp_max_age_seconds: u32,
+    /// thisUpdate of OCSP answers and CRLs may lie this far in the future, seconds.
+    pub clock_skew_seconds: u32,
+    /// Largest CRL downloaded, bytes.
+    pub crl_max_bytes: usize,
+    /// OCSP answers (and CRLs) kept in memory at most.
+    pub cache_entries: usize,
+    /// Cached CRLs are downloaded again this long before their nextUpdate, seconds.
+    pub crl_refresh_margin_seconds: u32,
+    /// Per issuing CA: responder and CRL URLs replacing the certificate's, nonce rule.
+    pub issuers: Vec<IssuerRevocationConfig>,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 5000,
+            ocsp_require_nonce: true,
+            ocsp_max_age_seconds: 3600,
+            clock_skew_seconds: 300,
+            crl_max_bytes: 10 * 1024 * 1024,
+            cache_entries: 10_000,
+            crl_refresh_margin_seconds: 3600,
+            issuers: Vec::new(),
+        }
+    }
+}
+
+/// `[[revocation.issuers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerRevocationConfig {
+    /// The issuing CA's certificate (PEM or DER); matched by its key.
+    pub certificate: PathBuf,
+    /// OCSP responder to ask instead of the certificates' AIA.
+    pub ocsp_url: Option<String>,
+    /// CRL to fetch instead of the certificates' CRL distribution point.
+    pub crl_url: Option<String>,
+    /// Overrides `revocation.ocsp_require_nonce` for this CA's responder.
+    pub ocsp_require_nonce: Option<bool>,
 }
 
 /// `[limits]`.
@@ -108,6 +207,14 @@ fn default_database_url() -> String {
 
 fn default_min_rsa_bits() -> usize {
     2048
+}
+
+fn default_revocation() -> RevocationMode {
+    RevocationMode::OcspCrl
+}
+
+fn default_unavailable() -> UnavailableMode {
+    UnavailableMode::FailClosed
 }
 
 /// The configuration could not be used; the message names the setting.
@@ -177,6 +284,10 @@ impl Config {
         };
         self.trust.anchors.iter_mut().for_each(fix);
         self.trust.intermediates.iter_mut().for_each(fix);
+        self.revocation
+            .issuers
+            .iter_mut()
+            .for_each(|i| fix(&mut i.certificate));
         self
     }
 
@@ -190,7 +301,11 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
-        self.revocation_checker()?;
+        if self.revocation.timeout_ms == 0 {
+            return Err(ConfigError(
+                "revocation.timeout_ms: must be positive".into(),
+            ));
+        }
         if self.trust.anchors.is_empty() {
             return Err(ConfigError(
                 "trust.anchors: at least one trust anchor is required".into(),
@@ -209,17 +324,74 @@ impl Config {
         Ok(())
     }
 
-    /// The revocation checker; refuses a missing or unknown value rather than downgrading.
+    /// The revocation checker the configuration describes: `None` when `off`. Reads the
+    /// per-issuer certificate files; errors name the setting.
+    pub fn ocsp_crl_checker(&self) -> Result<Option<Arc<OcspCrlChecker>>, ConfigError> {
+        let methods = match self.policy.revocation {
+            RevocationMode::Off => return Ok(None),
+            RevocationMode::OcspCrl => Methods {
+                ocsp: true,
+                crl: true,
+            },
+            RevocationMode::Ocsp => Methods {
+                ocsp: true,
+                crl: false,
+            },
+            RevocationMode::Crl => Methods {
+                ocsp: false,
+                crl: true,
+            },
+        };
+        let r = &self.revocation;
+        let overrides = r
+            .issuers
+            .iter()
+            .enumerate()
+            .map(|(i, issuer)| {
+                let setting = format!("revocation.issuers[{i}].certificate");
+                let der = crate::server::read_certificates(
+                    std::slice::from_ref(&issuer.certificate),
+                    &setting,
+                )?
+                .pop()
+                .ok_or_else(|| ConfigError(format!("{setting}: no certificate")))?;
+                Ok(IssuerOverride {
+                    issuer_der: der,
+                    ocsp_url: issuer.ocsp_url.clone(),
+                    crl_url: issuer.crl_url.clone(),
+                    require_nonce: issuer.ocsp_require_nonce,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let settings = RevocationSettings {
+            methods,
+            on_unavailable: match self.policy.revocation_unavailable {
+                UnavailableMode::FailClosed => FailureMode::FailClosed,
+                UnavailableMode::SoftFail => FailureMode::SoftFail,
+            },
+            timeout: std::time::Duration::from_millis(r.timeout_ms),
+            ocsp: OcspRules {
+                clock_skew: time::Duration::seconds(r.clock_skew_seconds.into()),
+                max_age: time::Duration::seconds(r.ocsp_max_age_seconds.into()),
+                require_nonce: r.ocsp_require_nonce,
+                allow_sha1: self.policy.allow_sha1,
+            },
+            crl_max_bytes: r.crl_max_bytes,
+            cache_entries: r.cache_entries,
+            crl_refresh_margin: time::Duration::seconds(r.crl_refresh_margin_seconds.into()),
+            overrides,
+        };
+        OcspCrlChecker::new(settings)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(|e| ConfigError(format!("revocation: {e}")))
+    }
+
+    /// [`Config::ocsp_crl_checker`] as the policy's checker ([`NoRevocationCheck`] when off).
     pub fn revocation_checker(&self) -> Result<Arc<dyn RevocationChecker>, ConfigError> {
-        match self.policy.revocation.as_deref() {
-            Some("off") => Ok(Arc::new(NoRevocationCheck)),
-            None => Err(ConfigError(
-                "policy.revocation must be set explicitly; this build supports only \"off\" (no revocation checking)".into(),
-            )),
-            Some(other) => Err(ConfigError(format!(
-                "policy.revocation = {other:?} is not available in this build; only \"off\" is"
-            ))),
-        }
+        Ok(match self.ocsp_crl_checker()? {
+            Some(c) => c,
+            None => Arc::new(NoRevocationCheck),
+        })
     }
 
     /// The policy switches.
@@ -277,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_to_the_defaults_it_documents() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kyso.example.toml");
+        let c = Config::load(&path, []).unwrap();
+        let d = RevocationConfig::default();
+        let r = &c.revocation;
+        assert_eq!(
+            (r.timeout_ms, r.ocsp_require_nonce, r.ocsp_max_age_seconds),
+            (d.timeout_ms, d.ocsp_require_nonce, d.ocsp_max_age_seconds)
+        );
+        assert_eq!(
+            (r.clock_skew_seconds, r.crl_max_bytes, r.cache_entries),
+            (d.clock_skew_seconds, d.crl_max_bytes, d.cache_entries)
+        );
+        assert_eq!(r.crl_refresh_margin_seconds, d.crl_refresh_margin_seconds);
+        let p = PolicyConfig::default();
+        assert_eq!(
+            (c.policy.revocation, c.policy.revocation_unavailable),
+            (p.revocation, p.revocation_unavailable)
+        );
+        assert_eq!(c.limits.body_bytes, LimitsConfig::default().body_bytes);
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let (_dir, path) = write(MINIMAL);
         let env = [
@@ -295,13 +490,43 @@ mod tests {
     }
 
     #[test]
-    fn revocation_must_be_explicit_and_known() {
+    fn revocation_is_checked_and_fails_closed_unless_configured_otherwise() {
         let (_dir, path) = write(&MINIMAL.replace("revocation = \"off\"\n", ""));
+        let c = Config::load(&path, []).unwrap();
+        assert_eq!(c.policy.revocation, RevocationMode::OcspCrl);
+        assert_eq!(c.policy.revocation_unavailable, UnavailableMode::FailClosed);
+        assert!(c.revocation.ocsp_require_nonce);
+        assert!(c.revocation_checker().unwrap().is_checking());
+        let (_dir, path) = write(MINIMAL);
+        assert!(
+            !Config::load(&path, [])
+                .unwrap()
+                .revocation_checker()
+                .unwrap()
+                .is_checking()
+        );
+        let (_dir, path) = write(&MINIMAL.replace("\"off\"", "\"ocsp-only\""));
         let e = Config::load(&path, []).unwrap_err().to_string();
-        assert!(e.contains("policy.revocation must be set"), "{e}");
-        let (_dir, path) = write(&MINIMAL.replace("\"off\"", "\"ocsp\""));
+        assert!(
+            e.contains("policy.revocation") && e.contains("ocsp-crl"),
+            "{e}"
+        );
+        let (_dir, path) = write(&format!(
+            "{}revocation_unavailable = \"maybe\"\n",
+            MINIMAL.replace("revocation = \"off\"\n", "")
+        ));
         let e = Config::load(&path, []).unwrap_err().to_string();
-        assert!(e.contains("\"ocsp\" is not available"), "{e}");
+        assert!(e.contains("policy.revocation_unavailable"), "{e}");
+        let (_dir, path) = write(&format!(
+            "{}[[revocation.issuers]]\ncertificate = \"missing.pem\"\n",
+            MINIMAL.replace("revocation = \"off\"\n", "")
+        ));
+        let e = Config::load(&path, [])
+            .unwrap()
+            .revocation_checker()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("revocation.issuers[0].certificate"), "{e}");
     }
 
     #[test]

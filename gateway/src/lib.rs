@@ -5,6 +5,7 @@
 //!   citizen vs organization, aliases).
 //! - [`certificate`]: facts about a certificate for display and `inspect`.
 //! - [`policy`]: the certificate policy of DESIGN §6 (path, purpose, key, algorithms).
+//! - [`revocation`]: OCSP and CRL checking with caches, fail closed by default (DESIGN §6).
 //! - [`webeid`]: verifying a Web eID 1.0 auth token against a challenge (DESIGN §2).
 //! - [`error`]: the one ranked error enum; [`clock`]: time as a parameter.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
@@ -20,6 +21,7 @@ pub mod http;
 pub mod identity;
 pub mod inspect;
 pub mod policy;
+pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
-use kyso_gateway::policy::{CertificatePolicy, TrustStore};
+use kyso_gateway::policy::CertificatePolicy;
+use kyso_gateway::server::policy_with;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +59,30 @@ enum Command {
         trust_anchors: Vec<PathBuf>,
         /// The token JSON file.
         token: PathBuf,
+    },
+    /// Judge a certificate with the gateway's policy (path, purpose, key, revocation,
+    /// identity) and print the verdict as JSON.
+    ///
+    /// Exit 0 when accepted, 1 when refused (the JSON gives the code), 2 on usage errors.
+    VerifyCert {
+        /// Configuration file (policy, trust and revocation).
+        #[arg(long)]
+        config: PathBuf,
+        /// Verification time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Intermediate certificate file(s) that travel with the certificate.
+        #[arg(long = "intermediate")]
+        intermediates: Vec<PathBuf>,
+        /// Trust anchor file(s) replacing the configuration's.
+        #[arg(long = "trust-anchor")]
+        trust_anchors: Vec<PathBuf>,
+        /// `any`: the path alone (signatures, validity, CA constraints) and revocation,
+        /// without the end-entity key, keyUsage/EKU and identity rules.
+        #[arg(long, value_parser = ["any"])]
+        purpose: Option<String>,
+        /// The certificate, PEM or DER.
+        cert: PathBuf,
     },
 }
 
@@ -115,6 +140,21 @@ fn main() -> ExitCode {
             &trust_anchors,
             &token,
         ),
+        Command::VerifyCert {
+            config,
+            at,
+            intermediates,
+            trust_anchors,
+            purpose,
+            cert,
+        } => verify_cert(&VerifyCertArgs {
+            config: &config,
+            at: at.as_deref(),
+            intermediates: &intermediates,
+            anchors: &trust_anchors,
+            any_purpose: purpose.is_some(),
+            cert: &cert,
+        }),
     }
 }
 
@@ -159,6 +199,22 @@ fn verdict(result: Result<(), kyso_gateway::error::Rejection>) -> serde_json::Va
     }
 }
 
+fn parse_at(at: Option<&str>) -> Result<OffsetDateTime, ExitCode> {
+    match at.map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)) {
+        None => Ok(OffsetDateTime::now_utc()),
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(usage_error(format!("--at: {e}"))),
+    }
+}
+
+/// The configuration's policy, with `anchors` replacing its trust anchors when given.
+fn cli_policy(config: &Config, anchors: &[PathBuf]) -> Result<CertificatePolicy, ExitCode> {
+    config
+        .revocation_checker()
+        .and_then(|r| policy_with(config, r, (!anchors.is_empty()).then_some(anchors)))
+        .map_err(usage_error)
+}
+
 fn verify_token(
     config: &Path,
     origin: &str,
@@ -167,36 +223,13 @@ fn verify_token(
     anchors: &[PathBuf],
     token: &Path,
 ) -> ExitCode {
-    use kyso_gateway::server::{policy_from, read_certificates};
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let at = match at
-        .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
-    {
-        None => OffsetDateTime::now_utc(),
-        Some(Ok(t)) => t,
-        Some(Err(e)) => return usage_error(format!("--at: {e}")),
-    };
-    let policy = if anchors.is_empty() {
-        policy_from(&config)
-    } else {
-        read_certificates(anchors, "--trust-anchor").and_then(|a| {
-            let inter = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
-            let trust = TrustStore::new(&a, &inter)
-                .or_else(|_| TrustStore::new(&a, &[]))
-                .map_err(|e| kyso_gateway::config::ConfigError(format!("--trust-anchor: {e}")))?;
-            Ok(CertificatePolicy::new(
-                trust,
-                config.policy_options()?,
-                config.revocation_checker()?,
-            ))
-        })
-    };
-    let policy = match policy {
-        Ok(p) => p,
-        Err(e) => return usage_error(e),
+    let (at, policy) = match (parse_at(at), cli_policy(&config, anchors)) {
+        (Ok(at), Ok(p)) => (at, p),
+        (Err(code), _) | (_, Err(code)) => return code,
     };
     let token: kyso_proto::webeid::AuthToken = match std::fs::read(token)
         .map_err(|e| e.to_string())
@@ -205,7 +238,12 @@ fn verify_token(
         Ok(t) => t,
         Err(e) => return usage_error(format!("{}: {e}", token.display())),
     };
-    let report = kyso_gateway::webeid::report(&policy, &token, origin, nonce, at);
+    let report = match block_on(kyso_gateway::webeid::report(
+        &policy, &token, origin, nonce, at,
+    )) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let all_ok = [&report.signature, &report.chain, &report.identity]
         .iter()
         .all(|r| r.is_ok());
@@ -221,6 +259,83 @@ fn verify_token(
     match print_json(&json) {
         Ok(()) if all_ok => ExitCode::SUCCESS,
         Ok(()) => ExitCode::from(1),
+        Err(e) => usage_error(e),
+    }
+}
+
+/// Runs a future on a fresh runtime (the CLI's one-shot commands).
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCode> {
+    tokio::runtime::Runtime::new()
+        .map(|rt| rt.block_on(f))
+        .map_err(usage_error)
+}
+
+struct VerifyCertArgs<'a> {
+    config: &'a Path,
+    at: Option<&'a str>,
+    intermediates: &'a [PathBuf],
+    anchors: &'a [PathBuf],
+    any_purpose: bool,
+    cert: &'a Path,
+}
+
+fn verify_cert(args: &VerifyCertArgs<'_>) -> ExitCode {
+    use kyso_gateway::server::read_certificates;
+    let config = match load_config(args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (at, policy) = match (parse_at(args.at), cli_policy(&config, args.anchors)) {
+        (Ok(at), Ok(p)) => (at, p),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let read = |files: &[PathBuf], what: &str| read_certificates(files, what).map_err(usage_error);
+    let (der, extra) = match (
+        read(
+            std::slice::from_ref(&args.cert.to_path_buf()),
+            "certificate",
+        ),
+        read(args.intermediates, "--intermediate"),
+    ) {
+        (Ok(mut d), Ok(e)) => (d.pop().unwrap_or_default(), e),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let verdict = block_on(async {
+        if args.any_purpose {
+            policy
+                .verify_path_only(&der, &extra, at)
+                .await
+                .map(|()| None)
+        } else {
+            policy.verify(&der, &extra, at).await?;
+            let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
+                kyso_gateway::error::Rejection::new(
+                    kyso_gateway::error::ErrorCode::MalformedToken,
+                    e.to_string(),
+                )
+            })?;
+            Ok(Some(kyso_gateway::identity::extract_subject(
+                &cert,
+                at.year(),
+            )?))
+        }
+    });
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let (json, code) = match verdict {
+        Ok(subject) => (
+            serde_json::json!({ "code": "ok", "subject": subject }),
+            ExitCode::SUCCESS,
+        ),
+        Err(r) => (
+            serde_json::json!({ "code": r.code.as_str(), "detail": r.detail }),
+            ExitCode::from(1),
+        ),
+    };
+    match print_json(&json) {
+        Ok(()) => code,
         Err(e) => usage_error(e),
     }
 }

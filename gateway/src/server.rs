@@ -1,10 +1,11 @@
 //! Start-up and shutdown of `kyso-gateway serve`: configuration to running service.
 
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, UnavailableMode};
 use crate::http::{HttpLimits, RateLimiter, router};
 use crate::inspect::decode_certificate;
 use crate::policy::{CertificatePolicy, TrustStore};
+use crate::revocation::{NoRevocationCheck, OcspCrlChecker, RevocationChecker};
 use crate::service::{Gateway, Settings};
 use crate::store::{SqliteStore, Store};
 use std::net::SocketAddr;
@@ -25,17 +26,39 @@ pub fn read_certificates(paths: &[PathBuf], setting: &str) -> Result<Vec<Vec<u8>
         .collect()
 }
 
-/// The certificate policy a configuration describes.
-pub fn policy_from(config: &Config) -> Result<CertificatePolicy, ConfigError> {
-    let anchors = read_certificates(&config.trust.anchors, "trust.anchors")?;
+/// The certificate policy a configuration describes, asking `revocation`; with `anchors`
+/// (files) replacing the configured trust anchors when given.
+pub fn policy_with(
+    config: &Config,
+    revocation: Arc<dyn RevocationChecker>,
+    anchors: Option<&[PathBuf]>,
+) -> Result<CertificatePolicy, ConfigError> {
     let intermediates = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
-    let trust = TrustStore::new(&anchors, &intermediates)
-        .map_err(|e| ConfigError(format!("trust: {e}")))?;
+    let trust = match anchors {
+        None => {
+            let anchors = read_certificates(&config.trust.anchors, "trust.anchors")?;
+            TrustStore::new(&anchors, &intermediates)
+                .map_err(|e| ConfigError(format!("trust: {e}")))?
+        }
+        // Other anchors may not vouch for the configured intermediates: then the
+        // intermediates travel with the certificate instead (--intermediate).
+        Some(files) => {
+            let anchors = read_certificates(files, "--trust-anchor")?;
+            TrustStore::new(&anchors, &intermediates)
+                .or_else(|_| TrustStore::new(&anchors, &[]))
+                .map_err(|e| ConfigError(format!("--trust-anchor: {e}")))?
+        }
+    };
     Ok(CertificatePolicy::new(
         trust,
         config.policy_options()?,
-        config.revocation_checker()?,
+        revocation,
     ))
+}
+
+/// The certificate policy a configuration describes.
+pub fn policy_from(config: &Config) -> Result<CertificatePolicy, ConfigError> {
+    policy_with(config, config.revocation_checker()?, None)
 }
 
 /// Opens the configured store and applies migrations.
@@ -48,6 +71,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, ConfigError
         .await
         .map_err(|e| ConfigError(format!("database migration: {e}")))?;
     Ok(Arc::new(store))
+}
+
+/// Keeps cached CRLs current: every minute, downloads again those that expire within
+/// the refresh margin, so registrations do not wait on a CRL download.
+async fn refresh_crls(checker: Arc<OcspCrlChecker>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let renewed = checker.refresh_crls(time::OffsetDateTime::now_utc()).await;
+        if renewed > 0 {
+            tracing::info!(renewed, "CRLs refreshed");
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -73,12 +109,25 @@ async fn shutdown_signal() {
 /// Runs the gateway until SIGINT/SIGTERM. Prints `kyso-gateway listening on http://ADDR`
 /// on stdout once it accepts connections.
 pub async fn serve(config: Config) -> Result<(), ConfigError> {
-    let policy = policy_from(&config)?;
-    if !policy.checks_revocation() {
-        tracing::warn!(
-            "policy.revocation = \"off\": revoked certificates are NOT refused; use only for tests and demos"
-        );
+    let checker = config.ocsp_crl_checker()?;
+    let revocation: Arc<dyn RevocationChecker> = match &checker {
+        Some(c) => c.clone(),
+        None => {
+            tracing::warn!(
+                "policy.revocation = \"off\": revoked certificates are NOT refused; use only for tests and demos"
+            );
+            Arc::new(NoRevocationCheck)
+        }
+    };
+    if let Some(checker) = checker {
+        if config.policy.revocation_unavailable == UnavailableMode::SoftFail {
+            tracing::warn!(
+                "policy.revocation_unavailable = \"soft-fail\": a certificate whose status cannot be checked is accepted"
+            );
+        }
+        tokio::spawn(refresh_crls(checker));
     }
+    let policy = policy_with(&config, revocation, None)?;
     let store = open_store(&config).await?;
     let limits = &config.limits;
     let settings = Settings {

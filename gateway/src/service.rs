@@ -281,7 +281,8 @@ impl Gateway {
             &challenge.origin,
             &challenge.nonce,
             now,
-        )?;
+        )
+        .await?;
         let (_, cert) = x509_parser::parse_x509_certificate(&token.certificate)
             .map_err(|e| Rejection::new(ErrorCode::MalformedToken, e.to_string()))?;
         let subject = extract_subject(&cert, now.year())?;

@@ -109,9 +109,9 @@ pub fn verify_signature(
     Ok(data)
 }
 
-/// Verifies a token for `origin` and `nonce` at `at` under `policy`; `extra` are
-/// intermediates that travelled with the token.
-pub fn verify_auth_token(
+/// Verifies a token for `origin` and `nonce` at `at` under `policy`, revocation included;
+/// `extra` are intermediates that travelled with the token.
+pub async fn verify_auth_token(
     policy: &CertificatePolicy,
     token: &AuthToken,
     extra: &[Vec<u8>],
@@ -133,7 +133,8 @@ pub fn verify_auth_token(
         origin,
         nonce,
     )?;
-    policy.check_path(&cert, &decoded.certificate, extra, at)?;
+    let path = policy.check_path(&cert, &decoded.certificate, extra, at)?;
+    policy.check_revocation(&path).await?;
     Ok(VerifiedToken {
         algorithm: decoded.algorithm,
         signed_data: signed,
@@ -155,8 +156,9 @@ pub struct TokenReport {
     pub subject: Option<crate::identity::Subject>,
 }
 
-/// Runs signature, chain and identity checks independently, so an operator sees all three.
-pub fn report(
+/// Runs signature, chain (revocation included) and identity checks independently, so an
+/// operator sees all three.
+pub async fn report(
     policy: &CertificatePolicy,
     token: &AuthToken,
     origin: &str,
@@ -188,7 +190,10 @@ pub fn report(
         )
         .map(|_| ())
     });
-    let chain = policy.verify(&decoded.certificate, &[], at).map(|_| ());
+    let chain = policy
+        .verify(&decoded.certificate, &[], at)
+        .await
+        .map(|_| ());
     let (identity, subject) = match crate::identity::extract_subject(&cert, at.year()) {
         Ok(s) => (Ok(()), Some(s)),
         Err(e) => (Err(e.into()), None),

@@ -5,45 +5,17 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use common::ORIGIN;
-use kyso_gateway::http::{HttpLimits, RateLimiter, router};
-use serde_json::{Value, json};
-use std::sync::Arc;
+use axum::http::StatusCode;
+use common::{ORIGIN, call};
+use serde_json::json;
 use time::Duration;
-use tower::ServiceExt;
-
-async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::post(path)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 #[tokio::test]
 async fn challenges_and_tickets_expire_through_the_api() {
     // Keep the whole World alive: it owns the database's temporary folder.
     let world = common::world().await;
     let (pki, clock) = (&world.pki, &world.clock);
-    let limits = HttpLimits {
-        body_bytes: 65536,
-        max_concurrent_requests: 16,
-    };
-    let app = router(
-        world.gateway.clone(),
-        Arc::new(RateLimiter::new(6000, 1000)),
-        &limits,
-    );
+    let app = world.app();
 
     let (status, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
     assert_eq!(status, StatusCode::CREATED);

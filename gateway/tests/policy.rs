@@ -7,7 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kyso_gateway::error::ErrorCode;
-use kyso_gateway::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, TrustStore};
+use kyso_gateway::revocation::NoRevocationCheck;
 use kyso_gateway::webeid::verify_auth_token;
 use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
 use std::path::Path;
@@ -33,8 +34,8 @@ fn options() -> PolicyOptions {
 const WEBEID_ORIGIN: &str = "https://ria.ee";
 const WEBEID_NONCE: &str = "12345678123456781234567812345678912356789123";
 
-#[test]
-fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
+#[tokio::test]
+async fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
     let anchor = vector("TEST_of_ESTEID2018.cer");
     let policy = CertificatePolicy::new(
         TrustStore::new(&[anchor], &[]).unwrap(),
@@ -43,24 +44,27 @@ fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
     );
     let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
     let at = datetime!(2021-08-01 00:00:00 UTC);
-    let ok = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap();
+    let ok = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+        .await
+        .unwrap();
     assert_eq!(ok.algorithm, SignatureAlgorithm::Es384);
     assert_eq!(
         ok.signed_data,
         signed_data(SignatureAlgorithm::Es384, WEBEID_ORIGIN, WEBEID_NONCE)
     );
 
-    let code = |origin: &str, nonce: &str, at| {
+    let code = async |origin: &str, nonce: &str, at| {
         verify_auth_token(&policy, &token, &[], origin, nonce, at)
+            .await
             .unwrap_err()
             .code
     };
     assert_eq!(
-        code("https://ria.ee.evil.test", WEBEID_NONCE, at),
+        code("https://ria.ee.evil.test", WEBEID_NONCE, at).await,
         ErrorCode::SignatureInvalid
     );
     assert_eq!(
-        code("https://ria.ee/", WEBEID_NONCE, at),
+        code("https://ria.ee/", WEBEID_NONCE, at).await,
         ErrorCode::SignatureInvalid
     );
     assert_eq!(
@@ -68,7 +72,8 @@ fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
             WEBEID_ORIGIN,
             "12345678123456781234567812345678912356789124",
             at
-        ),
+        )
+        .await,
         ErrorCode::SignatureInvalid
     );
     assert_eq!(
@@ -76,7 +81,8 @@ fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
             WEBEID_ORIGIN,
             WEBEID_NONCE,
             datetime!(2026-07-10 00:00:00 UTC)
-        ),
+        )
+        .await,
         ErrorCode::CertExpired
     );
     assert_eq!(
@@ -84,13 +90,14 @@ fn web_eid_published_token_verifies_with_its_origin_nonce_time_and_anchor() {
             WEBEID_ORIGIN,
             WEBEID_NONCE,
             datetime!(2021-07-01 00:00:00 UTC)
-        ),
+        )
+        .await,
         ErrorCode::CertNotYetValid
     );
 }
 
-#[test]
-fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
+#[tokio::test]
+async fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let m =
         kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();
@@ -104,7 +111,9 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     );
     let token: AuthToken = serde_json::from_slice(&vector("valid-auth-token.json")).unwrap();
     let at = datetime!(2021-08-01 00:00:00 UTC);
-    let err = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at).unwrap_err();
+    let err = verify_auth_token(&policy, &token, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::CertUntrusted);
 
     let anchor = vector("TEST_of_ESTEID2018.cer");
@@ -119,6 +128,7 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     bad.signature = STANDARD.encode(sig);
     assert_eq!(
         verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .await
             .unwrap_err()
             .code,
         ErrorCode::SignatureInvalid
@@ -127,6 +137,7 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     bad.algorithm = "ES256".into();
     assert_eq!(
         verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .await
             .unwrap_err()
             .code,
         ErrorCode::SignatureInvalid
@@ -135,6 +146,7 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     bad.algorithm = "HS256".into();
     assert_eq!(
         verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .await
             .unwrap_err()
             .code,
         ErrorCode::UnsupportedAlgorithm
@@ -143,6 +155,7 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     bad.signature = "not base64!".into();
     assert_eq!(
         verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .await
             .unwrap_err()
             .code,
         ErrorCode::MalformedToken
@@ -151,6 +164,7 @@ fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught() {
     bad.format = "web-eid:2".into();
     assert_eq!(
         verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+            .await
             .unwrap_err()
             .code,
         ErrorCode::MalformedToken
@@ -163,8 +177,8 @@ fn pem_der(dir: &Path, rel: &str) -> Vec<u8> {
         .into_contents()
 }
 
-#[test]
-fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
+#[tokio::test]
+async fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
     let dir = tempfile::tempdir().unwrap();
     let m =
         kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();
@@ -188,6 +202,7 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
         let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
         let got = policy
             .verify(&der, &[], at)
+            .await
             .map(|_| ())
             .map_err(|e| e.code.as_str());
         let want = match p.verdict.as_str() {
@@ -205,11 +220,11 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
     let p = m.person("citizen-ec").unwrap();
     let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
     assert_eq!(
-        policy.verify(&der, &[], at).unwrap_err().code,
+        policy.verify(&der, &[], at).await.unwrap_err().code,
         ErrorCode::CertUntrusted
     );
     let chain = pem_der(dir.path(), &p.chain);
-    assert!(policy.verify(&der, &[chain], at).is_ok());
+    assert!(policy.verify(&der, &[chain], at).await.is_ok());
     // The legacy switch lets the SHA-1 certificate through.
     let legacy = CertificatePolicy::new(
         TrustStore::new(&anchors, &intermediates).unwrap(),
@@ -220,11 +235,11 @@ fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
         Arc::new(NoRevocationCheck),
     );
     let der = std::fs::read(dir.path().join(&m.person("sha1-signed").unwrap().cert_der)).unwrap();
-    assert!(legacy.verify(&der, &[], at).is_ok());
+    assert!(legacy.verify(&der, &[], at).await.is_ok());
 }
 
-#[test]
-fn configured_intermediates_must_chain_to_an_anchor() {
+#[tokio::test]
+async fn configured_intermediates_must_chain_to_an_anchor() {
     let dir = tempfile::tempdir().unwrap();
     let m =
         kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {}).unwrap();

@@ -9,6 +9,8 @@
 
 pub mod mssp;
 pub mod processes;
+pub mod revocation;
+pub mod signer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -55,6 +55,10 @@ pub struct GatewayOptions {
     pub rate_burst: u32,
     /// Body limit.
     pub body_bytes: usize,
+    /// The `[policy]` table's lines (revocation off unless a test says otherwise).
+    pub policy: String,
+    /// More TOML appended to the configuration (`[revocation]`, `[sim]` tables…).
+    pub extra: String,
 }
 
 impl Default for GatewayOptions {
@@ -64,6 +68,8 @@ impl Default for GatewayOptions {
             rate_per_minute: 1_000_000,
             rate_burst: 100_000,
             body_bytes: 65536,
+            policy: "revocation = \"off\"\n".into(),
+            extra: String::new(),
         }
     }
 }
@@ -97,15 +103,17 @@ pub fn gateway_for(
         .collect();
     let config = format!(
         "listen = \"127.0.0.1:0\"\npublic_origin = \"{}\"\ndatabase_url = \"sqlite://{}\"\n\
-         [trust]\nanchors = [{}]\nintermediates = [{}]\n[policy]\nrevocation = \"off\"\n\
-         [limits]\nrate_per_minute = {}\nrate_burst = {}\nbody_bytes = {}\n",
+         [trust]\nanchors = [{}]\nintermediates = [{}]\n[policy]\n{}\
+         [limits]\nrate_per_minute = {}\nrate_burst = {}\nbody_bytes = {}\n{}",
         options.origin,
         dir.join("kyso.db").display(),
         anchors.join(", "),
         inter.join(", "),
+        options.policy,
         options.rate_per_minute,
         options.rate_burst,
         options.body_bytes,
+        options.extra,
     );
     let path = dir.join("kyso.toml");
     std::fs::write(&path, config).unwrap();

@@ -1,7 +1,7 @@
 //! USB-token registration and login end to end: the real `kyso-gateway` and `kyso-shim`
 //! processes over the SoftHSM tokens, driven through their HTTP APIs as the registration
-//! page would. Revocation is off in these tests (the revocation issue adds it), so the
-//! revoked person registers here.
+//! page would. Revocation is off in these tests (tests/tests/revocation.rs checks it
+//! against a real OCSP responder), so the revoked person registers here.
 
 use kyso_tests::Fixtures;
 use kyso_tests::processes::{
@@ -122,11 +122,7 @@ fn every_token_person_gets_the_manifest_verdict_over_http() {
     for t in &e.f.tokens.tokens {
         let person = e.f.manifest.person(&t.person).unwrap();
         let r = e.preview(&t.person);
-        let verdict = if person.revoked {
-            "ok"
-        } else {
-            person.verdict.as_str()
-        };
+        let verdict = person.verdict_without_revocation();
         if verdict != "ok" {
             assert_ne!(r.status, 500);
             assert_eq!((r.status, r.code()), (422, verdict), "{}: {r:?}", t.person);

@@ -13,19 +13,22 @@
 //! 5. the path to a trust anchor (rustls-webpki, RFC 5280 §6): validity at the
 //!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and CA
 //!    constraints (`CERT_UNTRUSTED`);
-//! 6. revocation, by the [`RevocationChecker`] the policy was given.
+//! 6. revocation, by the [`RevocationChecker`] the policy was given (asynchronous: it may
+//!    ask an OCSP responder or fetch a CRL, see [`crate::revocation`]).
 //!
-//! The verification time is a parameter; nothing here reads the clock.
+//! Steps 1–5 are synchronous CPU work and give a [`ValidatedPath`]; step 6 takes it. The
+//! verification time is a parameter; nothing here reads the clock.
 
 mod legacy;
-mod revocation;
+mod path;
 mod trust;
 
-pub use revocation::{NoRevocationCheck, RevocationChecker};
+pub use path::{Purpose, ValidatedPath};
 pub use trust::{TrustError, TrustStore};
 
 use crate::error::{ErrorCode, Rejection};
-use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+use crate::revocation::RevocationChecker;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::public_key::PublicKey;
@@ -42,9 +45,9 @@ pub struct PolicyOptions {
 /// The policy: trust, switches and a revocation checker.
 #[derive(Debug, Clone)]
 pub struct CertificatePolicy {
-    trust: TrustStore,
+    trust: Arc<TrustStore>,
     options: PolicyOptions,
-    revocation: std::sync::Arc<dyn RevocationChecker>,
+    revocation: Arc<dyn RevocationChecker>,
 }
 
 /// A certificate that passed the policy.
@@ -174,13 +177,8 @@ fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
         .ok_or_else(|| wrong("extendedKeyUsage allows neither authentication nor document signing"))
 }
 
-fn unix_time(at: OffsetDateTime) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(at.unix_timestamp()).unwrap_or(0),
-    ))
-}
-
-fn map_webpki(e: &webpki::Error) -> Rejection {
+/// The policy's code for a path that webpki refused.
+pub(crate) fn map_webpki(e: &webpki::Error) -> Rejection {
     use webpki::Error as E;
     let code = match e {
         E::CertExpired { .. } => ErrorCode::CertExpired,
@@ -202,10 +200,10 @@ impl CertificatePolicy {
     pub fn new(
         trust: TrustStore,
         options: PolicyOptions,
-        revocation: std::sync::Arc<dyn RevocationChecker>,
+        revocation: Arc<dyn RevocationChecker>,
     ) -> Self {
         Self {
-            trust,
+            trust: Arc::new(trust),
             options,
             revocation,
         }
@@ -223,6 +221,13 @@ impl CertificatePolicy {
 
     /// Checks 1–4 of the module docs: everything that needs no signature check.
     pub fn check_leaf(&self, cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
+        self.check_signature_algorithm(cert)?;
+        let key = key_kind(cert, self.options.min_rsa_bits)?;
+        purpose(cert)?;
+        Ok(key)
+    }
+
+    fn check_signature_algorithm(&self, cert: &X509Certificate<'_>) -> Result<(), Rejection> {
         let sig_alg = cert.signature_algorithm.algorithm.to_id_string();
         if !self.options.allow_sha1 && (sig_alg == OID_SHA1_RSA || sig_alg == OID_ECDSA_SHA1) {
             return Err(reject(
@@ -230,60 +235,37 @@ impl CertificatePolicy {
                 "the certificate is signed with SHA-1",
             ));
         }
-        let key = key_kind(cert, self.options.min_rsa_bits)?;
-        purpose(cert)?;
-        Ok(key)
+        Ok(())
     }
 
-    /// Checks 5–6: the path from `der` to an anchor at `at`, helped by `extra` intermediates
+    /// Check 5: the path from `der` to an anchor at `at`, helped by `extra` intermediates
     /// that travelled with the token. Only the leaf's signature is checked when its issuer
-    /// is a configured intermediate.
+    /// is a configured intermediate. Revocation is not asked yet.
     pub fn check_path(
         &self,
         cert: &X509Certificate<'_>,
         der: &[u8],
         extra: &[Vec<u8>],
         at: OffsetDateTime,
-    ) -> Result<(), Rejection> {
+    ) -> Result<ValidatedPath, Rejection> {
         let eku = purpose(cert)?;
-        let leaf = CertificateDer::from(der);
-        let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| map_webpki(&e))?;
-        let mut algs: Vec<&dyn SignatureVerificationAlgorithm> =
-            webpki::ALL_VERIFICATION_ALGS.to_vec();
-        if self.options.allow_sha1 {
-            algs.push(&legacy::RsaPkcs1Sha1);
-        }
-        let time = unix_time(at);
-        let usage = webpki::KeyUsage::required_if_present(eku);
-        let fast = self.trust.fast_anchors(at);
-        let result = ee
-            .verify_for_usage(&algs, &fast, &[], time, usage, None, None)
-            .map(|_| ());
-        let result = match result {
-            Err(webpki::Error::UnknownIssuer) => {
-                let mut intermediates: Vec<CertificateDer<'_>> =
-                    self.trust.intermediate_ders().cloned().collect();
-                intermediates.extend(extra.iter().map(|d| CertificateDer::from(d.as_slice())));
-                let usage = webpki::KeyUsage::required_if_present(eku);
-                ee.verify_for_usage(
-                    &algs,
-                    &self.trust.roots,
-                    &intermediates,
-                    time,
-                    usage,
-                    None,
-                    None,
-                )
-                .map(|_| ())
-            }
-            other => other,
-        };
-        result.map_err(|e| map_webpki(&e))?;
-        self.revocation.check(der, at)
+        ValidatedPath::build(
+            self.trust.clone(),
+            self.options.allow_sha1,
+            Purpose::Identity(eku),
+            der,
+            extra,
+            at,
+        )
     }
 
-    /// The whole policy for one certificate (DER): leaf checks, then the path.
-    pub fn verify(
+    /// Check 6: asks the revocation checker about a validated path.
+    pub async fn check_revocation(&self, path: &ValidatedPath) -> Result<(), Rejection> {
+        self.revocation.check(path).await
+    }
+
+    /// The whole policy for one certificate (DER): leaf checks, path, revocation.
+    pub async fn verify(
         &self,
         der: &[u8],
         extra: &[Vec<u8>],
@@ -292,10 +274,33 @@ impl CertificatePolicy {
         let (_, cert) = x509_parser::parse_x509_certificate(der)
             .map_err(|e| reject(ErrorCode::MalformedToken, format!("certificate: {e}")))?;
         let key = self.check_leaf(&cert)?;
-        self.check_path(&cert, der, extra, at)?;
+        let path = self.check_path(&cert, der, extra, at)?;
+        self.check_revocation(&path).await?;
         Ok(VerifiedCertificate {
             der: der.to_vec(),
             key,
         })
+    }
+
+    /// The path alone (signatures, validity, CA constraints) and revocation, without the
+    /// end-entity key, keyUsage/EKU and identity rules: `verify-cert --purpose any`.
+    pub async fn verify_path_only(
+        &self,
+        der: &[u8],
+        extra: &[Vec<u8>],
+        at: OffsetDateTime,
+    ) -> Result<(), Rejection> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| reject(ErrorCode::MalformedToken, format!("certificate: {e}")))?;
+        self.check_signature_algorithm(&cert)?;
+        let path = ValidatedPath::build(
+            self.trust.clone(),
+            self.options.allow_sha1,
+            Purpose::Any,
+            der,
+            extra,
+            at,
+        )?;
+        self.check_revocation(&path).await
     }
 }

@@ -40,6 +40,9 @@ pub(crate) struct Intermediate {
 #[derive(Debug, Clone)]
 pub struct TrustStore {
     pub(crate) roots: Vec<TrustAnchor<'static>>,
+    /// The roots' certificates, in the order of `roots` (revocation needs the issuer's
+    /// certificate, not just its anchor).
+    root_ders: Vec<Vec<u8>>,
     pub(crate) intermediates: Vec<Intermediate>,
 }
 
@@ -89,6 +92,7 @@ impl TrustStore {
             return Err(TrustError::NoAnchors);
         }
         let mut roots = Vec::new();
+        let mut root_ders = Vec::new();
         let mut issuers: Vec<Vec<u8>> = Vec::new();
         for (i, der) in anchors.iter().enumerate() {
             parse(der, "trust anchor", i + 1)?;
@@ -98,6 +102,7 @@ impl TrustStore {
                 i + 1,
             )?);
             issuers.push(der.clone());
+            root_ders.push(der.clone());
         }
         let mut pending: Vec<(usize, &Vec<u8>)> = intermediates
             .iter()
@@ -143,6 +148,7 @@ impl TrustStore {
         }
         Ok(Self {
             roots,
+            root_ders,
             intermediates: accepted,
         })
     }
@@ -157,6 +163,26 @@ impl TrustStore {
                 .map(|i| i.anchor.clone()),
         );
         v
+    }
+
+    /// The certificate behind an anchor that a path ended at (a root or an intermediate
+    /// used as an anchor).
+    pub(crate) fn der_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<&[u8]> {
+        let same = |a: &TrustAnchor<'_>| {
+            a.subject == anchor.subject
+                && a.subject_public_key_info == anchor.subject_public_key_info
+        };
+        self.roots
+            .iter()
+            .zip(&self.root_ders)
+            .find(|(a, _)| same(a))
+            .map(|(_, der)| der.as_slice())
+            .or_else(|| {
+                self.intermediates
+                    .iter()
+                    .find(|i| same(&i.anchor))
+                    .map(|i| i.der.as_ref())
+            })
     }
 
     /// Every configured intermediate, for full path building.

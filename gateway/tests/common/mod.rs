@@ -3,19 +3,20 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use kyso_certs::Manifest;
-use kyso_certs::keys::KeyKind;
 use kyso_gateway::clock::ManualClock;
-use kyso_gateway::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+use kyso_gateway::http::{HttpLimits, RateLimiter, router};
+use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, TrustStore};
+use kyso_gateway::revocation::{NoRevocationCheck, RevocationChecker};
 use kyso_gateway::service::{Gateway, Settings};
 use kyso_gateway::store::{SqliteStore, Store};
-use kyso_proto::webeid::{AuthToken, SignatureAlgorithm, signed_data};
+use kyso_proto::webeid::AuthToken;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tower::ServiceExt;
 
 pub struct Pki {
     pub dir: tempfile::TempDir,
@@ -42,6 +43,11 @@ impl Pki {
     }
 
     pub fn policy(&self) -> CertificatePolicy {
+        self.policy_with(Arc::new(NoRevocationCheck))
+    }
+
+    /// The policy over this PKI asking `revocation`.
+    pub fn policy_with(&self, revocation: Arc<dyn RevocationChecker>) -> CertificatePolicy {
         let anchors: Vec<_> = self
             .manifest
             .trust_anchors
@@ -61,51 +67,14 @@ impl Pki {
         CertificatePolicy::new(
             TrustStore::new(&anchors, &inter).unwrap(),
             options,
-            Arc::new(NoRevocationCheck),
+            revocation,
         )
     }
 
     /// A Web eID token signed with the person's key file.
     pub fn token(&self, person: &str, origin: &str, nonce: &str) -> AuthToken {
         let p = self.manifest.person(person).unwrap();
-        let cert = std::fs::read(self.path(&p.cert_der)).unwrap();
-        let key = pem_der(&self.path(&p.key_file));
-        let rng = SystemRandom::new();
-        let (alg, sig) = match p.key {
-            KeyKind::EcP256 => {
-                let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &key)
-                    .unwrap();
-                let alg = SignatureAlgorithm::Es256;
-                (
-                    alg,
-                    k.sign(&rng, &signed_data(alg, origin, nonce))
-                        .unwrap()
-                        .as_ref()
-                        .to_vec(),
-                )
-            }
-            KeyKind::Rsa1024 => (SignatureAlgorithm::Rs256, vec![0; 128]),
-            _ => {
-                let k = RsaKeyPair::from_pkcs8(&key).unwrap();
-                let alg = SignatureAlgorithm::Rs256;
-                let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    &signed_data(alg, origin, nonce),
-                    &mut sig,
-                )
-                .unwrap();
-                (alg, sig)
-            }
-        };
-        AuthToken {
-            format: "web-eid:1.0".into(),
-            unverified_certificate: STANDARD.encode(cert),
-            algorithm: alg.name().into(),
-            signature: STANDARD.encode(sig),
-            app_version: "https://kyso.test/tests".into(),
-        }
+        kyso_tests::signer::person_token(self.dir.path(), p, origin, nonce)
     }
 }
 
@@ -125,6 +94,12 @@ pub struct World {
 /// generation time.
 pub async fn world() -> World {
     let pki = Pki::generate();
+    let policy = pki.policy();
+    world_over(pki, policy).await
+}
+
+/// A world over an existing PKI with this policy (revocation checking, say).
+pub async fn world_over(pki: Pki, policy: CertificatePolicy) -> World {
     let db = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", db.path().join("kyso.db").display());
     let store = Arc::new(SqliteStore::open(&url, 8).await.unwrap());
@@ -138,7 +113,7 @@ pub async fn world() -> World {
     };
     let gateway = Arc::new(Gateway::new(
         store.clone(),
-        Arc::new(pki.policy()),
+        Arc::new(policy),
         clock.clone(),
         settings,
     ));
@@ -149,4 +124,36 @@ pub async fn world() -> World {
         store,
         _db: db,
     }
+}
+
+impl World {
+    /// The real router over this world's core, with generous limits.
+    pub fn app(&self) -> axum::Router {
+        let limits = HttpLimits {
+            body_bytes: 65536,
+            max_concurrent_requests: 16,
+        };
+        router(
+            self.gateway.clone(),
+            Arc::new(RateLimiter::new(6000, 1000)),
+            &limits,
+        )
+    }
+}
+
+/// POSTs JSON through the router in process; returns the status and the JSON answer.
+pub async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }

@@ -9,15 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use kyso_certs::der::{Attribute, OID_COMMON_NAME, OID_COUNTRY, OID_UID, StringKind};
 use kyso_certs::keys::{self, KeyKind};
 use kyso_certs::{GenerateOptions, Pki, generate};
-use kyso_proto::webeid::{SignatureAlgorithm, signed_data};
 use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, post};
+use kyso_tests::signer::FileSigner;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,29 +44,6 @@ fn args() -> Args {
     a
 }
 
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
-impl Signer {
-    fn sign(&self, data: &[u8]) -> (SignatureAlgorithm, Vec<u8>) {
-        let rng = SystemRandom::new();
-        match self {
-            Signer::Rsa(k) => {
-                let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, data, &mut sig)
-                    .unwrap();
-                (SignatureAlgorithm::Rs256, sig)
-            }
-            Signer::Ec(k) => (
-                SignatureAlgorithm::Es256,
-                k.sign(&rng, data).unwrap().as_ref().to_vec(),
-            ),
-        }
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -94,16 +67,10 @@ fn main() {
     let manifest = generate(&GenerateOptions::new(&pki_dir), &mut |_| {}).unwrap();
     let mut pki = Pki::open(&pki_dir, manifest.generated_at).unwrap();
     let key = keys::generate(a.key).unwrap();
-    let signer = Arc::new(match a.key {
-        KeyKind::EcP256 => Signer::Ec(
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &key.pkcs8_der)
-                .unwrap(),
-        ),
-        _ => Signer::Rsa(RsaKeyPair::from_pkcs8(&key.pkcs8_der).unwrap()),
-    });
+    let signer = Arc::new(FileSigner::from_pkcs8(a.key, &key.pkcs8_der));
     let template = kyso_certs::profiles::find("citizen-cccd").unwrap();
     let started = Instant::now();
-    let certs: Vec<String> = (0..a.registrations)
+    let certs: Vec<Vec<u8>> = (0..a.registrations)
         .map(|i| {
             let profile = kyso_certs::profiles::PersonProfile {
                 subject: vec![
@@ -125,7 +92,7 @@ fn main() {
                 ],
                 ..template.clone()
             };
-            STANDARD.encode(pki.issue_unsaved(&profile, &key.spki_der).unwrap().der)
+            pki.issue_unsaved(&profile, &key.spki_der).unwrap().der
         })
         .collect();
     pki.save("vnpt").unwrap();
@@ -150,8 +117,14 @@ fn main() {
     let t0 = Instant::now();
     let workers: Vec<_> = (0..a.concurrency)
         .map(|_| {
-            let (url, next, latencies, failures, certs, signer) =
-                (url.clone(), next.clone(), latencies.clone(), failures.clone(), certs.clone(), signer.clone());
+            let (url, next, latencies, failures, certs, signer) = (
+                url.clone(),
+                next.clone(),
+                latencies.clone(),
+                failures.clone(),
+                certs.clone(),
+                signer.clone(),
+            );
             std::thread::spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -159,14 +132,24 @@ fn main() {
                         break;
                     }
                     let t = Instant::now();
-                    let c = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": "register" }));
+                    let c = post(
+                        &format!("{url}/v1/challenges"),
+                        &[],
+                        &json!({ "purpose": "register" }),
+                    );
                     let nonce = c.json["nonce"].as_str().unwrap_or_default();
-                    let (alg, sig) = signer.sign(&signed_data(alg_of(&signer), ORIGIN, nonce));
-                    let token = json!({ "format": "web-eid:1.0", "unverifiedCertificate": certs[i], "algorithm": alg.name(),
-                                        "signature": STANDARD.encode(sig), "appVersion": "kyso-load" });
-                    let p = post(&format!("{url}/v1/registrations/token"), &[], &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }));
+                    let token = signer.token(&certs[i], ORIGIN, nonce);
+                    let p = post(
+                        &format!("{url}/v1/registrations/token"),
+                        &[],
+                        &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }),
+                    );
                     let ticket = p.json["ticket"].as_str().unwrap_or_default();
-                    let r = post(&format!("{url}/v1/registrations/{ticket}/confirm"), &[], &json!({}));
+                    let r = post(
+                        &format!("{url}/v1/registrations/{ticket}/confirm"),
+                        &[],
+                        &json!({}),
+                    );
                     if r.status == 201 {
                         latencies.lock().unwrap().push(t.elapsed());
                     } else {
@@ -197,11 +180,4 @@ fn main() {
         failures.load(Ordering::Relaxed),
         peak_rss_kib(gw.pid()).map_or("?".into(), |k| (k / 1024).to_string()),
     );
-}
-
-fn alg_of(s: &Signer) -> SignatureAlgorithm {
-    match s {
-        Signer::Rsa(_) => SignatureAlgorithm::Rs256,
-        Signer::Ec(_) => SignatureAlgorithm::Es256,
-    }
 }

@@ -1,0 +1,315 @@
+//! The revocation policy of DESIGN §6: OCSP first (RFC 6960), the CRL from the CRL
+//! distribution point when OCSP gives no usable answer, and a decision when neither does.
+//!
+//! - A verified OCSP `good` passes; `revoked` is `CERT_REVOKED`; `unknown` is refused as
+//!   `CERT_REVOKED` too (the CA's own responder does not know the certificate: it was not
+//!   issued as the CA knows it), without asking the CRL, which cannot vouch for it either.
+//! - An OCSP failure (no URL, network, timeout, malformed or unverifiable answer, stale
+//!   answer, nonce mismatch) falls through to the CRL.
+//! - When neither gives an answer: `REVOCATION_UNAVAILABLE` (503) under fail-closed, the
+//!   default; under soft-fail the certificate passes and a warning is logged, which means
+//!   an attacker who can block the responder can use a revoked certificate.
+//! - `good` and `revoked` answers are cached per CertID until the answer's nextUpdate
+//!   (capped by the allowed age); CRLs until theirs.
+//!
+//! URLs come from the certificate (AIA, CRLDP) unless the operator configured others for
+//! the issuer ([`IssuerOverride`], matched by the issuer's key).
+
+use super::RevocationChecker;
+use super::cache::ExpiringCache;
+use super::crl::{CrlStore, CrlVerdict};
+use super::fetch::HttpFetcher;
+use super::ocsp::{
+    self, CertId, CertStatus, OcspAnswer, OcspRules, encode_request, parse_response,
+};
+use crate::certificate::RevocationPointers;
+use crate::error::{ErrorCode, Rejection};
+use crate::policy::ValidatedPath;
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+use x509_parser::certificate::X509Certificate;
+
+/// Which sources to ask, in the fixed order OCSP then CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Methods {
+    /// Ask the OCSP responder.
+    pub ocsp: bool,
+    /// Consult the CRL.
+    pub crl: bool,
+}
+
+/// What to do when no source answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureMode {
+    /// Refuse with `REVOCATION_UNAVAILABLE` (the default).
+    FailClosed,
+    /// Accept and log a warning.
+    SoftFail,
+}
+
+/// Operator settings for one issuing CA, matched by its public key.
+#[derive(Debug, Clone)]
+pub struct IssuerOverride {
+    /// The issuing CA's certificate, DER.
+    pub issuer_der: Vec<u8>,
+    /// OCSP responder to ask instead of the certificate's AIA.
+    pub ocsp_url: Option<String>,
+    /// CRL to fetch instead of the certificate's CRLDP.
+    pub crl_url: Option<String>,
+    /// Whether this CA's responder must echo the nonce (overrides the default).
+    pub require_nonce: Option<bool>,
+}
+
+/// Everything the checker is configured with.
+#[derive(Debug, Clone)]
+pub struct RevocationSettings {
+    /// Sources to ask.
+    pub methods: Methods,
+    /// Fail closed or soft.
+    pub on_unavailable: FailureMode,
+    /// Time limit of each HTTP call.
+    pub timeout: std::time::Duration,
+    /// How OCSP answers are judged.
+    pub ocsp: OcspRules,
+    /// Largest CRL downloaded.
+    pub crl_max_bytes: usize,
+    /// OCSP answers kept at most.
+    pub cache_entries: usize,
+    /// A cached CRL is downloaded again this long before its nextUpdate.
+    pub crl_refresh_margin: Duration,
+    /// Per-issuer URLs and nonce rules.
+    pub overrides: Vec<IssuerOverride>,
+}
+
+/// OCSP then CRL, with caches; see the module docs.
+#[derive(Debug)]
+pub struct OcspCrlChecker {
+    settings: RevocationSettings,
+    fetcher: HttpFetcher,
+    /// Overrides keyed by SHA-1 of the issuer's key, as CertIDs carry it.
+    overrides: Vec<(Vec<u8>, IssuerOverride)>,
+    answers: ExpiringCache<CertId, CertStatus>,
+    crls: CrlStore,
+}
+
+/// A definite answer about the leaf.
+enum Status {
+    Good,
+    Revoked(String),
+}
+
+fn reason_name(code: u8) -> &'static str {
+    match code {
+        1 => "keyCompromise",
+        2 => "cACompromise",
+        3 => "affiliationChanged",
+        4 => "superseded",
+        5 => "cessationOfOperation",
+        6 => "certificateHold",
+        8 => "removeFromCRL",
+        9 => "privilegeWithdrawn",
+        10 => "aACompromise",
+        _ => "unspecified",
+    }
+}
+
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, Rejection> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, c)| c)
+        .map_err(|e| Rejection::new(ErrorCode::MalformedToken, e.to_string()))
+}
+
+fn status_of(status: CertStatus, source: &str) -> Status {
+    match status {
+        CertStatus::Good => Status::Good,
+        CertStatus::Revoked { at, reason } => Status::Revoked(format!(
+            "revoked at {at} ({}) according to {source}",
+            reason_name(reason.unwrap_or(0))
+        )),
+        CertStatus::Unknown => Status::Revoked(format!(
+            "{source} does not know this certificate (status unknown)"
+        )),
+    }
+}
+
+impl OcspCrlChecker {
+    /// A checker with these settings; fails if an override's issuer is not a certificate
+    /// or the HTTP client cannot be made.
+    pub fn new(settings: RevocationSettings) -> Result<Self, String> {
+        let fetcher = HttpFetcher::new(settings.timeout, settings.crl_max_bytes)
+            .map_err(|e| e.to_string())?;
+        let overrides = settings
+            .overrides
+            .iter()
+            .map(|o| {
+                let issuer = parse(&o.issuer_der).map_err(|e| e.detail)?;
+                let id = CertId::of(&issuer, &issuer);
+                Ok((id.issuer_key_hash, o.clone()))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            answers: ExpiringCache::new(settings.cache_entries),
+            crls: CrlStore::new(settings.cache_entries, settings.ocsp.clock_skew),
+            fetcher,
+            overrides,
+            settings,
+        })
+    }
+
+    fn override_for(&self, id: &CertId) -> Option<&IssuerOverride> {
+        self.overrides
+            .iter()
+            .find(|(key, _)| *key == id.issuer_key_hash)
+            .map(|(_, o)| o)
+    }
+
+    async fn ask_ocsp(
+        &self,
+        url: &str,
+        id: &CertId,
+        issuer: &X509Certificate<'_>,
+        require_nonce: bool,
+        at: OffsetDateTime,
+    ) -> Result<OcspAnswer, String> {
+        let mut nonce = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness for the nonce")?;
+        let body = self
+            .fetcher
+            .post_ocsp(url, encode_request(id, Some(&nonce)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let response = parse_response(&body).map_err(|e| format!("{url}: {e}"))?;
+        let rules = OcspRules {
+            require_nonce,
+            ..self.settings.ocsp
+        };
+        ocsp::verify_response(&response, id, issuer, Some(&nonce), at, &rules)
+            .map_err(|e| format!("{url}: {e}"))
+    }
+
+    async fn by_ocsp(
+        &self,
+        urls: &[String],
+        id: &CertId,
+        issuer: &X509Certificate<'_>,
+        over: Option<&IssuerOverride>,
+        at: OffsetDateTime,
+    ) -> Result<Status, String> {
+        let url = over
+            .and_then(|o| o.ocsp_url.as_ref())
+            .or_else(|| urls.iter().find(|u| u.starts_with("http")))
+            .ok_or("OCSP: the certificate names no responder")?;
+        let require_nonce = over
+            .and_then(|o| o.require_nonce)
+            .unwrap_or(self.settings.ocsp.require_nonce);
+        let answer = self
+            .ask_ocsp(url, id, issuer, require_nonce, at)
+            .await
+            .map_err(|e| format!("OCSP {e}"))?;
+        if let (Some(until), CertStatus::Good | CertStatus::Revoked { .. }) =
+            (answer.reusable_until, answer.status)
+        {
+            self.answers.insert(id.clone(), answer.status, until, at);
+        }
+        Ok(status_of(
+            answer.status,
+            &format!("the OCSP responder {url}"),
+        ))
+    }
+
+    async fn by_crl(
+        &self,
+        urls: &[String],
+        path: &ValidatedPath,
+        over: Option<&IssuerOverride>,
+    ) -> Result<Status, String> {
+        let url = over
+            .and_then(|o| o.crl_url.as_ref())
+            .or_else(|| urls.iter().find(|u| u.starts_with("http")))
+            .ok_or("CRL: the certificate names no distribution point")?;
+        let crl = self
+            .crls
+            .get(&self.fetcher, url, path.at())
+            .await
+            .map_err(|e| format!("CRL {e}"))?;
+        match self
+            .crls
+            .judge(url, &crl, path)
+            .map_err(|e| format!("CRL {e}"))?
+        {
+            CrlVerdict::Good => Ok(Status::Good),
+            CrlVerdict::Revoked => Ok(Status::Revoked(format!(
+                "listed as revoked in the CRL {url}"
+            ))),
+        }
+    }
+
+    /// Downloads again the cached CRLs that expire within the refresh margin of `at`;
+    /// the server calls this every minute so registrations find current CRLs cached.
+    pub async fn refresh_crls(&self, at: OffsetDateTime) -> usize {
+        self.crls
+            .refresh(&self.fetcher, at + self.settings.crl_refresh_margin, at)
+            .await
+    }
+
+    /// The cached CRL for `url`, if current at `at` (diagnostics and tests).
+    pub fn cached_crl_this_update(&self, url: &str, at: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.crls.cached(url, at).map(|c| c.this_update)
+    }
+}
+
+#[async_trait]
+impl RevocationChecker for OcspCrlChecker {
+    async fn check(&self, path: &ValidatedPath) -> Result<(), Rejection> {
+        let at = path.at();
+        let leaf = parse(path.leaf_der())?;
+        let issuer = parse(path.issuer_der())?;
+        let id = CertId::of(&leaf, &issuer);
+        let status = if let Some(cached) = self.answers.get(&id, at) {
+            Ok(status_of(cached, "a cached OCSP answer"))
+        } else {
+            let pointers = RevocationPointers::of(&leaf);
+            let over = self.override_for(&id);
+            let mut failures = Vec::new();
+            let mut status = None;
+            if self.settings.methods.ocsp {
+                match self.by_ocsp(&pointers.ocsp, &id, &issuer, over, at).await {
+                    Ok(s) => status = Some(s),
+                    Err(e) => failures.push(e),
+                }
+            }
+            if status.is_none() && self.settings.methods.crl {
+                match self.by_crl(&pointers.crl, path, over).await {
+                    Ok(s) => status = Some(s),
+                    Err(e) => failures.push(e),
+                }
+            }
+            status.ok_or(failures)
+        };
+        let serial = hex::encode(leaf.raw_serial());
+        match status {
+            Ok(Status::Good) => Ok(()),
+            Ok(Status::Revoked(why)) => Err(Rejection::new(ErrorCode::CertRevoked, why)),
+            Err(failures) => {
+                let why = failures.join("; ");
+                match self.settings.on_unavailable {
+                    FailureMode::FailClosed => {
+                        tracing::info!(%serial, reasons = %why, "revocation status unavailable; refused");
+                        Err(Rejection::new(
+                            ErrorCode::RevocationUnavailable,
+                            format!("revocation status unavailable: {why}"),
+                        ))
+                    }
+                    FailureMode::SoftFail => {
+                        tracing::warn!(%serial, reasons = %why, "revocation status unavailable; accepted under soft-fail");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_checking(&self) -> bool {
+        true
+    }
+}

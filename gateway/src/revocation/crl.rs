@@ -1,0 +1,179 @@
+//! CRLs (RFC 5280 §5) from the certificate's CRL distribution point: fetched once, kept
+//! until nextUpdate, refreshed in the background before then, and checked against the
+//! path with webpki's revocation options (issuer's CRL, signed by the issuer, not past
+//! nextUpdate).
+//!
+//! A cached CRL is parsed once. Its signature is checked at every use (webpki does it as
+//! part of the path), and a CRL that fails that check is dropped from the cache, so a bad
+//! download costs one refusal, not refusals until its claimed nextUpdate.
+
+use super::cache::ExpiringCache;
+use super::fetch::HttpFetcher;
+use crate::policy::ValidatedPath;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::{Duration, OffsetDateTime};
+use webpki::{CertRevocationList, OwnedCertRevocationList};
+
+/// A parsed CRL with the times that decide its use.
+#[derive(Debug)]
+pub struct CachedCrl {
+    list: CertRevocationList<'static>,
+    /// thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate (webpki refuses CRLs without one).
+    pub next_update: OffsetDateTime,
+}
+
+/// What a usable CRL says about a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlVerdict {
+    /// Not listed.
+    Good,
+    /// Listed as revoked.
+    Revoked,
+}
+
+/// Decodes a CRL (DER, or PEM as some CAs publish) and reads its times.
+pub fn decode(bytes: &[u8]) -> Result<CachedCrl, String> {
+    let der = if bytes.starts_with(b"-----BEGIN") {
+        pem::parse(bytes)
+            .map_err(|e| format!("not a PEM CRL: {e}"))?
+            .into_contents()
+    } else {
+        bytes.to_vec()
+    };
+    let (_, parsed) = x509_parser::parse_x509_crl(&der).map_err(|e| format!("not a CRL: {e}"))?;
+    let this_update = parsed.last_update().to_datetime();
+    let next_update = parsed
+        .next_update()
+        .map(|t| t.to_datetime())
+        .ok_or("the CRL has no nextUpdate")?;
+    let list = OwnedCertRevocationList::from_der(&der)
+        .map_err(|e| format!("the CRL is not usable: {e:?}"))?;
+    Ok(CachedCrl {
+        list: CertRevocationList::Owned(list),
+        this_update,
+        next_update,
+    })
+}
+
+/// The CRLs known to the gateway, by URL.
+#[derive(Debug)]
+pub struct CrlStore {
+    cache: ExpiringCache<String, Arc<CachedCrl>>,
+    /// One download per URL at a time; others wait for it.
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    clock_skew: Duration,
+}
+
+impl CrlStore {
+    /// An empty store of at most `capacity` CRLs; a thisUpdate up to `clock_skew` in the
+    /// future is tolerated.
+    pub fn new(capacity: usize, clock_skew: Duration) -> Self {
+        Self {
+            cache: ExpiringCache::new(capacity),
+            in_flight: Mutex::new(HashMap::new()),
+            clock_skew,
+        }
+    }
+
+    fn flight(&self, url: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(url.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Downloads `url`, checks its times at `at` and caches it until nextUpdate.
+    async fn download(
+        &self,
+        fetcher: &HttpFetcher,
+        url: &str,
+        at: OffsetDateTime,
+    ) -> Result<Arc<CachedCrl>, String> {
+        let bytes = fetcher.get_crl(url).await.map_err(|e| e.to_string())?;
+        let crl = decode(&bytes).map_err(|e| format!("{url}: {e}"))?;
+        if crl.this_update > at + self.clock_skew {
+            return Err(format!(
+                "{url}: the CRL's thisUpdate {} is in the future",
+                crl.this_update
+            ));
+        }
+        if crl.next_update <= at {
+            return Err(format!(
+                "{url}: the CRL expired at {} (nextUpdate)",
+                crl.next_update
+            ));
+        }
+        let crl = Arc::new(crl);
+        self.cache
+            .insert(url.to_owned(), crl.clone(), crl.next_update, at);
+        Ok(crl)
+    }
+
+    /// The CRL at `url`, from the cache when it is still current at `at`.
+    pub async fn get(
+        &self,
+        fetcher: &HttpFetcher,
+        url: &str,
+        at: OffsetDateTime,
+    ) -> Result<Arc<CachedCrl>, String> {
+        if let Some(crl) = self.cache.get(&url.to_owned(), at) {
+            return Ok(crl);
+        }
+        let flight = self.flight(url);
+        let _one_download = flight.lock().await;
+        if let Some(crl) = self.cache.get(&url.to_owned(), at) {
+            return Ok(crl);
+        }
+        self.download(fetcher, url, at).await
+    }
+
+    /// What the CRL from `url` says about the path's leaf; an unusable CRL is forgotten.
+    pub fn judge(
+        &self,
+        url: &str,
+        crl: &CachedCrl,
+        path: &ValidatedPath,
+    ) -> Result<CrlVerdict, String> {
+        match path.check_crl(&crl.list) {
+            Ok(()) => Ok(CrlVerdict::Good),
+            Err(webpki::Error::CertRevoked) => Ok(CrlVerdict::Revoked),
+            Err(e) => {
+                self.cache.remove(&url.to_owned());
+                Err(format!(
+                    "{url}: the CRL cannot be used for this certificate: {e:?}"
+                ))
+            }
+        }
+    }
+
+    /// Downloads again every cached CRL whose nextUpdate falls before `before`; returns
+    /// how many were renewed. A failed download leaves the old CRL in place until it
+    /// expires.
+    pub async fn refresh(
+        &self,
+        fetcher: &HttpFetcher,
+        before: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> usize {
+        let mut renewed = 0;
+        for url in self.cache.expiring_before(before) {
+            let flight = self.flight(&url);
+            let _one_download = flight.lock().await;
+            match self.download(fetcher, &url, at).await {
+                Ok(_) => renewed += 1,
+                Err(e) => tracing::warn!(%url, error = %e, "CRL refresh failed"),
+            }
+        }
+        renewed
+    }
+
+    /// The cached CRL for `url` if it is current at `at`, without downloading.
+    pub fn cached(&self, url: &str, at: OffsetDateTime) -> Option<Arc<CachedCrl>> {
+        self.cache.get(&url.to_owned(), at)
+    }
+}

@@ -1,0 +1,183 @@
+//! Revocation with a clock the test sets: the real router and core in process, a real
+//! `openssl ocsp` responder and a loopback CRL server. Shows through the HTTP API what
+//! `verify-cert --at` shows from the command line: stale answers are refused, a cached
+//! answer serves until its nextUpdate and not after, and CRLs are renewed in the
+//! background before they expire.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{ORIGIN, Pki, World, call, pem_der};
+use kyso_gateway::revocation::ocsp::OcspRules;
+use kyso_gateway::revocation::{
+    FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings,
+};
+use kyso_tests::revocation::{OcspResponder, ResponderOptions, StaticServer, dead_url};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::Duration;
+
+fn settings(pki: &Pki, ocsp: &str, crl: &str) -> RevocationSettings {
+    RevocationSettings {
+        methods: Methods {
+            ocsp: true,
+            crl: true,
+        },
+        on_unavailable: FailureMode::FailClosed,
+        timeout: std::time::Duration::from_secs(5),
+        ocsp: OcspRules {
+            clock_skew: Duration::minutes(5),
+            max_age: Duration::hours(1),
+            require_nonce: true,
+            allow_sha1: false,
+        },
+        crl_max_bytes: 1 << 20,
+        cache_entries: 100,
+        crl_refresh_margin: Duration::minutes(30),
+        overrides: vec![IssuerOverride {
+            issuer_der: pem_der(&pki.path(&pki.manifest.ca("vnpt").unwrap().cert)),
+            ocsp_url: Some(ocsp.into()),
+            crl_url: Some(crl.into()),
+            require_nonce: None,
+        }],
+    }
+}
+
+async fn world_asking(pki: Pki, ocsp: &str, crl: &str) -> World {
+    let checker = OcspCrlChecker::new(settings(&pki, ocsp, crl)).unwrap();
+    let policy = pki.policy_with(Arc::new(checker));
+    common::world_over(pki, policy).await
+}
+
+fn responder(pki: &Pki, next_update_minutes: Option<u32>) -> OcspResponder {
+    let options = ResponderOptions {
+        next_update_minutes,
+        ..ResponderOptions::of_ca(pki.dir.path(), &pki.manifest, "vnpt")
+    };
+    OcspResponder::start(pki.dir.path(), &pki.manifest, "vnpt", &options)
+}
+
+/// Challenge, token from the person's key file, preview: the whole policy at the clock.
+async fn preview(world: &World, person: &str) -> (StatusCode, Value) {
+    let app = world.app();
+    let (status, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = world
+        .pki
+        .token(person, ORIGIN, c["nonce"].as_str().unwrap());
+    call(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await
+}
+
+fn unavailable_because(answer: &(StatusCode, Value), why: &str) {
+    assert_eq!(answer.0, StatusCode::SERVICE_UNAVAILABLE, "{}", answer.1);
+    assert_eq!(answer.1["code"], "REVOCATION_UNAVAILABLE");
+    assert!(
+        answer.1["detail"].as_str().unwrap().contains(why),
+        "{}",
+        answer.1
+    );
+}
+
+#[tokio::test]
+async fn stale_answers_are_refused_through_the_api() {
+    let pki = Pki::generate();
+    let timeless = responder(&pki, None);
+    let world = world_asking(pki, &timeless.url, &dead_url()).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    // No nextUpdate: the answer is fresh for ocsp max age (1 h) after its thisUpdate.
+    world.clock.advance(Duration::hours(2));
+    unavailable_because(&preview(&world, "citizen-cccd").await, "older than");
+    timeless.stop();
+
+    let pki = Pki::generate();
+    let short = responder(&pki, Some(1));
+    let world = world_asking(pki, &short.url, &dead_url()).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    world.clock.advance(Duration::minutes(10));
+    unavailable_because(&preview(&world, "citizen-cmnd").await, "nextUpdate");
+}
+
+#[tokio::test]
+async fn a_cached_answer_serves_until_its_next_update_and_not_after() {
+    let pki = Pki::generate();
+    let live = responder(&pki, Some(5));
+    let world = world_asking(pki, &live.url, &dead_url()).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    live.stop();
+    world.clock.advance(Duration::minutes(4));
+    assert_eq!(
+        preview(&world, "citizen-cccd").await.0,
+        StatusCode::OK,
+        "the cached answer (nextUpdate in 5 minutes) is reused"
+    );
+    world.clock.advance(Duration::minutes(2));
+    unavailable_because(&preview(&world, "citizen-cccd").await, "OCSP");
+}
+
+#[tokio::test]
+async fn crls_are_renewed_before_they_expire() {
+    let pki = Pki::generate();
+    let at = pki.manifest.generated_at;
+    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
+    let first = ca
+        .crl_signed_by(
+            "vnpt",
+            "vnpt",
+            at - Duration::minutes(5),
+            at + Duration::hours(1),
+        )
+        .unwrap();
+    let server = StaticServer::start(&[("/vnpt.crl", first)]);
+    let url = format!("{}/vnpt.crl", server.url);
+    let checker = Arc::new(OcspCrlChecker::new(settings(&pki, &dead_url(), &url)).unwrap());
+    let policy = pki.policy_with(checker.clone());
+    let world = common::world_over(pki, policy).await;
+
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    let (status, revoked) = preview(&world, "revoked").await;
+    assert_eq!(
+        (status, revoked["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("CERT_REVOKED"))
+    );
+    assert_eq!(
+        server.hits(),
+        1,
+        "downloaded once, then served from the cache"
+    );
+    let first_update = checker.cached_crl_this_update(&url, at).unwrap();
+
+    // Not yet within the 30-minute margin of nextUpdate: nothing to renew.
+    assert_eq!(checker.refresh_crls(at + Duration::minutes(20)).await, 0);
+    let second = ca
+        .crl_signed_by(
+            "vnpt",
+            "vnpt",
+            at + Duration::minutes(30),
+            at + Duration::hours(3),
+        )
+        .unwrap();
+    server.set("/vnpt.crl", second);
+    assert_eq!(checker.refresh_crls(at + Duration::minutes(40)).await, 1);
+    assert_eq!(server.hits(), 2);
+    let renewed = checker
+        .cached_crl_this_update(&url, at + Duration::minutes(40))
+        .unwrap();
+    assert_eq!(
+        renewed.unix_timestamp(),
+        (at + Duration::minutes(30)).unix_timestamp(),
+        "the renewed CRL is the second one"
+    );
+    assert_ne!(renewed, first_update);
+
+    // After the first CRL's nextUpdate, registrations use the renewed one without waiting.
+    world.clock.advance(Duration::minutes(90));
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    assert_eq!(server.hits(), 2, "no download on the registration path");
+}
