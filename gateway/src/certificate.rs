@@ -2,7 +2,7 @@
 //! them. Reading facts makes no trust decision.
 
 use aws_lc_rs::digest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
@@ -10,7 +10,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::x509::X509Name;
 
 /// What a person or an operator wants to know about a certificate at a glance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateFacts {
     /// Subject DN for display (RFC 4514 escaping, certificate order). Never parsed.
     pub subject: String,

@@ -42,6 +42,144 @@ pub struct Config {
     /// Limits and lifetimes.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Signing-SIM registration; absent, the SIM endpoints answer 404.
+    pub sim: Option<SimConfig>,
+}
+
+/// A secret from the configuration: never printed, not even by `{:?}`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// `[sim]`: the operator's Mobile Signature Service Provider and the SIM flow's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Base URL of the MSSP (the simulator: `http://127.0.0.1:18990`).
+    pub provider_url: String,
+    /// Our Application Provider id at the MSSP.
+    pub ap_id: String,
+    /// Its secret (HTTP Basic). Prefer `KYSO_SIM__AP_SECRET` to writing it in the file.
+    pub ap_secret: Secret,
+    /// The relying party's name, first on the phone's screen.
+    #[serde(default = "default_display_prefix")]
+    pub display_prefix: String,
+    /// Seconds the person has to answer (the request's timeout at the MSSP).
+    #[serde(default = "default_answer_timeout")]
+    pub answer_timeout_seconds: u32,
+    /// Seconds after which the gateway stops waiting for the MSSP (hard expiry).
+    #[serde(default = "default_hard_expiry")]
+    pub hard_expiry_seconds: u32,
+    /// Seconds one status poll waits at the MSSP (long poll).
+    #[serde(default = "default_poll_wait")]
+    pub poll_wait_seconds: u32,
+    /// Seconds every call to the MSSP may take beyond its long-poll wait.
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_seconds: u32,
+    /// Sessions one number may start per window (anti push-bombing).
+    #[serde(default = "default_starts_per_number")]
+    pub starts_per_number: u32,
+    /// That window, seconds.
+    #[serde(default = "default_per_number_window")]
+    pub per_number_window_seconds: u32,
+    /// Sessions one client IP may start per minute (token bucket refill).
+    #[serde(default = "default_starts_per_ip")]
+    pub starts_per_ip_per_minute: u32,
+    /// Burst of that bucket.
+    #[serde(default = "default_starts_burst")]
+    pub starts_per_ip_burst: u32,
+}
+
+fn default_display_prefix() -> String {
+    "Cổng Dịch vụ công".into()
+}
+fn default_answer_timeout() -> u32 {
+    120
+}
+fn default_hard_expiry() -> u32 {
+    300
+}
+fn default_poll_wait() -> u32 {
+    10
+}
+fn default_http_timeout() -> u32 {
+    10
+}
+fn default_starts_per_number() -> u32 {
+    5
+}
+fn default_per_number_window() -> u32 {
+    3600
+}
+fn default_starts_per_ip() -> u32 {
+    6
+}
+fn default_starts_burst() -> u32 {
+    10
+}
+
+impl SimConfig {
+    /// The flow's settings.
+    pub fn settings(&self) -> crate::sim::SimSettings {
+        let secs = |s: u32| time::Duration::seconds(s.into());
+        crate::sim::SimSettings {
+            display_prefix: self.display_prefix.clone(),
+            answer_timeout: secs(self.answer_timeout_seconds),
+            hard_expiry: secs(self.hard_expiry_seconds),
+            poll_wait: std::time::Duration::from_secs(self.poll_wait_seconds.into()),
+            starts_per_number: self.starts_per_number,
+            per_number_window: secs(self.per_number_window_seconds),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("sim.{key}: {why}")));
+        let url = self.provider_url.to_ascii_lowercase();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return bad("provider_url", "must be an http(s) URL");
+        }
+        if self.ap_id.is_empty() || self.ap_secret.expose().is_empty() {
+            return bad("ap_id", "the AP id and secret must be set");
+        }
+        let prefix = self.display_prefix.chars().count();
+        if prefix == 0 || prefix > 120 {
+            return bad("display_prefix", "must be 1 to 120 characters");
+        }
+        if self.answer_timeout_seconds == 0
+            || self.answer_timeout_seconds > self.hard_expiry_seconds
+        {
+            return bad(
+                "answer_timeout_seconds",
+                "must be positive and at most hard_expiry_seconds",
+            );
+        }
+        if self.poll_wait_seconds == 0 || self.http_timeout_seconds == 0 {
+            return bad(
+                "poll_wait_seconds",
+                "poll_wait_seconds and http_timeout_seconds must be positive",
+            );
+        }
+        if self.starts_per_number == 0
+            || self.starts_per_ip_per_minute == 0
+            || self.starts_per_ip_burst == 0
+        {
+            return bad("starts_per_number", "the start limits must be positive");
+        }
+        Ok(())
+    }
 }
 
 /// `[trust]`.
@@ -301,6 +439,9 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
+        if let Some(sim) = &self.sim {
+            sim.check()?;
+        }
         if self.revocation.timeout_ms == 0 {
             return Err(ConfigError(
                 "revocation.timeout_ms: must be positive".into(),

@@ -66,6 +66,26 @@ pub enum ErrorCode {
     Unauthenticated,
     /// No such resource.
     NotFound,
+    /// No such signing-SIM session.
+    SimSessionNotFound,
+    /// Another signing request is outstanding for this phone number (DESIGN §3).
+    Busy,
+    /// The person refused the request on the phone.
+    UserRefused,
+    /// The person did not answer in time.
+    Expired,
+    /// The number has no signing SIM (or does not exist: the same answer, on purpose).
+    NotEnrolled,
+    /// The SIM's signing PIN is blocked.
+    PinBlocked,
+    /// The operator could not deliver the request to the phone.
+    DeliveryFailed,
+    /// The SIM or phone failed to sign.
+    DeviceError,
+    /// Our checks on the returned signature or certificate failed.
+    VerificationFailed,
+    /// The operator's service answered something unusable, or not at all.
+    ProviderError,
     /// The store failed; the request can be retried.
     StorageUnavailable,
 }
@@ -77,9 +97,10 @@ impl ErrorCode {
         match self {
             MalformedRequest | MalformedToken | UnsupportedAlgorithm => 400,
             Unauthenticated => 401,
-            ChallengeNotFound | TicketNotFound | AccountNotFound | NotFound => 404,
-            AccountExists => 409,
-            ChallengeExpired => 410,
+            ChallengeNotFound | TicketNotFound | AccountNotFound | NotFound
+            | SimSessionNotFound => 404,
+            AccountExists | Busy => 409,
+            ChallengeExpired | Expired => 410,
             PayloadTooLarge => 413,
             SignatureInvalid
             | WeakSignatureAlgorithm
@@ -94,8 +115,13 @@ impl ErrorCode {
             | SubjectTypeMismatch
             | EmailRequired
             | InvalidEmail
-            | InvalidPhone => 422,
+            | InvalidPhone
+            | UserRefused
+            | NotEnrolled
+            | PinBlocked
+            | VerificationFailed => 422,
             RateLimited => 429,
+            DeliveryFailed | DeviceError | ProviderError => 502,
             RevocationUnavailable | StorageUnavailable => 503,
         }
     }
@@ -131,6 +157,16 @@ impl ErrorCode {
             InvalidPhone => "INVALID_PHONE",
             Unauthenticated => "UNAUTHENTICATED",
             NotFound => "NOT_FOUND",
+            SimSessionNotFound => "SIM_SESSION_NOT_FOUND",
+            Busy => "BUSY",
+            UserRefused => "USER_REFUSED",
+            Expired => "EXPIRED",
+            NotEnrolled => "NOT_ENROLLED",
+            PinBlocked => "PIN_BLOCKED",
+            DeliveryFailed => "DELIVERY_FAILED",
+            DeviceError => "DEVICE_ERROR",
+            VerificationFailed => "VERIFICATION_FAILED",
+            ProviderError => "PROVIDER_ERROR",
             StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
@@ -170,8 +206,76 @@ impl ErrorCode {
             InvalidPhone => "Số điện thoại không hợp lệ.",
             Unauthenticated => "Bạn chưa đăng nhập hoặc phiên đăng nhập đã hết hạn.",
             NotFound => "Không tìm thấy.",
+            SimSessionNotFound => "Phiên ký số qua SIM không tồn tại. Vui lòng bắt đầu lại.",
+            Busy => {
+                "Số điện thoại này đang có một yêu cầu ký chờ xác nhận. Vui lòng xử lý yêu cầu đó trên điện thoại hoặc đợi nó hết hạn."
+            }
+            UserRefused => "Bạn đã từ chối yêu cầu ký trên điện thoại.",
+            Expired => "Yêu cầu ký đã hết thời gian chờ xác nhận. Vui lòng thử lại.",
+            NotEnrolled => {
+                "Số điện thoại này chưa đăng ký dịch vụ ký số qua SIM, hoặc không đúng. Vui lòng kiểm tra lại số."
+            }
+            PinBlocked => "Mã PIN ký số trên SIM đã bị khóa. Vui lòng liên hệ nhà mạng để mở khóa.",
+            DeliveryFailed => {
+                "Không gửi được yêu cầu ký tới điện thoại. Vui lòng kiểm tra sóng và thử lại."
+            }
+            DeviceError => "SIM hoặc điện thoại gặp lỗi khi ký. Vui lòng thử lại.",
+            VerificationFailed => "Chữ ký hoặc chứng thư số trả về không hợp lệ.",
+            ProviderError => "Dịch vụ ký số của nhà mạng đang gặp sự cố. Vui lòng thử lại sau.",
             StorageUnavailable => "Hệ thống tạm thời gián đoạn. Vui lòng thử lại.",
         }
+    }
+}
+
+impl ErrorCode {
+    /// Every code, in rank order.
+    pub const ALL: [ErrorCode; 38] = {
+        use ErrorCode::*;
+        [
+            MalformedRequest,
+            PayloadTooLarge,
+            RateLimited,
+            MalformedToken,
+            UnsupportedAlgorithm,
+            ChallengeNotFound,
+            ChallengeExpired,
+            SignatureInvalid,
+            WeakSignatureAlgorithm,
+            WeakKey,
+            CertWrongPurpose,
+            CertExpired,
+            CertNotYetValid,
+            CertUntrusted,
+            CertRevoked,
+            RevocationUnavailable,
+            NoIdentity,
+            InvalidIdentifier,
+            SubjectTypeMismatch,
+            AccountExists,
+            AccountNotFound,
+            TicketNotFound,
+            EmailRequired,
+            InvalidEmail,
+            InvalidPhone,
+            Unauthenticated,
+            NotFound,
+            SimSessionNotFound,
+            Busy,
+            UserRefused,
+            Expired,
+            NotEnrolled,
+            PinBlocked,
+            DeliveryFailed,
+            DeviceError,
+            VerificationFailed,
+            ProviderError,
+            StorageUnavailable,
+        ]
+    };
+
+    /// The code with this wire name (the store keeps codes as text).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
 }
 
@@ -217,43 +321,18 @@ mod tests {
 
     #[test]
     fn wire_names_match_serde_and_statuses_are_client_or_service_errors() {
-        use ErrorCode::*;
-        for code in [
-            MalformedRequest,
-            PayloadTooLarge,
-            RateLimited,
-            MalformedToken,
-            UnsupportedAlgorithm,
-            ChallengeNotFound,
-            ChallengeExpired,
-            SignatureInvalid,
-            WeakSignatureAlgorithm,
-            WeakKey,
-            CertWrongPurpose,
-            CertExpired,
-            CertNotYetValid,
-            CertUntrusted,
-            CertRevoked,
-            RevocationUnavailable,
-            NoIdentity,
-            InvalidIdentifier,
-            SubjectTypeMismatch,
-            AccountExists,
-            AccountNotFound,
-            TicketNotFound,
-            EmailRequired,
-            InvalidEmail,
-            InvalidPhone,
-            Unauthenticated,
-            NotFound,
-            StorageUnavailable,
-        ] {
+        for code in ErrorCode::ALL {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
             assert!(
                 (400..600).contains(&code.status()) && code.status() != 500,
                 "{code}"
             );
             assert!(!code.message_vi().is_empty());
+            assert_eq!(ErrorCode::from_name(code.as_str()), Some(code));
         }
+        let names: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "no code twice");
+        assert_eq!(ErrorCode::from_name("NOPE"), None);
     }
 }

@@ -10,7 +10,9 @@
 //! - [`error`]: the one ranked error enum; [`clock`]: time as a parameter.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`service`]: the use cases (challenges, registration, login), no HTTP.
-//! - [`http`]: the thin axum layer; [`config`]: TOML + `KYSO_*` configuration.
+//! - [`sim`]: signing-SIM registration and login through an operator's MSSP (DESIGN §3).
+//! - [`http`]: the thin axum layer; [`config`]: TOML + `KYSO_*` configuration;
+//!   [`http_client`]: size-limited reads of other services' answers.
 //! - [`inspect`]: the `kyso-gateway inspect` report.
 
 pub mod certificate;
@@ -18,11 +20,13 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod identity;
 pub mod inspect;
 pub mod policy;
 pub mod revocation;
 pub mod server;
 pub mod service;
+pub mod sim;
 pub mod store;
 pub mod webeid;

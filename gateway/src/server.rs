@@ -2,11 +2,13 @@
 
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, UnavailableMode};
-use crate::http::{HttpLimits, RateLimiter, router};
+use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use crate::inspect::decode_certificate;
 use crate::policy::{CertificatePolicy, TrustStore};
 use crate::revocation::{NoRevocationCheck, OcspCrlChecker, RevocationChecker};
 use crate::service::{Gateway, Settings};
+use crate::sim::SimService;
+use crate::sim::mss_http::HttpMssp;
 use crate::store::{SqliteStore, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -142,12 +144,43 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
         Arc::new(SystemClock),
         settings,
     ));
-    let limiter = Arc::new(RateLimiter::new(limits.rate_per_minute, limits.rate_burst));
+    let sim = match &config.sim {
+        None => None,
+        Some(sim) => {
+            let mssp = HttpMssp::new(
+                &sim.provider_url,
+                &sim.ap_id,
+                sim.ap_secret.expose(),
+                Duration::from_secs(sim.http_timeout_seconds.into()),
+            )
+            .map_err(|e| ConfigError(format!("sim.provider_url: {e}")))?;
+            let service = Arc::new(SimService::new(
+                gateway.clone(),
+                Arc::new(mssp),
+                sim.settings(),
+            ));
+            let resumed = service
+                .resume()
+                .await
+                .map_err(|e| ConfigError(format!("resuming SIM sessions: {e}")))?;
+            if resumed > 0 {
+                tracing::info!(resumed, "pending SIM sessions resumed");
+            }
+            Some(service)
+        }
+    };
+    let limiters = Limiters {
+        requests: Arc::new(RateLimiter::new(limits.rate_per_minute, limits.rate_burst)),
+        sim_starts: Arc::new(match &config.sim {
+            Some(sim) => RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst),
+            None => RateLimiter::new(1, 1),
+        }),
+    };
     let http_limits = HttpLimits {
         body_bytes: limits.body_bytes,
         max_concurrent_requests: limits.max_concurrent_requests,
     };
-    let app = router(gateway, limiter, &http_limits);
+    let app = router(AppState { gateway, sim }, &limiters, &http_limits);
 
     let purge_store = store.clone();
     tokio::spawn(async move {

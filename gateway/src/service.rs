@@ -101,16 +101,18 @@ pub struct ContactDetails {
 /// At most this many intermediates may travel with a token.
 const MAX_EXTRA_INTERMEDIATES: usize = 4;
 /// IAL of certificate-proven accounts.
-const IAL: u8 = 3;
+pub(crate) const IAL: u8 = 3;
 
-fn random_b64(bytes: usize, engine: &impl Engine) -> Result<String, Rejection> {
+/// `bytes` random bytes in base64 (`engine`): ids, nonces, tokens.
+pub(crate) fn random_b64(bytes: usize, engine: &impl Engine) -> Result<String, Rejection> {
     let mut b = vec![0u8; bytes];
     aws_lc_rs::rand::fill(&mut b)
         .map_err(|_| Rejection::new(ErrorCode::StorageUnavailable, "no randomness"))?;
     Ok(engine.encode(b))
 }
 
-fn store_failed(e: StoreError) -> Rejection {
+/// A store failure as the client sees it: retry later (the cause is logged).
+pub(crate) fn store_failed(e: StoreError) -> Rejection {
     tracing::error!(error = %e, "store failure");
     Rejection::new(
         ErrorCode::StorageUnavailable,
@@ -169,12 +171,13 @@ impl Proof {
             certificate: STANDARD.encode(&self.token.certificate),
         }
     }
+}
 
-    fn identifiers(&self) -> Vec<Identifier> {
-        std::iter::once(self.subject.identifier.clone())
-            .chain(self.subject.aliases.iter().cloned())
-            .collect()
-    }
+/// The account key and every alias: all are checked for an existing account.
+fn identifiers(subject: &Subject) -> Vec<Identifier> {
+    std::iter::once(subject.identifier.clone())
+        .chain(subject.aliases.iter().cloned())
+        .collect()
 }
 
 /// The gateway's core.
@@ -204,6 +207,117 @@ impl Gateway {
     /// The store, for readiness checks and maintenance.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The certificate policy (the SIM flow checks its certificates with it too).
+    pub fn policy(&self) -> &CertificatePolicy {
+        &self.policy
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Lifetimes and the origin.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Refuses a registration whose identity is not the type asked for
+    /// (`SUBJECT_TYPE_MISMATCH`) or already has an account (`ACCOUNT_EXISTS`).
+    pub(crate) async fn check_new_identity(
+        &self,
+        subject: &Subject,
+        asked: Option<SubjectType>,
+    ) -> Result<(), Rejection> {
+        if let Some(asked) = asked
+            && asked != subject.subject_type
+        {
+            return Err(Rejection::new(
+                ErrorCode::SubjectTypeMismatch,
+                format!(
+                    "asked for {asked:?}, the certificate proves {:?}",
+                    subject.subject_type
+                ),
+            ));
+        }
+        if self
+            .store
+            .find_account(&identifiers(subject))
+            .await
+            .map_err(store_failed)?
+            .is_some()
+        {
+            return Err(Rejection::new(
+                ErrorCode::AccountExists,
+                "this identity already has an account",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A ticket for a verified identity, not yet stored.
+    pub(crate) fn new_ticket(
+        &self,
+        subject: Subject,
+        certificate: CertificateRecord,
+        evidence: Evidence,
+    ) -> Result<Ticket, Rejection> {
+        Ok(Ticket {
+            id: random_b64(32, &URL_SAFE_NO_PAD)?,
+            expires_at: self.clock.now() + self.settings.ticket_ttl,
+            subject,
+            certificate,
+            evidence,
+        })
+    }
+
+    /// The account of any identifier of `subject` (`ACCOUNT_NOT_FOUND` if none).
+    pub(crate) async fn account_of(&self, subject: &Subject) -> Result<Account, Rejection> {
+        self.store
+            .find_account(&identifiers(subject))
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| {
+                Rejection::new(
+                    ErrorCode::AccountNotFound,
+                    "no account for this identity; register first",
+                )
+            })
+    }
+
+    /// Opens a login session for `account`, proven with `certificate` as `evidence` shows.
+    pub(crate) async fn issue_session(
+        &self,
+        account: Account,
+        certificate: &CertificateRecord,
+        evidence: Evidence,
+    ) -> Result<SessionIssued, Rejection> {
+        let now = self.clock.now();
+        let session_token = random_b64(32, &URL_SAFE_NO_PAD)?;
+        let expires_at = now + self.settings.session_ttl;
+        let audit = AuditEntry {
+            at: now,
+            event: "session.created",
+            account_id: Some(account.id.clone()),
+            details: serde_json::json!({ "evidence": evidence }),
+        };
+        self.store
+            .create_session(
+                &session_hash(&session_token),
+                &account.id,
+                expires_at,
+                certificate,
+                &audit,
+            )
+            .await
+            .map_err(store_failed)?;
+        Ok(SessionIssued {
+            session_token,
+            account,
+            expires_at,
+        })
     }
 
     /// Issues a single-use challenge for `purpose`, bound to the configured origin.
@@ -306,36 +420,9 @@ impl Gateway {
         let proof = self
             .prove(Purpose::Register, challenge_id, token, intermediates)
             .await?;
-        if let Some(asked) = subject_type
-            && asked != proof.subject.subject_type
-        {
-            return Err(Rejection::new(
-                ErrorCode::SubjectTypeMismatch,
-                format!(
-                    "asked for {asked:?}, the certificate proves {:?}",
-                    proof.subject.subject_type
-                ),
-            ));
-        }
-        if self
-            .store
-            .find_account(&proof.identifiers())
-            .await
-            .map_err(store_failed)?
-            .is_some()
-        {
-            return Err(Rejection::new(
-                ErrorCode::AccountExists,
-                "this identity already has an account",
-            ));
-        }
-        let ticket = Ticket {
-            id: random_b64(32, &URL_SAFE_NO_PAD)?,
-            expires_at: self.clock.now() + self.settings.ticket_ttl,
-            subject: proof.subject.clone(),
-            certificate: proof.record(),
-            evidence: proof.evidence(),
-        };
+        self.check_new_identity(&proof.subject, subject_type)
+            .await?;
+        let ticket = self.new_ticket(proof.subject.clone(), proof.record(), proof.evidence())?;
         self.store.put_ticket(&ticket).await.map_err(store_failed)?;
         Ok(Preview {
             ticket: ticket.id,
@@ -436,41 +523,9 @@ impl Gateway {
         token: &AuthToken,
     ) -> Result<SessionIssued, Rejection> {
         let proof = self.prove(Purpose::Login, challenge_id, token, &[]).await?;
-        let account = self
-            .store
-            .find_account(&proof.identifiers())
+        let account = self.account_of(&proof.subject).await?;
+        self.issue_session(account, &proof.record(), proof.evidence())
             .await
-            .map_err(store_failed)?
-            .ok_or_else(|| {
-                Rejection::new(
-                    ErrorCode::AccountNotFound,
-                    "no account for this identity; register first",
-                )
-            })?;
-        let now = self.clock.now();
-        let session_token = random_b64(32, &URL_SAFE_NO_PAD)?;
-        let expires_at = now + self.settings.session_ttl;
-        let audit = AuditEntry {
-            at: now,
-            event: "session.created",
-            account_id: Some(account.id.clone()),
-            details: serde_json::json!({ "evidence": proof.evidence() }),
-        };
-        self.store
-            .create_session(
-                &session_hash(&session_token),
-                &account.id,
-                expires_at,
-                &proof.record(),
-                &audit,
-            )
-            .await
-            .map_err(store_failed)?;
-        Ok(SessionIssued {
-            session_token,
-            account,
-            expires_at,
-        })
     }
 
     /// The account behind a bearer session token.

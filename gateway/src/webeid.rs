@@ -79,6 +79,35 @@ fn verification_algorithm(
     })
 }
 
+/// Checks `signature`, made with `algorithm`, over `data` with the key in `public_key`
+/// (the SubjectPublicKeyInfo's BIT STRING contents) of a certificate whose key is `key`.
+/// Shared by tokens (DESIGN §2) and signing SIMs (§3).
+pub fn check_signature(
+    algorithm: SignatureAlgorithm,
+    key: KeyKind,
+    public_key: &[u8],
+    data: &[u8],
+    signature: &[u8],
+) -> Result<(), Rejection> {
+    let alg = verification_algorithm(algorithm, key).ok_or_else(|| {
+        Rejection::new(
+            ErrorCode::SignatureInvalid,
+            format!(
+                "{} does not fit the certificate's {key:?} key",
+                algorithm.name()
+            ),
+        )
+    })?;
+    UnparsedPublicKey::new(alg, public_key)
+        .verify(data, signature)
+        .map_err(|_| {
+            Rejection::new(
+                ErrorCode::SignatureInvalid,
+                "the signature does not verify for this certificate and the data the gateway expects",
+            )
+        })
+}
+
 /// Verifies the token's signature over `H(origin) || H(nonce)` with the key in
 /// `public_key` (the SubjectPublicKeyInfo's BIT STRING contents). Returns the signed data.
 pub fn verify_signature(
@@ -88,24 +117,8 @@ pub fn verify_signature(
     origin: &str,
     nonce: &str,
 ) -> Result<Vec<u8>, Rejection> {
-    let alg = verification_algorithm(token.algorithm, key).ok_or_else(|| {
-        Rejection::new(
-            ErrorCode::SignatureInvalid,
-            format!(
-                "{} does not fit the certificate's {key:?} key",
-                token.algorithm.name()
-            ),
-        )
-    })?;
     let data = signed_data(token.algorithm, origin, nonce);
-    UnparsedPublicKey::new(alg, public_key)
-        .verify(&data, &token.signature)
-        .map_err(|_| {
-            Rejection::new(
-                ErrorCode::SignatureInvalid,
-                "the signature does not verify for this certificate, origin and challenge",
-            )
-        })?;
+    check_signature(token.algorithm, key, public_key, &data, &token.signature)?;
     Ok(data)
 }
 

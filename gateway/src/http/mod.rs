@@ -2,8 +2,9 @@
 //!
 //! Errors become RFC 9457 problem documents in exactly one place ([`problem`]); request
 //! bodies are limited and malformed ones are `MALFORMED_REQUEST`, never a 500; the
-//! endpoints that start or finish a proof are rate-limited per client IP; the number of
-//! requests in flight is bounded.
+//! endpoints that start or finish a proof are rate-limited per client IP (starting a
+//! signing-SIM push has its own, tighter bucket); the number of requests in flight is
+//! bounded.
 
 mod extract;
 mod problem;
@@ -14,6 +15,7 @@ pub use problem::ApiError;
 pub use rate_limit::RateLimiter;
 
 use crate::service::Gateway;
+use crate::sim::SimService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -24,6 +26,17 @@ use std::sync::Arc;
 pub struct AppState {
     /// The core.
     pub gateway: Arc<Gateway>,
+    /// The signing-SIM flow, when an MSSP is configured.
+    pub sim: Option<Arc<SimService>>,
+}
+
+/// The per-IP rate limiters.
+#[derive(Debug, Clone)]
+pub struct Limiters {
+    /// Every request that starts or finishes a proof.
+    pub requests: Arc<RateLimiter>,
+    /// Starting a signing-SIM push (each one rings a phone).
+    pub sim_starts: Arc<RateLimiter>,
 }
 
 /// Limits applied by the router.
@@ -36,19 +49,31 @@ pub struct HttpLimits {
 }
 
 /// The gateway's routes with their limits.
-pub fn router(gateway: Arc<Gateway>, limiter: Arc<RateLimiter>, limits: &HttpLimits) -> Router {
-    let state = AppState { gateway };
+pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Router {
+    let sim_starts = Router::new()
+        .route(
+            "/v1/registrations/sim",
+            post(routes::start_sim_registration),
+        )
+        .route("/v1/sessions/sim", post(routes::start_sim_login))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiters.sim_starts.clone(),
+            rate_limit::limit,
+        ));
     let limited = Router::new()
         .route("/v1/challenges", post(routes::create_challenge))
         .route("/v1/registrations/token", post(routes::register_token))
         .route("/v1/registrations/{ticket}/confirm", post(routes::confirm))
         .route("/v1/sessions/token", post(routes::login_token))
+        .merge(sim_starts)
         .route_layer(axum::middleware::from_fn_with_state(
-            limiter,
+            limiters.requests.clone(),
             rate_limit::limit,
         ));
     Router::new()
         .merge(limited)
+        .route("/v1/registrations/sim/{id}", get(routes::sim_registration))
+        .route("/v1/sessions/sim/{id}", get(routes::sim_login))
         .route("/v1/accounts/me", get(routes::account_me))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))

@@ -5,13 +5,15 @@ use super::{ApiError, AppState};
 use crate::error::ErrorCode;
 use crate::identity::SubjectType;
 use crate::service::ContactDetails;
+use crate::sim::SimService;
 use crate::store::Purpose;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use kyso_proto::webeid::AuthToken;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `POST /v1/challenges` body.
 #[derive(Deserialize)]
@@ -89,6 +91,95 @@ pub async fn login_token(
             .login_token(&req.challenge_id, &req.auth_token)
             .await?,
     ))
+}
+
+/// `POST /v1/registrations/sim` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimRegistrationRequest {
+    phone: String,
+    subject_type: Option<SubjectType>,
+}
+
+/// `POST /v1/sessions/sim` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimLoginRequest {
+    phone: String,
+}
+
+fn sim_of(s: &AppState) -> Result<&Arc<SimService>, ApiError> {
+    s.sim.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "signing-SIM registration is not configured on this gateway",
+        )
+    })
+}
+
+/// `?wait=SECONDS` of a result read; absent is 0.
+fn wait_of(query: Option<&str>) -> Result<std::time::Duration, ApiError> {
+    let mut wait = 0;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("wait", v)) => {
+                wait = v.parse::<u64>().map_err(|_| {
+                    ApiError::new(ErrorCode::MalformedRequest, "wait must be whole seconds")
+                })?;
+            }
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedRequest,
+                    "the only query parameter is wait=SECONDS",
+                ));
+            }
+        }
+    }
+    Ok(std::time::Duration::from_secs(wait))
+}
+
+/// `POST /v1/registrations/sim`: push a registration request to the phone.
+pub async fn start_sim_registration(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<SimRegistrationRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let started = sim_of(&s)?
+        .start(Purpose::Register, &req.phone, req.subject_type)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// `POST /v1/sessions/sim`: push a login request to the phone.
+pub async fn start_sim_login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<SimLoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let started = sim_of(&s)?.start(Purpose::Login, &req.phone, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// `GET /v1/registrations/sim/{id}?wait=SECONDS`: the registration's state or result.
+pub async fn sim_registration(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let wait = wait_of(query.as_deref())?;
+    Ok(Json(sim_of(&s)?.view(&id, Purpose::Register, wait).await?))
+}
+
+/// `GET /v1/sessions/sim/{id}?wait=SECONDS`: the login's state or session.
+pub async fn sim_login(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let wait = wait_of(query.as_deref())?;
+    Ok(Json(sim_of(&s)?.view(&id, Purpose::Login, wait).await?))
 }
 
 /// `GET /v1/accounts/me`: the account of a bearer session token.

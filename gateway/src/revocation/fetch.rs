@@ -5,6 +5,7 @@
 //! the operator's configuration; only `http` and `https` are fetched (RFC 5280 also allows
 //! `ldap`, which is skipped).
 
+use crate::http_client::ReadError;
 use std::time::Duration;
 
 /// Largest OCSP response accepted. Real ones are a few kilobytes.
@@ -105,33 +106,26 @@ async fn read_limited(
     response: reqwest::Result<reqwest::Response>,
     limit: usize,
 ) -> Result<Vec<u8>, FetchError> {
-    let transport = |e: reqwest::Error| FetchError::Transport {
+    let response = response.map_err(|e| FetchError::Transport {
         url: url.to_owned(),
         detail: e.to_string(),
-    };
-    let mut response = response.map_err(transport)?;
+    })?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(FetchError::Status {
             url: url.to_owned(),
             status: response.status().as_u16(),
         });
     }
-    let too_large = || FetchError::TooLarge {
-        url: url.to_owned(),
-        limit,
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit))
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    crate::http_client::read_limited(response, limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge(limit) => FetchError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            },
+            ReadError::Transport(detail) => FetchError::Transport {
+                url: url.to_owned(),
+                detail,
+            },
+        })
 }

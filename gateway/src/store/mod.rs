@@ -6,10 +6,12 @@
 //! taker gets nothing), and the audit log is append-only and hash-chained.
 
 mod sqlite;
+mod sqlite_sim;
 
 pub use sqlite::SqliteStore;
 
 use crate::identity::{Identifier, Subject};
+use crate::sim::session::{SimOutcome, SimResult, SimSession};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -163,6 +165,8 @@ pub trait Store: Send + Sync {
     async fn put_ticket(&self, ticket: &Ticket) -> Result<(), StoreError>;
     /// Reads a ticket without using it (to validate the confirmation first).
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// The account with this id.
+    async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     /// The account owning any of these identifiers.
     async fn find_account(&self, identifiers: &[Identifier])
     -> Result<Option<Account>, StoreError>;
@@ -192,10 +196,56 @@ pub trait Store: Send + Sync {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError>;
-    /// Deletes expired challenges, tickets and sessions.
+    /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for
+    /// more than a day.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
     /// Recomputes the audit chain; `Err` names the first broken row.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
+
+    /// Records a new pending SIM session. First ends, as `EXPIRED`, a pending session of
+    /// the same number whose hard expiry has passed at `now`; another pending session of
+    /// the number is [`StartSimError::Busy`] (the database's unique index decides).
+    async fn start_sim_session(
+        &self,
+        session: &SimSession,
+        now: OffsetDateTime,
+    ) -> Result<(), StartSimError>;
+    /// Notes the operator's transaction id of a pending session.
+    async fn set_mssp_trans_id(&self, id: &str, mssp_trans_id: &str) -> Result<(), StoreError>;
+    /// Completes a pending session with `result` and `outcome`, storing `ticket` in the
+    /// same transaction. `false` when it was already complete (terminal states never
+    /// change; the ticket is then not stored).
+    async fn complete_sim_session(
+        &self,
+        id: &str,
+        result: SimResult,
+        outcome: Option<&SimOutcome>,
+        ticket: Option<&Ticket>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// A SIM session by id.
+    async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError>;
+    /// Every pending SIM session (to resume polling after a restart).
+    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError>;
+    /// How many SIM sessions `msisdn` started at or after `since` (per-number limit).
+    async fn sim_sessions_started_since(
+        &self,
+        msisdn: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+    /// Marks a proven SIM login's token as handed out; `true` only the first time.
+    async fn claim_sim_login(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Why a SIM session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartSimError {
+    /// The number already has a pending session.
+    #[error("another request is pending for this number")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The hash of an audit row given the previous row's hash.

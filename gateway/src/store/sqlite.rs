@@ -13,10 +13,11 @@
 //! not fsynced one by one.
 
 use super::{
-    Account, AuditEntry, CertificateRecord, Challenge, CreateAccountError, Purpose, Store,
-    StoreError, Ticket, audit_hash,
+    Account, AuditEntry, CertificateRecord, Challenge, CreateAccountError, Purpose, StartSimError,
+    Store, StoreError, Ticket, audit_hash,
 };
 use crate::identity::{Identifier, Subject};
+use crate::sim::session::{SimOutcome, SimResult, SimSession};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqlitePool, Transaction};
@@ -28,24 +29,24 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers.
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The one writer connection.
-    writer: SqlitePool,
+    pub(super) writer: SqlitePool,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn ts(t: OffsetDateTime) -> i64 {
+pub(super) fn ts(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
-fn from_ts(s: i64) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn from_ts(s: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(s).map_err(err)
 }
 
@@ -314,6 +315,10 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.account_by_id(id).await
+    }
+
     async fn find_account(
         &self,
         identifiers: &[Identifier],
@@ -413,7 +418,7 @@ impl Store for SqliteStore {
                 .map_err(err)?
                 .rows_affected();
         }
-        Ok(n)
+        Ok(n + self.sim_purge(now).await?)
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
@@ -441,6 +446,49 @@ impl Store for SqliteStore {
             prev = hash;
         }
         Ok(rows.len() as u64)
+    }
+
+    async fn start_sim_session(
+        &self,
+        session: &SimSession,
+        now: OffsetDateTime,
+    ) -> Result<(), StartSimError> {
+        self.sim_start(session, now).await
+    }
+
+    async fn set_mssp_trans_id(&self, id: &str, mssp_trans_id: &str) -> Result<(), StoreError> {
+        self.sim_set_trans_id(id, mssp_trans_id).await
+    }
+
+    async fn complete_sim_session(
+        &self,
+        id: &str,
+        result: SimResult,
+        outcome: Option<&SimOutcome>,
+        ticket: Option<&Ticket>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.sim_complete(id, result, outcome, ticket, now).await
+    }
+
+    async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
+        self.sim_get(id).await
+    }
+
+    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
+        self.sim_pending().await
+    }
+
+    async fn sim_sessions_started_since(
+        &self,
+        msisdn: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.sim_started_since(msisdn, since).await
+    }
+
+    async fn claim_sim_login(&self, id: &str) -> Result<bool, StoreError> {
+        self.sim_claim_login(id).await
     }
 }
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use kyso_certs::Manifest;
 use kyso_gateway::clock::ManualClock;
-use kyso_gateway::http::{HttpLimits, RateLimiter, router};
+use kyso_gateway::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use kyso_gateway::policy::{CertificatePolicy, PolicyOptions, TrustStore};
 use kyso_gateway::revocation::{NoRevocationCheck, RevocationChecker};
 use kyso_gateway::service::{Gateway, Settings};
@@ -133,11 +133,15 @@ impl World {
             body_bytes: 65536,
             max_concurrent_requests: 16,
         };
-        router(
-            self.gateway.clone(),
-            Arc::new(RateLimiter::new(6000, 1000)),
-            &limits,
-        )
+        let limiters = Limiters {
+            requests: Arc::new(RateLimiter::new(6000, 1000)),
+            sim_starts: Arc::new(RateLimiter::new(6000, 1000)),
+        };
+        let state = AppState {
+            gateway: self.gateway.clone(),
+            sim: None,
+        };
+        router(state, &limiters, &limits)
     }
 }
 

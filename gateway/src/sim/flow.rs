@@ -1,0 +1,564 @@
+//! The signing-SIM use cases, with no HTTP in them.
+//!
+//! 1. [`SimService::start`]: normalise the number, apply the per-number limit, make the
+//!    nonce, the display text (configured prefix, the action, the verification code) and
+//!    the signed data `SHA256(origin) || SHA256(nonce) || SHA256(display_text)`; store the
+//!    session (the database refuses a second pending one for the number: `BUSY`); push
+//!    the request to the operator; poll in the background.
+//! 2. The poller long-polls the operator until a signature or a fault, or until the hard
+//!    expiry; a signature is judged ([`SimService::judge`]): the signature over the data
+//!    *the gateway* computed, with the key of the certificate that came back, then that
+//!    certificate through the token policy (leaf, path, revocation) and the identity rules.
+//!    Only then is the identity trusted; anything else is `VERIFICATION_FAILED`.
+//! 3. [`SimService::view`]: the browser reads the result, waiting up to `wait` seconds.
+//!    A registration yields the same preview and ticket as a token; a login's session
+//!    token is made at the first read and never stored.
+//!
+//! Sessions live in the store, so a restart loses nothing: [`SimService::resume`] polls
+//! again for every pending session. "Not enrolled" and "no such number" are the same
+//! result with the same message, and every start answers the same way, so the API does
+//! not tell which numbers exist.
+
+use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
+use super::session::{Login, Registration, SimOutcome, SimResult, SimSession};
+use crate::certificate::CertificateFacts;
+use crate::error::{ErrorCode, Rejection};
+use crate::identity::{SubjectType, extract_subject};
+use crate::service::{Gateway, IAL, Preview, SessionIssued, random_b64, store_failed};
+use crate::store::{CertificateRecord, Evidence, Purpose, StartSimError, Ticket};
+use crate::webeid::check_signature;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use kyso_proto::mss::{sim_signed_data, verification_code};
+use kyso_proto::webeid::SignatureAlgorithm;
+use serde::Serialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+/// The longest a browser's read waits for a result.
+pub const MAX_VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Consecutive unreachable-operator polls before a session ends `PROVIDER_ERROR`.
+const UNREACHABLE_TRIES: u32 = 3;
+
+/// Configuration of the SIM flow.
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    /// The relying party's name, first on the phone's screen.
+    pub display_prefix: String,
+    /// How long the person has to answer (the operator's request timeout).
+    pub answer_timeout: time::Duration,
+    /// The gateway stops waiting for the operator after this long.
+    pub hard_expiry: time::Duration,
+    /// How long one status poll waits at the operator.
+    pub poll_wait: std::time::Duration,
+    /// Sessions a number may start per window.
+    pub starts_per_number: u32,
+    /// The window of that limit.
+    pub per_number_window: time::Duration,
+}
+
+/// `POST /v1/registrations/sim` and `/v1/sessions/sim` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimStarted {
+    /// Id to read the result with.
+    pub session_id: String,
+    /// The code the phone shows too.
+    pub verification_code: String,
+    /// The person must answer by then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What the browser reads of a session that has not failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum SimView {
+    /// Waiting for the person.
+    Pending {
+        /// The session.
+        session_id: String,
+        /// The code.
+        verification_code: String,
+        /// Answer by.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+    /// Done.
+    Complete {
+        /// The session.
+        session_id: String,
+        /// Always `OK` here: failures are refusals.
+        result: SimResult,
+        /// The registration preview (ticket, subject, certificate) or the login.
+        #[serde(flatten)]
+        outcome: CompleteOutcome,
+    },
+}
+
+/// What a successful session gives the browser.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CompleteOutcome {
+    /// Registration: confirm with the ticket.
+    Registered(Box<Preview>),
+    /// Login.
+    LoggedIn(Box<SessionIssued>),
+}
+
+/// The SIM flow over the gateway's core and an operator.
+pub struct SimService {
+    gateway: Arc<Gateway>,
+    mssp: Arc<dyn Mssp>,
+    settings: SimSettings,
+    /// Bumped at every completion; readers waiting on a result wake up and look again.
+    completions: watch::Sender<u64>,
+}
+
+/// The last three digits only, for logs.
+fn masked(msisdn: &str) -> String {
+    let tail: String = msisdn
+        .chars()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+fn refused(r: &Rejection) -> SimOutcome {
+    SimOutcome::Refused {
+        code: r.code.as_str().to_owned(),
+        detail: r.detail.clone(),
+    }
+}
+
+/// A judged signature: the result, what it produced, and the ticket to store with it.
+type Judgement = (SimResult, Option<SimOutcome>, Option<Ticket>);
+
+impl SimService {
+    /// The flow over `gateway` (store, policy, clock, origin) and `mssp`.
+    pub fn new(gateway: Arc<Gateway>, mssp: Arc<dyn Mssp>, settings: SimSettings) -> Self {
+        Self {
+            gateway,
+            mssp,
+            settings,
+            completions: watch::Sender::new(0),
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.gateway.clock().now()
+    }
+
+    /// Starts a session: validates the number, applies the limits, stores the session,
+    /// pushes the request and polls in the background.
+    pub async fn start(
+        self: &Arc<Self>,
+        purpose: Purpose,
+        phone: &str,
+        subject_type: Option<SubjectType>,
+    ) -> Result<SimStarted, Rejection> {
+        let msisdn = kyso_proto::phone::normalize_msisdn(phone)
+            .map_err(|e| Rejection::new(ErrorCode::InvalidPhone, e.to_string()))?;
+        let store = self.gateway.store();
+        let now = self.now();
+        let started = store
+            .sim_sessions_started_since(&msisdn, now - self.settings.per_number_window)
+            .await
+            .map_err(store_failed)?;
+        if started >= u64::from(self.settings.starts_per_number) {
+            return Err(Rejection::new(
+                ErrorCode::RateLimited,
+                "too many signing requests to this number; try again later",
+            ));
+        }
+        let origin = self.gateway.settings().origin.clone();
+        let nonce = random_b64(32, &STANDARD)?;
+        let prefix = sim_signed_data(&origin, &nonce, "");
+        let code = verification_code(&prefix[..64]);
+        let action = match purpose {
+            Purpose::Register => "Đăng ký tài khoản",
+            Purpose::Login => "Đăng nhập",
+        };
+        let display_text = format!(
+            "{}: {action}. Mã xác nhận {code}",
+            self.settings.display_prefix
+        );
+        let session = SimSession {
+            id: random_b64(16, &URL_SAFE_NO_PAD)?,
+            purpose,
+            msisdn,
+            subject_type,
+            origin,
+            nonce,
+            display_text,
+            verification_code: code,
+            ap_trans_id: random_b64(16, &URL_SAFE_NO_PAD)?,
+            mssp_trans_id: None,
+            created_at: now,
+            answer_by: now + self.settings.answer_timeout,
+            expires_at: now + self.settings.hard_expiry,
+            result: None,
+            outcome: None,
+        };
+        store
+            .start_sim_session(&session, now)
+            .await
+            .map_err(|e| match e {
+                StartSimError::Busy => Rejection::new(
+                    ErrorCode::Busy,
+                    "another signing request is waiting on this phone",
+                ),
+                StartSimError::Store(e) => store_failed(e),
+            })?;
+        tracing::info!(session = %session.id, number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
+        self.push(session.clone()).await;
+        Ok(SimStarted {
+            session_id: session.id,
+            verification_code: session.verification_code,
+            expires_at: session.answer_by,
+        })
+    }
+
+    /// Sends the request to the operator; on acceptance, polls in the background.
+    async fn push(self: &Arc<Self>, mut session: SimSession) {
+        let request = MssRequest {
+            ap_trans_id: session.ap_trans_id.clone(),
+            msisdn: session.msisdn.clone(),
+            data_to_be_signed: session.signed_data(),
+            display_text: session.display_text.clone(),
+            timeout: std::time::Duration::try_from(self.settings.answer_timeout)
+                .unwrap_or(std::time::Duration::from_secs(120)),
+        };
+        match self.mssp.request_signature(&request).await {
+            Ok(Ok(trans_id)) => {
+                if let Err(e) = self
+                    .gateway
+                    .store()
+                    .set_mssp_trans_id(&session.id, &trans_id)
+                    .await
+                {
+                    tracing::error!(session = %session.id, error = %e, "could not record the operator's transaction id");
+                }
+                session.mssp_trans_id = Some(trans_id.clone());
+                let this = self.clone();
+                tokio::spawn(async move { this.poll(session, trans_id).await });
+            }
+            Ok(Err(result)) => self.complete(&session.id, (result, None, None)).await,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "the operator did not take the request");
+                let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
+                self.complete(
+                    &session.id,
+                    (SimResult::ProviderError, Some(refused(&r)), None),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Polls for every session left pending (after a restart). A session whose request
+    /// never reached the operator ends `PROVIDER_ERROR`.
+    pub async fn resume(self: &Arc<Self>) -> Result<usize, Rejection> {
+        let pending = self
+            .gateway
+            .store()
+            .pending_sim_sessions()
+            .await
+            .map_err(store_failed)?;
+        let n = pending.len();
+        for session in pending {
+            match session.mssp_trans_id.clone() {
+                Some(trans_id) => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.poll(session, trans_id).await });
+                }
+                None => {
+                    let r = Rejection::new(
+                        ErrorCode::ProviderError,
+                        "the gateway stopped before the operator took the request",
+                    );
+                    self.complete(
+                        &session.id,
+                        (SimResult::ProviderError, Some(refused(&r)), None),
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Long-polls the operator until the session has a result or its hard expiry passes.
+    async fn poll(self: Arc<Self>, session: SimSession, trans_id: String) {
+        let mut unreachable = 0;
+        loop {
+            let now = self.now();
+            if now >= session.expires_at {
+                self.complete(&session.id, (SimResult::Expired, None, None))
+                    .await;
+                return;
+            }
+            let left = std::time::Duration::try_from(session.expires_at - now).unwrap_or_default();
+            let wait = self.settings.poll_wait.min(left);
+            let asked = tokio::time::Instant::now();
+            let judgement = match self.mssp.status(&trans_id, wait).await {
+                Ok(MssStatus::Outstanding) => {
+                    unreachable = 0;
+                    // An operator that answers at once is not asked again at once.
+                    tokio::time::sleep_until(asked + wait.min(std::time::Duration::from_secs(1)))
+                        .await;
+                    continue;
+                }
+                Ok(MssStatus::Signed(signature)) => self.judge(&session, &signature).await,
+                Ok(MssStatus::Failed(result)) => (result, None, None),
+                Err(MssError::Unreachable(e)) if unreachable + 1 < UNREACHABLE_TRIES => {
+                    unreachable += 1;
+                    tracing::warn!(session = %session.id, error = %e, "the operator is unreachable; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(session = %session.id, error = %e, "unusable answer from the operator");
+                    let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
+                    (SimResult::ProviderError, Some(refused(&r)), None)
+                }
+            };
+            self.complete(&session.id, judgement).await;
+            return;
+        }
+    }
+
+    /// Writes the result (once) and wakes the readers.
+    async fn complete(&self, id: &str, (result, outcome, ticket): Judgement) {
+        match self
+            .gateway
+            .store()
+            .complete_sim_session(id, result, outcome.as_ref(), ticket.as_ref(), self.now())
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(session = %id, result = result.as_str(), "SIM session complete")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(session = %id, error = %e, "could not store a SIM result"),
+        }
+        self.completions.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Judges a returned signature; see the module docs.
+    pub async fn judge(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
+        let (certificate, evidence, subject, facts) = match self.verify(session, signed).await {
+            Ok(v) => v,
+            Err(r) => {
+                tracing::info!(session = %session.id, code = r.code.as_str(), detail = %r.detail, "SIM signature refused");
+                return (SimResult::VerificationFailed, Some(refused(&r)), None);
+            }
+        };
+        let ok = |outcome: Result<(SimOutcome, Option<Ticket>), Rejection>| match outcome {
+            Ok((outcome, ticket)) => (SimResult::Ok, Some(outcome), ticket),
+            Err(r) => (SimResult::Ok, Some(refused(&r)), None),
+        };
+        match session.purpose {
+            Purpose::Register => ok(async {
+                self.gateway
+                    .check_new_identity(&subject, session.subject_type)
+                    .await?;
+                let ticket = self
+                    .gateway
+                    .new_ticket(subject.clone(), certificate, evidence)?;
+                let outcome = SimOutcome::Registered(Box::new(Registration {
+                    ticket: ticket.id.clone(),
+                    subject,
+                    certificate: facts,
+                    ticket_expires_at: ticket.expires_at,
+                }));
+                Ok((outcome, Some(ticket)))
+            }
+            .await),
+            Purpose::Login => ok(async {
+                let account = self.gateway.account_of(&subject).await?;
+                let outcome = SimOutcome::LoggedIn(Box::new(Login {
+                    account_id: account.id,
+                    certificate,
+                    evidence,
+                }));
+                Ok((outcome, None))
+            }
+            .await),
+        }
+    }
+
+    /// The signature over the data the gateway computed, under the returned certificate's
+    /// key; that certificate through the policy; its identity.
+    async fn verify(
+        &self,
+        session: &SimSession,
+        signed: &MssSignature,
+    ) -> Result<
+        (
+            CertificateRecord,
+            Evidence,
+            crate::identity::Subject,
+            CertificateFacts,
+        ),
+        Rejection,
+    > {
+        let malformed = |d: &str| Rejection::new(ErrorCode::MalformedToken, d);
+        let (leaf_der, extra) = signed
+            .certificate_chain
+            .split_first()
+            .ok_or_else(|| malformed("no certificate came back"))?;
+        let (rest, cert) = x509_parser::parse_x509_certificate(leaf_der)
+            .map_err(|e| malformed(&format!("the returned certificate: {e}")))?;
+        if !rest.is_empty() {
+            return Err(malformed("the returned certificate has trailing bytes"));
+        }
+        let policy = self.gateway.policy();
+        let key = policy.check_leaf(&cert)?;
+        let algorithm = SignatureAlgorithm::from_name(&signed.algorithm)
+            .map_err(|e| Rejection::new(ErrorCode::UnsupportedAlgorithm, e.to_string()))?;
+        let data = session.signed_data();
+        check_signature(
+            algorithm,
+            key,
+            &cert.public_key().subject_public_key.data,
+            &data,
+            &signed.signature,
+        )?;
+        let now = self.now();
+        let path = policy.check_path(&cert, leaf_der, extra, now)?;
+        policy.check_revocation(&path).await?;
+        let subject = extract_subject(&cert, now.year())?;
+        let facts = CertificateFacts::of(&cert, leaf_der);
+        let record = CertificateRecord {
+            fingerprint: facts.fingerprint_sha256.clone(),
+            issuer: facts.issuer.clone(),
+            serial: facts.serial.clone(),
+            not_after: facts.not_after,
+        };
+        let evidence = Evidence {
+            method: "sim".into(),
+            challenge_id: session.id.clone(),
+            signed_data: STANDARD.encode(&data),
+            signature: STANDARD.encode(&signed.signature),
+            algorithm: algorithm.name().into(),
+            certificate: STANDARD.encode(leaf_der),
+        };
+        Ok((record, evidence, subject, facts))
+    }
+
+    /// The session for the browser, waiting up to `wait` (at most [`MAX_VIEW_WAIT`]) for
+    /// a result. A failed session is the refusal it ended with.
+    pub async fn view(
+        &self,
+        id: &str,
+        purpose: Purpose,
+        wait: std::time::Duration,
+    ) -> Result<SimView, Rejection> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_VIEW_WAIT);
+        let mut changes = self.completions.subscribe();
+        loop {
+            let session = self
+                .gateway
+                .store()
+                .sim_session(id)
+                .await
+                .map_err(store_failed)?
+                .filter(|s| s.purpose == purpose)
+                .ok_or_else(|| {
+                    Rejection::new(ErrorCode::SimSessionNotFound, "no such signing-SIM session")
+                })?;
+            if session.result.is_none() && self.now() >= session.expires_at {
+                // Nobody is polling it any more (an instance died): end it here.
+                self.complete(&session.id, (SimResult::Expired, None, None))
+                    .await;
+                continue;
+            }
+            if session.result.is_some() || tokio::time::Instant::now() >= deadline {
+                return self.present(session).await;
+            }
+            let slice = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(std::time::Duration::from_secs(1));
+            let _ = tokio::time::timeout(slice, changes.changed()).await;
+        }
+    }
+
+    async fn present(&self, session: SimSession) -> Result<SimView, Rejection> {
+        let Some(result) = session.result else {
+            return Ok(SimView::Pending {
+                session_id: session.id,
+                verification_code: session.verification_code,
+                expires_at: session.answer_by,
+            });
+        };
+        let outcome = match (result.error_code(), session.outcome) {
+            (
+                Some(code),
+                Some(SimOutcome::Refused {
+                    code: reason,
+                    detail,
+                }),
+            ) => {
+                return Err(Rejection::new(code, format!("{reason}: {detail}")));
+            }
+            (Some(code), _) => {
+                return Err(Rejection::new(
+                    code,
+                    format!("the signing request ended: {}", result.as_str()),
+                ));
+            }
+            (None, Some(SimOutcome::Refused { code, detail })) => {
+                let code = ErrorCode::from_name(&code).unwrap_or(ErrorCode::StorageUnavailable);
+                return Err(Rejection::new(code, detail));
+            }
+            (None, Some(SimOutcome::Registered(r))) => {
+                CompleteOutcome::Registered(Box::new(Preview {
+                    ticket: r.ticket,
+                    subject: r.subject,
+                    certificate: r.certificate,
+                    ial: IAL,
+                    expires_at: r.ticket_expires_at,
+                }))
+            }
+            (None, Some(SimOutcome::LoggedIn(login))) => {
+                CompleteOutcome::LoggedIn(Box::new(self.hand_out_login(&session.id, *login).await?))
+            }
+            (None, None) => {
+                return Err(Rejection::new(
+                    ErrorCode::StorageUnavailable,
+                    "the session's outcome is missing",
+                ));
+            }
+        };
+        Ok(SimView::Complete {
+            session_id: session.id,
+            result,
+            outcome,
+        })
+    }
+
+    /// Makes the login's session token, once.
+    async fn hand_out_login(&self, id: &str, login: Login) -> Result<SessionIssued, Rejection> {
+        let store = self.gateway.store();
+        if !store.claim_sim_login(id).await.map_err(store_failed)? {
+            return Err(Rejection::new(
+                ErrorCode::SimSessionNotFound,
+                "this login was already handed out; start a new one",
+            ));
+        }
+        let account = store
+            .account(&login.account_id)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| Rejection::new(ErrorCode::AccountNotFound, "the account is gone"))?;
+        self.gateway
+            .issue_session(account, &login.certificate, login.evidence)
+            .await
+    }
+}
