@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kyso demo: builds everything, makes the test PKI and one SoftHSM token per test person
-# in ./data, starts the gateway (SQLite) and the signing agent, and prints how to register
-# and log in with a token. Ctrl-C stops both.
+# in ./data, starts the gateway (SQLite, revocation checked against OpenSSL OCSP
+# responders for the test CAs), the signing agent and the MSSP simulator, and prints how
+# to register and log in with a token and with a signing SIM. Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,10 @@ bin=$PWD/target/debug
 data=$PWD/${KYSO_DATA:-data}
 gateway_port=${KYSO_DEMO_PORT:-8080}
 agent_port=${KYSO_DEMO_AGENT_PORT:-18765}
+sim_port=${KYSO_DEMO_SIM_PORT:-18990}
+ocsp_vnpt_port=${KYSO_DEMO_OCSP_VNPT_PORT:-18981}
+ocsp_viettel_port=${KYSO_DEMO_OCSP_VIETTEL_PORT:-18982}
+ap_secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 origin="http://localhost:$gateway_port"
 
 rm -rf "$data"
@@ -28,21 +33,54 @@ database_url = "sqlite://$data/kyso.db"
 anchors = ["pki/ca/root/cert.pem"]
 intermediates = ["pki/ca/vnpt/cert.pem", "pki/ca/viettel/cert.pem"]
 [policy]
-revocation = "off"
+# OCSP from the test CAs' responders below; the CRL fallback is not served in the demo.
+revocation = "ocsp-crl"
+[[revocation.issuers]]
+certificate = "pki/ca/vnpt/cert.pem"
+ocsp_url = "http://127.0.0.1:$ocsp_vnpt_port/"
+[[revocation.issuers]]
+certificate = "pki/ca/viettel/cert.pem"
+ocsp_url = "http://127.0.0.1:$ocsp_viettel_port/"
+[sim]
+provider_url = "http://127.0.0.1:$sim_port"
+ap_id = "kyso-demo"
+display_prefix = "Cổng DVC (demo)"
+TOML
+cat > "$data/mssp-sim.toml" <<TOML
+listen = "127.0.0.1:$sim_port"
+pki = "pki"
+pin = "1234"
+[[ap]]
+id = "kyso-demo"
+secret = "$ap_secret"
 TOML
 
 pids=()
+ocsp_pids=()
 stop() {
   trap - INT TERM EXIT
   echo
-  echo "stopping kyso-gateway and kyso-shim…"
+  echo "stopping kyso-gateway, kyso-shim, kyso-mssp-sim and the OCSP responders…"
+  # Our programs stop gracefully on SIGINT; openssl, started in the background of a
+  # script, ignores SIGINT, so it gets SIGTERM.
   kill -INT "${pids[@]}" 2>/dev/null || true
+  kill -TERM "${ocsp_pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
   echo "stopped."
 }
 trap stop INT TERM EXIT
 
-"$bin/kyso-gateway" serve --config "$data/kyso.toml" &
+for ca in vnpt viettel; do
+  port_var="ocsp_${ca}_port"
+  openssl ocsp -index "$data/pki/ca/$ca/index.txt" -CA "$data/pki/ca/$ca/cert.pem" \
+    -rsigner "$data/pki/ca/$ca/ocsp.pem" -rkey "$data/pki/ca/$ca/ocsp-key.pem" \
+    -port "${!port_var}" -nmin 5 -ignore_err >/dev/null 2>&1 &
+  pids+=($!)
+  ocsp_pids+=($!)
+done
+"$bin/kyso-mssp-sim" serve --config "$data/mssp-sim.toml" >/dev/null &
+pids+=($!)
+KYSO_SIM__AP_SECRET="\"$ap_secret\"" "$bin/kyso-gateway" serve --config "$data/kyso.toml" &
 pids+=($!)
 "$bin/kyso-shim" serve --listen "127.0.0.1:$agent_port" --allow-origin "$origin" --pin-file "$data/pin" &
 pids+=($!)
@@ -56,6 +94,8 @@ cat <<TXT
 kyso demo is running.
   gateway  http://127.0.0.1:$gateway_port   (public origin $origin, database $data/kyso.db)
   agent    http://127.0.0.1:$agent_port      (tokens: $bin/kyso-shim list; PIN in $data/pin)
+  MSSP     http://127.0.0.1:$sim_port      (signing-SIM simulator; phones below)
+  OCSP     http://127.0.0.1:$ocsp_vnpt_port/ (VNPT test CA), http://127.0.0.1:$ocsp_viettel_port/ (Viettel test CA)
 Test persons and their expected verdicts: $data/pki/manifest.json
 
 Register the citizen on token "citizen-cmnd-cccd" (paste into another terminal):
@@ -80,6 +120,21 @@ The agent's HTTP API (what the web page will call) signs the same way:
   curl -s -X POST http://127.0.0.1:$agent_port/v1/authenticate -H "Origin: $origin" \\
        -H 'content-type: application/json' -d '{"challenge_nonce":"<nonce>","certificate_id":"<from /v1/certificates>"}'
 Try other persons (enterprise-mst needs {"email":"…"} at confirm; expired, revoked… see the manifest).
+The "revoked" token is refused as CERT_REVOKED by the VNPT responder.
+
+Register with a signing SIM: open the phone of +84912000002 (Đặng Quốc Huy) in a browser,
+  http://127.0.0.1:$sim_port/phone/+84912000002
+then start the request and wait for the result (confirm on the phone page with PIN 1234,
+or from a terminal: $bin/kyso-mssp-sim phone +84912000002 confirm --pin 1234 --url http://127.0.0.1:$sim_port):
+
+  S=\$(curl -s -X POST \$GW/v1/registrations/sim -H 'content-type: application/json' -d '{"phone":"0912000002"}')
+  jq .verification_code <<<"\$S"     # the same code is on the phone
+  R=\$(curl -s "\$GW/v1/registrations/sim/\$(jq -r .session_id <<<"\$S")?wait=30")
+  jq .subject <<<"\$R"
+  curl -s -X POST "\$GW/v1/registrations/\$(jq -r .ticket <<<"\$R")/confirm" -H 'content-type: application/json' -d '{}' | jq
+
+Automatic test numbers answer by themselves (docs/mssp-simulator.md): +84913000001 signs,
++84913000002 refuses, +84913000004 is not enrolled, +84913000008 returns a bad signature…
 
 Press Ctrl-C to stop.
 TXT

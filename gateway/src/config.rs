@@ -610,6 +610,44 @@ mod tests {
             (p.revocation, p.revocation_unavailable)
         );
         assert_eq!(c.limits.body_bytes, LimitsConfig::default().body_bytes);
+        let sim = c.sim.unwrap();
+        assert_eq!(sim.display_prefix, default_display_prefix());
+        assert_eq!(
+            (sim.answer_timeout_seconds, sim.hard_expiry_seconds, sim.poll_wait_seconds),
+            (default_answer_timeout(), default_hard_expiry(), default_poll_wait())
+        );
+        assert_eq!(
+            (sim.http_timeout_seconds, sim.starts_per_number, sim.per_number_window_seconds),
+            (default_http_timeout(), default_starts_per_number(), default_per_number_window())
+        );
+        assert_eq!(
+            (sim.starts_per_ip_per_minute, sim.starts_per_ip_burst),
+            (default_starts_per_ip(), default_starts_burst())
+        );
+        assert_eq!(format!("{:?}", sim.ap_secret), "Secret(…)", "never printed");
+    }
+
+    #[test]
+    fn sim_settings_are_checked() {
+        let sim = "[sim]\nprovider_url = \"http://127.0.0.1:1\"\nap_id = \"a\"\nap_secret = \"s\"\n";
+        let (_dir, path) = write(&format!("{MINIMAL}{sim}"));
+        assert!(Config::load(&path, []).unwrap().sim.is_some());
+        for (bad, key) in [
+            ("provider_url = \"ftp://x\"", "sim.provider_url"),
+            ("answer_timeout_seconds = 400", "sim.answer_timeout_seconds"),
+            ("display_prefix = \"\"", "sim.display_prefix"),
+            ("starts_per_number = 0", "sim.starts_per_number"),
+        ] {
+            let field = bad.split(' ').next().unwrap();
+            let text = sim
+                .lines()
+                .filter(|l| !l.starts_with(field))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let (_dir, path) = write(&format!("{MINIMAL}{text}\n{bad}\n"));
+            let e = Config::load(&path, []).unwrap_err().to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]
