@@ -213,3 +213,22 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
 pub fn post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Reply {
     request("POST", url, headers, Some(body.to_string().as_bytes()))
 }
+
+/// `POST /v1/registrations/{ticket}/confirm` on the gateway at `gateway`.
+pub fn confirm(gateway: &str, ticket: &str, body: &serde_json::Value) -> Reply {
+    post(
+        &format!("{gateway}/v1/registrations/{ticket}/confirm"),
+        &[],
+        body,
+    )
+}
+
+/// `GET /v1/accounts/me` with a session token, on the gateway at `gateway`.
+pub fn account_me(gateway: &str, session_token: &str) -> Reply {
+    request(
+        "GET",
+        &format!("{gateway}/v1/accounts/me"),
+        &[("Authorization", &format!("Bearer {session_token}"))],
+        None,
+    )
+}

@@ -5,7 +5,8 @@
 
 use kyso_tests::Fixtures;
 use kyso_tests::processes::{
-    GatewayOptions, ORIGIN, OTHER_ORIGIN, Reply, Running, agent, gateway, post, request,
+    GatewayOptions, ORIGIN, OTHER_ORIGIN, Reply, Running, account_me, agent, confirm, gateway,
+    post, request,
 };
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -87,11 +88,7 @@ impl Env {
     }
 
     fn confirm(&self, ticket: &str, body: &Value) -> Reply {
-        post(
-            &format!("{}/v1/registrations/{ticket}/confirm", self.gw.url),
-            &[],
-            body,
-        )
+        confirm(&self.gw.url, ticket, body)
     }
 
     fn login(&self, person: &str) -> Reply {
@@ -104,12 +101,7 @@ impl Env {
     }
 
     fn me(&self, session: &str) -> Reply {
-        request(
-            "GET",
-            &format!("{}/v1/accounts/me", self.gw.url),
-            &[("Authorization", &format!("Bearer {session}"))],
-            None,
-        )
+        account_me(&self.gw.url, session)
     }
 }
 

@@ -70,6 +70,23 @@ impl Gw {
         )
     }
 
+    /// Both the API and `verify-cert` say `REVOCATION_UNAVAILABLE` for `who`, because `why`.
+    fn unavailable(&self, f: &Fixtures, who: &str, why: &str) {
+        let r = self.preview(f, who);
+        assert_eq!(code(&r), (503, "REVOCATION_UNAVAILABLE"), "{who}: {r:?}");
+        assert!(detail(&r).contains(why), "{why} {who}: {r:?}");
+        let (exit, json) = self.verify_cert(f, who, &[]);
+        assert_eq!(
+            (exit, json["code"].as_str()),
+            (1, Some("REVOCATION_UNAVAILABLE")),
+            "{who}"
+        );
+        assert!(
+            json["detail"].as_str().unwrap().contains(why),
+            "{why}: {json}"
+        );
+    }
+
     /// `kyso-gateway verify-cert` with this gateway's configuration.
     fn verify_cert(&self, f: &Fixtures, person: &str, args: &[&str]) -> (i32, Value) {
         verify_cert(&self.config, f, person, args, &[])
@@ -254,15 +271,7 @@ fn answers_signed_by_anyone_but_the_ca_or_its_responder_are_refused() {
         let gw = start(&f, dir.path(), CHECKING, &sources);
         // Even a "revoked" from such a signer is not believed: it is no answer at all.
         for who in ["citizen-cccd", "revoked"] {
-            let r = gw.preview(&f, who);
-            assert_eq!(code(&r), (503, "REVOCATION_UNAVAILABLE"), "{who}: {r:?}");
-            assert!(detail(&r).contains(why), "{who}: {r:?}");
-            let (exit, json) = gw.verify_cert(&f, who, &[]);
-            assert_eq!(
-                (exit, json["code"].as_str()),
-                (1, Some("REVOCATION_UNAVAILABLE")),
-                "{who}"
-            );
+            gw.unavailable(&f, who, why);
         }
     }
 }
@@ -282,15 +291,7 @@ fn a_replayed_answer_is_refused_by_its_nonce() {
             issuer_extra: nonce_rule.into(),
         };
         let gw = start(&f, dir.path(), CHECKING, &sources);
-        let r = gw.preview(&f, "citizen-cccd");
-        assert_eq!(code(&r), (503, "REVOCATION_UNAVAILABLE"), "{r:?}");
-        assert!(detail(&r).contains("nonce"), "{r:?}");
-        let (exit, json) = gw.verify_cert(&f, "citizen-cccd", &[]);
-        assert_eq!(
-            (exit, json["code"].as_str()),
-            (1, Some("REVOCATION_UNAVAILABLE"))
-        );
-        assert!(json["detail"].as_str().unwrap().contains("nonce"), "{json}");
+        gw.unavailable(&f, "citizen-cccd", "nonce");
     }
     assert!(server.hits() >= 4, "the recorded answer was fetched");
 }
@@ -333,19 +334,7 @@ fn expired_and_forged_crls_are_refused() {
         let gw = start(&f, dir.path(), CHECKING, &sources);
         // Neither a good certificate nor the revoked one gets a verdict from a bad CRL.
         for who in ["citizen-cccd", "revoked"] {
-            let r = gw.preview(&f, who);
-            assert_eq!(
-                code(&r),
-                (503, "REVOCATION_UNAVAILABLE"),
-                "{why} {who}: {r:?}"
-            );
-            assert!(detail(&r).contains(why), "{who}: {r:?}");
-            let (exit, json) = gw.verify_cert(&f, who, &[]);
-            assert_eq!(
-                (exit, json["code"].as_str()),
-                (1, Some("REVOCATION_UNAVAILABLE")),
-                "{why} {who}"
-            );
+            gw.unavailable(&f, who, why);
         }
     }
 }

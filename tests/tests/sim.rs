@@ -5,7 +5,9 @@
 //! `kyso-mssp-sim phone` command.
 
 use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim};
-use kyso_tests::processes::{GatewayOptions, Reply, Running, gateway, post, request};
+use kyso_tests::processes::{
+    GatewayOptions, Reply, Running, account_me, confirm, gateway, post, request,
+};
 use kyso_tests::{Fixtures, bin, run};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -31,6 +33,7 @@ const CONTACT: &str = "lien.he@kyso-thu-nghiem.vn";
 /// The `[sim]` settings the tests vary.
 struct SimLimits {
     answer_timeout_seconds: u32,
+    http_timeout_seconds: u32,
     starts_per_number: u32,
     starts_per_ip_burst: u32,
     ap_secret: String,
@@ -40,6 +43,7 @@ impl Default for SimLimits {
     fn default() -> Self {
         Self {
             answer_timeout_seconds: 30,
+            http_timeout_seconds: 5,
             starts_per_number: 1000,
             starts_per_ip_burst: 1000,
             ap_secret: AP_SECRET.into(),
@@ -59,10 +63,11 @@ fn gateway_with_sim_options(provider: &str, limits: &SimLimits) -> String {
     format!(
         "[sim]\nprovider_url = {provider:?}\nap_id = {AP_ID:?}\nap_secret = {:?}\n\
              display_prefix = \"Cổng DVC thử nghiệm\"\nanswer_timeout_seconds = {}\n\
-             hard_expiry_seconds = 60\npoll_wait_seconds = 2\nhttp_timeout_seconds = 5\n\
+             hard_expiry_seconds = 60\npoll_wait_seconds = 2\nhttp_timeout_seconds = {}\n\
              starts_per_number = {}\nstarts_per_ip_per_minute = 60\nstarts_per_ip_burst = {}\n",
         limits.ap_secret,
         limits.answer_timeout_seconds,
+        limits.http_timeout_seconds,
         limits.starts_per_number,
         limits.starts_per_ip_burst,
     )
@@ -169,20 +174,11 @@ impl Env {
     }
 
     fn confirm(&self, ticket: &str, body: &Value) -> Reply {
-        post(
-            &format!("{}/v1/registrations/{ticket}/confirm", self.gw.url),
-            &[],
-            body,
-        )
+        confirm(&self.gw.url, ticket, body)
     }
 
     fn me(&self, token: &str) -> Reply {
-        request(
-            "GET",
-            &format!("{}/v1/accounts/me", self.gw.url),
-            &[("Authorization", &format!("Bearer {token}"))],
-            None,
-        )
+        account_me(&self.gw.url, token)
     }
 }
 
@@ -468,30 +464,42 @@ fn a_gateway_restart_mid_session_loses_nothing() {
     );
 }
 
+/// An operator that accepts connections and never answers.
+fn silent_operator() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
 #[test]
-fn an_operator_that_refuses_us_or_is_gone_is_a_provider_error() {
+fn an_operator_that_refuses_us_garbles_hangs_or_is_gone_is_a_provider_error() {
+    use kyso_tests::revocation::{StaticServer, dead_url};
     let f = Fixtures::shared_pki();
     let dir = tempfile::tempdir().unwrap();
     let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
-    let wrong_secret = SimLimits {
-        ap_secret: "not-the-secret".into(),
-        ..SimLimits::default()
-    };
-    let gw = gateway_with_sim(&f, dir.path(), &sim.url, &wrong_secret);
-    let dir2 = tempfile::tempdir().unwrap();
-    let gone = gateway_with_sim(
-        &f,
-        dir2.path(),
-        &kyso_tests::revocation::dead_url(),
-        &SimLimits::default(),
-    );
-    for gw in [&gw, &gone] {
+    let garbage =
+        StaticServer::start(&[("/mss/v1/signature", b"<html>maintenance</html>".to_vec())]);
+    let (_silent, silent_url) = silent_operator();
+    let operators = [
+        (sim.url.clone(), "not-the-secret"),
+        (garbage.url.clone(), AP_SECRET),
+        (silent_url, AP_SECRET),
+        (dead_url(), AP_SECRET),
+    ];
+    for (provider, secret) in operators {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SimLimits {
+            ap_secret: secret.into(),
+            http_timeout_seconds: 1,
+            ..SimLimits::default()
+        };
+        let gw = gateway_with_sim(&f, dir.path(), &provider, &limits);
         let r = post(
             &format!("{}/v1/registrations/sim", gw.url),
             &[],
             &json!({ "phone": AUTO_OK }),
         );
-        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(r.status, 202, "{provider}: {r:?}");
         let id = r.json["session_id"].as_str().unwrap();
         let r = request(
             "GET",
@@ -499,8 +507,9 @@ fn an_operator_that_refuses_us_or_is_gone_is_a_provider_error() {
             &[],
             None,
         );
-        assert_eq!(code(&r), (502, "PROVIDER_ERROR"), "{r:?}");
+        assert_eq!(code(&r), (502, "PROVIDER_ERROR"), "{provider}: {r:?}");
     }
+    assert!(garbage.hits() >= 1);
 }
 
 #[test]
