@@ -613,12 +613,28 @@ mod tests {
         let sim = c.sim.unwrap();
         assert_eq!(sim.display_prefix, default_display_prefix());
         assert_eq!(
-            (sim.answer_timeout_seconds, sim.hard_expiry_seconds, sim.poll_wait_seconds),
-            (default_answer_timeout(), default_hard_expiry(), default_poll_wait())
+            (
+                sim.answer_timeout_seconds,
+                sim.hard_expiry_seconds,
+                sim.poll_wait_seconds
+            ),
+            (
+                default_answer_timeout(),
+                default_hard_expiry(),
+                default_poll_wait()
+            )
         );
         assert_eq!(
-            (sim.http_timeout_seconds, sim.starts_per_number, sim.per_number_window_seconds),
-            (default_http_timeout(), default_starts_per_number(), default_per_number_window())
+            (
+                sim.http_timeout_seconds,
+                sim.starts_per_number,
+                sim.per_number_window_seconds
+            ),
+            (
+                default_http_timeout(),
+                default_starts_per_number(),
+                default_per_number_window()
+            )
         );
         assert_eq!(
             (sim.starts_per_ip_per_minute, sim.starts_per_ip_burst),
@@ -629,7 +645,8 @@ mod tests {
 
     #[test]
     fn sim_settings_are_checked() {
-        let sim = "[sim]\nprovider_url = \"http://127.0.0.1:1\"\nap_id = \"a\"\nap_secret = \"s\"\n";
+        let sim =
+            "[sim]\nprovider_url = \"http://127.0.0.1:1\"\nap_id = \"a\"\nap_secret = \"s\"\n";
         let (_dir, path) = write(&format!("{MINIMAL}{sim}"));
         assert!(Config::load(&path, []).unwrap().sim.is_some());
         for (bad, key) in [

@@ -515,3 +515,25 @@ fn verify_cert_reports_usage_errors_with_exit_2() {
         Some(0)
     );
 }
+
+#[test]
+fn an_answer_signed_by_the_ca_itself_is_believed() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let vnpt = f.manifest.ca("vnpt").unwrap();
+    let by_the_ca = ResponderOptions {
+        signer_cert: f.pki.join(&vnpt.cert),
+        signer_key: f.pki.join(&vnpt.key_file),
+        ..vnpt_ocsp(&f)
+    };
+    let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &by_the_ca);
+    let sources = Sources {
+        ocsp: responder.url.clone(),
+        crl: dead_url(),
+        issuer_extra: String::new(),
+    };
+    let gw = start(&f, dir.path(), CHECKING, &sources);
+    assert_eq!(gw.preview(&f, "citizen-cccd").status, 200);
+    let r = gw.preview(&f, "revoked");
+    assert_eq!(code(&r), (422, "CERT_REVOKED"), "{r:?}");
+}
