@@ -172,6 +172,10 @@ impl SimConfig {
                 "poll_wait_seconds and http_timeout_seconds must be positive",
             );
         }
+        if self.per_number_window_seconds == 0 || self.per_number_window_seconds > 86_400 {
+            // Complete sessions are kept a day; a longer window would count deleted rows.
+            return bad("per_number_window_seconds", "must be 1 to 86400 seconds");
+        }
         if self.starts_per_number == 0
             || self.starts_per_ip_per_minute == 0
             || self.starts_per_ip_burst == 0
@@ -441,6 +445,18 @@ impl Config {
         check_origin(&self.public_origin)?;
         if let Some(sim) = &self.sim {
             sim.check()?;
+        }
+        for (i, issuer) in self.revocation.issuers.iter().enumerate() {
+            for (key, url) in [("ocsp_url", &issuer.ocsp_url), ("crl_url", &issuer.crl_url)] {
+                if let Some(url) = url {
+                    let lower = url.to_ascii_lowercase();
+                    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                        return Err(ConfigError(format!(
+                            "revocation.issuers[{i}].{key}: must be an http(s) URL"
+                        )));
+                    }
+                }
+            }
         }
         if self.revocation.timeout_ms == 0 {
             return Err(ConfigError(

@@ -16,6 +16,7 @@ use kyso_tests::{Fixtures, bin, run};
 use serde_json::{Value, json};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use time::{Duration, OffsetDateTime};
 
 /// How a test gateway finds VNPT's revocation services.
@@ -536,4 +537,155 @@ fn an_answer_signed_by_the_ca_itself_is_believed() {
     assert_eq!(gw.preview(&f, "citizen-cccd").status, 200);
     let r = gw.preview(&f, "revoked");
     assert_eq!(code(&r), (422, "CERT_REVOKED"), "{r:?}");
+}
+
+/// A copy of the test PKI in which the national root has revoked the VNPT CA: its
+/// database says so (for its OCSP responder) and a CRL of the root lists it.
+fn pki_with_vnpt_revoked(f: &Fixtures, dir: &Path) -> (PathBuf, Vec<u8>) {
+    let copy = dir.join("pki");
+    let out = run(Command::new("cp").arg("-r").arg(&f.pki).arg(&copy));
+    assert!(out.status.success(), "{out:?}");
+    let vnpt = std::fs::read(copy.join("ca/vnpt/cert.der")).unwrap();
+    let serial = kyso_certs::der::serial_hex(&vnpt).unwrap();
+    let index = copy.join("ca/root/index.txt");
+    let mut db = kyso_certs::cadb::CaDatabase::load(&index).unwrap();
+    let row = db
+        .entries
+        .iter_mut()
+        .find(|e| e.serial_hex == serial)
+        .unwrap();
+    row.revoked_at = Some(OffsetDateTime::now_utc() - Duration::hours(1));
+    db.save(&index).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let crl = kyso_certs::Pki::open(&copy, now)
+        .unwrap()
+        .crl_signed_by(
+            "root",
+            "root",
+            now - Duration::minutes(1),
+            now + Duration::days(1),
+        )
+        .unwrap();
+    (copy, crl)
+}
+
+/// A configuration that trusts the root only: the VNPT CA must travel with the
+/// certificate (`--intermediate`), so its own revocation is checked at the root's sources.
+fn root_only_config(
+    f: &Fixtures,
+    dir: &Path,
+    vnpt_ocsp: &str,
+    root_ocsp: &str,
+    root_crl: &str,
+) -> PathBuf {
+    let ca = |id: &str| {
+        f.pki
+            .join(&f.manifest.ca(id).unwrap().cert)
+            .display()
+            .to_string()
+    };
+    let config = dir.join("root-only.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "public_origin = \"{ORIGIN}\"\n[trust]\nanchors = [{:?}]\n[policy]\nrevocation = \"ocsp-crl\"\n\
+             [[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {vnpt_ocsp:?}\ncrl_url = {:?}\n\
+             [[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {root_ocsp:?}\ncrl_url = {root_crl:?}\n",
+            ca("root"),
+            ca("vnpt"),
+            dead_url(),
+            ca("root"),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn intermediates_that_travel_with_a_certificate_are_checked_too() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let vnpt = f.pki.join(&f.manifest.ca("vnpt").unwrap().cert);
+    let travelling = ["--intermediate", vnpt.to_str().unwrap()];
+    let leaf_responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &vnpt_ocsp(&f));
+    let root_options = ResponderOptions::of_ca(&f.pki, &f.manifest, "root");
+    let root_responder = OcspResponder::start(&f.pki, &f.manifest, "root", &root_options);
+
+    // Both the leaf and the travelling VNPT CA are good.
+    let config = root_only_config(
+        &f,
+        dir.path(),
+        &leaf_responder.url,
+        &root_responder.url,
+        &dead_url(),
+    );
+    let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
+    assert_eq!((exit, json["code"].as_str()), (0, Some("ok")), "{json}");
+
+    // Nobody can say whether the VNPT CA is revoked: refused, and the detail says which.
+    let config = root_only_config(
+        &f,
+        dir.path(),
+        &leaf_responder.url,
+        &dead_url(),
+        &dead_url(),
+    );
+    let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
+    assert_eq!(
+        (exit, json["code"].as_str()),
+        (1, Some("REVOCATION_UNAVAILABLE")),
+        "{json}"
+    );
+    assert!(
+        json["detail"].as_str().unwrap().contains("intermediate"),
+        "{json}"
+    );
+
+    // The root revoked the VNPT CA: by OCSP, and by CRL when OCSP is down.
+    let (revoked_pki, root_crl) = pki_with_vnpt_revoked(&f, dir.path());
+    let revoking = OcspResponder::start(&revoked_pki, &f.manifest, "root", &root_options);
+    let config = root_only_config(
+        &f,
+        dir.path(),
+        &leaf_responder.url,
+        &revoking.url,
+        &dead_url(),
+    );
+    let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
+    assert_eq!(
+        (exit, json["code"].as_str()),
+        (1, Some("CERT_REVOKED")),
+        "{json}"
+    );
+    assert!(
+        json["detail"].as_str().unwrap().contains("intermediate"),
+        "{json}"
+    );
+    let crl_server = StaticServer::start(&[("/root.crl", root_crl)]);
+    let config = root_only_config(
+        &f,
+        dir.path(),
+        &leaf_responder.url,
+        &dead_url(),
+        &format!("{}/root.crl", crl_server.url),
+    );
+    let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
+    assert_eq!(
+        (exit, json["code"].as_str()),
+        (1, Some("CERT_REVOKED")),
+        "{json}"
+    );
+
+    // The root's own, current CRL does not list it: good by CRL.
+    let good_crl = std::fs::read(f.pki.join(&f.manifest.ca("root").unwrap().crl)).unwrap();
+    let crl_server = StaticServer::start(&[("/root.crl", good_crl)]);
+    let config = root_only_config(
+        &f,
+        dir.path(),
+        &leaf_responder.url,
+        &dead_url(),
+        &format!("{}/root.crl", crl_server.url),
+    );
+    let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
+    assert_eq!((exit, json["code"].as_str()), (0, Some("ok")), "{json}");
 }

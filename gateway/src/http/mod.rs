@@ -70,17 +70,30 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             limiters.requests.clone(),
             rate_limit::limit,
         ));
-    Router::new()
+    // Requests that do work share one bounded pool; long polls (which mostly wait) have
+    // a pool of their own, so they cannot starve the rest; health checks are in neither.
+    let api = Router::new()
         .merge(limited)
+        .route("/v1/accounts/me", get(routes::account_me))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ));
+    let polls = Router::new()
         .route("/v1/registrations/sim/{id}", get(routes::sim_registration))
         .route("/v1/sessions/sim/{id}", get(routes::sim_login))
-        .route("/v1/accounts/me", get(routes::account_me))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiters.requests.clone(),
+            rate_limit::limit,
+        ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests,
+        ));
+    Router::new()
+        .merge(api)
+        .merge(polls)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ))
         .with_state(state)
 }

@@ -1,9 +1,14 @@
 //! Per-client-IP token buckets for the endpoints that start or finish a proof, so one
 //! client cannot flood challenges or grind through registrations.
 //!
-//! The client is the TCP peer. Behind a reverse proxy every client would share the
-//! proxy's address; trusting a forwarded header is a deployment decision this build does
-//! not make for the operator.
+//! The client is the TCP peer; IPv6 clients are counted per /64, the block one subscriber
+//! usually holds, so rotating addresses inside it does not earn more requests. Behind a
+//! reverse proxy every client would share the proxy's address; trusting a forwarded
+//! header is a deployment decision this build does not make for the operator.
+//!
+//! The number of buckets is capped: when it is full of recently active clients, a client
+//! never seen before is refused until room frees up (memory stays bounded under address
+//! rotation, and the limit fails closed).
 
 use super::ApiError;
 use crate::error::ErrorCode;
@@ -19,13 +24,37 @@ use std::time::{Duration, Instant};
 const IDLE: Duration = Duration::from_secs(600);
 /// Sweep idle buckets when the map grows past this.
 const SWEEP_AT: usize = 10_000;
+/// Never hold more buckets than this.
+const MAX_BUCKETS: usize = 100_000;
 
-/// A token bucket per IP.
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(octets.into())
+            }
+        },
+    }
+}
+
+/// The buckets and when idle ones were last swept away.
+#[derive(Debug, Default)]
+struct Buckets {
+    by_client: HashMap<IpAddr, (f64, Instant)>,
+    swept: Option<Instant>,
+}
+
+/// A token bucket per client.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
@@ -34,17 +63,32 @@ impl RateLimiter {
         Self {
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets::default()),
         }
     }
 
     /// Takes a token for `ip` at `now`; false when the bucket is empty.
     pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > SWEEP_AT {
-            buckets.retain(|_, (_, seen)| now.duration_since(*seen) < IDLE);
+        let key = client_key(ip);
+        let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *guard;
+        if state.by_client.len() > SWEEP_AT && !state.by_client.contains_key(&key) {
+            // At most one sweep a second: under address rotation each new client would
+            // otherwise pay for a walk over every bucket.
+            if state
+                .swept
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+            {
+                state
+                    .by_client
+                    .retain(|_, (_, seen)| now.duration_since(*seen) < IDLE);
+                state.swept = Some(now);
+            }
+            if state.by_client.len() >= MAX_BUCKETS {
+                return false;
+            }
         }
-        let (tokens, seen) = buckets.entry(ip).or_insert((self.burst, now));
+        let (tokens, seen) = state.by_client.entry(key).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*seen).as_secs_f64() * self.per_second).min(self.burst);
         *seen = now;
@@ -96,5 +140,37 @@ mod tests {
             "one token per second refills"
         );
         assert!(!l.allow(a, t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let l = RateLimiter::new(60, 2);
+        let t0 = Instant::now();
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(l.allow(one, t0) && l.allow(same_64, t0));
+        assert!(
+            !l.allow(same_64, t0),
+            "rotating inside the /64 earns nothing"
+        );
+        assert!(l.allow(other_64, t0));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+
+    #[test]
+    fn a_full_table_of_active_clients_refuses_new_ones_and_keeps_old_ones() {
+        let l = RateLimiter::new(60, 5);
+        let t0 = Instant::now();
+        let ip = |i: u32| IpAddr::from(i.to_be_bytes());
+        for i in 0..u32::try_from(MAX_BUCKETS).unwrap() {
+            assert!(l.allow(ip(i), t0));
+        }
+        assert!(!l.allow(ip(u32::MAX), t0), "no room for a new client");
+        assert!(l.allow(ip(7), t0), "known clients keep their buckets");
+        // Once the others have been idle long enough, a sweep makes room.
+        let later = t0 + IDLE + Duration::from_secs(1);
+        assert!(l.allow(ip(u32::MAX), later));
     }
 }

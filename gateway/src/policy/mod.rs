@@ -23,7 +23,7 @@ mod legacy;
 mod path;
 mod trust;
 
-pub use path::{Purpose, ValidatedPath};
+pub use path::{Link, Purpose, ValidatedPath};
 pub use trust::{TrustError, TrustStore};
 
 use crate::error::{ErrorCode, Rejection};

@@ -5,6 +5,10 @@
 //! start-up), so a registration under a known provider CA checks one certificate
 //! signature. When that finds no issuer, the full path is built from the roots through
 //! the configured intermediates and those that travelled with the token.
+//!
+//! Revocation is asked about every certificate on the path that the operator did not
+//! configure: the leaf always, and each intermediate that travelled with the token or the
+//! SIM's chain ([`ValidatedPath::links`]), up to the first configured one.
 
 use super::{legacy, map_webpki};
 use crate::error::Rejection;
@@ -35,12 +39,22 @@ impl ExtendedKeyUsageValidator for AnyEku {
     }
 }
 
+/// A certificate on a path and the one that issued it, both DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The certificate whose revocation is asked about.
+    pub cert: Vec<u8>,
+    /// Its issuer.
+    pub issuer: Vec<u8>,
+}
+
 /// A leaf whose path to a trust anchor verified at a time; what revocation checking
-/// needs: the leaf, its issuer, and the means to check the path again with a CRL.
+/// needs: the certificates to ask about with their issuers, and the means to check the
+/// path again with a CRL.
 #[derive(Debug, Clone)]
 pub struct ValidatedPath {
     leaf: Vec<u8>,
-    issuer: Vec<u8>,
+    links: Vec<Link>,
     extra: Vec<Vec<u8>>,
     purpose: Purpose,
     at: OffsetDateTime,
@@ -66,14 +80,14 @@ impl ValidatedPath {
     ) -> Result<Self, Rejection> {
         let mut path = Self {
             leaf: leaf.to_vec(),
-            issuer: Vec::new(),
+            links: Vec::new(),
             extra: extra.to_vec(),
             purpose,
             at,
             allow_sha1,
             trust,
         };
-        path.issuer = path.verify(None).map_err(|e| map_webpki(&e))?;
+        path.links = path.verify(None).map_err(|e| map_webpki(&e))?;
         Ok(path)
     }
 
@@ -82,9 +96,10 @@ impl ValidatedPath {
         &self.leaf
     }
 
-    /// The certificate that issued the leaf, DER.
-    pub fn issuer_der(&self) -> &[u8] {
-        &self.issuer
+    /// The certificates revocation must be asked about, the leaf first, each with its
+    /// issuer: the leaf and every intermediate the operator did not configure.
+    pub fn links(&self) -> &[Link] {
+        &self.links
     }
 
     /// The verification time.
@@ -92,22 +107,52 @@ impl ValidatedPath {
         self.at
     }
 
-    /// Checks the path again consulting `crl` for the leaf (webpki's revocation options:
-    /// the CRL must be the issuer's, signed by it and not past nextUpdate).
-    /// `Err(webpki::Error::CertRevoked)` means revoked; other errors mean the CRL is unusable.
-    pub fn check_crl(&self, crl: &CertRevocationList<'_>) -> Result<(), webpki::Error> {
+    /// Checks the path again consulting `crl` for link `index` (webpki's revocation
+    /// options: the CRL must be that certificate's issuer's, signed by it and not past
+    /// nextUpdate). `Err(webpki::Error::CertRevoked)` means revoked; other errors mean the
+    /// CRL is unusable for that certificate.
+    pub fn check_crl(
+        &self,
+        index: usize,
+        crl: &CertRevocationList<'_>,
+    ) -> Result<(), webpki::Error> {
+        let link = self
+            .links
+            .get(index)
+            .ok_or(webpki::Error::UnknownRevocationStatus)?;
         let crls = [crl];
-        let options = RevocationOptionsBuilder::new(&crls)
+        let builder = RevocationOptionsBuilder::new(&crls)
             .map_err(|_| webpki::Error::UnknownRevocationStatus)?
-            .with_depth(RevocationCheckDepth::EndEntity)
-            .with_status_policy(UnknownStatusPolicy::Deny)
-            .with_expiration_policy(ExpirationPolicy::Enforce)
-            .build();
+            .with_expiration_policy(ExpirationPolicy::Enforce);
+        let options = if index == 0 {
+            builder
+                .with_depth(RevocationCheckDepth::EndEntity)
+                .with_status_policy(UnknownStatusPolicy::Deny)
+                .build()
+        } else {
+            // webpki can only demand a CRL for every certificate of the chain or for the
+            // leaf alone. For an intermediate, the others are let through (their own
+            // links are checked on their own), after making sure this CRL is the one
+            // webpki will judge the intermediate by: its issuer's, covering everything.
+            let cert = CertificateDer::from(link.cert.as_slice());
+            let issuer_name = webpki::EndEntityCert::try_from(&cert)?.issuer().to_vec();
+            if crl.issuer() != issuer_name.as_slice() || crl.issuing_distribution_point().is_some()
+            {
+                return Err(webpki::Error::UnknownRevocationStatus);
+            }
+            builder
+                .with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .build()
+        };
         self.verify(Some(options)).map(|_| ())
     }
 
-    /// Runs webpki; returns the DER of the leaf's issuer.
-    fn verify(&self, revocation: Option<RevocationOptions<'_>>) -> Result<Vec<u8>, webpki::Error> {
+    /// Runs webpki; returns the links revocation must be asked about.
+    fn verify(
+        &self,
+        revocation: Option<RevocationOptions<'_>>,
+    ) -> Result<Vec<Link>, webpki::Error> {
         let leaf = CertificateDer::from(self.leaf.as_slice());
         let ee = webpki::EndEntityCert::try_from(&leaf)?;
         let mut algs: Vec<&dyn SignatureVerificationAlgorithm> =
@@ -118,7 +163,7 @@ impl ValidatedPath {
         let time = unix_time(self.at);
         let run = |anchors: &[rustls_pki_types::TrustAnchor<'_>],
                    intermediates: &[CertificateDer<'_>]|
-         -> Result<Vec<u8>, webpki::Error> {
+         -> Result<Vec<Link>, webpki::Error> {
             let path = match self.purpose {
                 Purpose::Identity(eku) => ee.verify_for_usage(
                     &algs,
@@ -139,14 +184,25 @@ impl ValidatedPath {
                     None,
                 )?,
             };
-            match path.intermediate_certificates().next() {
-                Some(issuer) => Ok(issuer.der().to_vec()),
-                None => self
-                    .trust
-                    .der_of_anchor(path.anchor())
-                    .map(<[u8]>::to_vec)
-                    .ok_or(webpki::Error::UnknownIssuer),
+            let anchor = self
+                .trust
+                .der_of_anchor(path.anchor())
+                .map(<[u8]>::to_vec)
+                .ok_or(webpki::Error::UnknownIssuer)?;
+            let mut chain = vec![self.leaf.clone()];
+            chain.extend(path.intermediate_certificates().map(|c| c.der().to_vec()));
+            chain.push(anchor);
+            let mut links = Vec::new();
+            for (i, pair) in chain.windows(2).enumerate() {
+                if i > 0 && self.trust.is_configured_intermediate(&pair[0]) {
+                    break;
+                }
+                links.push(Link {
+                    cert: pair[0].clone(),
+                    issuer: pair[1].clone(),
+                });
             }
+            Ok(links)
         };
         let fast = self.trust.fast_anchors(self.at);
         match run(&fast, &[]) {

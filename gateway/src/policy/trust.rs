@@ -66,6 +66,15 @@ fn parse<'a>(
             "not a CA certificate (basicConstraints cA is not set)".into(),
         ));
     }
+    // As an anchor it escapes webpki's own checks of a path's CA, so check its keyUsage
+    // here (RFC 5280 §4.2.1.3: keyCertSign for a key that verifies certificates).
+    match cert.key_usage() {
+        Ok(Some(ku)) if !ku.value.key_cert_sign() => {
+            return Err(unusable("keyUsage lacks keyCertSign".into()));
+        }
+        Err(e) => return Err(unusable(format!("keyUsage cannot be read: {e}"))),
+        _ => {}
+    }
     Ok(cert)
 }
 
@@ -183,6 +192,11 @@ impl TrustStore {
                     .find(|i| same(&i.anchor))
                     .map(|i| i.der.as_ref())
             })
+    }
+
+    /// Whether `der` is one of the configured (start-up-validated) intermediates.
+    pub(crate) fn is_configured_intermediate(&self, der: &[u8]) -> bool {
+        self.intermediates.iter().any(|i| i.der.as_ref() == der)
     }
 
     /// Every configured intermediate, for full path building.

@@ -90,6 +90,8 @@ pub struct OcspCrlChecker {
     overrides: Vec<(Vec<u8>, IssuerOverride)>,
     answers: ExpiringCache<CertId, CertStatus>,
     crls: CrlStore,
+    /// Responders and CRL servers that just failed to answer, by URL, with the reason.
+    unreachable: ExpiringCache<String, String>,
 }
 
 /// A definite answer about the leaf.
@@ -127,7 +129,7 @@ fn status_of(status: CertStatus, source: &str) -> Status {
             reason_name(reason.unwrap_or(0))
         )),
         CertStatus::Unknown => Status::Revoked(format!(
-            "{source} does not know this certificate (status unknown)"
+            "unknown to {source} (status unknown: not issued as its CA records it)"
         )),
     }
 }
@@ -149,6 +151,7 @@ impl OcspCrlChecker {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
             answers: ExpiringCache::new(settings.cache_entries),
+            unreachable: ExpiringCache::new(1024),
             crls: CrlStore::new(settings.cache_entries, settings.ocsp.clock_skew),
             fetcher,
             overrides,
@@ -173,11 +176,19 @@ impl OcspCrlChecker {
     ) -> Result<OcspAnswer, String> {
         let mut nonce = [0u8; 32];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness for the nonce")?;
-        let body = self
+        let body = match self
             .fetcher
             .post_ocsp(url, encode_request(id, Some(&nonce)))
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(body) => body,
+            Err(e) => {
+                let why = e.to_string();
+                self.unreachable
+                    .insert(url.to_owned(), why.clone(), at + UNREACHABLE_FOR, at);
+                return Err(why);
+            }
+        };
         let response = parse_response(&body).map_err(|e| format!("{url}: {e}"))?;
         let rules = OcspRules {
             require_nonce,
@@ -199,6 +210,9 @@ impl OcspCrlChecker {
             .and_then(|o| o.ocsp_url.as_ref())
             .or_else(|| urls.iter().find(|u| u.starts_with("http")))
             .ok_or("OCSP: the certificate names no responder")?;
+        if let Some(why) = self.unreachable.get(url, at) {
+            return Err(format!("OCSP {why} (not asked again for 30 s)"));
+        }
         let require_nonce = over
             .and_then(|o| o.require_nonce)
             .unwrap_or(self.settings.ocsp.require_nonce);
@@ -221,20 +235,28 @@ impl OcspCrlChecker {
         &self,
         urls: &[String],
         path: &ValidatedPath,
+        index: usize,
         over: Option<&IssuerOverride>,
     ) -> Result<Status, String> {
         let url = over
             .and_then(|o| o.crl_url.as_ref())
             .or_else(|| urls.iter().find(|u| u.starts_with("http")))
             .ok_or("CRL: the certificate names no distribution point")?;
-        let crl = self
-            .crls
-            .get(&self.fetcher, url, path.at())
-            .await
-            .map_err(|e| format!("CRL {e}"))?;
+        let at = path.at();
+        if let Some(why) = self.unreachable.get(url, at) {
+            return Err(format!("CRL {why} (not asked again for 30 s)"));
+        }
+        let crl = match self.crls.get(&self.fetcher, url, at).await {
+            Ok(crl) => crl,
+            Err(e) => {
+                self.unreachable
+                    .insert(url.clone(), e.clone(), at + UNREACHABLE_FOR, at);
+                return Err(format!("CRL {e}"));
+            }
+        };
         match self
             .crls
-            .judge(url, &crl, path)
+            .judge(url, &crl, path, index)
             .map_err(|e| format!("CRL {e}"))?
         {
             CrlVerdict::Good => Ok(Status::Good),
@@ -258,54 +280,94 @@ impl OcspCrlChecker {
     }
 }
 
+/// How long an unreachable responder or CRL server is not asked again.
+const UNREACHABLE_FOR: Duration = Duration::seconds(30);
+
+impl OcspCrlChecker {
+    /// What OCSP, then the CRL, say of link `index` of the path; the reasons when neither
+    /// answers.
+    async fn status_of_link(
+        &self,
+        path: &ValidatedPath,
+        index: usize,
+    ) -> Result<Status, Vec<String>> {
+        let at = path.at();
+        let link = &path.links()[index];
+        let parsed = parse(&link.cert).and_then(|c| Ok((c, parse(&link.issuer)?)));
+        let (cert, issuer) = parsed.map_err(|e| vec![e.detail])?;
+        let id = CertId::of(&cert, &issuer);
+        if let Some(cached) = self.answers.get(&id, at) {
+            return Ok(status_of(cached, "a cached OCSP answer"));
+        }
+        let pointers = RevocationPointers::of(&cert);
+        let over = self.override_for(&id);
+        let mut failures = Vec::new();
+        if self.settings.methods.ocsp {
+            match self.by_ocsp(&pointers.ocsp, &id, &issuer, over, at).await {
+                Ok(s) => return Ok(s),
+                Err(e) => failures.push(e),
+            }
+        }
+        if self.settings.methods.crl {
+            match self.by_crl(&pointers.crl, path, index, over).await {
+                Ok(s) => return Ok(s),
+                Err(e) => failures.push(e),
+            }
+        }
+        Err(failures)
+    }
+
+    /// Every link in turn: the first revoked one refuses; one without an answer refuses
+    /// under fail-closed, and is let through (logged) under soft-fail.
+    async fn check_links(&self, path: &ValidatedPath) -> Result<(), Rejection> {
+        for index in 0..path.links().len() {
+            let what = if index == 0 {
+                "the certificate"
+            } else {
+                "an intermediate CA certificate that came with it"
+            };
+            match self.status_of_link(path, index).await {
+                Ok(Status::Good) => {}
+                Ok(Status::Revoked(why)) => {
+                    return Err(Rejection::new(
+                        ErrorCode::CertRevoked,
+                        format!("{what} is {why}"),
+                    ));
+                }
+                Err(failures) => self.unavailable(what, &failures.join("; "))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn unavailable(&self, what: &str, why: &str) -> Result<(), Rejection> {
+        match self.settings.on_unavailable {
+            FailureMode::FailClosed => {
+                tracing::info!(reasons = %why, "revocation status of {what} unavailable; refused");
+                Err(Rejection::new(
+                    ErrorCode::RevocationUnavailable,
+                    format!("revocation status of {what} unavailable: {why}"),
+                ))
+            }
+            FailureMode::SoftFail => {
+                tracing::warn!(reasons = %why, "revocation status of {what} unavailable; accepted under soft-fail");
+                Ok(())
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl RevocationChecker for OcspCrlChecker {
     async fn check(&self, path: &ValidatedPath) -> Result<(), Rejection> {
-        let at = path.at();
-        let leaf = parse(path.leaf_der())?;
-        let issuer = parse(path.issuer_der())?;
-        let id = CertId::of(&leaf, &issuer);
-        let status = if let Some(cached) = self.answers.get(&id, at) {
-            Ok(status_of(cached, "a cached OCSP answer"))
-        } else {
-            let pointers = RevocationPointers::of(&leaf);
-            let over = self.override_for(&id);
-            let mut failures = Vec::new();
-            let mut status = None;
-            if self.settings.methods.ocsp {
-                match self.by_ocsp(&pointers.ocsp, &id, &issuer, over, at).await {
-                    Ok(s) => status = Some(s),
-                    Err(e) => failures.push(e),
-                }
-            }
-            if status.is_none() && self.settings.methods.crl {
-                match self.by_crl(&pointers.crl, path, over).await {
-                    Ok(s) => status = Some(s),
-                    Err(e) => failures.push(e),
-                }
-            }
-            status.ok_or(failures)
-        };
-        let serial = hex::encode(leaf.raw_serial());
-        match status {
-            Ok(Status::Good) => Ok(()),
-            Ok(Status::Revoked(why)) => Err(Rejection::new(ErrorCode::CertRevoked, why)),
-            Err(failures) => {
-                let why = failures.join("; ");
-                match self.settings.on_unavailable {
-                    FailureMode::FailClosed => {
-                        tracing::info!(%serial, reasons = %why, "revocation status unavailable; refused");
-                        Err(Rejection::new(
-                            ErrorCode::RevocationUnavailable,
-                            format!("revocation status unavailable: {why}"),
-                        ))
-                    }
-                    FailureMode::SoftFail => {
-                        tracing::warn!(%serial, reasons = %why, "revocation status unavailable; accepted under soft-fail");
-                        Ok(())
-                    }
-                }
-            }
+        // However many links and sources, one check ends in bounded time.
+        let budget = self.settings.timeout * 3;
+        match tokio::time::timeout(budget, self.check_links(path)).await {
+            Ok(verdict) => verdict,
+            Err(_) => self.unavailable(
+                "the certificate",
+                &format!("no answer within {} ms", budget.as_millis()),
+            ),
         }
     }
 

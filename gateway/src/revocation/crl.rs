@@ -108,6 +108,15 @@ impl CrlStore {
                 crl.next_update
             ));
         }
+        if let Some(cached) = self.cache.get(&url.to_owned(), at)
+            && crl.this_update < cached.this_update
+        {
+            // An older CRL (replayed on the wire, or a stale mirror) must not replace a
+            // newer one and hide recent revocations.
+            return Err(format!(
+                "{url}: the CRL downloaded is older than the one cached"
+            ));
+        }
         let crl = Arc::new(crl);
         self.cache
             .insert(url.to_owned(), crl.clone(), crl.next_update, at);
@@ -132,14 +141,16 @@ impl CrlStore {
         self.download(fetcher, url, at).await
     }
 
-    /// What the CRL from `url` says about the path's leaf; an unusable CRL is forgotten.
+    /// What the CRL from `url` says about link `index` of the path; an unusable CRL is
+    /// forgotten.
     pub fn judge(
         &self,
         url: &str,
         crl: &CachedCrl,
         path: &ValidatedPath,
+        index: usize,
     ) -> Result<CrlVerdict, String> {
-        match path.check_crl(&crl.list) {
+        match path.check_crl(index, &crl.list) {
             Ok(()) => Ok(CrlVerdict::Good),
             Err(webpki::Error::CertRevoked) => Ok(CrlVerdict::Revoked),
             Err(e) => {

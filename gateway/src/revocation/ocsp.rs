@@ -220,6 +220,8 @@ pub struct SingleResponse {
     pub this_update: OffsetDateTime,
     /// nextUpdate.
     pub next_update: Option<OffsetDateTime>,
+    /// OIDs of critical single extensions this client does not know.
+    pub unknown_critical: Vec<String>,
 }
 
 /// A decoded BasicOCSPResponse, not yet verified.
@@ -245,8 +247,37 @@ pub struct BasicResponse {
     pub certs: Vec<Vec<u8>>,
 }
 
-fn time_of(t: &yasna::models::GeneralizedTime) -> OffsetDateTime {
-    *t.datetime()
+/// `YYYYMMDDHHMMSS[.fff]Z` (GeneralizedTime in DER, UTC; fractions ignored) to a time.
+/// Read by hand: a library parse of arbitrary offsets can panic at year boundaries.
+fn parse_generalized_time(text: &[u8]) -> Option<OffsetDateTime> {
+    let text = std::str::from_utf8(text).ok()?;
+    let body = text.strip_suffix('Z')?;
+    let (whole, fraction) = body.split_once('.').unwrap_or((body, "0"));
+    if whole.len() != 14
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || fraction.is_empty()
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let n = |range: std::ops::Range<usize>| whole.get(range)?.parse::<u16>().ok();
+    let month = time::Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::from(n(0..4)?), month, u8::try_from(n(6..8)?).ok()?)
+            .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(n(8..10)?).ok()?,
+        u8::try_from(n(10..12)?).ok()?,
+        u8::try_from(n(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
+}
+
+fn read_time(r: yasna::BERReader<'_, '_>) -> yasna::ASN1Result<OffsetDateTime> {
+    let text = r.read_tagged_implicit(yasna::tags::TAG_GENERALIZEDTIME, |r| r.read_bytes())?;
+    parse_generalized_time(&text)
+        .ok_or_else(|| yasna::ASN1Error::new(yasna::ASN1ErrorKind::Invalid))
 }
 
 struct Extensions {
@@ -307,7 +338,7 @@ fn read_status(r: yasna::BERReader<'_, '_>) -> yasna::ASN1Result<CertStatus> {
     } else if tag == Tag::context(1) {
         r.read_tagged_implicit(Tag::context(1), |r| {
             r.read_sequence(|r| {
-                let at = time_of(&r.next().read_generalized_time()?);
+                let at = read_time(r.next())?;
                 let reason =
                     r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_enum()))?;
                 Ok(CertStatus::Revoked {
@@ -328,16 +359,17 @@ fn read_single(r: yasna::BERReader<'_, '_>) -> yasna::ASN1Result<SingleResponse>
     r.read_sequence(|r| {
         let (hash_algorithm, cert_id) = read_cert_id(r.next())?;
         let status = read_status(r.next())?;
-        let this_update = time_of(&r.next().read_generalized_time()?);
-        let next_update =
-            r.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_generalized_time()))?;
-        r.read_optional(|r| r.read_tagged(Tag::context(1), |r| r.read_der()))?;
+        let this_update = read_time(r.next())?;
+        let next_update = r.read_optional(|r| r.read_tagged(Tag::context(0), read_time))?;
+        let extensions = r.read_optional(|r| r.read_tagged(Tag::context(1), read_extensions))?;
         Ok(SingleResponse {
             hash_algorithm,
             cert_id,
             status,
             this_update,
-            next_update: next_update.as_ref().map(time_of),
+            next_update,
+            // A nonce belongs in the response extensions; here it is just unknown.
+            unknown_critical: extensions.map(|e| e.unknown_critical).unwrap_or_default(),
         })
     })
 }
@@ -368,7 +400,7 @@ fn read_response_data(tbs: &[u8]) -> yasna::ASN1Result<ResponseData> {
                     return Err(yasna::ASN1Error::new(yasna::ASN1ErrorKind::Invalid));
                 }
             };
-            let produced_at = time_of(&r.next().read_generalized_time()?);
+            let produced_at = read_time(r.next())?;
             let responses = r.next().collect_sequence_of(read_single)?;
             let extensions = r
                 .read_optional(|r| r.read_tagged(Tag::context(1), read_extensions))?
@@ -562,6 +594,9 @@ pub fn verify_response(
         .iter()
         .find(|s| s.hash_algorithm == sha1_oid && s.cert_id == *asked)
         .ok_or(OcspError::CertIdMismatch)?;
+    if let Some(oid) = single.unknown_critical.first() {
+        return Err(OcspError::UnknownCriticalExtension(oid.clone()));
+    }
 
     // The signer: the issuer itself, or a certificate that travelled with the response.
     let travelled: Vec<X509Certificate<'_>> = response
@@ -670,6 +705,50 @@ mod tests {
             encode_request(&sample_id(), None),
             der,
             "no nonce, no extension"
+        );
+    }
+
+    #[test]
+    fn generalized_times_are_read_strictly_and_never_panic() {
+        use time::macros::datetime;
+        assert_eq!(
+            parse_generalized_time(b"20261122203912Z"),
+            Some(datetime!(2026-11-22 20:39:12 UTC))
+        );
+        assert_eq!(
+            parse_generalized_time(b"20261122203912.5Z"),
+            Some(datetime!(2026-11-22 20:39:12 UTC))
+        );
+        for bad in [
+            &b"99991231235959-0100"[..],
+            b"20261122203912",
+            b"2026112220391Z",
+            b"20261322203912Z",
+            b"20260230203912Z",
+            b"20261122253912Z",
+            b"20261122203912.Z",
+            b"\xff\xfe",
+            b"",
+        ] {
+            assert_eq!(parse_generalized_time(bad), None, "{bad:?}");
+        }
+        // A whole response whose producedAt has an offset that crosses year 9999.
+        let far = yasna::construct_der(|w| {
+            w.write_tagged_der(&TaggedDerValue::from_tag_and_bytes(
+                yasna::tags::TAG_GENERALIZEDTIME,
+                b"99991231235959-0100".to_vec(),
+            ))
+        });
+        assert!(yasna::parse_der(&far, read_time).is_err());
+        let good = yasna::construct_der(|w| {
+            w.write_tagged_der(&TaggedDerValue::from_tag_and_bytes(
+                yasna::tags::TAG_GENERALIZEDTIME,
+                b"20261122203912Z".to_vec(),
+            ))
+        });
+        assert_eq!(
+            yasna::parse_der(&good, read_time).ok(),
+            Some(datetime!(2026-11-22 20:39:12 UTC))
         );
     }
 

@@ -39,6 +39,10 @@ use tokio::sync::watch;
 /// The longest a browser's read waits for a result.
 pub const MAX_VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A session without the operator's transaction id younger than this may still be
+/// being pushed by another instance.
+const PUSH_GRACE: time::Duration = time::Duration::minutes(1);
+
 /// Consecutive unreachable-operator polls before a session ends `PROVIDER_ERROR`.
 const UNREACHABLE_TRIES: u32 = 3;
 
@@ -114,6 +118,13 @@ pub struct SimService {
     settings: SimSettings,
     /// Bumped at every completion; readers waiting on a result wake up and look again.
     completions: watch::Sender<u64>,
+}
+
+/// A short, one-way tag of a session id for logs: the id itself is a bearer secret (it
+/// reads the ticket or the login), so it never goes to a log.
+fn tag(id: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
+    hex::encode(&digest.as_ref()[..6])
 }
 
 /// The last three digits only, for logs.
@@ -215,8 +226,15 @@ impl SimService {
                 ),
                 StartSimError::Store(e) => store_failed(e),
             })?;
-        tracing::info!(session = %session.id, number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
-        self.push(session.clone()).await;
+        tracing::info!(session = %tag(&session.id), number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
+        // In a task of its own: if the browser hangs up, the request still reaches the
+        // operator (or the session ends) instead of staying pending with nobody polling.
+        let this = self.clone();
+        let pushed = tokio::spawn({
+            let session = session.clone();
+            async move { this.push(session).await }
+        });
+        let _ = pushed.await;
         Ok(SimStarted {
             session_id: session.id,
             verification_code: session.verification_code,
@@ -242,7 +260,7 @@ impl SimService {
                     .set_mssp_trans_id(&session.id, &trans_id)
                     .await
                 {
-                    tracing::error!(session = %session.id, error = %e, "could not record the operator's transaction id");
+                    tracing::error!(session = %tag(&session.id), error = %e, "could not record the operator's transaction id");
                 }
                 session.mssp_trans_id = Some(trans_id.clone());
                 let this = self.clone();
@@ -250,7 +268,7 @@ impl SimService {
             }
             Ok(Err(result)) => self.complete(&session.id, (result, None, None)).await,
             Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "the operator did not take the request");
+                tracing::warn!(session = %tag(&session.id), error = %e, "the operator did not take the request");
                 let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
                 self.complete(
                     &session.id,
@@ -271,12 +289,16 @@ impl SimService {
             .await
             .map_err(store_failed)?;
         let n = pending.len();
+        let now = self.now();
         for session in pending {
             match session.mssp_trans_id.clone() {
                 Some(trans_id) => {
                     let this = self.clone();
                     tokio::spawn(async move { this.poll(session, trans_id).await });
                 }
+                // Another instance may be pushing it right now; the hard expiry ends it
+                // if nobody does.
+                None if now - session.created_at < PUSH_GRACE => {}
                 None => {
                     let r = Rejection::new(
                         ErrorCode::ProviderError,
@@ -318,12 +340,12 @@ impl SimService {
                 Ok(MssStatus::Failed(result)) => (result, None, None),
                 Err(MssError::Unreachable(e)) if unreachable + 1 < UNREACHABLE_TRIES => {
                     unreachable += 1;
-                    tracing::warn!(session = %session.id, error = %e, "the operator is unreachable; retrying");
+                    tracing::warn!(session = %tag(&session.id), error = %e, "the operator is unreachable; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(session = %session.id, error = %e, "unusable answer from the operator");
+                    tracing::warn!(session = %tag(&session.id), error = %e, "unusable answer from the operator");
                     let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
                     (SimResult::ProviderError, Some(refused(&r)), None)
                 }
@@ -342,10 +364,12 @@ impl SimService {
             .await
         {
             Ok(true) => {
-                tracing::info!(session = %id, result = result.as_str(), "SIM session complete")
+                tracing::info!(session = %tag(id), result = result.as_str(), "SIM session complete")
             }
             Ok(false) => {}
-            Err(e) => tracing::error!(session = %id, error = %e, "could not store a SIM result"),
+            Err(e) => {
+                tracing::error!(session = %tag(id), error = %e, "could not store a SIM result")
+            }
         }
         self.completions.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -355,7 +379,7 @@ impl SimService {
         let (certificate, evidence, subject, facts) = match self.verify(session, signed).await {
             Ok(v) => v,
             Err(r) => {
-                tracing::info!(session = %session.id, code = r.code.as_str(), detail = %r.detail, "SIM signature refused");
+                tracing::info!(session = %tag(&session.id), code = r.code.as_str(), detail = %r.detail, "SIM signature refused");
                 return (SimResult::VerificationFailed, Some(refused(&r)), None);
             }
         };
@@ -546,10 +570,14 @@ impl SimService {
     /// Makes the login's session token, once.
     async fn hand_out_login(&self, id: &str, login: Login) -> Result<SessionIssued, Rejection> {
         let store = self.gateway.store();
-        if !store.claim_sim_login(id).await.map_err(store_failed)? {
+        if !store
+            .claim_sim_login(id, self.now())
+            .await
+            .map_err(store_failed)?
+        {
             return Err(Rejection::new(
                 ErrorCode::SimSessionNotFound,
-                "this login was already handed out; start a new one",
+                "this login was already handed out, or waited too long; start a new one",
             ));
         }
         let account = store

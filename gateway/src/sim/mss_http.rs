@@ -51,13 +51,23 @@ pub fn result_of(code: u16) -> Option<SimResult> {
 }
 
 /// The simulator's protocol over HTTP.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpMssp {
     client: reqwest::Client,
     base_url: String,
     ap_id: String,
     ap_secret: String,
     http_timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpMssp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMssp")
+            .field("base_url", &self.base_url)
+            .field("ap_id", &self.ap_id)
+            .field("ap_secret", &"…")
+            .finish()
+    }
 }
 
 /// Any answer carries a status; read that first.

@@ -197,7 +197,7 @@ pub trait Store: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError>;
     /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for
-    /// more than a day.
+    /// more than a day; ends (`EXPIRED`) pending SIM sessions past their hard expiry.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
     /// Recomputes the audit chain; `Err` names the first broken row.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
@@ -233,8 +233,9 @@ pub trait Store: Send + Sync {
         msisdn: &str,
         since: OffsetDateTime,
     ) -> Result<u64, StoreError>;
-    /// Marks a proven SIM login's token as handed out; `true` only the first time.
-    async fn claim_sim_login(&self, id: &str) -> Result<bool, StoreError>;
+    /// Marks a proven SIM login's token as handed out; `true` only the first time, and
+    /// only before the session's hard expiry at `now`.
+    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
 /// Why a SIM session could not start.

@@ -487,8 +487,8 @@ impl Store for SqliteStore {
         self.sim_started_since(msisdn, since).await
     }
 
-    async fn claim_sim_login(&self, id: &str) -> Result<bool, StoreError> {
-        self.sim_claim_login(id).await
+    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.sim_claim_login(id, now).await
     }
 }
 

@@ -217,12 +217,18 @@ impl SqliteStore {
         u64::try_from(n).map_err(err)
     }
 
-    pub(super) async fn sim_claim_login(&self, id: &str) -> Result<bool, StoreError> {
+    pub(super) async fn sim_claim_login(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let claimed = sqlx::query(
             "UPDATE sim_sessions SET token_issued = 1 \
-             WHERE id = ? AND purpose = 'login' AND result = 'OK' AND token_issued = 0",
+             WHERE id = ? AND purpose = 'login' AND result = 'OK' AND token_issued = 0 \
+             AND expires_at > ?",
         )
         .bind(id)
+        .bind(ts(now))
         .execute(&self.writer)
         .await
         .map_err(err)?;
@@ -230,6 +236,15 @@ impl SqliteStore {
     }
 
     pub(super) async fn sim_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
+             WHERE state = 'pending' AND expires_at <= ?",
+        )
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await
+        .map_err(err)?;
         sqlx::query("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?")
             .bind(ts(now - KEEP_COMPLETE))
             .execute(&self.writer)
