@@ -27,6 +27,26 @@ struct Sources {
     issuer_extra: String,
 }
 
+impl Sources {
+    /// OCSP at `url`; the CRL unreachable.
+    fn ocsp_only(url: &str) -> Self {
+        Self {
+            ocsp: url.to_owned(),
+            crl: dead_url(),
+            issuer_extra: String::new(),
+        }
+    }
+
+    /// The CRL at `url`; OCSP unreachable.
+    fn crl_only(url: &str) -> Self {
+        Self {
+            ocsp: dead_url(),
+            crl: url.to_owned(),
+            issuer_extra: String::new(),
+        }
+    }
+}
+
 struct Gw {
     process: Running,
     config: PathBuf,
@@ -135,11 +155,7 @@ fn ocsp_says_good_revoked_or_unknown() {
     let f = Fixtures::shared_pki();
     let dir = tempfile::tempdir().unwrap();
     let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &vnpt_ocsp(&f));
-    let sources = Sources {
-        ocsp: responder.url.clone(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&responder.url);
     let gw = start(&f, dir.path(), CHECKING, &sources);
 
     let r = gw.preview(&f, "citizen-cccd");
@@ -178,11 +194,7 @@ fn the_crl_answers_when_ocsp_is_down_and_is_downloaded_once() {
     let dir = tempfile::tempdir().unwrap();
     let crl = std::fs::read(f.pki.join(&f.manifest.ca("vnpt").unwrap().crl)).unwrap();
     let server = StaticServer::start(&[("/vnpt.crl", crl)]);
-    let sources = Sources {
-        ocsp: dead_url(),
-        crl: format!("{}/vnpt.crl", server.url),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::crl_only(&format!("{}/vnpt.crl", server.url));
     let gw = start(&f, dir.path(), CHECKING, &sources);
     let r = gw.preview(&f, "revoked");
     assert_eq!(code(&r), (422, "CERT_REVOKED"), "{r:?}");
@@ -205,11 +217,7 @@ fn the_crl_answers_when_ocsp_is_down_and_is_downloaded_once() {
 fn no_answer_fails_closed_unless_soft_fail_is_chosen() {
     let f = Fixtures::shared_pki();
     let dir = tempfile::tempdir().unwrap();
-    let sources = Sources {
-        ocsp: dead_url(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&dead_url());
     let gw = start(&f, dir.path(), CHECKING, &sources);
     let r = gw.preview(&f, "citizen-cccd");
     assert_eq!(code(&r), (503, "REVOCATION_UNAVAILABLE"), "{r:?}");
@@ -264,11 +272,7 @@ fn answers_signed_by_anyone_but_the_ca_or_its_responder_are_refused() {
         };
         let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &options);
         let dir = tempfile::tempdir().unwrap();
-        let sources = Sources {
-            ocsp: responder.url.clone(),
-            crl: dead_url(),
-            issuer_extra: String::new(),
-        };
+        let sources = Sources::ocsp_only(&responder.url);
         let gw = start(&f, dir.path(), CHECKING, &sources);
         // Even a "revoked" from such a signer is not believed: it is no answer at all.
         for who in ["citizen-cccd", "revoked"] {
@@ -327,11 +331,7 @@ fn expired_and_forged_crls_are_refused() {
     for (crl, why) in cases {
         let server = StaticServer::start(&[("/vnpt.crl", crl)]);
         let dir = tempfile::tempdir().unwrap();
-        let sources = Sources {
-            ocsp: dead_url(),
-            crl: format!("{}/vnpt.crl", server.url),
-            issuer_extra: String::new(),
-        };
+        let sources = Sources::crl_only(&format!("{}/vnpt.crl", server.url));
         let gw = start(&f, dir.path(), CHECKING, &sources);
         // Neither a good certificate nor the revoked one gets a verdict from a bad CRL.
         for who in ["citizen-cccd", "revoked"] {
@@ -345,11 +345,7 @@ fn a_cached_good_answer_is_used_after_the_responder_stops() {
     let f = Fixtures::shared_pki();
     let dir = tempfile::tempdir().unwrap();
     let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &vnpt_ocsp(&f));
-    let sources = Sources {
-        ocsp: responder.url.clone(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&responder.url);
     let gw = start(&f, dir.path(), CHECKING, &sources);
     assert_eq!(gw.preview(&f, "citizen-cccd").status, 200);
     responder.stop();
@@ -376,11 +372,7 @@ fn too_old_and_expired_answers_are_refused_by_verify_cert() {
         ..vnpt_ocsp(&f)
     };
     let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &timeless);
-    let sources = Sources {
-        ocsp: responder.url.clone(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&responder.url);
     let gw = start(&f, dir.path(), CHECKING, &sources);
     let fmt = |t: OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
@@ -408,11 +400,7 @@ fn too_old_and_expired_answers_are_refused_by_verify_cert() {
     };
     let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &short);
     let dir = tempfile::tempdir().unwrap();
-    let sources = Sources {
-        ocsp: responder.url.clone(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&responder.url);
     let gw = start(&f, dir.path(), CHECKING, &sources);
     let later = fmt(now + Duration::minutes(10));
     let (exit, json) = gw.verify_cert(&f, "citizen-cccd", &["--at", &later]);
@@ -528,11 +516,7 @@ fn an_answer_signed_by_the_ca_itself_is_believed() {
         ..vnpt_ocsp(&f)
     };
     let responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &by_the_ca);
-    let sources = Sources {
-        ocsp: responder.url.clone(),
-        crl: dead_url(),
-        issuer_extra: String::new(),
-    };
+    let sources = Sources::ocsp_only(&responder.url);
     let gw = start(&f, dir.path(), CHECKING, &sources);
     assert_eq!(gw.preview(&f, "citizen-cccd").status, 200);
     let r = gw.preview(&f, "revoked");
