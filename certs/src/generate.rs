@@ -84,7 +84,7 @@ pub fn generate(options: &GenerateOptions, progress: &mut dyn FnMut(&str)) -> Re
             phone: profile.phone.map(str::to_owned),
             revoked: profile.defect == Defect::Revoked,
             known_to_ca: profile.defect != Defect::UnknownToCa,
-            verdict: profile.verdict.to_owned(),
+            verdict: profile.verdict,
             identity: profile.identity.clone(),
             same_holder_as: profile.same_holder_as.map(str::to_owned),
         });

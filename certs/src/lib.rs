@@ -25,5 +25,5 @@ mod subject_cert;
 pub use error::{Error, Result};
 pub use generate::{DEFAULT_BASE_URL, GenerateOptions, generate};
 pub use hierarchy::Pki;
-pub use manifest::Manifest;
+pub use manifest::{Manifest, Verdict};
 pub use subject_cert::certificate_with_subject;

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result, io_at};
 use crate::keys::KeyKind;
+pub use kyso_verify::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use time::OffsetDateTime;
@@ -101,8 +102,8 @@ pub struct PersonEntry {
     /// Whether the CA's database (and so its OCSP responder) knows this certificate.
     #[serde(default = "known")]
     pub known_to_ca: bool,
-    /// `ok` or the gateway's error code with revocation checking on (DESIGN §6).
-    pub verdict: String,
+    /// `ok` or the gateway's error code with revocation checking on (design §6).
+    pub verdict: Verdict,
     /// What the gateway must read from the certificate, when it must read something.
     pub identity: Option<ExpectedIdentity>,
     /// Another person id that is the same holder (renewal, legacy CMND certificate).
@@ -134,6 +135,49 @@ pub struct Identifier {
     pub value: String,
 }
 
+/// What the gateway must answer for a certificate: `ok`, or a refusal with this code.
+/// Written to the manifest as `"ok"` or the code's wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted.
+    Ok,
+    /// Refused with this code.
+    Refused(ErrorCode),
+}
+
+impl Verdict {
+    /// The refusal's code, `None` when accepted.
+    pub fn code(self) -> Option<ErrorCode> {
+        match self {
+            Self::Ok => None,
+            Self::Refused(code) => Some(code),
+        }
+    }
+
+    /// `ok` or the code's wire name.
+    pub fn as_str(self) -> &'static str {
+        self.code().map_or("ok", ErrorCode::as_str)
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Verdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == "ok" {
+            return Ok(Self::Ok);
+        }
+        ErrorCode::from_name(&name)
+            .map(Self::Refused)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown verdict {name:?}")))
+    }
+}
+
 fn known() -> bool {
     true
 }
@@ -141,11 +185,10 @@ fn known() -> bool {
 impl PersonEntry {
     /// The verdict when revocation checking is off: the revoked and the unknown-to-its-CA
     /// certificates then pass.
-    pub fn verdict_without_revocation(&self) -> &str {
-        if self.verdict == "CERT_REVOKED" {
-            "ok"
-        } else {
-            &self.verdict
+    pub fn verdict_without_revocation(&self) -> Verdict {
+        match self.verdict {
+            Verdict::Refused(ErrorCode::CertRevoked) => Verdict::Ok,
+            other => other,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::der::{
     OID_SERIAL_NUMBER, OID_UID, StringKind,
 };
 use crate::keys::KeyKind;
-use crate::manifest::{ExpectedIdentity, Identifier, Medium};
+use crate::manifest::{ErrorCode, ExpectedIdentity, Identifier, Medium, Verdict};
 use time::{Duration, OffsetDateTime};
 
 /// How a person's certificate departs from a good one.
@@ -57,8 +57,8 @@ pub struct PersonProfile {
     pub medium: Medium,
     /// E.164 phone number of a SIM person.
     pub phone: Option<&'static str>,
-    /// `ok` or the gateway's error code (DESIGN §6).
-    pub verdict: &'static str,
+    /// `ok` or the gateway's error code (design §6).
+    pub verdict: Verdict,
     /// The identity the gateway must read, when it must read one.
     pub identity: Option<ExpectedIdentity>,
     /// Another person id that is the same human or enterprise (renewal, CMND vs CCCD).
@@ -157,7 +157,7 @@ fn good(
         defect: Defect::None,
         medium: Medium::Token,
         phone: None,
-        verdict: "ok",
+        verdict: Verdict::Ok,
         identity,
         same_holder_as: None,
     }
@@ -169,7 +169,7 @@ fn defective(
     description: &'static str,
     key: KeyKind,
     defect: Defect,
-    verdict: &'static str,
+    verdict: Verdict,
     cccd: &str,
 ) -> PersonProfile {
     let name = "Đỗ Minh Khoa";
@@ -378,7 +378,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "expired yesterday",
             KeyKind::Rsa2048,
             Defect::Expired,
-            "CERT_EXPIRED",
+            Verdict::Refused(ErrorCode::CertExpired),
             "001090000101",
         ),
         defective(
@@ -386,7 +386,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "valid only from 30 days after generation",
             KeyKind::Rsa2048,
             Defect::NotYetValid,
-            "CERT_NOT_YET_VALID",
+            Verdict::Refused(ErrorCode::CertNotYetValid),
             "001090000102",
         ),
         defective(
@@ -394,7 +394,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "revoked by its CA (OCSP and CRL)",
             KeyKind::Rsa2048,
             Defect::Revoked,
-            "CERT_REVOKED",
+            Verdict::Refused(ErrorCode::CertRevoked),
             "001090000103",
         ),
         defective(
@@ -402,7 +402,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "keyUsage keyEncipherment only",
             KeyKind::Rsa2048,
             Defect::WrongKeyUsage,
-            "CERT_WRONG_PURPOSE",
+            Verdict::Refused(ErrorCode::CertWrongPurpose),
             "001090000104",
         ),
         defective(
@@ -410,7 +410,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "extendedKeyUsage serverAuth only",
             KeyKind::Rsa2048,
             Defect::WrongExtendedKeyUsage,
-            "CERT_WRONG_PURPOSE",
+            Verdict::Refused(ErrorCode::CertWrongPurpose),
             "001090000105",
         ),
         defective(
@@ -418,7 +418,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "RSA-1024 key",
             KeyKind::Rsa1024,
             Defect::None,
-            "WEAK_KEY",
+            Verdict::Refused(ErrorCode::WeakKey),
             "001090000106",
         ),
         defective(
@@ -426,7 +426,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "certificate signed with sha1WithRSAEncryption",
             KeyKind::Rsa2048,
             Defect::Sha1Signature,
-            "WEAK_SIGNATURE_ALGORITHM",
+            Verdict::Refused(ErrorCode::WeakSignatureAlgorithm),
             "001090000107",
         ),
         defective(
@@ -434,7 +434,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             "signed by the CA's key but not in its database: OCSP answers unknown",
             KeyKind::Rsa2048,
             Defect::UnknownToCa,
-            "CERT_REVOKED",
+            Verdict::Refused(ErrorCode::CertRevoked),
             "001090000109",
         ),
         PersonProfile {
@@ -444,12 +444,12 @@ pub fn catalogue() -> Vec<PersonProfile> {
                 "issued by a CA outside the trust anchors",
                 KeyKind::Rsa2048,
                 Defect::None,
-                "CERT_UNTRUSTED",
+                Verdict::Refused(ErrorCode::CertUntrusted),
                 "001090000108",
             )
         },
         PersonProfile {
-            verdict: "INVALID_IDENTIFIER",
+            verdict: Verdict::Refused(ErrorCode::InvalidIdentifier),
             identity: None,
             ..good(
                 "bad-cccd-province",
@@ -466,7 +466,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             )
         },
         PersonProfile {
-            verdict: "INVALID_IDENTIFIER",
+            verdict: Verdict::Refused(ErrorCode::InvalidIdentifier),
             ..good(
                 "bad-mst-checksum",
                 "MST whose check digit is wrong",
@@ -482,7 +482,7 @@ pub fn catalogue() -> Vec<PersonProfile> {
             )
         },
         PersonProfile {
-            verdict: "NO_IDENTITY",
+            verdict: Verdict::Refused(ErrorCode::NoIdentity),
             ..good(
                 "no-identity",
                 "no CCCD, CMND or MST anywhere",

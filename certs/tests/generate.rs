@@ -130,7 +130,13 @@ fn every_profile_is_there_with_a_verdict_and_a_matching_certificate() {
         assert_eq!(sha1, p.id == "sha1-signed", "{}", p.id);
         let identity_ok = p.identity.is_some();
         let expect_ok = identity_ok && !POLICY_REFUSALS.contains(&p.id.as_str());
-        assert_eq!(p.verdict == "ok", expect_ok, "{}: {}", p.id, p.verdict);
+        assert_eq!(
+            p.verdict == kyso_certs::Verdict::Ok,
+            expect_ok,
+            "{}: {:?}",
+            p.id,
+            p.verdict
+        );
         assert_eq!(p.phone.is_some(), p.medium == Medium::Sim, "{}", p.id);
         if let Some(phone) = &p.phone {
             assert!(phone.starts_with("+84") && phone.len() == 12, "{phone}");

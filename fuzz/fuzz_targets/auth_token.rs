@@ -2,7 +2,7 @@
 //! (`POST /register/token`, `POST /login/token`, `verify-token`).
 //!
 //! Fed: the input as the JSON body (`serde_json` → `AuthToken`), then
-//! `kyso_gateway::webeid::decode`; and, separately, the raw input as the certificate bytes
+//! `kyso_verify::webeid::decode`; and, separately, the raw input as the certificate bytes
 //! of a well-formed token (base64 in `unverifiedCertificate`), through `decode`,
 //! `x509_parser::parse_x509_certificate`, `policy::key_of` and `webeid::verify_signature`
 //! (the steps `verify_auth_token` runs before the path check).
@@ -12,7 +12,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kyso_gateway::webeid::{DecodedToken, decode, verify_signature};
+use kyso_verify::webeid::{DecodedToken, decode, verify_signature};
 use kyso_proto::webeid::{AuthToken, FORMAT};
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +24,7 @@ fn pre_trust(decoded: &DecodedToken) {
     let Ok((_rest, cert)) = x509_parser::parse_x509_certificate(&decoded.certificate) else {
         return;
     };
-    if let Ok(key) = kyso_gateway::policy::key_of(&cert) {
+    if let Ok(key) = kyso_verify::policy::key_of(&cert) {
         let _ = verify_signature(
             decoded,
             key,

@@ -10,8 +10,8 @@
 //! types or dates), a hang, an unbounded allocation — for any input.
 #![no_main]
 
-use kyso_gateway::certificate::{CertificateFacts, RevocationPointers};
-use kyso_gateway::identity::extract_subject;
+use kyso_verify::certificate::{CertificateFacts, RevocationPointers};
+use kyso_verify::identity::extract_subject;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,7 +17,7 @@
 //! allocation — for any input; and a verified answer for the wrong certificate.
 #![no_main]
 
-use kyso_gateway::revocation::ocsp::{
+use kyso_verify::revocation::ocsp::{
     BasicResponse, CertId, OcspRules, parse_response, verify_response,
 };
 use libfuzzer_sys::fuzz_target;

@@ -7,12 +7,10 @@
 //! fall back to a plain string. Unknown keys are errors, so a typo cannot silently leave a
 //! default in force; every error names the key.
 
-use crate::policy::PolicyOptions;
-use crate::revocation::ocsp::OcspRules;
-use crate::revocation::{
-    FailureMode, IssuerOverride, Methods, NoRevocationCheck, OcspCrlChecker, RevocationChecker,
-    RevocationSettings,
-};
+use crate::revocation::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};
+use kyso_verify::policy::PolicyOptions;
+use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
+use kyso_verify::revocation::ocsp::OcspRules;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

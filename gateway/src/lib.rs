@@ -15,18 +15,12 @@
 //!   [`http_client`]: size-limited reads of other services' answers.
 //! - [`inspect`]: the `kyso-gateway inspect` report.
 
-pub mod certificate;
 pub mod clock;
 pub mod config;
-pub mod error;
 pub mod http;
 pub mod http_client;
-pub mod identity;
-pub mod inspect;
-pub mod policy;
 pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod sim;
 pub mod store;
-pub mod webeid;

@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
-use kyso_gateway::policy::CertificatePolicy;
 use kyso_gateway::server::policy_with;
+use kyso_verify::policy::CertificatePolicy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -181,7 +181,7 @@ fn inspect(path: &PathBuf) -> ExitCode {
         Ok(b) => b,
         Err(e) => return usage_error(format!("inspect: {}: {e}", path.display())),
     };
-    let report = match kyso_gateway::inspect::inspect(&bytes, OffsetDateTime::now_utc()) {
+    let report = match kyso_verify::inspect::inspect(&bytes, OffsetDateTime::now_utc()) {
         Ok(r) => r,
         Err(e) => return usage_error(format!("inspect: {}: {e}", path.display())),
     };
@@ -192,7 +192,7 @@ fn inspect(path: &PathBuf) -> ExitCode {
     }
 }
 
-fn verdict(result: Result<(), kyso_gateway::error::Rejection>) -> serde_json::Value {
+fn verdict(result: Result<(), kyso_verify::error::Rejection>) -> serde_json::Value {
     match result {
         Ok(()) => serde_json::json!({ "code": "ok" }),
         Err(r) => serde_json::json!({ "code": r.code.as_str(), "detail": r.detail }),
@@ -238,7 +238,7 @@ fn verify_token(
         Ok(t) => t,
         Err(e) => return usage_error(format!("{}: {e}", token.display())),
     };
-    let report = match block_on(kyso_gateway::webeid::report(
+    let report = match block_on(kyso_verify::webeid::report(
         &policy, &token, origin, nonce, at,
     )) {
         Ok(r) => r,
@@ -309,12 +309,12 @@ fn verify_cert(args: &VerifyCertArgs<'_>) -> ExitCode {
         } else {
             policy.verify(&der, &extra, at).await?;
             let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
-                kyso_gateway::error::Rejection::new(
-                    kyso_gateway::error::ErrorCode::MalformedToken,
+                kyso_verify::error::Rejection::new(
+                    kyso_verify::error::ErrorCode::MalformedToken,
                     e.to_string(),
                 )
             })?;
-            Ok(Some(kyso_gateway::identity::extract_subject(
+            Ok(Some(kyso_verify::identity::extract_subject(
                 &cert,
                 at.year(),
             )?))

@@ -3,13 +3,14 @@
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, UnavailableMode};
 use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
-use crate::inspect::decode_certificate;
-use crate::policy::{CertificatePolicy, TrustStore};
-use crate::revocation::{NoRevocationCheck, OcspCrlChecker, RevocationChecker};
+use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
 use crate::sim::SimService;
 use crate::sim::mss_http::HttpMssp;
 use crate::store::{SqliteStore, Store};
+use kyso_verify::inspect::decode_certificate;
+use kyso_verify::policy::{CertificatePolicy, TrustStore};
+use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

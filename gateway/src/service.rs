@@ -2,19 +2,19 @@
 //! challenges, USB-token registration (preview → ticket → confirmed account), login and
 //! sessions. The HTTP layer only decodes requests, calls these and encodes the results.
 
-use crate::certificate::CertificateFacts;
 use crate::clock::Clock;
-use crate::error::{ErrorCode, Rejection};
-use crate::identity::{Identifier, Subject, SubjectType, extract_subject};
-use crate::policy::CertificatePolicy;
 use crate::store::{
     Account, AuditEntry, CertificateRecord, Challenge, CreateAccountError, Evidence, Purpose,
     Store, StoreError, Ticket,
 };
-use crate::webeid::{VerifiedToken, verify_auth_token};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_proto::webeid::AuthToken;
+use kyso_verify::certificate::CertificateFacts;
+use kyso_verify::error::{ErrorCode, Rejection};
+use kyso_verify::identity::{Identifier, Subject, SubjectType, extract_subject};
+use kyso_verify::policy::CertificatePolicy;
+use kyso_verify::webeid::{VerifiedToken, verify_auth_token};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};

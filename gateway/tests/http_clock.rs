@@ -3,17 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
+use crate::common::{ORIGIN, call};
 use axum::http::StatusCode;
-use common::{ORIGIN, call};
 use serde_json::json;
 use time::Duration;
 
 #[tokio::test]
 async fn challenges_and_tickets_expire_through_the_api() {
     // Keep the whole World alive: it owns the database's temporary folder.
-    let world = common::world().await;
+    let world = crate::common::world().await;
     let (pki, clock) = (&world.pki, &world.clock);
     let app = world.app();
 

@@ -20,7 +20,7 @@ fn inspect(path: &Path) -> (Output, serde_json::Value) {
 
 fn vector(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/webeid")
+        .join("../verify/tests/vectors/webeid")
         .join(name)
 }
 

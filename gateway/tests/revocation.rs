@@ -6,15 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
+use crate::common::{ORIGIN, Pki, World, call, pem_der};
 use axum::http::StatusCode;
-use common::{ORIGIN, Pki, World, call, pem_der};
-use kyso_gateway::revocation::ocsp::OcspRules;
 use kyso_gateway::revocation::{
     FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings,
 };
 use kyso_tests::revocation::{OcspResponder, ResponderOptions, StaticServer, dead_url};
+use kyso_verify::revocation::ocsp::OcspRules;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use time::Duration;
@@ -48,7 +46,7 @@ fn settings(pki: &Pki, ocsp: &str, crl: &str) -> RevocationSettings {
 async fn world_asking(pki: Pki, ocsp: &str, crl: &str) -> World {
     let checker = OcspCrlChecker::new(settings(&pki, ocsp, crl)).unwrap();
     let policy = pki.policy_with(Arc::new(checker));
-    common::world_over(pki, policy).await
+    crate::common::world_over(pki, policy).await
 }
 
 fn responder(pki: &Pki, next_update_minutes: Option<u32>) -> OcspResponder {
@@ -138,7 +136,7 @@ async fn crls_are_renewed_before_they_expire() {
     let url = format!("{}/vnpt.crl", server.url);
     let checker = Arc::new(OcspCrlChecker::new(settings(&pki, &dead_url(), &url)).unwrap());
     let policy = pki.policy_with(checker.clone());
-    let world = common::world_over(pki, policy).await;
+    let world = crate::common::world_over(pki, policy).await;
 
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     let (status, revoked) = preview(&world, "revoked").await;

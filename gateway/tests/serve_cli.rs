@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
 use std::process::Command;
 
 fn serve(config: &str) -> (Option<i32>, String) {
@@ -29,7 +27,7 @@ fn serve(config: &str) -> (Option<i32>, String) {
 
 #[test]
 fn bad_configurations_name_their_setting() {
-    let pki = common::Pki::generate();
+    let pki = crate::common::Pki::generate();
     let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
     let untrusted = format!(
         "{:?}",

@@ -5,12 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::{ORIGIN, World, world};
-use kyso_gateway::error::ErrorCode;
+use crate::common::{ORIGIN, World, world};
 use kyso_gateway::service::ContactDetails;
 use kyso_gateway::store::{Purpose, Store};
+use kyso_verify::error::ErrorCode;
 use time::Duration;
 
 impl World {
@@ -61,8 +59,8 @@ async fn every_person_gets_the_manifest_verdict_and_ok_persons_an_account() {
     for p in &persons {
         let got = w.register(&p.id).await;
         let want = p.verdict_without_revocation();
-        match want {
-            "ok" => {
+        match want.code() {
+            None => {
                 let account_id = got.unwrap_or_else(|e| panic!("{}: {e}", p.id));
                 let me = w.login(&p.id).await.unwrap();
                 assert_eq!(me.account.id, account_id);
@@ -74,7 +72,12 @@ async fn every_person_gets_the_manifest_verdict_and_ok_persons_an_account() {
                 );
                 assert_eq!(me.account.ial, 3);
             }
-            code => assert_eq!(got.map_err(|e| e.as_str()), Err(code), "{}", p.id),
+            Some(code) => assert_eq!(
+                got.map_err(|e| e.as_str().to_owned()),
+                Err(code.as_str().to_owned()),
+                "{}",
+                p.id
+            ),
         }
     }
     assert!(w.store.verify_audit_chain().await.unwrap() >= 2);
@@ -299,7 +302,7 @@ async fn subject_type_asked_for_must_match() {
     let w = world().await;
     let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
     let token = w.pki.token("enterprise-employee", ORIGIN, &c.nonce);
-    let org = Some(kyso_gateway::identity::SubjectType::Organization);
+    let org = Some(kyso_verify::identity::SubjectType::Organization);
     let e = w
         .gateway
         .register_token(&c.challenge_id, &token, &[], org)

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::Pki;
+use crate::common::Pki;
 use std::path::Path;
 use std::process::Command;
 
@@ -52,7 +50,7 @@ fn web_eid_vector_signature_and_chain_pass_and_identity_is_not_vietnamese() {
     let pki = Pki::generate();
     let dir = tempfile::tempdir().unwrap();
     let config = config(&pki, dir.path());
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/webeid");
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../verify/tests/vectors/webeid");
     let token = vectors.join("valid-auth-token.json");
     let anchor = vectors.join("TEST_of_ESTEID2018.cer");
     let anchor = anchor.to_str().unwrap();

@@ -1,4 +1,7 @@
-//! The agent's errors, each with the stable code of DESIGN §7.
+//! The agent's errors, each with its stable code from the shared table
+//! ([`kyso_verify::error::AgentCode`], design §7).
+
+use kyso_verify::error::AgentCode;
 
 /// Why the agent could not produce a signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,16 +33,16 @@ pub enum ShimError {
 }
 
 impl ShimError {
-    /// The stable code of DESIGN §7.
-    pub fn code(&self) -> &'static str {
+    /// The stable code (design §7).
+    pub fn code(&self) -> AgentCode {
         match self {
-            Self::TokenNotPresent => "TOKEN_NOT_PRESENT",
-            Self::NoCertificate => "NO_CERTIFICATE",
-            Self::PinIncorrect { .. } => "PIN_INCORRECT",
-            Self::PinLocked => "PIN_LOCKED",
-            Self::UserCancelled => "USER_CANCELLED",
-            Self::BadRequest(_) => "BAD_REQUEST",
-            Self::Token(_) => "TOKEN_ERROR",
+            Self::TokenNotPresent => AgentCode::TokenNotPresent,
+            Self::NoCertificate => AgentCode::NoCertificate,
+            Self::PinIncorrect { .. } => AgentCode::PinIncorrect,
+            Self::PinLocked => AgentCode::PinLocked,
+            Self::UserCancelled => AgentCode::UserCancelled,
+            Self::BadRequest(_) => AgentCode::BadRequest,
+            Self::Token(_) => AgentCode::TokenError,
         }
     }
 }

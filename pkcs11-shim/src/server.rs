@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use kyso_verify::error::AgentCode;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -39,23 +40,16 @@ pub struct AgentState {
 
 type Shared = Arc<AgentState>;
 
-fn status_of(e: &ShimError) -> StatusCode {
-    match e {
-        ShimError::TokenNotPresent | ShimError::NoCertificate => StatusCode::NOT_FOUND,
-        ShimError::PinIncorrect { .. } | ShimError::PinLocked => StatusCode::UNAUTHORIZED,
-        ShimError::UserCancelled => StatusCode::CONFLICT,
-        ShimError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ShimError::Token(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-fn error_response(
-    status: StatusCode,
-    code: &str,
-    detail: &str,
-    retries_left: Option<u32>,
-) -> Response {
-    let mut body = serde_json::json!({ "code": code, "detail": detail, "status": status.as_u16() });
+/// The agent's problem document (RFC 9457) for `code`.
+fn error_response(code: AgentCode, detail: &str, retries_left: Option<u32>) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut body = serde_json::json!({
+        "type": format!("urn:kyso:agent-error:{code}"),
+        "title": code.as_str(),
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail,
+    });
     if let Some(n) = retries_left {
         body["retries_left"] = n.into();
     }
@@ -76,12 +70,7 @@ impl IntoResponse for AgentError {
             ShimError::PinIncorrect { retries_left } => retries_left,
             _ => None,
         };
-        error_response(
-            status_of(&self.0),
-            self.0.code(),
-            &self.0.to_string(),
-            retries,
-        )
+        error_response(self.0.code(), &self.0.to_string(), retries)
     }
 }
 
@@ -97,12 +86,7 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| state.hosts.iter().any(|allowed| allowed == h));
     if !host_ok {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            "BAD_REQUEST",
-            "unexpected Host header",
-            None,
-        );
+        return error_response(AgentCode::BadRequest, "unexpected Host header", None);
     }
     let origin = origin_of(headers).map(str::to_owned);
     let allowed = origin
@@ -111,8 +95,7 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
     let signing = request.uri().path() == "/v1/authenticate";
     if (origin.is_some() || signing) && !allowed {
         return error_response(
-            StatusCode::FORBIDDEN,
-            "ORIGIN_NOT_ALLOWED",
+            AgentCode::OriginNotAllowed,
             "this origin may not use the signing agent",
             None,
         );
@@ -186,7 +169,7 @@ pub fn certificates_report(tokens: Vec<crate::token::TokenSummary>) -> serde_jso
     let mut out = Vec::new();
     for t in tokens {
         for c in t.certificates {
-            let report = kyso_gateway::inspect::inspect(&c.der, now).ok();
+            let report = kyso_verify::inspect::inspect(&c.der, now).ok();
             out.push(serde_json::json!({
                 "certificate_id": format!("{}:{}", t.serial, c.id),
                 "token": { "label": t.label, "serial": t.serial, "model": t.model },

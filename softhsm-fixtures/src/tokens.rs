@@ -50,7 +50,7 @@ pub struct TokenEntry {
     /// Serial of that certificate, uppercase hex.
     pub cert_serial: String,
     /// The manifest's verdict for this person.
-    pub verdict: String,
+    pub verdict: kyso_certs::Verdict,
 }
 
 impl TokensFile {
@@ -150,7 +150,7 @@ pub fn provision(
             key: person.key,
             cert,
             cert_serial: issued.serial_hex,
-            verdict: person.verdict.clone(),
+            verdict: person.verdict,
         });
     }
     let file = TokensFile {

@@ -2,11 +2,11 @@
 //! `PAYLOAD_TOO_LARGE`, anything else that is not the expected JSON is `MALFORMED_REQUEST`.
 
 use super::ApiError;
-use crate::error::ErrorCode;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
+use kyso_verify::error::ErrorCode;
 
 /// `Json<T>` with kyso's error mapping.
 pub struct ApiJson<T>(pub T);

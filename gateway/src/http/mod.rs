@@ -7,6 +7,7 @@
 //! bounded.
 
 mod extract;
+pub mod messages;
 mod problem;
 mod rate_limit;
 mod routes;

@@ -1,8 +1,8 @@
 //! RFC 9457 problem documents: the only place an error becomes an HTTP response.
 
-use crate::error::{ErrorCode, Rejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kyso_verify::error::{ErrorCode, Rejection};
 
 /// A refusal on its way out.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
         let body = serde_json::json!({
             "type": format!("urn:kyso:error:{}", code.as_str()),
-            "title": code.message_vi(),
+            "title": super::messages::title(code, "vi"),
             "status": status.as_u16(),
             "code": code.as_str(),
             "detail": self.0.detail,

@@ -11,10 +11,10 @@
 //! rotation, and the limit fails closed).
 
 use super::ApiError;
-use crate::error::ErrorCode;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use kyso_verify::error::ErrorCode;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};

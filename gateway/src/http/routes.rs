@@ -2,8 +2,6 @@
 
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
-use crate::error::ErrorCode;
-use crate::identity::SubjectType;
 use crate::service::ContactDetails;
 use crate::sim::SimService;
 use crate::store::Purpose;
@@ -12,6 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use kyso_proto::webeid::AuthToken;
+use kyso_verify::error::ErrorCode;
+use kyso_verify::identity::SubjectType;
 use serde::Deserialize;
 use std::sync::Arc;
 

@@ -15,17 +15,18 @@
 //! URLs come from the certificate (AIA, CRLDP) unless the operator configured others for
 //! the issuer ([`IssuerOverride`], matched by the issuer's key).
 
-use super::RevocationChecker;
 use super::cache::ExpiringCache;
-use super::crl::{CrlStore, CrlVerdict};
+use super::crl_store::CrlStore;
 use super::fetch::HttpFetcher;
-use super::ocsp::{
+use async_trait::async_trait;
+use kyso_verify::certificate::RevocationPointers;
+use kyso_verify::error::{ErrorCode, Rejection};
+use kyso_verify::policy::RevocationChecker;
+use kyso_verify::policy::ValidatedPath;
+use kyso_verify::revocation::crl::CrlVerdict;
+use kyso_verify::revocation::ocsp::{
     self, CertId, CertStatus, OcspAnswer, OcspRules, encode_request, parse_response,
 };
-use crate::certificate::RevocationPointers;
-use crate::error::{ErrorCode, Rejection};
-use crate::policy::ValidatedPath;
-use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 use x509_parser::certificate::X509Certificate;
 

@@ -21,16 +21,16 @@
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
 use super::session::{Login, Registration, SimOutcome, SimResult, SimSession};
-use crate::certificate::CertificateFacts;
-use crate::error::{ErrorCode, Rejection};
-use crate::identity::{SubjectType, extract_subject};
 use crate::service::{Gateway, IAL, Preview, SessionIssued, random_b64, store_failed};
 use crate::store::{CertificateRecord, Evidence, Purpose, StartSimError, Ticket};
-use crate::webeid::check_signature;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_proto::mss::{sim_signed_data, verification_code};
 use kyso_proto::webeid::SignatureAlgorithm;
+use kyso_verify::certificate::CertificateFacts;
+use kyso_verify::error::{ErrorCode, Rejection};
+use kyso_verify::identity::{SubjectType, extract_subject};
+use kyso_verify::webeid::check_signature;
 use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -427,7 +427,7 @@ impl SimService {
         (
             CertificateRecord,
             Evidence,
-            crate::identity::Subject,
+            kyso_verify::identity::Subject,
             CertificateFacts,
         ),
         Rejection,

@@ -1,9 +1,9 @@
 //! A signing-SIM session as the store keeps it: one push request to one phone, from
 //! `pending` to `complete` with a result that never changes afterwards (DESIGN §3).
 
-use crate::certificate::CertificateFacts;
-use crate::identity::{Subject, SubjectType};
 use crate::store::{CertificateRecord, Evidence, Purpose};
+use kyso_verify::certificate::CertificateFacts;
+use kyso_verify::identity::{Subject, SubjectType};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -70,8 +70,8 @@ impl SimResult {
     }
 
     /// The error code a failed result is reported with (`None` for `OK`).
-    pub fn error_code(self) -> Option<crate::error::ErrorCode> {
-        use crate::error::ErrorCode as C;
+    pub fn error_code(self) -> Option<kyso_verify::error::ErrorCode> {
+        use kyso_verify::error::ErrorCode as C;
         Some(match self {
             Self::Ok => return None,
             Self::UserRefused => C::UserRefused,
@@ -98,7 +98,7 @@ pub enum SimOutcome {
     LoggedIn(Box<Login>),
     /// Refused by the gateway: the precise code and what was wrong.
     Refused {
-        /// An [`crate::error::ErrorCode`] name.
+        /// An [`kyso_verify::error::ErrorCode`] name.
         code: String,
         /// The detail.
         detail: String,

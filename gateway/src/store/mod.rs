@@ -10,9 +10,9 @@ mod sqlite_sim;
 
 pub use sqlite::SqliteStore;
 
-use crate::identity::{Identifier, Subject};
 use crate::sim::session::{SimOutcome, SimResult, SimSession};
 use async_trait::async_trait;
+use kyso_verify::identity::{Identifier, Subject};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

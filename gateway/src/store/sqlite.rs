@@ -16,9 +16,9 @@ use super::{
     Account, AuditEntry, CertificateRecord, Challenge, CreateAccountError, Purpose, StartSimError,
     Store, StoreError, Ticket, audit_hash,
 };
-use crate::identity::{Identifier, Subject};
 use crate::sim::session::{SimOutcome, SimResult, SimSession};
 use async_trait::async_trait;
+use kyso_verify::identity::{Identifier, Subject};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqlitePool, Transaction};
 use std::str::FromStr;

@@ -6,8 +6,8 @@
 
 use super::sqlite::{SqliteStore, err, from_ts, is_unique_violation, ts};
 use super::{Purpose, StartSimError, StoreError, Ticket};
-use crate::identity::SubjectType;
 use crate::sim::session::{SimOutcome, SimResult, SimSession};
+use kyso_verify::identity::SubjectType;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;

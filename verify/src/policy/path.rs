@@ -23,7 +23,7 @@ use webpki::{
 
 /// What the leaf must be good for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub enum PathUsage {
     /// Proving an identity: EKU, when present, must allow this purpose (DER OID value).
     Identity(&'static [u8]),
     /// Anything: the path alone (`verify-cert --purpose any`).
@@ -56,7 +56,7 @@ pub struct ValidatedPath {
     leaf: Vec<u8>,
     links: Vec<Link>,
     extra: Vec<Vec<u8>>,
-    purpose: Purpose,
+    usage: PathUsage,
     at: OffsetDateTime,
     allow_sha1: bool,
     trust: Arc<TrustStore>,
@@ -73,7 +73,7 @@ impl ValidatedPath {
     pub(crate) fn build(
         trust: Arc<TrustStore>,
         allow_sha1: bool,
-        purpose: Purpose,
+        usage: PathUsage,
         leaf: &[u8],
         extra: &[Vec<u8>],
         at: OffsetDateTime,
@@ -82,7 +82,7 @@ impl ValidatedPath {
             leaf: leaf.to_vec(),
             links: Vec::new(),
             extra: extra.to_vec(),
-            purpose,
+            usage,
             at,
             allow_sha1,
             trust,
@@ -164,8 +164,8 @@ impl ValidatedPath {
         let run = |anchors: &[rustls_pki_types::TrustAnchor<'_>],
                    intermediates: &[CertificateDer<'_>]|
          -> Result<Vec<Link>, webpki::Error> {
-            let path = match self.purpose {
-                Purpose::Identity(eku) => ee.verify_for_usage(
+            let path = match self.usage {
+                PathUsage::Identity(eku) => ee.verify_for_usage(
                     &algs,
                     anchors,
                     intermediates,
@@ -174,7 +174,7 @@ impl ValidatedPath {
                     revocation,
                     None,
                 )?,
-                Purpose::Any => ee.verify_for_usage(
+                PathUsage::Any => ee.verify_for_usage(
                     &algs,
                     anchors,
                     intermediates,

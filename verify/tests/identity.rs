@@ -9,9 +9,10 @@ use kyso_certs::der::{
     OID_UID, StringKind,
 };
 use kyso_certs::{GenerateOptions, certificate_with_subject, generate};
-use kyso_gateway::identity::{IdentifierKind, Subject, SubjectType, extract_subject};
+use kyso_verify::error::ErrorCode;
+use kyso_verify::identity::{IdentifierKind, Subject, SubjectType, extract_subject};
 
-fn subject_of(der: &[u8], year: i32) -> Result<Subject, kyso_gateway::identity::IdentityError> {
+fn subject_of(der: &[u8], year: i32) -> Result<Subject, kyso_verify::identity::IdentityError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
     extract_subject(&cert, year)
 }
@@ -25,11 +26,11 @@ fn every_test_person_gives_the_manifest_identity_or_error() {
     for p in &manifest.persons {
         let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
         let got = subject_of(&der, year);
-        match p.verdict.as_str() {
-            code @ ("NO_IDENTITY" | "INVALID_IDENTIFIER") => {
+        match p.verdict.code() {
+            code @ Some(ErrorCode::NoIdentity | ErrorCode::InvalidIdentifier) => {
                 assert_eq!(
                     got.as_ref().map_err(|e| e.code()).err(),
-                    Some(code),
+                    code,
                     "{}: {got:?}",
                     p.id
                 );
@@ -84,12 +85,14 @@ fn cn(value: &str) -> Attribute {
     attr(OID_COMMON_NAME, StringKind::Utf8, value)
 }
 
-fn extract(attrs: &[Attribute]) -> Result<Subject, kyso_gateway::identity::IdentityError> {
+fn extract(attrs: &[Attribute]) -> Result<Subject, kyso_verify::identity::IdentityError> {
     subject_of(&certificate_with_subject(attrs).unwrap(), 2026)
 }
 
 fn code(attrs: &[Attribute]) -> &'static str {
-    extract(attrs).map(|_| "ok").unwrap_or_else(|e| e.code())
+    extract(attrs)
+        .map(|_| "ok")
+        .unwrap_or_else(|e| e.code().as_str())
 }
 
 #[test]

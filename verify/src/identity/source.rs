@@ -5,12 +5,10 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::x509::AttributeTypeAndValue;
 
-const OID_UID: &str = "0.9.2342.19200300.100.1.1";
-const OID_SERIAL_NUMBER: &str = "2.5.4.5";
-const OID_ORGANIZATION_IDENTIFIER: &str = "2.5.4.97";
-const OID_COMMON_NAME: &str = "2.5.4.3";
-const OID_ORGANIZATION: &str = "2.5.4.10";
-const OID_EMAIL_ADDRESS: &str = "1.2.840.113549.1.9.1";
+use crate::oid::{
+    ATTR_COMMON_NAME, ATTR_EMAIL_ADDRESS, ATTR_ORGANIZATION, ATTR_ORGANIZATION_IDENTIFIER,
+    ATTR_SERIAL_NUMBER, ATTR_UID,
+};
 
 /// Where a claim was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +105,7 @@ pub fn claims_of(cert: &X509Certificate<'_>) -> Claims {
             continue;
         };
         match oid.as_str() {
-            OID_UID => {
+            ATTR_UID => {
                 if let Some((kind, value)) = text.split_once(':') {
                     claims.identifiers.push(Claim {
                         source: ClaimSource::Uid,
@@ -116,16 +114,16 @@ pub fn claims_of(cert: &X509Certificate<'_>) -> Claims {
                     });
                 }
             }
-            OID_SERIAL_NUMBER | OID_ORGANIZATION_IDENTIFIER => {
+            ATTR_SERIAL_NUMBER | ATTR_ORGANIZATION_IDENTIFIER => {
                 claims.identifiers.extend(etsi_claim(&text));
             }
-            OID_COMMON_NAME => {
+            ATTR_COMMON_NAME => {
                 claims.common_name.get_or_insert(text);
             }
-            OID_ORGANIZATION => {
+            ATTR_ORGANIZATION => {
                 claims.organization.get_or_insert(text);
             }
-            OID_EMAIL_ADDRESS => {
+            ATTR_EMAIL_ADDRESS => {
                 claims.email.get_or_insert(text);
             }
             _ => {}

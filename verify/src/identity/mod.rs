@@ -26,6 +26,7 @@ pub use cccd::{PROVINCE_CODES, validate_cccd, validate_cmnd};
 pub use mst::canonical_mst;
 pub use source::{Claim, ClaimSource, Claims, claims_of, decode_string};
 
+use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use x509_parser::certificate::X509Certificate;
 
@@ -118,11 +119,11 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    /// The stable code of DESIGN §6.
-    pub fn code(&self) -> &'static str {
+    /// The stable code of design §6.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NoIdentity(_) => "NO_IDENTITY",
-            Self::InvalidIdentifier(_) => "INVALID_IDENTIFIER",
+            Self::NoIdentity(_) => ErrorCode::NoIdentity,
+            Self::InvalidIdentifier(_) => ErrorCode::InvalidIdentifier,
         }
     }
 }
@@ -278,7 +279,7 @@ mod tests {
             ("MNS", "12"),
         ] {
             let e = parse_claim(k, v, 2026).unwrap_err();
-            assert_eq!(e.code(), "INVALID_IDENTIFIER", "{k}:{v}");
+            assert_eq!(e.code(), ErrorCode::InvalidIdentifier, "{k}:{v}");
         }
     }
 }

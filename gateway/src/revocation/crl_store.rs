@@ -1,6 +1,6 @@
 //! CRLs (RFC 5280 §5) from the certificate's CRL distribution point: fetched once, kept
-//! until nextUpdate, refreshed in the background before then, and checked against the
-//! path with webpki's revocation options (issuer's CRL, signed by the issuer, not past
+//! until nextUpdate, refreshed in the background before then, and judged by
+//! [`kyso_verify::revocation::crl`] (issuer's CRL, signed by the issuer, not past
 //! nextUpdate).
 //!
 //! A cached CRL is parsed once. Its signature is checked at every use (webpki does it as
@@ -9,54 +9,11 @@
 
 use super::cache::ExpiringCache;
 use super::fetch::HttpFetcher;
-use crate::policy::ValidatedPath;
+use kyso_verify::policy::ValidatedPath;
+use kyso_verify::revocation::crl::{CachedCrl, CrlVerdict, decode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
-use webpki::{CertRevocationList, OwnedCertRevocationList};
-
-/// A parsed CRL with the times that decide its use.
-#[derive(Debug)]
-pub struct CachedCrl {
-    list: CertRevocationList<'static>,
-    /// thisUpdate.
-    pub this_update: OffsetDateTime,
-    /// nextUpdate (webpki refuses CRLs without one).
-    pub next_update: OffsetDateTime,
-}
-
-/// What a usable CRL says about a leaf.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrlVerdict {
-    /// Not listed.
-    Good,
-    /// Listed as revoked.
-    Revoked,
-}
-
-/// Decodes a CRL (DER, or PEM as some CAs publish) and reads its times.
-pub fn decode(bytes: &[u8]) -> Result<CachedCrl, String> {
-    let der = if bytes.starts_with(b"-----BEGIN") {
-        pem::parse(bytes)
-            .map_err(|e| format!("not a PEM CRL: {e}"))?
-            .into_contents()
-    } else {
-        bytes.to_vec()
-    };
-    let (_, parsed) = x509_parser::parse_x509_crl(&der).map_err(|e| format!("not a CRL: {e}"))?;
-    let this_update = parsed.last_update().to_datetime();
-    let next_update = parsed
-        .next_update()
-        .map(|t| t.to_datetime())
-        .ok_or("the CRL has no nextUpdate")?;
-    let list = OwnedCertRevocationList::from_der(&der)
-        .map_err(|e| format!("the CRL is not usable: {e:?}"))?;
-    Ok(CachedCrl {
-        list: CertRevocationList::Owned(list),
-        this_update,
-        next_update,
-    })
-}
 
 /// The CRLs known to the gateway, by URL.
 #[derive(Debug)]
@@ -150,16 +107,10 @@ impl CrlStore {
         path: &ValidatedPath,
         index: usize,
     ) -> Result<CrlVerdict, String> {
-        match path.check_crl(index, &crl.list) {
-            Ok(()) => Ok(CrlVerdict::Good),
-            Err(webpki::Error::CertRevoked) => Ok(CrlVerdict::Revoked),
-            Err(e) => {
-                self.cache.remove(&url.to_owned());
-                Err(format!(
-                    "{url}: the CRL cannot be used for this certificate: {e:?}"
-                ))
-            }
-        }
+        crl.judge(path, index).map_err(|e| {
+            self.cache.remove(&url.to_owned());
+            format!("{url}: {e}")
+        })
     }
 
     /// Downloads again every cached CRL whose nextUpdate falls before `before`; returns

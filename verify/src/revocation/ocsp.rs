@@ -15,6 +15,10 @@
 //!   one was sent (required per responder, since some serve pre-produced answers).
 
 use crate::certificate::key_algorithm;
+use crate::oid::{
+    EC_PUBLIC_KEY, ECDSA_WITH_SHA1, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, P256, P384, RSA,
+    SHA1_WITH_RSA, SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
+};
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use time::{Duration, OffsetDateTime};
@@ -27,12 +31,6 @@ use yasna::tags::TAG_INTEGER;
 const OID_SHA1: [u64; 6] = [1, 3, 14, 3, 2, 26];
 const OID_OCSP_BASIC: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 1];
 const OID_OCSP_NONCE: [u64; 10] = [1, 3, 6, 1, 5, 5, 7, 48, 1, 2];
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-const OID_SHA1_RSA: &str = "1.2.840.113549.1.1.5";
-const OID_ECDSA_SHA1: &str = "1.2.840.10045.4.1";
 
 /// Why an OCSP answer cannot be used, most basic problem first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -513,16 +511,16 @@ fn verification_algorithm(
 ) -> Option<&'static dyn VerificationAlgorithm> {
     let (key_alg, curve) = key_algorithm(signer);
     Some(match (sig_alg, key_alg.as_str(), curve.as_deref()) {
-        ("1.2.840.113549.1.1.11", OID_RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA256,
-        ("1.2.840.113549.1.1.12", OID_RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA384,
-        ("1.2.840.113549.1.1.13", OID_RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA512,
-        (OID_SHA1_RSA, OID_RSA, _) if allow_sha1 => {
+        (SHA256_WITH_RSA, RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        (SHA384_WITH_RSA, RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        (SHA512_WITH_RSA, RSA, _) => &signature::RSA_PKCS1_2048_8192_SHA512,
+        (SHA1_WITH_RSA, RSA, _) if allow_sha1 => {
             &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
         }
-        ("1.2.840.10045.4.3.2", OID_EC, Some(OID_P256)) => &signature::ECDSA_P256_SHA256_ASN1,
-        ("1.2.840.10045.4.3.2", OID_EC, Some(OID_P384)) => &signature::ECDSA_P384_SHA256_ASN1,
-        ("1.2.840.10045.4.3.3", OID_EC, Some(OID_P256)) => &signature::ECDSA_P256_SHA384_ASN1,
-        ("1.2.840.10045.4.3.3", OID_EC, Some(OID_P384)) => &signature::ECDSA_P384_SHA384_ASN1,
+        (ECDSA_WITH_SHA256, EC_PUBLIC_KEY, Some(P256)) => &signature::ECDSA_P256_SHA256_ASN1,
+        (ECDSA_WITH_SHA256, EC_PUBLIC_KEY, Some(P384)) => &signature::ECDSA_P384_SHA256_ASN1,
+        (ECDSA_WITH_SHA384, EC_PUBLIC_KEY, Some(P256)) => &signature::ECDSA_P256_SHA384_ASN1,
+        (ECDSA_WITH_SHA384, EC_PUBLIC_KEY, Some(P384)) => &signature::ECDSA_P384_SHA384_ASN1,
         _ => return None,
     })
 }
@@ -551,7 +549,7 @@ fn check_delegated(
         return Err(refuse("its certificate was issued by another CA"));
     }
     let sig_alg = responder.signature_algorithm.algorithm.to_id_string();
-    if !allow_sha1 && (sig_alg == OID_SHA1_RSA || sig_alg == OID_ECDSA_SHA1) {
+    if !allow_sha1 && (sig_alg == SHA1_WITH_RSA || sig_alg == ECDSA_WITH_SHA1) {
         return Err(refuse("its certificate is signed with SHA-1"));
     }
     if responder

@@ -14,20 +14,22 @@
 //!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and CA
 //!    constraints (`CERT_UNTRUSTED`);
 //! 6. revocation, by the [`RevocationChecker`] the policy was given (asynchronous: it may
-//!    ask an OCSP responder or fetch a CRL, see [`crate::revocation`]).
+//!    ask an OCSP responder or fetch a CRL, see `kyso_gateway::revocation`).
 //!
 //! Steps 1–5 are synchronous CPU work and give a [`ValidatedPath`]; step 6 takes it. The
 //! verification time is a parameter; nothing here reads the clock.
 
 mod legacy;
 mod path;
+mod revocation;
 mod trust;
 
-pub use path::{Link, Purpose, ValidatedPath};
+pub use path::{Link, PathUsage, ValidatedPath};
+pub use revocation::{NoRevocationCheck, RevocationChecker};
 pub use trust::{TrustError, TrustStore};
 
 use crate::error::{ErrorCode, Rejection};
-use crate::revocation::RevocationChecker;
+use crate::oid;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
@@ -70,32 +72,25 @@ pub enum KeyKind {
     EcP384,
 }
 
-const OID_SHA1_RSA: &str = "1.2.840.113549.1.1.5";
-const OID_ECDSA_SHA1: &str = "1.2.840.10045.4.1";
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-
 /// EKU purposes that allow proving identity, with their OID value bytes for webpki.
 const ACCEPTED_EKUS: [(&str, &[u8]); 5] = [
     (
-        "1.3.6.1.5.5.7.3.2",
+        oid::EKU_CLIENT_AUTH,
         &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02],
     ), // clientAuth
     (
-        "1.3.6.1.5.5.7.3.4",
+        oid::EKU_EMAIL_PROTECTION,
         &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04],
     ), // emailProtection
     (
-        "1.3.6.1.5.5.7.3.36",
+        oid::EKU_DOCUMENT_SIGNING,
         &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24],
     ), // documentSigning
     (
-        "1.3.6.1.4.1.311.10.3.12",
+        oid::EKU_MS_DOCUMENT_SIGNING,
         &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x03, 0x0c],
     ), // MS document signing
-    ("2.5.29.37.0", &[0x55, 0x1d, 0x25, 0x00]), // anyExtendedKeyUsage
+    (oid::EKU_ANY, &[0x55, 0x1d, 0x25, 0x00]), // anyExtendedKeyUsage
 ];
 
 fn reject(code: ErrorCode, detail: impl Into<String>) -> Rejection {
@@ -113,7 +108,7 @@ fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, 
     let spki = cert.public_key();
     let (alg, curve) = crate::certificate::key_algorithm(cert);
     match (alg.as_str(), curve.as_deref()) {
-        (OID_RSA, _) => match spki.parsed() {
+        (oid::RSA, _) => match spki.parsed() {
             Ok(PublicKey::RSA(rsa)) if rsa.key_size() >= min_rsa_bits => {
                 Ok(KeyKind::Rsa(rsa.key_size()))
             }
@@ -129,9 +124,9 @@ fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, 
                 "unreadable RSA public key",
             )),
         },
-        (OID_EC, Some(OID_P256)) => Ok(KeyKind::EcP256),
-        (OID_EC, Some(OID_P384)) => Ok(KeyKind::EcP384),
-        (OID_EC, other) => Err(reject(
+        (oid::EC_PUBLIC_KEY, Some(oid::P256)) => Ok(KeyKind::EcP256),
+        (oid::EC_PUBLIC_KEY, Some(oid::P384)) => Ok(KeyKind::EcP384),
+        (oid::EC_PUBLIC_KEY, other) => Err(reject(
             ErrorCode::WeakKey,
             format!("EC curve {other:?} is not accepted (P-256, P-384)"),
         )),
@@ -162,9 +157,9 @@ fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
     };
     let mut present: Vec<String> = eku.other.iter().map(|o| o.to_id_string()).collect();
     for (flag, oid) in [
-        (eku.any, "2.5.29.37.0"),
-        (eku.client_auth, "1.3.6.1.5.5.7.3.2"),
-        (eku.email_protection, "1.3.6.1.5.5.7.3.4"),
+        (eku.any, oid::EKU_ANY),
+        (eku.client_auth, oid::EKU_CLIENT_AUTH),
+        (eku.email_protection, oid::EKU_EMAIL_PROTECTION),
     ] {
         if flag {
             present.push(oid.to_owned());
@@ -229,7 +224,9 @@ impl CertificatePolicy {
 
     fn check_signature_algorithm(&self, cert: &X509Certificate<'_>) -> Result<(), Rejection> {
         let sig_alg = cert.signature_algorithm.algorithm.to_id_string();
-        if !self.options.allow_sha1 && (sig_alg == OID_SHA1_RSA || sig_alg == OID_ECDSA_SHA1) {
+        if !self.options.allow_sha1
+            && (sig_alg == oid::SHA1_WITH_RSA || sig_alg == oid::ECDSA_WITH_SHA1)
+        {
             return Err(reject(
                 ErrorCode::WeakSignatureAlgorithm,
                 "the certificate is signed with SHA-1",
@@ -252,7 +249,7 @@ impl CertificatePolicy {
         ValidatedPath::build(
             self.trust.clone(),
             self.options.allow_sha1,
-            Purpose::Identity(eku),
+            PathUsage::Identity(eku),
             der,
             extra,
             at,
@@ -296,7 +293,7 @@ impl CertificatePolicy {
         let path = ValidatedPath::build(
             self.trust.clone(),
             self.options.allow_sha1,
-            Purpose::Any,
+            PathUsage::Any,
             der,
             extra,
             at,

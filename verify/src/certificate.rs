@@ -1,6 +1,7 @@
 //! Facts about a certificate, as `kyso-gateway inspect` and the registration preview show
 //! them. Reading facts makes no trust decision.
 
+use crate::oid;
 use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -86,16 +87,16 @@ pub fn display_name(name: &X509Name<'_>) -> String {
 
 fn signature_algorithm_name(oid: &str) -> String {
     match oid {
-        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
-        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
-        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
-        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
-        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
-        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
-        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
-        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
-        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
-        "1.3.101.112" => "Ed25519",
+        oid::SHA1_WITH_RSA => "sha1WithRSAEncryption",
+        oid::SHA256_WITH_RSA => "sha256WithRSAEncryption",
+        oid::SHA384_WITH_RSA => "sha384WithRSAEncryption",
+        oid::SHA512_WITH_RSA => "sha512WithRSAEncryption",
+        oid::RSASSA_PSS => "RSASSA-PSS",
+        oid::ECDSA_WITH_SHA1 => "ecdsa-with-SHA1",
+        oid::ECDSA_WITH_SHA256 => "ecdsa-with-SHA256",
+        oid::ECDSA_WITH_SHA384 => "ecdsa-with-SHA384",
+        oid::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512",
+        oid::ED25519 => "Ed25519",
         other => return other.to_owned(),
     }
     .to_owned()
@@ -118,12 +119,12 @@ pub fn key_description(cert: &X509Certificate<'_>) -> String {
     let spki = cert.public_key();
     let (alg, curve) = key_algorithm(cert);
     match (alg.as_str(), curve.as_deref(), spki.parsed()) {
-        ("1.2.840.113549.1.1.1", _, Ok(PublicKey::RSA(rsa))) => format!("RSA-{}", rsa.key_size()),
-        ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7"), _) => "EC-P256".into(),
-        ("1.2.840.10045.2.1", Some("1.3.132.0.34"), _) => "EC-P384".into(),
-        ("1.2.840.10045.2.1", Some("1.3.132.0.35"), _) => "EC-P521".into(),
-        ("1.2.840.10045.2.1", Some(other), _) => format!("EC-{other}"),
-        ("1.3.101.112", _, _) => "Ed25519".into(),
+        (oid::RSA, _, Ok(PublicKey::RSA(rsa))) => format!("RSA-{}", rsa.key_size()),
+        (oid::EC_PUBLIC_KEY, Some(oid::P256), _) => "EC-P256".into(),
+        (oid::EC_PUBLIC_KEY, Some(oid::P384), _) => "EC-P384".into(),
+        (oid::EC_PUBLIC_KEY, Some(oid::P521), _) => "EC-P521".into(),
+        (oid::EC_PUBLIC_KEY, Some(other), _) => format!("EC-{other}"),
+        (oid::ED25519, _, _) => "Ed25519".into(),
         (other, _, _) => format!("unknown-{other}"),
     }
 }
@@ -152,8 +153,8 @@ impl RevocationPointers {
                             continue;
                         };
                         match ad.access_method.to_id_string().as_str() {
-                            "1.3.6.1.5.5.7.48.1" => pointers.ocsp.push(uri.to_owned()),
-                            "1.3.6.1.5.5.7.48.2" => pointers.ca_issuers.push(uri.to_owned()),
+                            oid::AD_OCSP => pointers.ocsp.push(uri.to_owned()),
+                            oid::AD_CA_ISSUERS => pointers.ca_issuers.push(uri.to_owned()),
                             _ => {}
                         }
                     }
@@ -234,8 +235,8 @@ impl CertificateFacts {
                         .filter(|(set, _)| *set)
                         .map(|(_, n)| (*n).to_owned())
                         .chain(eku.other.iter().map(|o| match o.to_id_string().as_str() {
-                            "1.3.6.1.5.5.7.3.36" => "documentSigning".to_owned(),
-                            "1.3.6.1.4.1.311.10.3.12" => "msDocumentSigning".to_owned(),
+                            oid::EKU_DOCUMENT_SIGNING => "documentSigning".to_owned(),
+                            oid::EKU_MS_DOCUMENT_SIGNING => "msDocumentSigning".to_owned(),
                             other => other.to_owned(),
                         }))
                         .collect();

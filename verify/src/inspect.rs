@@ -1,6 +1,7 @@
 //! `kyso-gateway inspect CERT`: what a certificate says, with no trust decision.
 
 use crate::certificate::CertificateFacts;
+use crate::error::ErrorCode;
 use crate::identity::{Subject, extract_subject};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -21,8 +22,8 @@ pub struct InspectReport {
 /// A stable code and a human explanation.
 #[derive(Debug, Serialize)]
 pub struct ReportError {
-    /// UPPER_SNAKE code of DESIGN §6.
-    pub code: &'static str,
+    /// The stable code (design §6).
+    pub code: ErrorCode,
     /// What exactly is wrong.
     pub detail: String,
 }

@@ -1,0 +1,13 @@
+//! The gateway's integration tests, one binary: the HTTP service in process (with a clock
+//! the tests set), the store, revocation against real responders, and the CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+mod http_clock;
+mod inspect_cli;
+mod revocation;
+mod serve_cli;
+mod service;
+mod verify_token_cli;
