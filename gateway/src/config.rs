@@ -1,20 +1,22 @@
-//! Configuration: a TOML file, then `KYSO_*` environment overrides (DESIGN §1).
+//! Configuration as data: a TOML file, then `KYSO_*` environment overrides (design §4),
+//! validated here; [`crate::startup`] turns it into running parts.
 //!
 //! Every key and its default is documented in `gateway/kyso.example.toml`. An environment
 //! variable `KYSO_A__B` sets key `b` of table `a` (double underscore between levels,
 //! single underscores belong to the key): `KYSO_PUBLIC_ORIGIN`, `KYSO_POLICY__REVOCATION`,
 //! `KYSO_LIMITS__BODY_BYTES`. Values are read as TOML (`2048`, `true`, `["a.pem"]`) and
-//! fall back to a plain string. Unknown keys are errors, so a typo cannot silently leave a
-//! default in force; every error names the key.
+//! fall back to a plain string.
+//!
+//! An unknown key in the file is an error, so a typo cannot silently leave a default in
+//! force; every error names the key. A `KYSO_*` variable that maps to no key is ignored
+//! with a warning naming it (the environment is shared with other programs); the other
+//! kyso programs' prefixes (`KYSO_SHIM_`, `KYSO_MSSP_SIM_`, `KYSO_DEMO_`, `KYSO_TEST_`)
+//! and `KYSO_LOG` are theirs and skipped without a word.
 
-use crate::revocation::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};
 use kyso_verify::policy::PolicyOptions;
-use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
-use kyso_verify::revocation::ocsp::OcspRules;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -144,7 +146,7 @@ impl SimConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, why: &str| Err(ConfigError(format!("sim.{key}: {why}")));
+        let bad = |key: &str, why: &str| Err(ConfigError::invalid(format!("sim.{key}"), why));
         let url = self.provider_url.to_ascii_lowercase();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return bad("provider_url", "must be an http(s) URL");
@@ -357,63 +359,183 @@ fn default_unavailable() -> UnavailableMode {
     UnavailableMode::FailClosed
 }
 
-/// The configuration could not be used; the message names the setting.
+/// The configuration could not be used; the message names the file or the key.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML.
+    #[error("{}: {source}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A key is unknown, missing, or has a value the gateway cannot use.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key path, e.g. `limits.body_bytes`.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
 
-fn set_path(
-    table: &mut toml::Table,
-    path: &[String],
-    value: toml::Value,
-) -> Result<(), ConfigError> {
+impl ConfigError {
+    /// A key with a value the gateway cannot use.
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Prefixes of the variables that belong to kyso's other programs, and the log filter.
+const OTHER_PROGRAMS: [&str; 5] = ["SHIM_", "MSSP_SIM_", "DEMO_", "TEST_", "LOG"];
+
+/// A variable's key path: `KYSO_LIMITS__BODY_BYTES` → `["limits", "body_bytes"]`.
+fn key_path(name: &str) -> Vec<String> {
+    name.split("__").map(str::to_ascii_lowercase).collect()
+}
+
+/// Sets `path` in `table`; `false` when the path runs through a value that is not a
+/// table (then it cannot name a key).
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> bool {
     let Some((last, parents)) = path.split_last() else {
-        return Err(ConfigError("empty KYSO_ variable name".into()));
+        return false;
     };
     let mut t = table;
     for p in parents {
-        t = t
+        match t
             .entry(p.clone())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
-            .ok_or_else(|| ConfigError(format!("{p} is not a table")))?;
+        {
+            Some(inner) => t = inner,
+            None => return false,
+        }
     }
     t.insert(last.clone(), value);
-    Ok(())
+    true
+}
+
+/// Removes `path` from `table` (and tables the removal leaves empty that it created).
+fn remove_path(table: &mut toml::Table, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            table.remove(last);
+        }
+        [first, rest @ ..] => {
+            if let Some(inner) = table.get_mut(first).and_then(toml::Value::as_table_mut) {
+                remove_path(inner, rest);
+                if inner.is_empty() {
+                    table.remove(first);
+                }
+            }
+        }
+    }
+}
+
+/// The field serde names in "unknown field `x`, expected …".
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")?
+        .split_once('`')
+        .map(|(field, _)| field)
+}
+
+/// A variable's value: TOML when it parses as a TOML value, else the text itself.
+fn env_value(raw: String) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or(toml::Value::String(raw))
 }
 
 impl Config {
-    /// Reads `path`, applies the `KYSO_*` variables of `env`, and checks the result.
+    /// Reads `path`, applies the `KYSO_*` variables of `env` (warning about, and
+    /// ignoring, those that name no key), and checks the result.
     pub fn load(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let (config, ignored) = Self::load_reporting(path, env)?;
+        for name in ignored {
+            tracing::warn!(variable = %name, "environment variable ignored: it names no gateway setting");
+        }
+        Ok(config)
+    }
+
+    /// [`Config::load`], returning the names of the ignored variables instead of logging.
+    pub fn load_reporting(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            toml::from_str(&text).map_err(|source| ConfigError::Syntax {
+                path: path.to_owned(),
+                source,
+            })?;
+        let mut from_env: Vec<(String, Vec<String>)> = Vec::new();
+        let mut ignored = Vec::new();
         for (key, raw) in env {
             let Some(name) = key.strip_prefix("KYSO_") else {
                 continue;
             };
-            if name == "LOG" {
+            if OTHER_PROGRAMS.iter().any(|p| name.starts_with(p)) {
                 continue;
             }
-            let path: Vec<String> = name.split("__").map(str::to_ascii_lowercase).collect();
-            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or(toml::Value::String(raw));
-            set_path(&mut table, &path, value)?;
+            let keys = key_path(name);
+            if set_path(&mut table, &keys, env_value(raw)) {
+                from_env.push((key, keys));
+            } else {
+                ignored.push(key);
+            }
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let path = e.path().to_string();
-                ConfigError(format!("{path}: {}", e.into_inner().message()))
-            })?;
-        config.check()?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Ok(config.relative_to(base))
+        loop {
+            match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
+                Ok(config) => {
+                    config.check()?;
+                    let base = path.parent().unwrap_or(Path::new("."));
+                    return Ok((config.relative_to(base), ignored));
+                }
+                Err(e) => {
+                    let at: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+                    let message = e.into_inner().message().to_owned();
+                    // An unknown key that came from a variable: drop the variable.
+                    let culprit = unknown_field(&message).and_then(|field| {
+                        let mut key = at.clone();
+                        if key.last().map(String::as_str) != Some(field) {
+                            key.push(field.to_owned());
+                        }
+                        from_env.iter().position(|(_, keys)| *keys == key)
+                    });
+                    match culprit {
+                        Some(i) => {
+                            let (name, keys) = from_env.remove(i);
+                            remove_path(&mut table, &keys);
+                            ignored.push(name);
+                        }
+                        None => return Err(ConfigError::invalid(at.join("."), message)),
+                    }
+                }
+            }
+        }
     }
 
     fn relative_to(mut self, base: &Path) -> Self {
@@ -433,9 +555,12 @@ impl Config {
 
     /// The listen address.
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| ConfigError(format!("listen = {:?}: not an address:port", self.listen)))
+        self.listen.parse().map_err(|_| {
+            ConfigError::invalid(
+                "listen",
+                format!("{:?} is not an address:port", self.listen),
+            )
+        })
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -449,118 +574,53 @@ impl Config {
                 if let Some(url) = url {
                     let lower = url.to_ascii_lowercase();
                     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-                        return Err(ConfigError(format!(
-                            "revocation.issuers[{i}].{key}: must be an http(s) URL"
-                        )));
+                        return Err(ConfigError::invalid(
+                            format!("revocation.issuers[{i}].{key}"),
+                            "must be an http(s) URL",
+                        ));
                     }
                 }
             }
         }
         if self.revocation.timeout_ms == 0 {
-            return Err(ConfigError(
-                "revocation.timeout_ms: must be positive".into(),
+            return Err(ConfigError::invalid(
+                "revocation.timeout_ms",
+                "must be positive",
             ));
         }
         if self.trust.anchors.is_empty() {
-            return Err(ConfigError(
-                "trust.anchors: at least one trust anchor is required".into(),
+            return Err(ConfigError::invalid(
+                "trust.anchors",
+                "at least one trust anchor is required",
             ));
         }
         if self.limits.body_bytes < 1024 {
-            return Err(ConfigError(
-                "limits.body_bytes: must be at least 1024".into(),
+            return Err(ConfigError::invalid(
+                "limits.body_bytes",
+                "must be at least 1024",
             ));
         }
         if self.limits.rate_per_minute == 0 || self.limits.rate_burst == 0 {
-            return Err(ConfigError(
-                "limits.rate_per_minute and limits.rate_burst must be positive".into(),
+            return Err(ConfigError::invalid(
+                "limits.rate_per_minute",
+                "limits.rate_per_minute and limits.rate_burst must be positive",
             ));
         }
         Ok(())
     }
 
-    /// The revocation checker the configuration describes: `None` when `off`. Reads the
-    /// per-issuer certificate files; errors name the setting.
-    pub fn ocsp_crl_checker(&self) -> Result<Option<Arc<OcspCrlChecker>>, ConfigError> {
-        let methods = match self.policy.revocation {
-            RevocationMode::Off => return Ok(None),
-            RevocationMode::OcspCrl => Methods {
-                ocsp: true,
-                crl: true,
-            },
-            RevocationMode::Ocsp => Methods {
-                ocsp: true,
-                crl: false,
-            },
-            RevocationMode::Crl => Methods {
-                ocsp: false,
-                crl: true,
-            },
-        };
-        let r = &self.revocation;
-        let overrides = r
-            .issuers
-            .iter()
-            .enumerate()
-            .map(|(i, issuer)| {
-                let setting = format!("revocation.issuers[{i}].certificate");
-                let der = crate::server::read_certificates(
-                    std::slice::from_ref(&issuer.certificate),
-                    &setting,
-                )?
-                .pop()
-                .ok_or_else(|| ConfigError(format!("{setting}: no certificate")))?;
-                Ok(IssuerOverride {
-                    issuer_der: der,
-                    ocsp_url: issuer.ocsp_url.clone(),
-                    crl_url: issuer.crl_url.clone(),
-                    require_nonce: issuer.ocsp_require_nonce,
-                })
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?;
-        let settings = RevocationSettings {
-            methods,
-            on_unavailable: match self.policy.revocation_unavailable {
-                UnavailableMode::FailClosed => FailureMode::FailClosed,
-                UnavailableMode::SoftFail => FailureMode::SoftFail,
-            },
-            timeout: std::time::Duration::from_millis(r.timeout_ms),
-            ocsp: OcspRules {
-                clock_skew: time::Duration::seconds(r.clock_skew_seconds.into()),
-                max_age: time::Duration::seconds(r.ocsp_max_age_seconds.into()),
-                require_nonce: r.ocsp_require_nonce,
-                allow_sha1: self.policy.allow_sha1,
-            },
-            crl_max_bytes: r.crl_max_bytes,
-            cache_entries: r.cache_entries,
-            crl_refresh_margin: time::Duration::seconds(r.crl_refresh_margin_seconds.into()),
-            overrides,
-        };
-        OcspCrlChecker::new(settings)
-            .map(|c| Some(Arc::new(c)))
-            .map_err(|e| ConfigError(format!("revocation: {e}")))
-    }
-
-    /// [`Config::ocsp_crl_checker`] as the policy's checker ([`NoRevocationCheck`] when off).
-    pub fn revocation_checker(&self) -> Result<Arc<dyn RevocationChecker>, ConfigError> {
-        Ok(match self.ocsp_crl_checker()? {
-            Some(c) => c,
-            None => Arc::new(NoRevocationCheck),
-        })
-    }
-
     /// The policy switches.
-    pub fn policy_options(&self) -> Result<PolicyOptions, ConfigError> {
-        Ok(PolicyOptions {
+    pub fn policy_options(&self) -> PolicyOptions {
+        PolicyOptions {
             allow_sha1: self.policy.allow_sha1,
             min_rsa_bits: self.policy.min_rsa_bits,
-        })
+        }
     }
 }
 
 /// `https://host[:port]`, no path, no trailing slash; `http://` only for loopback.
 fn check_origin(origin: &str) -> Result<(), ConfigError> {
-    let bad = |why: &str| ConfigError(format!("public_origin {origin:?}: {why}"));
+    let bad = |why: &str| ConfigError::invalid("public_origin", format!("{origin:?}: {why}"));
     let rest = if let Some(r) = origin.strip_prefix("https://") {
         r
     } else if let Some(r) = origin.strip_prefix("http://") {
@@ -706,15 +766,6 @@ mod tests {
         assert_eq!(c.policy.revocation, RevocationMode::OcspCrl);
         assert_eq!(c.policy.revocation_unavailable, UnavailableMode::FailClosed);
         assert!(c.revocation.ocsp_require_nonce);
-        assert!(c.revocation_checker().unwrap().is_checking());
-        let (_dir, path) = write(MINIMAL);
-        assert!(
-            !Config::load(&path, [])
-                .unwrap()
-                .revocation_checker()
-                .unwrap()
-                .is_checking()
-        );
         let (_dir, path) = write(&MINIMAL.replace("\"off\"", "\"ocsp-only\""));
         let e = Config::load(&path, []).unwrap_err().to_string();
         assert!(
@@ -727,16 +778,38 @@ mod tests {
         ));
         let e = Config::load(&path, []).unwrap_err().to_string();
         assert!(e.contains("policy.revocation_unavailable"), "{e}");
-        let (_dir, path) = write(&format!(
-            "{}[[revocation.issuers]]\ncertificate = \"missing.pem\"\n",
-            MINIMAL.replace("revocation = \"off\"\n", "")
-        ));
-        let e = Config::load(&path, [])
-            .unwrap()
-            .revocation_checker()
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("revocation.issuers[0].certificate"), "{e}");
+    }
+
+    #[test]
+    fn variables_that_name_no_key_are_ignored_and_named_but_file_typos_stay_errors() {
+        let (_dir, path) = write(MINIMAL);
+        let env = [
+            ("KYSO_DEMO_PORT".to_owned(), "8081".to_owned()),
+            ("KYSO_SHIM_PIN".to_owned(), "12345678".to_owned()),
+            ("KYSO_LOG".to_owned(), "debug".to_owned()),
+            ("KYSO_NOT_A_SETTING".to_owned(), "1".to_owned()),
+            ("KYSO_LIMITS__NO_SUCH_LIMIT".to_owned(), "1".to_owned()),
+            ("KYSO_PUBLIC_ORIGIN__DEEPER".to_owned(), "x".to_owned()),
+            ("KYSO_LIMITS__BODY_BYTES".to_owned(), "4096".to_owned()),
+        ];
+        let (c, mut ignored) = Config::load_reporting(&path, env).unwrap();
+        ignored.sort();
+        assert_eq!(c.limits.body_bytes, 4096, "known variables still apply");
+        assert_eq!(
+            ignored,
+            [
+                "KYSO_LIMITS__NO_SUCH_LIMIT",
+                "KYSO_NOT_A_SETTING",
+                "KYSO_PUBLIC_ORIGIN__DEEPER"
+            ]
+        );
+        // A variable with a value of the wrong type for a real key is still an error.
+        let env = [("KYSO_LIMITS__BODY_BYTES".to_owned(), "lots".to_owned())];
+        let e = Config::load(&path, env).unwrap_err().to_string();
+        assert!(e.contains("limits.body_bytes"), "{e}");
+        // A typo in the file is an error, whatever the environment says.
+        let (_dir, path) = write(&format!("{MINIMAL}[limits]\nbody_byte = 10\n"));
+        assert!(Config::load(&path, []).is_err());
     }
 
     #[test]

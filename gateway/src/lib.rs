@@ -1,26 +1,28 @@
-//! The kyso registration gateway.
+//! The kyso registration gateway: the use cases over the verification core
+//! ([`kyso_verify`]), persistence, the operator's signing-SIM service, and a thin HTTP
+//! layer. Dependencies point one way: `http` → `service`/`sim` → `domain`, `store` →
+//! `kyso_verify`; start-up wires them together.
 //!
-//! Layout: pure logic first, with no HTTP in it, so it is testable without a server.
-//! - [`identity`]: the identity rules of DESIGN §5 (CCCD, CMND, MST, ETSI identifiers,
-//!   citizen vs organization, aliases).
-//! - [`certificate`]: facts about a certificate for display and `inspect`.
-//! - [`policy`]: the certificate policy of DESIGN §6 (path, purpose, key, algorithms).
-//! - [`revocation`]: OCSP and CRL checking with caches, fail closed by default (DESIGN §6).
-//! - [`webeid`]: verifying a Web eID 1.0 auth token against a challenge (DESIGN §2).
-//! - [`error`]: the one ranked error enum; [`clock`]: time as a parameter.
-//! - [`store`]: the `Store` trait and its SQLite implementation.
-//! - [`service`]: the use cases (challenges, registration, login), no HTTP.
-//! - [`sim`]: signing-SIM registration and login through an operator's MSSP (DESIGN §3).
-//! - [`http`]: the thin axum layer; [`config`]: TOML + `KYSO_*` configuration;
+//! - [`domain`]: challenges, tickets, accounts, sessions, SIM sessions, audit entries.
+//! - [`service`]: the token use cases (challenges, registration, login); [`sim`]: the
+//!   signing-SIM use cases over an operator's MSSP (design §3).
+//! - [`store`]: the store traits, their versioned records, and the SQLite backend.
+//! - [`revocation`]: the gateway's revocation checker (OCSP, CRL, caches, the network).
+//! - [`http`]: the axum layer: API types, routes, problem documents, messages, limits.
+//! - [`config`]: the configuration as data and its validation; [`startup`]: turns it into
+//!   running parts; [`server`]: serves them until shutdown.
+//! - [`clock`], [`entropy`]: time and randomness as parameters;
 //!   [`http_client`]: size-limited reads of other services' answers.
-//! - [`inspect`]: the `kyso-gateway inspect` report.
 
 pub mod clock;
 pub mod config;
+pub mod domain;
+pub mod entropy;
 pub mod http;
 pub mod http_client;
 pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod sim;
+pub mod startup;
 pub mod store;

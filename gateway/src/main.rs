@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
-use kyso_gateway::server::policy_with;
+use kyso_gateway::startup::{StartupError, policy_with, read_certificates, revocation_checker};
 use kyso_verify::policy::CertificatePolicy;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            run_async(async move { kyso_gateway::server::open_store(&config).await.map(|_| ()) })
+            run_async(async move { kyso_gateway::startup::open_store(&config).await.map(|_| ()) })
         }
         Command::Inspect { cert } => inspect(&cert),
         Command::VerifyToken {
@@ -158,9 +158,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_async(
-    f: impl std::future::Future<Output = Result<(), kyso_gateway::config::ConfigError>>,
-) -> ExitCode {
+fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return usage_error(e),
@@ -209,8 +207,7 @@ fn parse_at(at: Option<&str>) -> Result<OffsetDateTime, ExitCode> {
 
 /// The configuration's policy, with `anchors` replacing its trust anchors when given.
 fn cli_policy(config: &Config, anchors: &[PathBuf]) -> Result<CertificatePolicy, ExitCode> {
-    config
-        .revocation_checker()
+    revocation_checker(config)
         .and_then(|r| policy_with(config, r, (!anchors.is_empty()).then_some(anchors)))
         .map_err(usage_error)
 }
@@ -280,7 +277,6 @@ struct VerifyCertArgs<'a> {
 }
 
 fn verify_cert(args: &VerifyCertArgs<'_>) -> ExitCode {
-    use kyso_gateway::server::read_certificates;
     let config = match load_config(args.config) {
         Ok(c) => c,
         Err(code) => return code,

@@ -1,80 +1,18 @@
-//! Start-up and shutdown of `kyso-gateway serve`: configuration to running service.
+//! `kyso-gateway serve`: the running service, from start-up to graceful shutdown.
 
 use crate::clock::SystemClock;
-use crate::config::{Config, ConfigError, UnavailableMode};
+use crate::config::{Config, UnavailableMode};
+use crate::entropy::SystemEntropy;
 use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
 use crate::sim::SimService;
 use crate::sim::mss_http::HttpMssp;
-use crate::store::{SqliteStore, Store};
-use kyso_verify::inspect::decode_certificate;
-use kyso_verify::policy::{CertificatePolicy, TrustStore};
+use crate::startup::{StartupError, ocsp_crl_checker, open_store, policy_with};
 use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Reads certificate files (PEM or DER); errors name the file and the setting.
-pub fn read_certificates(paths: &[PathBuf], setting: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
-    paths
-        .iter()
-        .map(|p| {
-            let bytes = std::fs::read(p)
-                .map_err(|e| ConfigError(format!("{setting}: {}: {e}", p.display())))?;
-            decode_certificate(&bytes)
-                .map_err(|e| ConfigError(format!("{setting}: {}: {e}", p.display())))
-        })
-        .collect()
-}
-
-/// The certificate policy a configuration describes, asking `revocation`; with `anchors`
-/// (files) replacing the configured trust anchors when given.
-pub fn policy_with(
-    config: &Config,
-    revocation: Arc<dyn RevocationChecker>,
-    anchors: Option<&[PathBuf]>,
-) -> Result<CertificatePolicy, ConfigError> {
-    let intermediates = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
-    let trust = match anchors {
-        None => {
-            let anchors = read_certificates(&config.trust.anchors, "trust.anchors")?;
-            TrustStore::new(&anchors, &intermediates)
-                .map_err(|e| ConfigError(format!("trust: {e}")))?
-        }
-        // Other anchors may not vouch for the configured intermediates: then the
-        // intermediates travel with the certificate instead (--intermediate).
-        Some(files) => {
-            let anchors = read_certificates(files, "--trust-anchor")?;
-            TrustStore::new(&anchors, &intermediates)
-                .or_else(|_| TrustStore::new(&anchors, &[]))
-                .map_err(|e| ConfigError(format!("--trust-anchor: {e}")))?
-        }
-    };
-    Ok(CertificatePolicy::new(
-        trust,
-        config.policy_options()?,
-        revocation,
-    ))
-}
-
-/// The certificate policy a configuration describes.
-pub fn policy_from(config: &Config) -> Result<CertificatePolicy, ConfigError> {
-    policy_with(config, config.revocation_checker()?, None)
-}
-
-/// Opens the configured store and applies migrations.
-pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, ConfigError> {
-    let store = SqliteStore::open(&config.database_url, config.limits.database_connections)
-        .await
-        .map_err(|e| ConfigError(format!("database_url: {e}")))?;
-    store
-        .migrate()
-        .await
-        .map_err(|e| ConfigError(format!("database migration: {e}")))?;
-    Ok(Arc::new(store))
-}
 
 /// Keeps cached CRLs current: every minute, downloads again those that expire within
 /// the refresh margin, so registrations do not wait on a CRL download.
@@ -111,8 +49,8 @@ async fn shutdown_signal() {
 
 /// Runs the gateway until SIGINT/SIGTERM. Prints `kyso-gateway listening on http://ADDR`
 /// on stdout once it accepts connections.
-pub async fn serve(config: Config) -> Result<(), ConfigError> {
-    let checker = config.ocsp_crl_checker()?;
+pub async fn serve(config: Config) -> Result<(), StartupError> {
+    let checker = ocsp_crl_checker(&config)?;
     let revocation: Arc<dyn RevocationChecker> = match &checker {
         Some(c) => c.clone(),
         None => {
@@ -143,6 +81,7 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
         store.clone(),
         Arc::new(policy),
         Arc::new(SystemClock),
+        Arc::new(SystemEntropy),
         settings,
     ));
     let sim = match &config.sim {
@@ -154,7 +93,7 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
                 sim.ap_secret.expose(),
                 Duration::from_secs(sim.http_timeout_seconds.into()),
             )
-            .map_err(|e| ConfigError(format!("sim.provider_url: {e}")))?;
+            .map_err(|e| StartupError::Mssp(e.to_string()))?;
             let service = Arc::new(SimService::new(
                 gateway.clone(),
                 Arc::new(mssp),
@@ -163,7 +102,7 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
             let resumed = service
                 .resume()
                 .await
-                .map_err(|e| ConfigError(format!("resuming SIM sessions: {e}")))?;
+                .map_err(|e| StartupError::Mssp(format!("resuming pending SIM sessions: {e}")))?;
             if resumed > 0 {
                 tracing::info!(resumed, "pending SIM sessions resumed");
             }
@@ -198,12 +137,14 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
     });
 
     let listen = config.listen_addr()?;
+    let bind_error = |source| StartupError::Listen {
+        addr: listen.to_string(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| ConfigError(format!("listen {listen}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ConfigError(format!("listen: {e}")))?;
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     println!("kyso-gateway listening on http://{addr}");
     tracing::info!(%addr, origin = %config.public_origin, "kyso-gateway started");
     axum::serve(
@@ -212,5 +153,5 @@ pub async fn serve(config: Config) -> Result<(), ConfigError> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| ConfigError(format!("server: {e}")))
+    .map_err(bind_error)
 }

@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use crate::common::{ORIGIN, World, world};
-use kyso_gateway::service::ContactDetails;
-use kyso_gateway::store::{Purpose, Store};
+use kyso_gateway::domain::{Preview, Purpose, SessionIssued};
+use kyso_gateway::store::AccountStore;
 use kyso_verify::error::ErrorCode;
 use time::Duration;
 
 impl World {
-    async fn preview(&self, person: &str) -> Result<kyso_gateway::service::Preview, ErrorCode> {
+    async fn preview(&self, person: &str) -> Result<Preview, ErrorCode> {
         let c = self
             .gateway
             .create_challenge(Purpose::Register)
@@ -20,26 +20,25 @@ impl World {
             .unwrap();
         let token = self.pki.token(person, &c.origin, &c.nonce);
         self.gateway
-            .register_token(&c.challenge_id, &token, &[], None)
+            .register_token(&c.id, &token, &[], None)
             .await
             .map_err(|e| e.code)
     }
 
     async fn register(&self, person: &str) -> Result<String, ErrorCode> {
         let p = self.preview(person).await?;
-        let email = Some("lien.he@example.vn".to_owned());
         self.gateway
-            .confirm(&p.ticket, ContactDetails { email, phone: None })
+            .confirm(&p.ticket, Some("lien.he@example.vn"), None)
             .await
-            .map(|a| a.account_id)
+            .map(|a| a.id)
             .map_err(|e| e.code)
     }
 
-    async fn login(&self, person: &str) -> Result<kyso_gateway::service::SessionIssued, ErrorCode> {
+    async fn login(&self, person: &str) -> Result<SessionIssued, ErrorCode> {
         let c = self.gateway.create_challenge(Purpose::Login).await.unwrap();
         let token = self.pki.token(person, &c.origin, &c.nonce);
         self.gateway
-            .login_token(&c.challenge_id, &token)
+            .login_token(&c.id, &token, &[])
             .await
             .map_err(|e| e.code)
     }
@@ -91,13 +90,13 @@ async fn a_challenge_is_single_use_purpose_bound_and_expires() {
     let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
     assert!(
         w.gateway
-            .register_token(&c.challenge_id, &token, &[], None)
+            .register_token(&c.id, &token, &[], None)
             .await
             .is_ok()
     );
     let replay = w
         .gateway
-        .register_token(&c.challenge_id, &token, &[], None)
+        .register_token(&c.id, &token, &[], None)
         .await
         .unwrap_err();
     assert_eq!(replay.code, ErrorCode::ChallengeNotFound);
@@ -106,7 +105,7 @@ async fn a_challenge_is_single_use_purpose_bound_and_expires() {
     let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
     let wrong = w
         .gateway
-        .register_token(&c.challenge_id, &token, &[], None)
+        .register_token(&c.id, &token, &[], None)
         .await
         .unwrap_err();
     assert_eq!(wrong.code, ErrorCode::ChallengeNotFound);
@@ -116,7 +115,7 @@ async fn a_challenge_is_single_use_purpose_bound_and_expires() {
     let token = w.pki.token("citizen-cccd", ORIGIN, &c.nonce);
     let late = w
         .gateway
-        .register_token(&c.challenge_id, &token, &[], None)
+        .register_token(&c.id, &token, &[], None)
         .await
         .unwrap_err();
     assert_eq!(late.code, ErrorCode::ChallengeExpired);
@@ -127,7 +126,7 @@ async fn a_challenge_is_single_use_purpose_bound_and_expires() {
         .token("citizen-cccd", "https://phishing.test", &c.nonce);
     let bad = w
         .gateway
-        .register_token(&c.challenge_id, &elsewhere, &[], None)
+        .register_token(&c.id, &elsewhere, &[], None)
         .await
         .unwrap_err();
     assert_eq!(bad.code, ErrorCode::SignatureInvalid);
@@ -191,12 +190,10 @@ async fn fifty_parallel_confirmations_make_exactly_one_account() {
     let mut tasks = Vec::new();
     for t in tickets {
         let g = w.gateway.clone();
-        let contact = ContactDetails {
-            email: Some("ketoan@kyso.vn".into()),
-            phone: None,
-        };
         tasks.push(tokio::spawn(async move {
-            g.confirm(&t, contact).await.map_err(|e| e.code)
+            g.confirm(&t, Some("ketoan@kyso.vn"), None)
+                .await
+                .map_err(|e| e.code)
         }));
     }
     let mut created = 0;
@@ -213,35 +210,27 @@ async fn fifty_parallel_confirmations_make_exactly_one_account() {
 async fn confirmation_checks_contact_details_before_using_the_ticket() {
     let w = world().await;
     let p = w.preview("enterprise-branch").await.unwrap();
-    let none = ContactDetails::default();
+    let confirm = |email, phone| w.gateway.confirm(&p.ticket, email, phone);
     assert_eq!(
-        w.gateway.confirm(&p.ticket, none).await.unwrap_err().code,
+        confirm(None, None).await.unwrap_err().code,
         ErrorCode::EmailRequired
     );
-    let bad = ContactDetails {
-        email: Some("not-an-email".into()),
-        phone: None,
-    };
     assert_eq!(
-        w.gateway.confirm(&p.ticket, bad).await.unwrap_err().code,
+        confirm(Some("not-an-email"), None).await.unwrap_err().code,
         ErrorCode::InvalidEmail
     );
-    let bad = ContactDetails {
-        email: Some("a@b.vn".into()),
-        phone: Some("12345".into()),
-    };
     assert_eq!(
-        w.gateway.confirm(&p.ticket, bad).await.unwrap_err().code,
+        confirm(Some("a@b.vn"), Some("12345"))
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidPhone
     );
-    let good = ContactDetails {
-        email: Some("a@b.vn".into()),
-        phone: Some("0912345678".into()),
-    };
-    let created = w.gateway.confirm(&p.ticket, good.clone()).await.unwrap();
+    let good = (Some("a@b.vn"), Some("0912345678"));
+    let created = confirm(good.0, good.1).await.unwrap();
     assert_eq!(created.subject.identifier.value, "0301519977-029");
     assert_eq!(
-        w.gateway.confirm(&p.ticket, good).await.unwrap_err().code,
+        confirm(good.0, good.1).await.unwrap_err().code,
         ErrorCode::TicketNotFound,
         "single use"
     );
@@ -253,7 +242,7 @@ async fn confirmation_checks_contact_details_before_using_the_ticket() {
     w.clock.advance(Duration::minutes(10));
     assert_eq!(
         w.gateway
-            .confirm(&p.ticket, ContactDetails::default())
+            .confirm(&p.ticket, None, None)
             .await
             .unwrap_err()
             .code,
@@ -305,7 +294,7 @@ async fn subject_type_asked_for_must_match() {
     let org = Some(kyso_verify::identity::SubjectType::Organization);
     let e = w
         .gateway
-        .register_token(&c.challenge_id, &token, &[], org)
+        .register_token(&c.id, &token, &[], org)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::SubjectTypeMismatch);

@@ -6,6 +6,7 @@
 //! signing-SIM push has its own, tighter bucket); the number of requests in flight is
 //! bounded.
 
+pub mod api;
 mod extract;
 pub mod messages;
 mod problem;

@@ -1,54 +1,32 @@
-//! The handlers: each decodes its request, calls the core, encodes the answer.
+//! The handlers: each decodes its request ([`super::api`]), calls the core, and encodes
+//! the domain result as its wire type.
 
+use super::api::{
+    AccountBody, AccountCreatedResponse, ChallengeRequest, ChallengeResponse, ConfirmRequest,
+    PreviewResponse, SessionResponse, SimLoginRequest, SimRegistrationRequest, SimStartedResponse,
+    SimStateResponse, TokenLoginRequest, TokenRegistrationRequest,
+};
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
-use crate::service::ContactDetails;
+use crate::domain::Purpose;
+use crate::service::decode_intermediates;
 use crate::sim::SimService;
-use crate::store::Purpose;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use kyso_proto::webeid::AuthToken;
 use kyso_verify::error::ErrorCode;
-use kyso_verify::identity::SubjectType;
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// `POST /v1/challenges` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChallengeRequest {
-    purpose: Purpose,
-}
-
-/// `POST /v1/registrations/token` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRegistrationRequest {
-    challenge_id: String,
-    auth_token: AuthToken,
-    #[serde(default)]
-    intermediates: Vec<String>,
-    subject_type: Option<SubjectType>,
-}
-
-/// `POST /v1/sessions/token` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenLoginRequest {
-    challenge_id: String,
-    auth_token: AuthToken,
-}
 
 /// `POST /v1/challenges`: a fresh single-use challenge.
 pub async fn create_challenge(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let challenge = s.gateway.create_challenge(req.purpose.into()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(s.gateway.create_challenge(req.purpose).await?),
+        Json(ChallengeResponse::from(challenge)),
     ))
 }
 
@@ -57,27 +35,32 @@ pub async fn register_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenRegistrationRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let extra = decode_intermediates(&req.intermediates)?;
     let preview = s
         .gateway
         .register_token(
             &req.challenge_id,
             &req.auth_token,
-            &req.intermediates,
-            req.subject_type,
+            &extra,
+            req.subject_type.map(Into::into),
         )
         .await?;
-    Ok(Json(preview))
+    Ok(Json(PreviewResponse::from(preview)))
 }
 
 /// `POST /v1/registrations/{ticket}/confirm`: create the previewed account.
 pub async fn confirm(
     State(s): State<AppState>,
     Path(ticket): Path<String>,
-    ApiJson(contact): ApiJson<ContactDetails>,
+    ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let account = s
+        .gateway
+        .confirm(&ticket, req.email.as_deref(), req.phone.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(s.gateway.confirm(&ticket, contact).await?),
+        Json(AccountCreatedResponse::from(account)),
     ))
 }
 
@@ -86,26 +69,12 @@ pub async fn login_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenLoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(
-        s.gateway
-            .login_token(&req.challenge_id, &req.auth_token)
-            .await?,
-    ))
-}
-
-/// `POST /v1/registrations/sim` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimRegistrationRequest {
-    phone: String,
-    subject_type: Option<SubjectType>,
-}
-
-/// `POST /v1/sessions/sim` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimLoginRequest {
-    phone: String,
+    let extra = decode_intermediates(&req.intermediates)?;
+    let session = s
+        .gateway
+        .login_token(&req.challenge_id, &req.auth_token, &extra)
+        .await?;
+    Ok(Json(SessionResponse::from(session)))
 }
 
 fn sim_of(s: &AppState) -> Result<&Arc<SimService>, ApiError> {
@@ -148,9 +117,16 @@ pub async fn start_sim_registration(
     ApiJson(req): ApiJson<SimRegistrationRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let started = sim_of(&s)?
-        .start(Purpose::Register, &req.phone, req.subject_type)
+        .start(
+            Purpose::Register,
+            &req.phone,
+            req.subject_type.map(Into::into),
+        )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(started)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SimStartedResponse::from(started)),
+    ))
 }
 
 /// `POST /v1/sessions/sim`: push a login request to the phone.
@@ -159,7 +135,10 @@ pub async fn start_sim_login(
     ApiJson(req): ApiJson<SimLoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let started = sim_of(&s)?.start(Purpose::Login, &req.phone, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(started)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SimStartedResponse::from(started)),
+    ))
 }
 
 /// `GET /v1/registrations/sim/{id}?wait=SECONDS`: the registration's state or result.
@@ -169,7 +148,8 @@ pub async fn sim_registration(
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let wait = wait_of(query.as_deref())?;
-    Ok(Json(sim_of(&s)?.view(&id, Purpose::Register, wait).await?))
+    let view = sim_of(&s)?.view(&id, Purpose::Register, wait).await?;
+    Ok(Json(SimStateResponse::from(view)))
 }
 
 /// `GET /v1/sessions/sim/{id}?wait=SECONDS`: the login's state or session.
@@ -179,7 +159,8 @@ pub async fn sim_login(
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let wait = wait_of(query.as_deref())?;
-    Ok(Json(sim_of(&s)?.view(&id, Purpose::Login, wait).await?))
+    let view = sim_of(&s)?.view(&id, Purpose::Login, wait).await?;
+    Ok(Json(SimStateResponse::from(view)))
 }
 
 /// `GET /v1/accounts/me`: the account of a bearer session token.
@@ -197,7 +178,8 @@ pub async fn account_me(
                 "send Authorization: Bearer <session_token>",
             )
         })?;
-    Ok(Json(s.gateway.account_for_session(token.trim()).await?))
+    let account = s.gateway.account_for_session(token.trim()).await?;
+    Ok(Json(AccountBody::from(account)))
 }
 
 /// `GET /healthz`: the process answers.

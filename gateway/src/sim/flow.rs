@@ -20,18 +20,20 @@
 //! not tell which numbers exist.
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
-use super::session::{Login, Registration, SimOutcome, SimResult, SimSession};
-use crate::service::{Gateway, IAL, Preview, SessionIssued, random_b64, store_failed};
-use crate::store::{CertificateRecord, Evidence, Purpose, StartSimError, Ticket};
-use base64::Engine;
+use crate::domain::registration::Method;
+use crate::domain::{
+    CertificateRecord, Evidence, Login, Preview, Purpose, Registration, SessionIssued, SimOutcome,
+    SimResult, SimSession, Ticket,
+};
+use crate::service::{Gateway, store_failed};
+use crate::store::StartSimError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_proto::mss::{sim_signed_data, verification_code};
 use kyso_proto::webeid::SignatureAlgorithm;
 use kyso_verify::certificate::CertificateFacts;
 use kyso_verify::error::{ErrorCode, Rejection};
-use kyso_verify::identity::{SubjectType, extract_subject};
+use kyso_verify::identity::{Subject, SubjectType, extract_subject};
 use kyso_verify::webeid::check_signature;
-use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -63,52 +65,36 @@ pub struct SimSettings {
     pub per_number_window: time::Duration,
 }
 
-/// `POST /v1/registrations/sim` and `/v1/sessions/sim` answers.
-#[derive(Debug, Clone, Serialize)]
+/// A started session: what the browser shows while the person answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimStarted {
     /// Id to read the result with.
     pub session_id: String,
     /// The code the phone shows too.
     pub verification_code: String,
     /// The person must answer by then.
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
 /// What the browser reads of a session that has not failed.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
+#[derive(Debug, Clone)]
 pub enum SimView {
     /// Waiting for the person.
-    Pending {
+    Pending(SimStarted),
+    /// Registration proven: confirm with the preview's ticket.
+    Registered {
         /// The session.
         session_id: String,
-        /// The code.
-        verification_code: String,
-        /// Answer by.
-        #[serde(with = "time::serde::rfc3339")]
-        expires_at: OffsetDateTime,
+        /// The preview.
+        preview: Box<Preview>,
     },
-    /// Done.
-    Complete {
+    /// Login proven: the session.
+    LoggedIn {
         /// The session.
         session_id: String,
-        /// Always `OK` here: failures are refusals.
-        result: SimResult,
-        /// The registration preview (ticket, subject, certificate) or the login.
-        #[serde(flatten)]
-        outcome: CompleteOutcome,
+        /// The login.
+        session: Box<SessionIssued>,
     },
-}
-
-/// What a successful session gives the browser.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum CompleteOutcome {
-    /// Registration: confirm with the ticket.
-    Registered(Box<Preview>),
-    /// Login.
-    LoggedIn(Box<SessionIssued>),
 }
 
 /// The SIM flow over the gateway's core and an operator.
@@ -142,7 +128,7 @@ fn masked(msisdn: &str) -> String {
 
 fn refused(r: &Rejection) -> SimOutcome {
     SimOutcome::Refused {
-        code: r.code.as_str().to_owned(),
+        code: r.code,
         detail: r.detail.clone(),
     }
 }
@@ -188,7 +174,7 @@ impl SimService {
             ));
         }
         let origin = self.gateway.settings().origin.clone();
-        let nonce = random_b64(32, &STANDARD)?;
+        let nonce = self.gateway.random(32, &STANDARD)?;
         let prefix = sim_signed_data(&origin, &nonce, "");
         let code = verification_code(&prefix[..64]);
         let action = match purpose {
@@ -200,7 +186,7 @@ impl SimService {
             self.settings.display_prefix
         );
         let session = SimSession {
-            id: random_b64(16, &URL_SAFE_NO_PAD)?,
+            id: self.gateway.random(16, &URL_SAFE_NO_PAD)?,
             purpose,
             msisdn,
             subject_type,
@@ -208,7 +194,7 @@ impl SimService {
             nonce,
             display_text,
             verification_code: code,
-            ap_trans_id: random_b64(16, &URL_SAFE_NO_PAD)?,
+            ap_trans_id: self.gateway.random(16, &URL_SAFE_NO_PAD)?,
             mssp_trans_id: None,
             created_at: now,
             answer_by: now + self.settings.answer_timeout,
@@ -376,7 +362,7 @@ impl SimService {
 
     /// Judges a returned signature; see the module docs.
     pub async fn judge(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
-        let (certificate, evidence, subject, facts) = match self.verify(session, signed).await {
+        let (certificate, evidence, subject, der) = match self.verify(session, signed).await {
             Ok(v) => v,
             Err(r) => {
                 tracing::info!(session = %tag(&session.id), code = r.code.as_str(), detail = %r.detail, "SIM signature refused");
@@ -398,7 +384,7 @@ impl SimService {
                 let outcome = SimOutcome::Registered(Box::new(Registration {
                     ticket: ticket.id.clone(),
                     subject,
-                    certificate: facts,
+                    certificate: der,
                     ticket_expires_at: ticket.expires_at,
                 }));
                 Ok((outcome, Some(ticket)))
@@ -423,15 +409,7 @@ impl SimService {
         &self,
         session: &SimSession,
         signed: &MssSignature,
-    ) -> Result<
-        (
-            CertificateRecord,
-            Evidence,
-            kyso_verify::identity::Subject,
-            CertificateFacts,
-        ),
-        Rejection,
-    > {
+    ) -> Result<(CertificateRecord, Evidence, Subject, Vec<u8>), Rejection> {
         let malformed = |d: &str| Rejection::new(ErrorCode::MalformedToken, d);
         let (leaf_der, extra) = signed
             .certificate_chain
@@ -458,22 +436,16 @@ impl SimService {
         let path = policy.check_path(&cert, leaf_der, extra, now)?;
         policy.check_revocation(&path).await?;
         let subject = extract_subject(&cert, now.year())?;
-        let facts = CertificateFacts::of(&cert, leaf_der);
-        let record = CertificateRecord {
-            fingerprint: facts.fingerprint_sha256.clone(),
-            issuer: facts.issuer.clone(),
-            serial: facts.serial.clone(),
-            not_after: facts.not_after,
-        };
+        let record = CertificateRecord::of(&CertificateFacts::of(&cert, leaf_der));
         let evidence = Evidence {
-            method: "sim".into(),
+            method: Method::Sim,
             challenge_id: session.id.clone(),
-            signed_data: STANDARD.encode(&data),
-            signature: STANDARD.encode(&signed.signature),
+            signed_data: data,
+            signature: signed.signature.clone(),
             algorithm: algorithm.name().into(),
-            certificate: STANDARD.encode(leaf_der),
+            certificate: leaf_der.clone(),
         };
-        Ok((record, evidence, subject, facts))
+        Ok((record, evidence, subject, leaf_der.clone()))
     }
 
     /// The session for the browser, waiting up to `wait` (at most [`MAX_VIEW_WAIT`]) for
@@ -515,56 +487,52 @@ impl SimService {
 
     async fn present(&self, session: SimSession) -> Result<SimView, Rejection> {
         let Some(result) = session.result else {
-            return Ok(SimView::Pending {
+            return Ok(SimView::Pending(SimStarted {
                 session_id: session.id,
                 verification_code: session.verification_code,
                 expires_at: session.answer_by,
-            });
+            }));
         };
-        let outcome = match (result.error_code(), session.outcome) {
+        match (result.error_code(), session.outcome) {
             (
                 Some(code),
                 Some(SimOutcome::Refused {
                     code: reason,
                     detail,
                 }),
-            ) => {
-                return Err(Rejection::new(code, format!("{reason}: {detail}")));
-            }
-            (Some(code), _) => {
-                return Err(Rejection::new(
-                    code,
-                    format!("the signing request ended: {}", result.as_str()),
-                ));
-            }
-            (None, Some(SimOutcome::Refused { code, detail })) => {
-                let code = ErrorCode::from_name(&code).unwrap_or(ErrorCode::StorageUnavailable);
-                return Err(Rejection::new(code, detail));
-            }
+            ) => Err(Rejection::new(code, format!("{reason}: {detail}"))),
+            (Some(code), _) => Err(Rejection::new(
+                code,
+                format!("the signing request ended: {}", result.as_str()),
+            )),
+            (None, Some(SimOutcome::Refused { code, detail })) => Err(Rejection::new(code, detail)),
             (None, Some(SimOutcome::Registered(r))) => {
-                CompleteOutcome::Registered(Box::new(Preview {
-                    ticket: r.ticket,
-                    subject: r.subject,
-                    certificate: r.certificate,
-                    ial: IAL,
-                    expires_at: r.ticket_expires_at,
-                }))
+                let (_, cert) =
+                    x509_parser::parse_x509_certificate(&r.certificate).map_err(|e| {
+                        Rejection::new(
+                            ErrorCode::StorageUnavailable,
+                            format!("stored certificate: {e}"),
+                        )
+                    })?;
+                Ok(SimView::Registered {
+                    session_id: session.id,
+                    preview: Box::new(Preview {
+                        ticket: r.ticket,
+                        subject: r.subject,
+                        certificate: CertificateFacts::of(&cert, &r.certificate),
+                        expires_at: r.ticket_expires_at,
+                    }),
+                })
             }
-            (None, Some(SimOutcome::LoggedIn(login))) => {
-                CompleteOutcome::LoggedIn(Box::new(self.hand_out_login(&session.id, *login).await?))
-            }
-            (None, None) => {
-                return Err(Rejection::new(
-                    ErrorCode::StorageUnavailable,
-                    "the session's outcome is missing",
-                ));
-            }
-        };
-        Ok(SimView::Complete {
-            session_id: session.id,
-            result,
-            outcome,
-        })
+            (None, Some(SimOutcome::LoggedIn(login))) => Ok(SimView::LoggedIn {
+                session: Box::new(self.hand_out_login(&session.id, *login).await?),
+                session_id: session.id,
+            }),
+            (None, None) => Err(Rejection::new(
+                ErrorCode::StorageUnavailable,
+                "the session's outcome is missing",
+            )),
+        }
     }
 
     /// Makes the login's session token, once.
@@ -586,7 +554,7 @@ impl SimService {
             .map_err(store_failed)?
             .ok_or_else(|| Rejection::new(ErrorCode::AccountNotFound, "the account is gone"))?;
         self.gateway
-            .issue_session(account, &login.certificate, login.evidence)
+            .issue_session(account, &login.certificate, &login.evidence)
             .await
     }
 }

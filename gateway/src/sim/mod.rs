@@ -1,10 +1,9 @@
-//! Signing-SIM registration and login (DESIGN §3, §4): the gateway asks the operator's
+//! Signing-SIM registration and login (design §3, §4): the gateway asks the operator's
 //! Mobile Signature Service Provider to push a request to the phone, the person checks
 //! the code and confirms with the SIM PIN, the signature and certificate come back and go
 //! through the same policy as a token's.
 //!
-//! Layout:
-//! - [`session`]: a session as stored, its results and outcome.
+//! Layout (sessions, results and outcomes are domain types, [`crate::domain::sim`]):
 //! - [`mssp`]: the [`mssp::Mssp`] trait an operator adapter implements;
 //!   [`mss_http`]: its implementation for the simulator's HTTP protocol, with the ETSI
 //!   TS 102 204 status mapping.
@@ -17,7 +16,5 @@
 pub mod flow;
 pub mod mss_http;
 pub mod mssp;
-pub mod session;
 
 pub use flow::{SimService, SimSettings, SimStarted, SimView};
-pub use session::{SimOutcome, SimResult, SimSession};

@@ -20,7 +20,7 @@
 //! | 101–105 (our request or credentials refused), anything else | `PROVIDER_ERROR` |
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
-use super::session::SimResult;
+use crate::domain::SimResult;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

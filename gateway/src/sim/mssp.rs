@@ -4,7 +4,7 @@
 //! service) is plugged in by implementing [`Mssp`]; [`super::mss_http::HttpMssp`] speaks
 //! the simulator's protocol.
 
-use super::session::SimResult;
+use crate::domain::SimResult;
 use async_trait::async_trait;
 use std::time::Duration;
 

@@ -1,139 +1,53 @@
-//! Persistence behind one trait (DESIGN §8), so the core never sees SQL and a second
-//! backend (PostgreSQL, for several gateway instances) is one more implementation.
+//! Persistence (design §8), behind traits split by concern so the core never sees SQL and
+//! every backend implements the same contract:
+//! - [`ChallengeStore`]: single-use challenges and registration tickets;
+//! - [`AccountStore`]: accounts with their identifiers and certificates, login sessions,
+//!   and the hash-chained audit log;
+//! - [`SimStore`]: signing-SIM sessions;
+//! - [`Store`]: all three, plus migrations, readiness and purging.
 //!
 //! The rules that matter for security live in the database, not in check-then-insert
 //! code: identifiers are unique, challenges and tickets are taken out atomically (a second
-//! taker gets nothing), and the audit log is append-only and hash-chained.
+//! taker gets nothing), one SIM session per number is pending at a time, and the audit log
+//! is append-only. The store conformance suite (`gateway/tests/store.rs`) holds every
+//! backend to this contract. What rows hold as JSON is in [`records`], versioned.
+//!
+//! Backends: [`SqliteStore`] (one instance, the default).
 
+pub mod records;
 mod sqlite;
-mod sqlite_sim;
 
 pub use sqlite::SqliteStore;
 
-use crate::sim::session::{SimOutcome, SimResult, SimSession};
+use crate::domain::{Account, AuditEntry, CertificateRecord, Challenge, SimOutcome, SimResult};
+use crate::domain::{SimSession, Ticket};
 use async_trait::async_trait;
-use kyso_verify::identity::{Identifier, Subject};
-use serde::{Deserialize, Serialize};
+use kyso_verify::identity::Identifier;
 use time::OffsetDateTime;
 
-/// The store failed (I/O, corruption, pool exhausted).
+/// The store failed; the cause is kept for the log.
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
-
-/// What a challenge is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Purpose {
-    /// Registering a new account.
-    Register,
-    /// Logging in to an existing one.
-    Login,
-}
-
-impl Purpose {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Register => "register",
-            Self::Login => "login",
-        }
-    }
-}
-
-/// A challenge as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// Public id the client sends back.
-    pub id: String,
-    /// The nonce to sign, standard base64 of 32 random bytes.
-    pub nonce: String,
-    /// What it may be used for.
-    pub purpose: Purpose,
-    /// The origin bound into the signature.
-    pub origin: String,
-    /// End of its life.
-    pub expires_at: OffsetDateTime,
-}
-
-/// A registration ticket: a verified identity waiting for the person's confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    /// Public, unguessable id.
-    pub id: String,
-    /// End of its life.
-    #[serde(with = "time::serde::timestamp")]
-    pub expires_at: OffsetDateTime,
-    /// The verified identity.
-    pub subject: Subject,
-    /// The certificate that proved it.
-    pub certificate: CertificateRecord,
-    /// The proof, for the audit log.
-    pub evidence: Evidence,
-}
-
-/// The certificate facts kept per account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateRecord {
-    /// SHA-256 of the DER, hex.
-    pub fingerprint: String,
-    /// Issuer DN for display.
-    pub issuer: String,
-    /// Serial, hex.
-    pub serial: String,
-    /// notAfter.
-    #[serde(with = "time::serde::timestamp")]
-    pub not_after: OffsetDateTime,
-}
-
-/// What was signed and how: enough to re-verify a registration or login later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    /// `token` or `sim`.
-    pub method: String,
-    /// Challenge id.
-    pub challenge_id: String,
-    /// Signed data, base64.
-    pub signed_data: String,
-    /// Signature, base64.
-    pub signature: String,
-    /// Signature algorithm name.
-    pub algorithm: String,
-    /// The certificate, base64 DER.
-    pub certificate: String,
-}
-
-/// An account as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Account {
-    /// Account id.
-    pub id: String,
-    /// Citizen or organization, key, aliases, names.
-    pub subject: Subject,
-    /// Contact email, if given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Contact phone (E.164), if given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    /// Identity assurance level: 3 for certificate-proven accounts.
-    pub ial: u8,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// One audit event.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    /// When.
-    pub at: OffsetDateTime,
-    /// `account.created`, `session.created`, …
-    pub event: &'static str,
-    /// The account concerned.
-    pub account_id: Option<String>,
-    /// JSON details (evidence); never secrets.
-    pub details: serde_json::Value,
+pub enum StoreError {
+    /// The database did not do what was asked (I/O, connection, constraint, pool).
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrating the database failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored row cannot be read back.
+    #[error("a stored {what} is unreadable: {detail}")]
+    Corrupt {
+        /// Which kind of row.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The audit chain does not verify; names the first broken row.
+    #[error("the audit chain is broken at row {seq}")]
+    AuditChainBroken {
+        /// The first row whose hash or link is wrong.
+        seq: i64,
+    },
 }
 
 /// Why an account could not be created.
@@ -150,28 +64,42 @@ pub enum CreateAccountError {
     Store(#[from] StoreError),
 }
 
-/// The gateway's persistence.
+/// Why a SIM session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartSimError {
+    /// The number already has a pending session.
+    #[error("another request is pending for this number")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Challenges and tickets: short-lived, single use.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Applies pending migrations.
-    async fn migrate(&self) -> Result<(), StoreError>;
-    /// Cheap liveness check for `/readyz`.
-    async fn ping(&self) -> Result<(), StoreError>;
+pub trait ChallengeStore: Send + Sync {
     /// Stores a new challenge.
     async fn put_challenge(&self, challenge: &Challenge) -> Result<(), StoreError>;
-    /// Removes and returns a challenge in one step; a second caller gets `None`.
+    /// Removes and returns a challenge in one step; any other caller, concurrent or later,
+    /// gets `None`.
     async fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, StoreError>;
     /// Stores a ticket.
     async fn put_ticket(&self, ticket: &Ticket) -> Result<(), StoreError>;
     /// Reads a ticket without using it (to validate the confirmation first).
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+}
+
+/// Accounts, login sessions and the audit log.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// The account with this id.
     async fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
     /// The account owning any of these identifiers.
     async fn find_account(&self, identifiers: &[Identifier])
     -> Result<Option<Account>, StoreError>;
     /// In one transaction: uses up the ticket (unexpired at `now`), creates the account
-    /// with all its identifiers and certificate, and appends the audit entry.
+    /// with all its identifiers and certificate, and appends the audit entry. Durable when
+    /// it returns.
     async fn create_account(
         &self,
         ticket_id: &str,
@@ -181,7 +109,7 @@ pub trait Store: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError>;
     /// In one transaction: records the certificate use, stores the session (by token
-    /// hash) and appends the audit entry.
+    /// hash) and appends the audit entry. Durable when it returns.
     async fn create_session(
         &self,
         token_hash: &str,
@@ -196,12 +124,13 @@ pub trait Store: Send + Sync {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError>;
-    /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for
-    /// more than a day; ends (`EXPIRED`) pending SIM sessions past their hard expiry.
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
-    /// Recomputes the audit chain; `Err` names the first broken row.
+    /// Recomputes the audit chain; the number of rows, or the first broken one.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
+}
 
+/// Signing-SIM sessions.
+#[async_trait]
+pub trait SimStore: Send + Sync {
     /// Records a new pending SIM session. First ends, as `EXPIRED`, a pending session of
     /// the same number whose hard expiry has passed at `now`; another pending session of
     /// the number is [`StartSimError::Busy`] (the database's unique index decides).
@@ -238,38 +167,14 @@ pub trait Store: Send + Sync {
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
-/// Why a SIM session could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartSimError {
-    /// The number already has a pending session.
-    #[error("another request is pending for this number")]
-    Busy,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The hash of an audit row given the previous row's hash.
-pub fn audit_hash(
-    prev_hash: &str,
-    seq: i64,
-    at: i64,
-    event: &str,
-    account_id: Option<&str>,
-    details: &str,
-) -> String {
-    use aws_lc_rs::digest::{Context, SHA256};
-    let mut ctx = Context::new(&SHA256);
-    for part in [
-        prev_hash,
-        &seq.to_string(),
-        &at.to_string(),
-        event,
-        account_id.unwrap_or(""),
-        details,
-    ] {
-        ctx.update(&(part.len() as u64).to_be_bytes());
-        ctx.update(part.as_bytes());
-    }
-    hex::encode(ctx.finish())
+/// The whole store.
+#[async_trait]
+pub trait Store: ChallengeStore + AccountStore + SimStore {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Cheap liveness check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for
+    /// more than a day; ends (`EXPIRED`) pending SIM sessions past their hard expiry.
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use kyso_certs::Manifest;
 use kyso_gateway::clock::ManualClock;
+use kyso_gateway::entropy::SystemEntropy;
 use kyso_gateway::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use kyso_gateway::service::{Gateway, Settings};
 use kyso_gateway::store::{SqliteStore, Store};
@@ -115,6 +116,7 @@ pub async fn world_over(pki: Pki, policy: CertificatePolicy) -> World {
         store.clone(),
         Arc::new(policy),
         clock.clone(),
+        Arc::new(SystemEntropy),
         settings,
     ));
     World {

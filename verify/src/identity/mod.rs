@@ -56,6 +56,15 @@ impl IdentifierKind {
         matches!(self, Self::Cccd | Self::Cmnd | Self::Passport)
     }
 
+    /// Every kind.
+    pub const ALL: [IdentifierKind; 5] = [
+        Self::Cccd,
+        Self::Cmnd,
+        Self::Passport,
+        Self::Mst,
+        Self::BudgetUnit,
+    ];
+
     /// The name used on the wire and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,6 +74,11 @@ impl IdentifierKind {
             Self::Mst => "MST",
             Self::BudgetUnit => "MNS",
         }
+    }
+
+    /// The kind with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -85,6 +99,25 @@ pub enum SubjectType {
     Citizen,
     /// An enterprise or branch, keyed by MST.
     Organization,
+}
+
+impl SubjectType {
+    /// `citizen` or `organization`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Citizen => "citizen",
+            Self::Organization => "organization",
+        }
+    }
+
+    /// The type with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "citizen" => Some(Self::Citizen),
+            "organization" => Some(Self::Organization),
+            _ => None,
+        }
+    }
 }
 
 /// The identity preview of DESIGN §4 (`subject`).

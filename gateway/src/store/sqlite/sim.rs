@@ -1,12 +1,14 @@
-//! The SQLite side of signing-SIM sessions (`migrations/sqlite/0002_sim_sessions.sql`).
+//! Signing-SIM sessions on SQLite (`migrations/sqlite/0002_sim_sessions.sql`).
 //!
 //! "One pending session per number" is the partial unique index's job: two concurrent
 //! starts for a number race in the database, and the loser sees a unique violation.
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
 
-use super::sqlite::{SqliteStore, err, from_ts, is_unique_violation, ts};
-use super::{Purpose, StartSimError, StoreError, Ticket};
-use crate::sim::session::{SimOutcome, SimResult, SimSession};
+use super::{SqliteStore, from_ts, is_unique_violation, ts};
+use crate::domain::{Purpose, SimOutcome, SimResult, SimSession, Ticket};
+use crate::store::records::{decode_outcome, encode_outcome, encode_ticket};
+use crate::store::{SimStore, StartSimError, StoreError};
+use async_trait::async_trait;
 use kyso_verify::identity::SubjectType;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -23,67 +25,77 @@ macro_rules! columns {
     };
 }
 
-fn subject_type_name(t: SubjectType) -> &'static str {
-    match t {
-        SubjectType::Citizen => "citizen",
-        SubjectType::Organization => "organization",
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        what: "SIM session",
+        detail,
     }
 }
 
 fn session_of(row: &SqliteRow) -> Result<SimSession, StoreError> {
-    let purpose = match row.try_get::<String, _>("purpose").map_err(err)?.as_str() {
-        "register" => Purpose::Register,
-        "login" => Purpose::Login,
-        other => return Err(StoreError(format!("unknown purpose {other:?}"))),
-    };
-    let subject_type = match row
-        .try_get::<Option<String>, _>("subject_type")
-        .map_err(err)?
-        .as_deref()
-    {
-        None => None,
-        Some("citizen") => Some(SubjectType::Citizen),
-        Some("organization") => Some(SubjectType::Organization),
-        Some(other) => return Err(StoreError(format!("unknown subject type {other:?}"))),
-    };
+    let purpose: String = row.try_get("purpose")?;
+    let subject_type = row
+        .try_get::<Option<String>, _>("subject_type")?
+        .map(|t| SubjectType::from_name(&t).ok_or_else(|| corrupt(format!("subject type {t:?}"))))
+        .transpose()?;
     let result = row
-        .try_get::<Option<String>, _>("result")
-        .map_err(err)?
-        .map(|r| {
-            SimResult::from_name(&r).ok_or_else(|| StoreError(format!("unknown result {r:?}")))
-        })
+        .try_get::<Option<String>, _>("result")?
+        .map(|r| SimResult::from_name(&r).ok_or_else(|| corrupt(format!("result {r:?}"))))
         .transpose()?;
     let outcome = row
-        .try_get::<Option<String>, _>("outcome")
-        .map_err(err)?
-        .map(|o| serde_json::from_str(&o).map_err(err))
+        .try_get::<Option<String>, _>("outcome")?
+        .map(|o| decode_outcome(&o))
         .transpose()?;
     Ok(SimSession {
-        id: row.try_get("id").map_err(err)?,
-        purpose,
-        msisdn: row.try_get("msisdn").map_err(err)?,
+        id: row.try_get("id")?,
+        purpose: Purpose::from_name(&purpose)
+            .ok_or_else(|| corrupt(format!("purpose {purpose:?}")))?,
+        msisdn: row.try_get("msisdn")?,
         subject_type,
-        origin: row.try_get("origin").map_err(err)?,
-        nonce: row.try_get("nonce").map_err(err)?,
-        display_text: row.try_get("display_text").map_err(err)?,
-        verification_code: row.try_get("verification_code").map_err(err)?,
-        ap_trans_id: row.try_get("ap_trans_id").map_err(err)?,
-        mssp_trans_id: row.try_get("mssp_trans_id").map_err(err)?,
-        created_at: from_ts(row.try_get("created_at").map_err(err)?)?,
-        answer_by: from_ts(row.try_get("answer_by").map_err(err)?)?,
-        expires_at: from_ts(row.try_get("expires_at").map_err(err)?)?,
+        origin: row.try_get("origin")?,
+        nonce: row.try_get("nonce")?,
+        display_text: row.try_get("display_text")?,
+        verification_code: row.try_get("verification_code")?,
+        ap_trans_id: row.try_get("ap_trans_id")?,
+        mssp_trans_id: row.try_get("mssp_trans_id")?,
+        created_at: from_ts(row.try_get("created_at")?)?,
+        answer_by: from_ts(row.try_get("answer_by")?)?,
+        expires_at: from_ts(row.try_get("expires_at")?)?,
         result,
         outcome,
     })
 }
 
 impl SqliteStore {
-    pub(super) async fn sim_start(
+    /// Ends pending sessions past their hard expiry and deletes complete ones kept long
+    /// enough; part of [`crate::store::Store::purge_expired`].
+    pub(super) async fn purge_sim_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
+             WHERE state = 'pending' AND expires_at <= ?",
+        )
+        .bind(ts(now))
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(
+            sqlx::query("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?")
+                .bind(ts(now - KEEP_COMPLETE))
+                .execute(&self.writer)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
+#[async_trait]
+impl SimStore for SqliteStore {
+    async fn start_sim_session(
         &self,
         s: &SimSession,
         now: OffsetDateTime,
     ) -> Result<(), StartSimError> {
-        let mut tx = self.writer.begin().await.map_err(err)?;
+        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
         sqlx::query(
             "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
              WHERE msisdn = ? AND state = 'pending' AND expires_at <= ?",
@@ -93,7 +105,7 @@ impl SqliteStore {
         .bind(ts(now))
         .execute(&mut *tx)
         .await
-        .map_err(err)?;
+        .map_err(StoreError::from)?;
         let inserted = sqlx::query(
             "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, display_text, \
              verification_code, ap_trans_id, state, created_at, answer_by, expires_at) \
@@ -102,7 +114,7 @@ impl SqliteStore {
         .bind(&s.id)
         .bind(s.purpose.as_str())
         .bind(&s.msisdn)
-        .bind(s.subject_type.map(subject_type_name))
+        .bind(s.subject_type.map(SubjectType::as_str))
         .bind(&s.origin)
         .bind(&s.nonce)
         .bind(&s.display_text)
@@ -116,23 +128,22 @@ impl SqliteStore {
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Err(StartSimError::Busy),
-            Err(e) => return Err(err(e).into()),
+            Err(e) => return Err(StoreError::from(e).into()),
         }
-        tx.commit().await.map_err(err)?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 
-    pub(super) async fn sim_set_trans_id(&self, id: &str, trans: &str) -> Result<(), StoreError> {
+    async fn set_mssp_trans_id(&self, id: &str, trans: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE sim_sessions SET mssp_trans_id = ? WHERE id = ?")
             .bind(trans)
             .bind(id)
             .execute(&self.writer)
-            .await
-            .map(|_| ())
-            .map_err(err)
+            .await?;
+        Ok(())
     }
 
-    pub(super) async fn sim_complete(
+    async fn complete_sim_session(
         &self,
         id: &str,
         result: SimResult,
@@ -140,11 +151,8 @@ impl SqliteStore {
         ticket: Option<&Ticket>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let outcome = outcome
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(err)?;
-        let mut tx = self.writer.begin().await.map_err(err)?;
+        let outcome = outcome.map(encode_outcome).transpose()?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE sim_sessions SET state = 'complete', result = ?, outcome = ?, completed_at = ? \
              WHERE id = ? AND state = 'pending'",
@@ -154,8 +162,7 @@ impl SqliteStore {
         .bind(ts(now))
         .bind(id)
         .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+        .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
@@ -163,16 +170,15 @@ impl SqliteStore {
             sqlx::query("INSERT INTO tickets (id, expires_at, payload) VALUES (?, ?, ?)")
                 .bind(&t.id)
                 .bind(ts(t.expires_at))
-                .bind(serde_json::to_string(t).map_err(err)?)
+                .bind(encode_ticket(t)?)
                 .execute(&mut *tx)
-                .await
-                .map_err(err)?;
+                .await?;
         }
-        tx.commit().await.map_err(err)?;
+        tx.commit().await?;
         Ok(true)
     }
 
-    pub(super) async fn sim_get(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
+    async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
         sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -180,28 +186,26 @@ impl SqliteStore {
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?
+        .await?
         .as_ref()
         .map(session_of)
         .transpose()
     }
 
-    pub(super) async fn sim_pending(&self) -> Result<Vec<SimSession>, StoreError> {
+    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
         sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
-        .await
-        .map_err(err)?
+        .await?
         .iter()
         .map(session_of)
         .collect()
     }
 
-    pub(super) async fn sim_started_since(
+    async fn sim_sessions_started_since(
         &self,
         msisdn: &str,
         since: OffsetDateTime,
@@ -212,16 +216,11 @@ impl SqliteStore {
         .bind(msisdn)
         .bind(ts(since))
         .fetch_one(&self.pool)
-        .await
-        .map_err(err)?;
-        u64::try_from(n).map_err(err)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    pub(super) async fn sim_claim_login(
-        &self,
-        id: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         let claimed = sqlx::query(
             "UPDATE sim_sessions SET token_issued = 1 \
              WHERE id = ? AND purpose = 'login' AND result = 'OK' AND token_issued = 0 \
@@ -230,26 +229,7 @@ impl SqliteStore {
         .bind(id)
         .bind(ts(now))
         .execute(&self.writer)
-        .await
-        .map_err(err)?;
+        .await?;
         Ok(claimed.rows_affected() == 1)
-    }
-
-    pub(super) async fn sim_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        sqlx::query(
-            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
-             WHERE state = 'pending' AND expires_at <= ?",
-        )
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(&self.writer)
-        .await
-        .map_err(err)?;
-        sqlx::query("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?")
-            .bind(ts(now - KEEP_COMPLETE))
-            .execute(&self.writer)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(err)
     }
 }

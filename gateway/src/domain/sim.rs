@@ -1,15 +1,13 @@
-//! A signing-SIM session as the store keeps it: one push request to one phone, from
-//! `pending` to `complete` with a result that never changes afterwards (DESIGN §3).
+//! A signing-SIM session (design §3): one push request to one phone, from pending to a
+//! result that never changes afterwards.
 
-use crate::store::{CertificateRecord, Evidence, Purpose};
-use kyso_verify::certificate::CertificateFacts;
+use super::registration::{CertificateRecord, Evidence, Purpose};
+use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Subject, SubjectType};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// How a session ended (DESIGN §3 results).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// How a session ended (design §3 results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimResult {
     /// The phone signed and our checks passed.
     Ok,
@@ -48,30 +46,10 @@ impl SimResult {
         Self::ProviderError,
     ];
 
-    /// The stored and wire name (`OK`, `USER_REFUSED`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "OK",
-            Self::UserRefused => "USER_REFUSED",
-            Self::Expired => "EXPIRED",
-            Self::NotEnrolled => "NOT_ENROLLED",
-            Self::PinBlocked => "PIN_BLOCKED",
-            Self::DeliveryFailed => "DELIVERY_FAILED",
-            Self::DeviceError => "DEVICE_ERROR",
-            Self::Busy => "BUSY",
-            Self::VerificationFailed => "VERIFICATION_FAILED",
-            Self::ProviderError => "PROVIDER_ERROR",
-        }
-    }
-
-    /// The result with this name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-
-    /// The error code a failed result is reported with (`None` for `OK`).
-    pub fn error_code(self) -> Option<kyso_verify::error::ErrorCode> {
-        use kyso_verify::error::ErrorCode as C;
+    /// The error code a failed result is reported with (`None` for `OK`). A result's
+    /// name is its code's name.
+    pub fn error_code(self) -> Option<ErrorCode> {
+        use ErrorCode as C;
         Some(match self {
             Self::Ok => return None,
             Self::UserRefused => C::UserRefused,
@@ -85,42 +63,50 @@ impl SimResult {
             Self::ProviderError => C::ProviderError,
         })
     }
+
+    /// The stored and wire name (`OK`, `USER_REFUSED`, …).
+    pub fn as_str(self) -> &'static str {
+        self.error_code().map_or("OK", ErrorCode::as_str)
+    }
+
+    /// The result with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
-/// What a complete session produced, kept as JSON beside the result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// What a complete session produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimOutcome {
-    /// Registration proven: the ticket to confirm and the preview it shows.
+    /// Registration proven: the ticket to confirm and what the preview shows.
     Registered(Box<Registration>),
     /// Login proven for an account; the session token is made when the browser first
     /// reads the result, and only then (the store never holds a usable token).
     LoggedIn(Box<Login>),
     /// Refused by the gateway: the precise code and what was wrong.
     Refused {
-        /// An [`kyso_verify::error::ErrorCode`] name.
-        code: String,
+        /// The precise code.
+        code: ErrorCode,
         /// The detail.
         detail: String,
     },
 }
 
 /// A proven registration waiting for the person's confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
-    /// The single-use ticket (also in the tickets table).
+    /// The single-use ticket (stored with the session).
     pub ticket: String,
     /// The identity read from the SIM's certificate.
     pub subject: Subject,
-    /// The certificate.
-    pub certificate: CertificateFacts,
+    /// The SIM's certificate, DER (its facts are read again to show them).
+    pub certificate: Vec<u8>,
     /// End of the ticket's life.
-    #[serde(with = "time::serde::timestamp")]
     pub ticket_expires_at: OffsetDateTime,
 }
 
 /// A proven login waiting for the browser to take its session token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     /// The account.
     pub account_id: String,
@@ -166,8 +152,25 @@ pub struct SimSession {
 }
 
 impl SimSession {
-    /// The exact bytes the SIM must sign (DESIGN §3).
+    /// The exact bytes the SIM must sign (design §3).
     pub fn signed_data(&self) -> Vec<u8> {
         kyso_proto::mss::sim_signed_data(&self.origin, &self.nonce, &self.display_text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_names_are_their_codes_and_round_trip() {
+        for r in SimResult::ALL {
+            assert_eq!(SimResult::from_name(r.as_str()), Some(r));
+            if let Some(code) = r.error_code() {
+                assert_eq!(code.as_str(), r.as_str());
+            }
+        }
+        assert_eq!(SimResult::Ok.as_str(), "OK");
+        assert_eq!(SimResult::from_name("NOPE"), None);
     }
 }

@@ -1,0 +1,55 @@
+//! Accounts and login sessions.
+
+use kyso_verify::identity::{Identifier, Subject};
+use time::OffsetDateTime;
+
+/// An IAL3 account, keyed by the identity its certificate proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Account id (`acc_…`).
+    pub id: String,
+    /// Citizen or organization, key, aliases, names.
+    pub subject: Subject,
+    /// Contact email, if given.
+    pub email: Option<String>,
+    /// Contact phone (E.164), if given.
+    pub phone: Option<String>,
+    /// Identity assurance level: 3 for certificate-proven accounts.
+    pub ial: u8,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+impl Account {
+    /// The account key and every alias: all of them belong to this account alone.
+    pub fn identifiers(&self) -> Vec<Identifier> {
+        identifiers_of(&self.subject)
+    }
+}
+
+/// The key and every alias of a subject, key first: all are checked for an account.
+pub fn identifiers_of(subject: &Subject) -> Vec<Identifier> {
+    std::iter::once(subject.identifier.clone())
+        .chain(subject.aliases.iter().cloned())
+        .collect()
+}
+
+/// A login: the bearer token (shown once, stored only as a hash) and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionIssued {
+    /// Bearer token for `GET /v1/accounts/me`.
+    pub session_token: String,
+    /// The account logged in to.
+    pub account: Account,
+    /// End of the session.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The SHA-256 (hex) under which a session token is stored: a stolen database opens no
+/// session.
+pub fn session_hash(token: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
+}

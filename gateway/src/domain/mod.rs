@@ -1,0 +1,25 @@
+//! The gateway's domain: what challenges, registrations, accounts, login sessions and
+//! signing-SIM sessions are, independent of how they are stored (`crate::store`, with
+//! versioned records of its own) or shown (`crate::http::api`, with its own wire types).
+//!
+//! - [`registration`]: challenges and their purpose, tickets, the evidence a proof
+//!   leaves, the identity preview.
+//! - [`account`]: accounts and login sessions.
+//! - [`contact`]: the contact details a person gives at confirmation, validated.
+//! - [`audit`]: audit events and the hash chain that links them.
+//! - [`sim`]: signing-SIM sessions, their results and outcomes.
+
+pub mod account;
+pub mod audit;
+pub mod contact;
+pub mod registration;
+pub mod sim;
+
+pub use account::{Account, SessionIssued};
+pub use audit::{AuditEntry, audit_hash};
+pub use contact::Contact;
+pub use registration::{CertificateRecord, Challenge, Evidence, Preview, Purpose, Ticket};
+pub use sim::{Login, Registration, SimOutcome, SimResult, SimSession};
+
+/// Identity assurance level of every certificate-proven account (design §4).
+pub const IAL: u8 = 3;

@@ -1,0 +1,229 @@
+//! From configuration to running parts: reads the certificate files the configuration
+//! names, builds the trust store, the revocation checker, the policy, the store and the
+//! operator client. Every error names the setting (and file) it comes from.
+
+use crate::config::{Config, ConfigError, RevocationMode, UnavailableMode};
+use crate::revocation::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};
+use crate::store::{SqliteStore, Store, StoreError};
+use kyso_verify::inspect::decode_certificate;
+use kyso_verify::policy::{
+    CertificatePolicy, NoRevocationCheck, RevocationChecker, TrustError, TrustStore,
+};
+use kyso_verify::revocation::ocsp::OcspRules;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why the gateway cannot start (or a one-shot command cannot run).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration itself.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A certificate file named by a setting cannot be read.
+    #[error("{setting}: {}: {source}", path.display())]
+    CertificateFile {
+        /// The setting that names the file.
+        setting: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file named by a setting is not a certificate.
+    #[error("{setting}: {}: {reason}", path.display())]
+    NotACertificate {
+        /// The setting that names the file.
+        setting: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The configured trust is unusable.
+    #[error("{setting}: {source}")]
+    Trust {
+        /// `trust` or `--trust-anchor`.
+        setting: &'static str,
+        /// Why.
+        #[source]
+        source: TrustError,
+    },
+    /// The revocation checker cannot be built.
+    #[error("revocation: {0}")]
+    Revocation(String),
+    /// The database cannot be opened or migrated.
+    #[error("database_url: {0}")]
+    Store(#[from] StoreError),
+    /// The operator client cannot be built.
+    #[error("sim.provider_url: {0}")]
+    Mssp(String),
+    /// The listen address cannot be bound, or serving failed.
+    #[error("listen {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads certificate files (PEM or DER), naming `setting` and the file on error.
+pub fn read_certificates(paths: &[PathBuf], setting: &str) -> Result<Vec<Vec<u8>>, StartupError> {
+    paths.iter().map(|p| read_certificate(p, setting)).collect()
+}
+
+/// Reads one certificate file (PEM or DER).
+pub fn read_certificate(path: &Path, setting: &str) -> Result<Vec<u8>, StartupError> {
+    let bytes = std::fs::read(path).map_err(|source| StartupError::CertificateFile {
+        setting: setting.to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    decode_certificate(&bytes).map_err(|e| StartupError::NotACertificate {
+        setting: setting.to_owned(),
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The OCSP/CRL checker the configuration describes: `None` when `policy.revocation` is
+/// `off`. Reads the per-issuer certificate files.
+pub fn ocsp_crl_checker(config: &Config) -> Result<Option<Arc<OcspCrlChecker>>, StartupError> {
+    let methods = match config.policy.revocation {
+        RevocationMode::Off => return Ok(None),
+        RevocationMode::OcspCrl => Methods {
+            ocsp: true,
+            crl: true,
+        },
+        RevocationMode::Ocsp => Methods {
+            ocsp: true,
+            crl: false,
+        },
+        RevocationMode::Crl => Methods {
+            ocsp: false,
+            crl: true,
+        },
+    };
+    let r = &config.revocation;
+    let overrides = r
+        .issuers
+        .iter()
+        .enumerate()
+        .map(|(i, issuer)| {
+            Ok(IssuerOverride {
+                issuer_der: read_certificate(
+                    &issuer.certificate,
+                    &format!("revocation.issuers[{i}].certificate"),
+                )?,
+                ocsp_url: issuer.ocsp_url.clone(),
+                crl_url: issuer.crl_url.clone(),
+                require_nonce: issuer.ocsp_require_nonce,
+            })
+        })
+        .collect::<Result<Vec<_>, StartupError>>()?;
+    let settings = RevocationSettings {
+        methods,
+        on_unavailable: match config.policy.revocation_unavailable {
+            UnavailableMode::FailClosed => FailureMode::FailClosed,
+            UnavailableMode::SoftFail => FailureMode::SoftFail,
+        },
+        timeout: std::time::Duration::from_millis(r.timeout_ms),
+        ocsp: OcspRules {
+            clock_skew: time::Duration::seconds(r.clock_skew_seconds.into()),
+            max_age: time::Duration::seconds(r.ocsp_max_age_seconds.into()),
+            require_nonce: r.ocsp_require_nonce,
+            allow_sha1: config.policy.allow_sha1,
+        },
+        crl_max_bytes: r.crl_max_bytes,
+        cache_entries: r.cache_entries,
+        crl_refresh_margin: time::Duration::seconds(r.crl_refresh_margin_seconds.into()),
+        overrides,
+    };
+    OcspCrlChecker::new(settings)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(StartupError::Revocation)
+}
+
+/// [`ocsp_crl_checker`] as the policy's checker ([`NoRevocationCheck`] when off).
+pub fn revocation_checker(config: &Config) -> Result<Arc<dyn RevocationChecker>, StartupError> {
+    Ok(match ocsp_crl_checker(config)? {
+        Some(c) => c,
+        None => Arc::new(NoRevocationCheck),
+    })
+}
+
+/// The certificate policy a configuration describes, asking `revocation`; with `anchors`
+/// (files) replacing the configured trust anchors when given.
+pub fn policy_with(
+    config: &Config,
+    revocation: Arc<dyn RevocationChecker>,
+    anchors: Option<&[PathBuf]>,
+) -> Result<CertificatePolicy, StartupError> {
+    let intermediates = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
+    let trust = match anchors {
+        None => {
+            let anchors = read_certificates(&config.trust.anchors, "trust.anchors")?;
+            TrustStore::new(&anchors, &intermediates).map_err(|source| StartupError::Trust {
+                setting: "trust",
+                source,
+            })?
+        }
+        // Other anchors may not vouch for the configured intermediates: then the
+        // intermediates travel with the certificate instead (--intermediate).
+        Some(files) => {
+            let anchors = read_certificates(files, "--trust-anchor")?;
+            TrustStore::new(&anchors, &intermediates)
+                .or_else(|_| TrustStore::new(&anchors, &[]))
+                .map_err(|source| StartupError::Trust {
+                    setting: "--trust-anchor",
+                    source,
+                })?
+        }
+    };
+    Ok(CertificatePolicy::new(
+        trust,
+        config.policy_options(),
+        revocation,
+    ))
+}
+
+/// The certificate policy a configuration describes.
+pub fn policy_from(config: &Config) -> Result<CertificatePolicy, StartupError> {
+    policy_with(config, revocation_checker(config)?, None)
+}
+
+/// Opens the configured store and applies migrations.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    let store = SqliteStore::open(&config.database_url, config.limits.database_connections).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_is_checked_unless_configured_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kyso.toml");
+        let base =
+            "public_origin = \"https://dichvucong.test\"\n[trust]\nanchors = [\"root.pem\"]\n";
+        std::fs::write(&path, base).unwrap();
+        let config = Config::load(&path, []).unwrap();
+        assert!(revocation_checker(&config).unwrap().is_checking());
+        std::fs::write(&path, format!("{base}[policy]\nrevocation = \"off\"\n")).unwrap();
+        let config = Config::load(&path, []).unwrap();
+        assert!(!revocation_checker(&config).unwrap().is_checking());
+        std::fs::write(
+            &path,
+            format!("{base}[[revocation.issuers]]\ncertificate = \"missing.pem\"\n"),
+        )
+        .unwrap();
+        let config = Config::load(&path, []).unwrap();
+        let e = revocation_checker(&config).unwrap_err().to_string();
+        assert!(e.contains("revocation.issuers[0].certificate"), "{e}");
+    }
+}

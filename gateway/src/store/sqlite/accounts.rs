@@ -1,0 +1,327 @@
+//! Accounts, identifiers, certificates, login sessions and the audit log on SQLite.
+//!
+//! Account and session transactions run on the writer connection in `BEGIN IMMEDIATE`,
+//! committed with `synchronous = FULL` ([`Durable`]).
+
+use super::{SqliteStore, from_ts, is_unique_violation, ts};
+use crate::domain::{Account, AuditEntry, CertificateRecord, audit_hash};
+use crate::store::records::{decode_subject, encode_subject};
+use crate::store::{AccountStore, CreateAccountError, StoreError};
+use async_trait::async_trait;
+use kyso_verify::identity::Identifier;
+use sqlx::{Connection, Row, SqliteConnection, Transaction};
+use time::OffsetDateTime;
+
+/// The writer connection switched to `synchronous = FULL`, so a commit on it is on disk
+/// before it returns; [`Durable::release`] switches it back.
+struct Durable(sqlx::pool::PoolConnection<sqlx::Sqlite>);
+
+impl Durable {
+    /// Switches back to `NORMAL`. Best effort: the write is done; a connection left at
+    /// FULL is only slower.
+    async fn release(mut self) {
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *self.0)
+            .await
+        {
+            tracing::warn!(error = %e, "could not restore synchronous = NORMAL");
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The writer connection for a durable commit.
+    async fn durable(&self) -> Result<Durable, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        Ok(Durable(conn))
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, subject_json, email, phone, ial, created_at FROM accounts WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| account_from_row(&r)).transpose()
+    }
+}
+
+fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: r.try_get("id")?,
+        subject: decode_subject(&r.try_get::<String, _>("subject_json")?)?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        ial: u8::try_from(r.try_get::<i64, _>("ial")?).map_err(|e| StoreError::Corrupt {
+            what: "account",
+            detail: e.to_string(),
+        })?,
+        created_at: from_ts(r.try_get("created_at")?)?,
+    })
+}
+
+/// The account transaction of [`AccountStore::create_account`].
+async fn insert_account(
+    conn: &mut SqliteConnection,
+    ticket_id: &str,
+    now: OffsetDateTime,
+    account: &Account,
+    certificate: &CertificateRecord,
+    audit: &AuditEntry,
+) -> Result<Account, CreateAccountError> {
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(StoreError::from)?;
+    let used = sqlx::query("DELETE FROM tickets WHERE id = ? AND expires_at > ?")
+        .bind(ticket_id)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    if used.rows_affected() != 1 {
+        return Err(CreateAccountError::TicketNotFound);
+    }
+    let s = &account.subject;
+    sqlx::query(
+        "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, \
+         organization, email, phone, ial, created_at, subject_json) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&account.id)
+    .bind(s.subject_type.as_str())
+    .bind(s.identifier.kind.as_str())
+    .bind(&s.identifier.value)
+    .bind(&s.full_name)
+    .bind(s.organization.as_deref())
+    .bind(account.email.as_deref())
+    .bind(account.phone.as_deref())
+    .bind(i64::from(account.ial))
+    .bind(ts(account.created_at))
+    .bind(encode_subject(s)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    for (id, is_key) in
+        std::iter::once((&s.identifier, true)).chain(s.aliases.iter().map(|a| (a, false)))
+    {
+        let inserted = sqlx::query(
+            "INSERT INTO identifiers (kind, value, account_id, is_key) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.kind.as_str())
+        .bind(&id.value)
+        .bind(&account.id)
+        .bind(is_key)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(CreateAccountError::AccountExists),
+            Err(e) => return Err(StoreError::from(e).into()),
+        }
+    }
+    upsert_certificate(&mut tx, &account.id, certificate, now).await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(account.clone())
+}
+
+/// The session transaction of [`AccountStore::create_session`].
+async fn insert_session(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    account_id: &str,
+    expires_at: OffsetDateTime,
+    certificate: &CertificateRecord,
+    audit: &AuditEntry,
+) -> Result<(), StoreError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    upsert_certificate(&mut tx, account_id, certificate, audit.at).await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(account_id)
+    .bind(ts(audit.at))
+    .bind(ts(expires_at))
+    .execute(&mut *tx)
+    .await?;
+    append_audit(&mut tx, audit).await?;
+    Ok(tx.commit().await?)
+}
+
+/// Appends `entry` after the last row, linking it by hash. The writer connection and
+/// `BEGIN IMMEDIATE` make the read of the last row and the insert one step.
+async fn append_audit(
+    tx: &mut Transaction<'_, sqlx::Sqlite>,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (seq, prev) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)? + 1, row.try_get::<String, _>(1)?),
+        None => (1, String::new()),
+    };
+    let details = entry.details.to_string();
+    let at = ts(entry.at);
+    let hash = audit_hash(
+        &prev,
+        seq,
+        at,
+        entry.event,
+        entry.account_id.as_deref(),
+        &details,
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(at)
+    .bind(entry.event)
+    .bind(entry.account_id.as_deref())
+    .bind(details)
+    .bind(prev)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_certificate(
+    tx: &mut Transaction<'_, sqlx::Sqlite>,
+    account_id: &str,
+    c: &CertificateRecord,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO certificates (fingerprint, account_id, issuer, serial, not_after, first_used, last_used) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET last_used = excluded.last_used",
+    )
+    .bind(&c.fingerprint)
+    .bind(account_id)
+    .bind(&c.issuer)
+    .bind(&c.serial)
+    .bind(ts(c.not_after))
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.account_by_id(id).await
+    }
+
+    async fn find_account(
+        &self,
+        identifiers: &[Identifier],
+    ) -> Result<Option<Account>, StoreError> {
+        for id in identifiers {
+            let row =
+                sqlx::query("SELECT account_id FROM identifiers WHERE kind = ? AND value = ?")
+                    .bind(id.kind.as_str())
+                    .bind(&id.value)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(row) = row {
+                return self.account_by_id(&row.try_get::<String, _>(0)?).await;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_account(
+        &self,
+        ticket_id: &str,
+        now: OffsetDateTime,
+        account: &Account,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<Account, CreateAccountError> {
+        let mut writer = self.durable().await?;
+        let created =
+            insert_account(&mut writer.0, ticket_id, now, account, certificate, audit).await;
+        writer.release().await;
+        created
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        expires_at: OffsetDateTime,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.durable().await?;
+        let created = insert_session(
+            &mut writer.0,
+            token_hash,
+            account_id,
+            expires_at,
+            certificate,
+            audit,
+        )
+        .await;
+        writer.release().await;
+        created
+    }
+
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let row =
+            sqlx::query("SELECT account_id FROM sessions WHERE token_hash = ? AND expires_at > ?")
+                .bind(token_hash)
+                .bind(ts(now))
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some(r) => self.account_by_id(&r.try_get::<String, _>(0)?).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, event, account_id, details, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut prev = String::new();
+        for (expected, r) in (1..).zip(&rows) {
+            let seq: i64 = r.try_get(0)?;
+            if seq != expected {
+                // A row removed from the middle or the start (rowids are never reused).
+                return Err(StoreError::AuditChainBroken { seq: expected });
+            }
+            let account: Option<String> = r.try_get(3)?;
+            let stored_prev: String = r.try_get(5)?;
+            let hash: String = r.try_get(6)?;
+            let want = audit_hash(
+                &prev,
+                seq,
+                r.try_get(1)?,
+                &r.try_get::<String, _>(2)?,
+                account.as_deref(),
+                &r.try_get::<String, _>(4)?,
+            );
+            if stored_prev != prev || hash != want {
+                return Err(StoreError::AuditChainBroken { seq });
+            }
+            prev = hash;
+        }
+        Ok(rows.len() as u64)
+    }
+}

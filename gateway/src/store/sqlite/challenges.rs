@@ -1,0 +1,66 @@
+//! Challenges and tickets on SQLite: a challenge is taken with `DELETE … RETURNING`, so
+//! of any number of concurrent takers exactly one gets it.
+
+use super::{SqliteStore, from_ts, ts};
+use crate::domain::{Challenge, Purpose, Ticket};
+use crate::store::records::{decode_ticket, encode_ticket};
+use crate::store::{ChallengeStore, StoreError};
+use async_trait::async_trait;
+use sqlx::Row;
+
+#[async_trait]
+impl ChallengeStore for SqliteStore {
+    async fn put_challenge(&self, c: &Challenge) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO challenges (id, nonce, purpose, origin, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.nonce)
+        .bind(c.purpose.as_str())
+        .bind(&c.origin)
+        .bind(ts(c.expires_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_challenge(&self, id: &str) -> Result<Option<Challenge>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM challenges WHERE id = ? RETURNING nonce, purpose, origin, expires_at",
+        )
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let purpose: String = row.try_get("purpose")?;
+        Ok(Some(Challenge {
+            id: id.to_owned(),
+            nonce: row.try_get("nonce")?,
+            purpose: Purpose::from_name(&purpose).ok_or_else(|| StoreError::Corrupt {
+                what: "challenge",
+                detail: format!("purpose {purpose:?}"),
+            })?,
+            origin: row.try_get("origin")?,
+            expires_at: from_ts(row.try_get("expires_at")?)?,
+        }))
+    }
+
+    async fn put_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tickets (id, expires_at, payload) VALUES (?, ?, ?)")
+            .bind(&t.id)
+            .bind(ts(t.expires_at))
+            .bind(encode_ticket(t)?)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query("SELECT payload FROM tickets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decode_ticket(&r.try_get::<String, _>(0)?))
+            .transpose()
+    }
+}

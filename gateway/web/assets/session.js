@@ -1,0 +1,31 @@
+// The login session: the gateway's bearer token, kept in sessionStorage (this tab only,
+// gone when the tab closes) and never in localStorage or a cookie.
+
+const KEY = "kyso.session";
+
+/** Keeps {session_token, expires_at} of a login. */
+export function saveSession(session) {
+  sessionStorage.setItem(KEY, JSON.stringify({ token: session.session_token, expires_at: session.expires_at }));
+}
+
+/** {token, expires_at} or null when not logged in (or the session has expired). */
+export function currentSession() {
+  let value = null;
+  try {
+    value = JSON.parse(sessionStorage.getItem(KEY) || "null");
+  } catch {
+    value = null;
+  }
+  if (!value || typeof value.token !== "string" || !value.token) return null;
+  const end = Date.parse(value.expires_at);
+  if (!Number.isNaN(end) && end <= Date.now()) {
+    forgetSession();
+    return null;
+  }
+  return value;
+}
+
+/** Logs out: forgets the token. */
+export function forgetSession() {
+  sessionStorage.removeItem(KEY);
+}
