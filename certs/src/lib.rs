@@ -3,7 +3,7 @@
 //! Layout of the crate:
 //! - [`hierarchy`]: the CAs (national root, provider CAs, an untrusted CA), their OCSP
 //!   responders, and [`Pki`], which issues certificates and keeps CA databases and CRLs.
-//! - [`profiles`]: the catalogue of test persons of DESIGN §9 and the verdict for each.
+//! - [`profiles`]: the catalogue of test persons of design §9 and the verdict for each.
 //! - [`generate()`]: writes everything plus `manifest.json` ([`manifest`]).
 //! - [`cadb`]: the OpenSSL `index.txt` that `openssl ocsp` serves from.
 //! - [`der`] and [`keys`]: the DER and key handling rcgen does not do for us;

@@ -1,4 +1,4 @@
-//! `kyso-certs generate --out DIR`: writes the test PKI of DESIGN §9 and its manifest.
+//! `kyso-certs generate --out DIR`: writes the test PKI of design §9 and its manifest.
 
 use clap::{Parser, Subcommand};
 use kyso_certs::{DEFAULT_BASE_URL, GenerateOptions, generate};

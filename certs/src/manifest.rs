@@ -110,7 +110,7 @@ pub struct PersonEntry {
     pub same_holder_as: Option<String>,
 }
 
-/// The identity preview the gateway must produce (DESIGN §4 `subject`).
+/// The identity preview the gateway must produce (design §4 `subject`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedIdentity {
     /// `citizen` or `organization`.

@@ -1,4 +1,4 @@
-//! The catalogue of test persons (DESIGN §9): one entry per certificate profile the
+//! The catalogue of test persons (design §9): one entry per certificate profile the
 //! gateway must handle, with the verdict it must give.
 //!
 //! Subjects follow Vietnamese CA practice: `C=VN`, province and locality, the holder's name

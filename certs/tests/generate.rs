@@ -1,4 +1,4 @@
-//! The generated test PKI has every profile of DESIGN §9, each certificate is what its
+//! The generated test PKI has every profile of design §9, each certificate is what its
 //! profile says, and the CA databases and CRLs agree with the manifest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
@@ -13,7 +13,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::{parse_x509_certificate, parse_x509_crl};
 
-/// The profiles DESIGN §9 requires, by id.
+/// The profiles design §9 requires, by id.
 const REQUIRED: [&str; 19] = [
     "citizen-cccd",
     "citizen-cmnd",

@@ -1,5 +1,5 @@
 //! Fuzzes what the gateway reads from a certificate it has not verified yet: the identity
-//! rules (DESIGN §5), the facts shown by `inspect` and the registration preview, and the
+//! rules (design §5), the facts shown by `inspect` and the registration preview, and the
 //! revocation pointers (AIA, CRLDP) that decide where the gateway fetches status from.
 //!
 //! Fed: the input as DER → `x509_parser::parse_x509_certificate` → when it parses,

@@ -1,4 +1,4 @@
-//! The `kyso-gateway` command line (DESIGN §10).
+//! The `kyso-gateway` command line (design §10).
 
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;

@@ -10,4 +10,5 @@ mod inspect_cli;
 mod revocation;
 mod serve_cli;
 mod service;
+mod store;
 mod verify_token_cli;

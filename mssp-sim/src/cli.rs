@@ -1,4 +1,4 @@
-//! The `kyso-mssp-sim` command line (DESIGN §10):
+//! The `kyso-mssp-sim` command line (design §10):
 //! `serve --config FILE` and `phone MSISDN list | confirm --pin P | reject [--id ID] [--url URL]`.
 //!
 //! `phone` plays the person holding the phone, through the simulator's device API. Exit

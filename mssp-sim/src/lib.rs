@@ -1,4 +1,4 @@
-//! The simulated operator side of signing-SIM registration (DESIGN §3): a Mobile
+//! The simulated operator side of signing-SIM registration (design §3): a Mobile
 //! Signature Service Provider (MSSP) speaking ETSI TS 102 204 semantics in asynchronous
 //! client-server mode with status polling, and the signing-SIM phones behind it.
 //!

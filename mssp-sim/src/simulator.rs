@@ -1,7 +1,7 @@
 //! The simulated operator: subscribers, AP credentials and the transaction book, with
 //! every protocol operation as a plain method (the HTTP layer only translates).
 //!
-//! Rules kept here (DESIGN §3 and the simulator's docs):
+//! Rules kept here (design §3 and the simulator's docs):
 //! - at most one outstanding request per number, whichever AP sent it (`406`);
 //! - a number without a signing SIM and a number the operator has never heard of get the
 //!   same answer, so numbers cannot be enumerated (`404 NO_KEY_FOUND`);

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::*;
 use kyso_mssp_sim::numbers::*;
 use kyso_mssp_sim::simulator::with_other_text;
 use kyso_proto::mss::SignatureRequest;

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kyso_mssp_sim::numbers::*;
 use kyso_proto::mss::verification_code_of_signed_data;
 

@@ -1,4 +1,4 @@
-//! Making the Web eID 1.0 authentication token (DESIGN §2) on a token.
+//! Making the Web eID 1.0 authentication token (design §2) on a token.
 
 use crate::ShimError;
 use crate::token::{KeyAlgorithm, TokenModule, TokenSelector, certificates, private_key, sign};

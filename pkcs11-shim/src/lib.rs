@@ -1,10 +1,10 @@
 //! kyso's signing agent: the local process that signs a gateway challenge with the
-//! user's PKCS#11 token (DESIGN §7).
+//! user's PKCS#11 token (design §7).
 //!
 //! - [`token`]: finding tokens by label or serial (never by slot number), reading their
 //!   certificates, logging in and signing with the key that shares the certificate's
 //!   `CKA_ID`.
-//! - [`authenticate()`]: the Web eID 1.0 token of DESIGN §2 for an origin and a nonce.
+//! - [`authenticate()`]: the Web eID 1.0 token of design §2 for an origin and a nonce.
 //! - [`server`]: `kyso-shim serve`, the local HTTP API the registration page calls.
 //! - [`pin`]: where the PIN comes from (file, environment, pinentry, terminal).
 //! - [`ShimError`]: the agent's error codes.

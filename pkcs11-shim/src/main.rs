@@ -1,4 +1,4 @@
-//! The `kyso-shim` command line (DESIGN §7, §10): `list`, `authenticate`, `serve`.
+//! The `kyso-shim` command line (design §7, §10): `list`, `authenticate`, `serve`.
 //!
 //! The PIN is never taken from the web page: it comes from `--pin-file`, `KYSO_SHIM_PIN`,
 //! a `--pinentry` program or the terminal, and is never printed or logged.

@@ -1,4 +1,4 @@
-//! `kyso-shim serve`: the agent's local HTTP API (DESIGN §7), for the registration page.
+//! `kyso-shim serve`: the agent's local HTTP API (design §7), for the registration page.
 //!
 //! Listens on loopback only. A request is served only when its `Origin` is on the
 //! allowlist (others get 403 `ORIGIN_NOT_ALLOWED` and nothing is signed) and its `Host`

@@ -3,10 +3,10 @@
 //! Keeping them in one small crate means the gateway, the signing agent, the SIM simulator
 //! and the end-to-end tests cannot drift apart on a field name or on what exactly is signed.
 //!
-//! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (DESIGN §2).
-//! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (DESIGN §3).
+//! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (design §2).
+//! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (design §3).
 //! - [`mss`]: the signing-SIM protocol between the gateway and an MSSP, what a SIM signs
-//!   and the verification code (DESIGN §3).
+//!   and the verification code (design §3).
 
 pub mod mss;
 pub mod phone;

@@ -1,5 +1,5 @@
 //! The signing-SIM protocol between the gateway (the Application Provider, AP) and a Mobile
-//! Signature Service Provider (MSSP), as the simulator speaks it (DESIGN §3).
+//! Signature Service Provider (MSSP), as the simulator speaks it (design §3).
 //!
 //! Semantics follow ETSI TS 102 204 (asynchronous client-server mode): the AP sends
 //! `DataToBeSigned` and `DataToBeDisplayed` with its own `AP_TransID`, gets an
@@ -209,7 +209,7 @@ fn sha256(bytes: &[u8]) -> digest::Digest {
 }
 
 /// What a signing SIM signs: `SHA256(origin) || SHA256(nonce) || SHA256(display_text)`
-/// (DESIGN §3), so the text the phone showed is bound into the signature.
+/// (design §3), so the text the phone showed is bound into the signature.
 pub fn sim_signed_data(origin: &str, nonce: &str, display_text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(SIM_SIGNED_DATA_LEN);
     for part in [origin, nonce, display_text] {
@@ -222,8 +222,8 @@ pub fn sim_signed_data(origin: &str, nonce: &str, display_text: &str) -> Vec<u8>
 /// `((h[0] & 0xFC) << 5) | (h[31] & 0x7F)` printed as `%04d`, on
 /// `h = SHA256(SHA256(origin) || SHA256(nonce))`: the first two thirds of the signed data.
 ///
-/// DESIGN §3 says `h = SHA256(signed data)`, but the signed data includes the display text
-/// and the display text carries the code, so the code cannot depend on all of it. Taking
+/// The code cannot be computed on all of the signed data: that includes the display text,
+/// and the display text carries the code. Taking
 /// the origin-and-nonce part keeps what the code is for: it changes with every challenge,
 /// and a phone recomputes it from the first 64 bytes of what it is asked to sign.
 pub fn verification_code(signed_data_prefix: &[u8]) -> String {

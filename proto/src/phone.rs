@@ -1,4 +1,4 @@
-//! Vietnamese mobile numbers (DESIGN §3): `0912345678`, `84912345678` and `+84912345678`
+//! Vietnamese mobile numbers (design §3): `0912345678`, `84912345678` and `+84912345678`
 //! all mean the same SIM and are stored as E.164 (`+84912345678`).
 
 /// The input is not a Vietnamese mobile number in one of the accepted forms.

@@ -1,4 +1,4 @@
-//! The Web eID 1.0 authentication token (DESIGN §2).
+//! The Web eID 1.0 authentication token (design §2).
 //!
 //! The format is Web eID's own (`web-eid:1.0`), so a token made by the real Web eID app
 //! verifies here unchanged. What is signed is `H(origin) || H(nonce)`: hashing each part
@@ -93,7 +93,7 @@ impl SignatureAlgorithm {
             .ok_or_else(|| UnsupportedAlgorithm(name.to_owned()))
     }
 
-    /// The hash H of DESIGN §2 for this algorithm.
+    /// The hash H of design §2 for this algorithm.
     pub fn digest(self) -> &'static digest::Algorithm {
         match self {
             Self::Rs256 | Self::Ps256 | Self::Es256 => &digest::SHA256,

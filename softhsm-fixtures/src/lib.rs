@@ -1,4 +1,4 @@
-//! SoftHSM2 tokens for kyso's token persons (DESIGN §9).
+//! SoftHSM2 tokens for kyso's token persons (design §9).
 //!
 //! For every person of the test-PKI manifest whose medium is `token`, [`provision`] makes one
 //! SoftHSM token labelled with the person id, generates the key pair **on the token**

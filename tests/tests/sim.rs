@@ -1,6 +1,6 @@
 //! Signing-SIM registration and login end to end: the real `kyso-gateway` and the real
 //! `kyso-mssp-sim` over HTTP, driven as the registration page and the phone would. Each
-//! outcome of DESIGN §3 comes from one of the simulator's documented test numbers, or
+//! outcome of design §3 comes from one of the simulator's documented test numbers, or
 //! from a person answering on an interactive number through the device API or the
 //! `kyso-mssp-sim phone` command.
 

@@ -221,7 +221,7 @@ fn opensc_and_openssl_agree_with_every_token() {
                 &[&public, Path::new("-signature"), &sig, &data],
             )
         } else {
-            // SoftHSM has only CKM_ECDSA: hash first, as DESIGN §2 says.
+            // SoftHSM has only CKM_ECDSA: hash first, as design §2 says.
             let hash = work.join("data.sha256");
             let out = openssl(&["dgst", "-sha256", "-binary", "-out"], &[&hash, &data]);
             assert!(out.status.success());

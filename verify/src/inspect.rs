@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 /// The JSON report: certificate facts, and either the identity or the identity error.
 #[derive(Debug, Serialize)]
 pub struct InspectReport {
-    /// The identity the gateway would read (DESIGN §4 `subject`).
+    /// The identity the gateway would read (design §4 `subject`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<Subject>,
     /// Why no identity could be read.

@@ -1,4 +1,4 @@
-//! Verifying a Web eID 1.0 authentication token (DESIGN §2) against a challenge.
+//! Verifying a Web eID 1.0 authentication token (design §2) against a challenge.
 //!
 //! Order: decode the token, run the certificate's cheap policy checks, verify the
 //! signature over `H(origin) || H(nonce)` with the certificate's key, then the path and
@@ -81,7 +81,7 @@ fn verification_algorithm(
 
 /// Checks `signature`, made with `algorithm`, over `data` with the key in `public_key`
 /// (the SubjectPublicKeyInfo's BIT STRING contents) of a certificate whose key is `key`.
-/// Shared by tokens (DESIGN §2) and signing SIMs (§3).
+/// Shared by tokens (design §2) and signing SIMs (§3).
 pub fn check_signature(
     algorithm: SignatureAlgorithm,
     key: KeyKind,

@@ -1,4 +1,4 @@
-//! The identity rules (DESIGN §5) on whole certificates: every person of a freshly
+//! The identity rules (design §5) on whole certificates: every person of a freshly
 //! generated test PKI gives exactly the manifest's identity or error, and hand-made
 //! subjects cover what our CAs never write.
 

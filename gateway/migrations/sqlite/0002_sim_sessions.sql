@@ -1,4 +1,4 @@
--- Signing-SIM sessions (DESIGN §3): one push request to one phone, pending until it has a
+-- Signing-SIM sessions (design §3): one push request to one phone, pending until it has a
 -- result; kept after completion for the browser to read and for per-number rate limits.
 
 CREATE TABLE sim_sessions (

@@ -1,4 +1,4 @@
-//! The thin HTTP layer (DESIGN §4): decode, call [`crate::service::Gateway`], encode.
+//! The thin HTTP layer (design §4): decode, call [`crate::service::Gateway`], encode.
 //!
 //! Errors become RFC 9457 problem documents in exactly one place ([`problem`]); request
 //! bodies are limited and malformed ones are `MALFORMED_REQUEST`, never a 500; the

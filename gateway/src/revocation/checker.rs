@@ -1,4 +1,4 @@
-//! The revocation policy of DESIGN §6: OCSP first (RFC 6960), the CRL from the CRL
+//! The revocation policy of design §6: OCSP first (RFC 6960), the CRL from the CRL
 //! distribution point when OCSP gives no usable answer, and a decision when neither does.
 //!
 //! - A verified OCSP `good` passes; `revoked` is `CERT_REVOKED`; `unknown` is refused as

@@ -1,4 +1,4 @@
-//! [`Mssp`] over HTTP in the simulator's protocol (`kyso_proto::mss`, DESIGN §3): the AP
+//! [`Mssp`] over HTTP in the simulator's protocol (`kyso_proto::mss`, design §3): the AP
 //! authenticates with HTTP Basic (AP id and secret), statuses are ETSI TS 102 204 codes.
 //!
 //! Every call has a time limit (the long-poll wait plus `http_timeout`) and a body size

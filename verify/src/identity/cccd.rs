@@ -8,7 +8,7 @@
 
 use super::IdentityError;
 
-/// The 63 province codes a CCCD can start with (DESIGN §5).
+/// The 63 province codes a CCCD can start with (design §5).
 pub const PROVINCE_CODES: [&str; 63] = [
     "001", "002", "004", "006", "008", "010", "011", "012", "014", "015", "017", "019", "020",
     "022", "024", "025", "026", "027", "030", "031", "033", "034", "035", "036", "037", "038",

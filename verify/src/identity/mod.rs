@@ -1,4 +1,4 @@
-//! Who a certificate says its holder is (DESIGN §5): the account key and its aliases.
+//! Who a certificate says its holder is (design §5): the account key and its aliases.
 //!
 //! Identities are read from typed subject attributes, never from DN text, because
 //! Vietnamese names and enterprise names contain commas. Sources:
@@ -9,7 +9,7 @@
 //!   `organizationIdentifier` (2.5.4.97): `PNOVN-`, `IDCVN-`, `TINVN-`, `VATVN-`
 //!   (and `PASVN-`); other countries are not Vietnamese identities and are ignored.
 //!
-//! Decisions where DESIGN.md is silent (also in `docs/identity.md`):
+//! Decisions (also in `docs/identity.md`):
 //! - A recognised identifier whose value is malformed makes the whole certificate
 //!   `INVALID_IDENTIFIER`, even beside valid ones: a CA that writes garbage is not trusted
 //!   to have written the rest right.
@@ -120,7 +120,7 @@ impl SubjectType {
     }
 }
 
-/// The identity preview of DESIGN §4 (`subject`).
+/// The identity preview of design §4 (`subject`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
     /// Citizen or organization.
@@ -179,7 +179,7 @@ pub fn parse_claim(
         |v: &str| validate_cccd(v, current_year).and_then(|()| ident(IdentifierKind::Cccd, v));
     match kind.trim().to_ascii_uppercase().as_str() {
         "CCCD" => cccd(value),
-        // A 12-digit value labelled CMND is a CCCD (DESIGN §5).
+        // A 12-digit value labelled CMND is a CCCD (design §5).
         "CMND" if value.len() == 12 => cccd(value),
         "CMND" => validate_cmnd(value).and_then(|()| ident(IdentifierKind::Cmnd, value)),
         // A 12-digit MST is a personal tax code, which is the CCCD.

@@ -1,4 +1,4 @@
-//! The certificate policy of DESIGN §6: is this certificate fit to prove an identity now?
+//! The certificate policy of design §6: is this certificate fit to prove an identity now?
 //!
 //! Checks, in this order (cheapest and most specific first, so the code a person sees is
 //! the most useful one):
@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
-/// The switches of the policy (DESIGN §6 defaults).
+/// The switches of the policy (design §6 defaults).
 #[derive(Debug, Clone)]
 pub struct PolicyOptions {
     /// Accept SHA-1 certificate signatures (legacy switch). Default off.

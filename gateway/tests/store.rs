@@ -1,0 +1,652 @@
+//! The store conformance suite: one set of tests written against the store traits and run
+//! for every backend (`conformance!` at the bottom names them). What it holds every backend
+//! to is the storage contract of design §8: identifiers and aliases unique across accounts,
+//! challenges and tickets single use under concurrency, session tokens that open their
+//! account until they expire, the signing-SIM session rules (one pending per number,
+//! terminal states final), and an append-only audit chain that any change breaks — checked
+//! with an implementation of the chain independent of the gateway's.
+
+use async_trait::async_trait;
+use kyso_gateway::domain::registration::Method;
+use kyso_gateway::domain::{
+    Account, AuditEntry, CertificateRecord, Challenge, Evidence, Purpose, SimOutcome, SimResult,
+    SimSession, Ticket,
+};
+use kyso_gateway::store::{CreateAccountError, StartSimError, Store, StoreError};
+use kyso_verify::error::ErrorCode;
+use kyso_verify::identity::{Identifier, IdentifierKind, Subject, SubjectType};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// A backend under test: a fresh, migrated store of its own, and raw SQL on its database
+/// for what only an attacker with database access would do.
+#[async_trait]
+pub trait Backend: Send + Sync + Sized + 'static {
+    /// A fresh store, never shared with another test.
+    async fn open() -> Self;
+    /// The store.
+    fn store(&self) -> Arc<dyn Store>;
+    /// Runs one statement on the database directly, bypassing the store.
+    async fn raw(&self, sql: &str) -> Result<u64, String>;
+    /// Changes an audit row's details behind the append-only rule's back.
+    async fn tamper_audit_details(&self, seq: i64, details: &str);
+    /// Every audit row, in order: `(seq, at, event, account_id, details, prev_hash, hash)`.
+    async fn audit_rows(&self) -> Vec<AuditRow>;
+}
+
+/// One audit row as stored.
+pub type AuditRow = (i64, i64, String, Option<String>, String, String, String);
+
+const T0: OffsetDateTime = time::macros::datetime!(2026-11-30 08:00 UTC);
+
+fn ident(kind: IdentifierKind, value: &str) -> Identifier {
+    Identifier {
+        kind,
+        value: value.into(),
+    }
+}
+
+fn citizen(cccd: &str, aliases: &[Identifier]) -> Subject {
+    Subject {
+        subject_type: SubjectType::Citizen,
+        identifier: ident(IdentifierKind::Cccd, cccd),
+        aliases: aliases.to_vec(),
+        full_name: "Nguyễn Thị Hoa".into(),
+        organization: None,
+        email_in_cert: None,
+    }
+}
+
+fn certificate(fingerprint: &str) -> CertificateRecord {
+    CertificateRecord {
+        fingerprint: fingerprint.into(),
+        issuer: "CN=VNPT-CA".into(),
+        serial: "01".into(),
+        not_after: T0 + Duration::days(365),
+    }
+}
+
+fn evidence() -> Evidence {
+    Evidence {
+        method: Method::Token,
+        challenge_id: "ch".into(),
+        signed_data: vec![1, 2, 3],
+        signature: vec![4, 5],
+        algorithm: "ES256".into(),
+        certificate: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+    }
+}
+
+fn ticket(id: &str, subject: Subject) -> Ticket {
+    Ticket {
+        id: id.into(),
+        expires_at: T0 + Duration::minutes(10),
+        subject,
+        certificate: certificate(&format!("fp-{id}")),
+        evidence: evidence(),
+    }
+}
+
+fn account(id: &str, subject: Subject) -> Account {
+    Account {
+        id: id.into(),
+        subject,
+        email: Some("hoa@example.vn".into()),
+        phone: None,
+        ial: 3,
+        created_at: T0,
+    }
+}
+
+fn audit(event: &'static str, account_id: &str) -> AuditEntry {
+    AuditEntry {
+        at: T0,
+        event,
+        account_id: Some(account_id.into()),
+        details: serde_json::json!({ "k": account_id }),
+    }
+}
+
+/// Stores a ticket for `subject` and creates account `id` from it.
+async fn register(
+    store: &dyn Store,
+    id: &str,
+    subject: Subject,
+) -> Result<Account, CreateAccountError> {
+    let t = ticket(&format!("t-{id}"), subject.clone());
+    store.put_ticket(&t).await.unwrap();
+    store
+        .create_account(
+            &t.id,
+            T0,
+            &account(id, subject),
+            &t.certificate,
+            &audit("account.created", id),
+        )
+        .await
+}
+
+fn challenge(id: &str) -> Challenge {
+    Challenge {
+        id: id.into(),
+        nonce: "bm9uY2U=".into(),
+        purpose: Purpose::Register,
+        origin: "https://dichvucong.test".into(),
+        expires_at: T0 + Duration::minutes(5),
+    }
+}
+
+fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession {
+    SimSession {
+        id: id.into(),
+        purpose: Purpose::Login,
+        msisdn: msisdn.into(),
+        subject_type: None,
+        origin: "https://dichvucong.test".into(),
+        nonce: "bm9uY2U=".into(),
+        display_text: "Cổng DVC: Đăng nhập. Mã xác nhận 1234".into(),
+        verification_code: "1234".into(),
+        ap_trans_id: format!("ap-{id}"),
+        mssp_trans_id: None,
+        created_at,
+        answer_by: created_at + Duration::minutes(2),
+        expires_at: created_at + Duration::minutes(5),
+        result: None,
+        outcome: None,
+    }
+}
+
+/// Runs `n` copies of `f` at once on the multi-threaded runtime; their results.
+async fn at_once<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let work = f(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+pub async fn a_challenge_is_taken_exactly_once_by_100_concurrent_takers(b: impl Backend) {
+    let store = b.store();
+    store.put_challenge(&challenge("c1")).await.unwrap();
+    let taken = at_once(100, |_| {
+        let store = store.clone();
+        async move { store.take_challenge("c1").await.unwrap() }
+    })
+    .await;
+    let winners: Vec<_> = taken.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "exactly one taker gets the challenge");
+    assert_eq!(winners[0], challenge("c1"), "and gets it whole");
+    assert_eq!(store.take_challenge("c1").await.unwrap(), None);
+    assert_eq!(store.take_challenge("never").await.unwrap(), None);
+}
+
+pub async fn a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once(b: impl Backend) {
+    let store = b.store();
+    let t = ticket("t1", citizen("001090012345", &[]));
+    store.put_ticket(&t).await.unwrap();
+    assert_eq!(store.get_ticket("t1").await.unwrap(), Some(t.clone()));
+    let results = at_once(100, |i| {
+        let (store, t) = (store.clone(), t.clone());
+        async move {
+            let id = format!("acc_{i}");
+            store
+                .create_account(
+                    &t.id,
+                    T0,
+                    &account(&id, t.subject.clone()),
+                    &t.certificate,
+                    &audit("account.created", &id),
+                )
+                .await
+        }
+    })
+    .await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 1);
+    for r in &results {
+        match r {
+            Ok(_) | Err(CreateAccountError::TicketNotFound) => {}
+            Err(e) => panic!("a losing confirmation must find the ticket gone, got {e}"),
+        }
+    }
+    assert_eq!(store.get_ticket("t1").await.unwrap(), None, "used up");
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+}
+
+pub async fn one_identity_gets_one_account_whatever_the_tickets(b: impl Backend) {
+    let store = b.store();
+    let subject = citizen("001090012345", &[]);
+    let results = at_once(50, |i| {
+        let (store, subject) = (store.clone(), subject.clone());
+        async move { register(store.as_ref(), &format!("acc_{i}"), subject).await }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(CreateAccountError::AccountExists)))
+    );
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+}
+
+pub async fn identifiers_and_aliases_are_unique_across_accounts(b: impl Backend) {
+    let store = b.store();
+    let cmnd = ident(IdentifierKind::Cmnd, "012345678");
+    let a = register(
+        store.as_ref(),
+        "acc_a",
+        citizen("001090012345", std::slice::from_ref(&cmnd)),
+    )
+    .await
+    .unwrap();
+    // Another CCCD with the same CMND alias: one person cannot hold two accounts.
+    let clash = register(
+        store.as_ref(),
+        "acc_b",
+        citizen("079090054321", std::slice::from_ref(&cmnd)),
+    )
+    .await;
+    assert!(matches!(clash, Err(CreateAccountError::AccountExists)));
+    // The alias alone as a key.
+    let mut only_cmnd = citizen("unused", &[]);
+    only_cmnd.identifier = cmnd.clone();
+    let clash = register(store.as_ref(), "acc_c", only_cmnd).await;
+    assert!(matches!(clash, Err(CreateAccountError::AccountExists)));
+    // Nothing of the losers was written, and the account is found by key and by alias.
+    assert_eq!(store.account("acc_b").await.unwrap(), None);
+    for id in [a.subject.identifier.clone(), cmnd] {
+        let found = store.find_account(&[id]).await.unwrap().unwrap();
+        assert_eq!(found, a);
+    }
+    let stranger = ident(IdentifierKind::Cccd, "001090099999");
+    assert_eq!(store.find_account(&[stranger]).await.unwrap(), None);
+    // An expired ticket makes nothing.
+    let t = ticket("t-late", citizen("001090077777", &[]));
+    store.put_ticket(&t).await.unwrap();
+    let late = store
+        .create_account(
+            &t.id,
+            t.expires_at,
+            &account("acc_late", t.subject.clone()),
+            &t.certificate,
+            &audit("account.created", "acc_late"),
+        )
+        .await;
+    assert!(matches!(late, Err(CreateAccountError::TicketNotFound)));
+}
+
+pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_s", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    let expires = T0 + Duration::hours(1);
+    store
+        .create_session(
+            "hash-1",
+            &a.id,
+            expires,
+            &certificate("fp-login"),
+            &audit("session.created", &a.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.session_account("hash-1", T0).await.unwrap(), Some(a));
+    assert_eq!(
+        store.session_account("hash-1", expires).await.unwrap(),
+        None
+    );
+    assert_eq!(store.session_account("hash-2", T0).await.unwrap(), None);
+    let purged = store.purge_expired(expires).await.unwrap();
+    assert!(purged >= 1);
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 2);
+}
+
+pub async fn expired_challenges_and_tickets_are_purged_and_live_ones_kept(b: impl Backend) {
+    let store = b.store();
+    store.put_challenge(&challenge("old")).await.unwrap();
+    let mut live = challenge("live");
+    live.expires_at = T0 + Duration::hours(1);
+    store.put_challenge(&live).await.unwrap();
+    store
+        .put_ticket(&ticket("t-old", citizen("001090012345", &[])))
+        .await
+        .unwrap();
+    store
+        .purge_expired(T0 + Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!(store.take_challenge("old").await.unwrap(), None);
+    assert_eq!(store.get_ticket("t-old").await.unwrap(), None);
+    assert_eq!(store.take_challenge("live").await.unwrap(), Some(live));
+}
+
+pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl Backend) {
+    let store = b.store();
+    let number = "+84912000001";
+    let started = at_once(20, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .start_sim_session(&sim_session(&format!("s{i}"), number, T0), T0)
+                .await
+        }
+    })
+    .await;
+    assert_eq!(started.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        started
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StartSimError::Busy)))
+    );
+    let pending = store.pending_sim_sessions().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let id = pending[0].id.clone();
+    store.set_mssp_trans_id(&id, "mssp-1").await.unwrap();
+    assert_eq!(
+        store
+            .sim_session(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .mssp_trans_id
+            .as_deref(),
+        Some("mssp-1")
+    );
+    // Another number is independent.
+    store
+        .start_sim_session(&sim_session("other", "+84912000002", T0), T0)
+        .await
+        .unwrap();
+
+    let refused = SimOutcome::Refused {
+        code: ErrorCode::CertRevoked,
+        detail: "revoked".into(),
+    };
+    assert!(
+        store
+            .complete_sim_session(&id, SimResult::VerificationFailed, Some(&refused), None, T0)
+            .await
+            .unwrap()
+    );
+    // A second completion (another instance's poller, say) changes nothing.
+    let t = ticket("t-sim", citizen("001090012345", &[]));
+    assert!(
+        !store
+            .complete_sim_session(&id, SimResult::Ok, None, Some(&t), T0)
+            .await
+            .unwrap()
+    );
+    let done = store.sim_session(&id).await.unwrap().unwrap();
+    assert_eq!(done.result, Some(SimResult::VerificationFailed));
+    assert_eq!(done.outcome, Some(refused));
+    assert_eq!(
+        store.get_ticket("t-sim").await.unwrap(),
+        None,
+        "a losing completion stores no ticket"
+    );
+    // The number is free again; a login is handed out once.
+    store
+        .start_sim_session(&sim_session("next", number, T0), T0)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .complete_sim_session("next", SimResult::Ok, None, None, T0)
+            .await
+            .unwrap()
+    );
+    assert!(store.claim_sim_login("next", T0).await.unwrap());
+    assert!(!store.claim_sim_login("next", T0).await.unwrap());
+    assert_eq!(
+        store
+            .sim_sessions_started_since(number, T0 - Duration::minutes(1))
+            .await
+            .unwrap(),
+        2
+    );
+    // A pending session past its hard expiry no longer blocks the number.
+    store
+        .start_sim_session(&sim_session("stale", "+84912000003", T0), T0)
+        .await
+        .unwrap();
+    let later = T0 + Duration::minutes(6);
+    store
+        .start_sim_session(&sim_session("fresh", "+84912000003", later), later)
+        .await
+        .unwrap();
+    let stale = store.sim_session("stale").await.unwrap().unwrap();
+    assert_eq!(stale.result, Some(SimResult::Expired));
+}
+
+/// The chain as design §8 and `docs/design.md` describe it, written again here on another
+/// SHA-256 implementation (RustCrypto's), so a bug shared by the gateway's code and this
+/// suite would have to be made twice.
+fn independent_hash(
+    prev: &str,
+    seq: i64,
+    at: i64,
+    event: &str,
+    account: &str,
+    details: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &seq.to_string(),
+        &at.to_string(),
+        event,
+        account,
+        details,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+pub async fn the_audit_log_is_append_only_and_any_change_breaks_the_chain(b: impl Backend) {
+    let store = b.store();
+    for i in 0..3 {
+        register(
+            store.as_ref(),
+            &format!("acc_{i}"),
+            citizen(&format!("00109001234{i}"), &[]),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 3);
+    let rows = b.audit_rows().await;
+    let mut prev = String::new();
+    for (i, (seq, at, event, account, details, stored_prev, hash)) in rows.iter().enumerate() {
+        assert_eq!(*seq, i as i64 + 1);
+        assert_eq!(*stored_prev, prev);
+        let want = independent_hash(
+            &prev,
+            *seq,
+            *at,
+            event,
+            account.as_deref().unwrap_or(""),
+            details,
+        );
+        assert_eq!(*hash, want, "row {seq}");
+        prev = hash.clone();
+    }
+    assert!(
+        b.raw("UPDATE audit_log SET event = 'x' WHERE seq = 2")
+            .await
+            .is_err()
+    );
+    assert!(b.raw("DELETE FROM audit_log WHERE seq = 3").await.is_err());
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap(),
+        3,
+        "nothing changed"
+    );
+    b.tamper_audit_details(2, r#"{"k":"forged"}"#).await;
+    match store.verify_audit_chain().await {
+        Err(StoreError::AuditChainBroken { seq }) => assert_eq!(seq, 2),
+        other => panic!("a changed row must break the chain at that row: {other:?}"),
+    }
+}
+
+/// The committed vector: two rows hashed by Python's hashlib (`docs/design.md` §8 gives
+/// the rule; the command is in `gateway/tests/vectors/audit-chain.txt`).
+#[test]
+fn the_chain_rule_matches_a_vector_computed_elsewhere() {
+    let first = kyso_gateway::domain::audit_hash(
+        "",
+        1,
+        1_764_460_800,
+        "account.created",
+        Some("acc_vector"),
+        r#"{"k":"v"}"#,
+    );
+    assert_eq!(
+        first,
+        "2890a66efdec84cba37352c8e0400dc447c5f0c618533bd50027861bdae7dbff"
+    );
+    let second =
+        kyso_gateway::domain::audit_hash(&first, 2, 1_764_460_801, "session.created", None, "{}");
+    assert_eq!(
+        second,
+        "d8cbfe06eed315e6a0b01df6bb883429cc254bdb0ee441aa29282afd68343e5d"
+    );
+    assert_eq!(
+        independent_hash(
+            "",
+            1,
+            1_764_460_800,
+            "account.created",
+            "acc_vector",
+            r#"{"k":"v"}"#
+        ),
+        first
+    );
+}
+
+/// Declares the suite for one backend.
+macro_rules! conformance {
+    ($module:ident, $backend:ty) => {
+        mod $module {
+            use super::*;
+
+            conformance!(@tests $backend;
+                a_challenge_is_taken_exactly_once_by_100_concurrent_takers,
+                a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once,
+                one_identity_gets_one_account_whatever_the_tickets,
+                identifiers_and_aliases_are_unique_across_accounts,
+                a_session_token_opens_its_account_until_it_expires,
+                expired_challenges_and_tickets_are_purged_and_live_ones_kept,
+                one_sim_session_is_pending_per_number_and_results_are_final,
+                the_audit_log_is_append_only_and_any_change_breaks_the_chain,
+            );
+        }
+    };
+    (@tests $backend:ty; $($test:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                super::$test(<$backend>::open().await).await;
+            }
+        )+
+    };
+}
+
+/// SQLite: a fresh file per test.
+pub struct Sqlite {
+    _dir: tempfile::TempDir,
+    url: String,
+    store: Arc<dyn Store>,
+}
+
+impl Sqlite {
+    async fn connect(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(&self.url).await.unwrap()
+    }
+}
+
+#[async_trait]
+impl Backend for Sqlite {
+    async fn open() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("kyso.db").display());
+        let store = kyso_gateway::store::SqliteStore::open(&url, 8)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Self {
+            _dir: dir,
+            url,
+            store: Arc::new(store),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn raw(&self, sql: &str) -> Result<u64, String> {
+        let mut conn = self.connect().await;
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn tamper_audit_details(&self, seq: i64, details: &str) {
+        let mut conn = self.connect().await;
+        let trigger: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_log_no_update'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        for sql in [
+            "DROP TRIGGER audit_log_no_update".to_owned(),
+            format!(
+                "UPDATE audit_log SET details = '{}' WHERE seq = {seq}",
+                details.replace('\'', "''")
+            ),
+            trigger,
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn audit_rows(&self) -> Vec<AuditRow> {
+        let mut conn = self.connect().await;
+        sqlx::query_as(
+            "SELECT seq, at, event, account_id, details, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    }
+}
+
+conformance!(sqlite, Sqlite);
