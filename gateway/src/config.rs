@@ -237,6 +237,9 @@ pub struct PolicyConfig {
     /// Smallest RSA key accepted.
     #[serde(default = "default_min_rsa_bits")]
     pub min_rsa_bits: usize,
+    /// Most intermediate CAs between a leaf and its trust anchor.
+    #[serde(default = "default_max_intermediates")]
+    pub max_intermediates: usize,
 }
 
 impl Default for PolicyConfig {
@@ -246,6 +249,7 @@ impl Default for PolicyConfig {
             revocation_unavailable: default_unavailable(),
             allow_sha1: false,
             min_rsa_bits: default_min_rsa_bits(),
+            max_intermediates: default_max_intermediates(),
         }
     }
 }
@@ -349,6 +353,10 @@ fn default_database_url() -> String {
 
 fn default_min_rsa_bits() -> usize {
     2048
+}
+
+fn default_max_intermediates() -> usize {
+    PolicyOptions::default().max_intermediates
 }
 
 fn default_revocation() -> RevocationMode {
@@ -614,6 +622,7 @@ impl Config {
         PolicyOptions {
             allow_sha1: self.policy.allow_sha1,
             min_rsa_bits: self.policy.min_rsa_bits,
+            max_intermediates: self.policy.max_intermediates,
         }
     }
 }

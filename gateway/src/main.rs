@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
 use kyso_gateway::startup::{StartupError, policy_with, read_certificates, revocation_checker};
-use kyso_verify::policy::CertificatePolicy;
+use kyso_verify::policy::{CertificatePolicy, PathUsage};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -77,9 +77,12 @@ enum Command {
         /// Trust anchor file(s) replacing the configuration's.
         #[arg(long = "trust-anchor")]
         trust_anchors: Vec<PathBuf>,
-        /// `any`: the path alone (signatures, validity, CA constraints) and revocation,
-        /// without the end-entity key, keyUsage/EKU and identity rules.
-        #[arg(long, value_parser = ["any"])]
+        /// Check the path alone (signatures, validity, every CA constraint), the leaf's
+        /// key and structure, and revocation — without the identity purpose and identity
+        /// rules: `any` (no extended key usage required), `client-auth` or `server-auth`
+        /// (that usage required where a certificate of the path names any; for
+        /// conformance suites).
+        #[arg(long, value_parser = ["any", "client-auth", "server-auth"])]
         purpose: Option<String>,
         /// The certificate, PEM or DER.
         cert: PathBuf,
@@ -152,7 +155,7 @@ fn main() -> ExitCode {
             at: at.as_deref(),
             intermediates: &intermediates,
             anchors: &trust_anchors,
-            any_purpose: purpose.is_some(),
+            path_usage: purpose.as_deref().and_then(PathUsage::named),
             cert: &cert,
         }),
     }
@@ -272,7 +275,7 @@ struct VerifyCertArgs<'a> {
     at: Option<&'a str>,
     intermediates: &'a [PathBuf],
     anchors: &'a [PathBuf],
-    any_purpose: bool,
+    path_usage: Option<PathUsage>,
     cert: &'a Path,
 }
 
@@ -297,9 +300,9 @@ fn verify_cert(args: &VerifyCertArgs<'_>) -> ExitCode {
         (Err(code), _) | (_, Err(code)) => return code,
     };
     let verdict = block_on(async {
-        if args.any_purpose {
+        if let Some(usage) = args.path_usage {
             policy
-                .verify_path_only(&der, &extra, at)
+                .verify_path(&der, &extra, at, usage)
                 .await
                 .map(|()| None)
         } else {

@@ -40,11 +40,13 @@ pub enum StartupError {
         /// Why.
         reason: String,
     },
-    /// The configured trust is unusable.
-    #[error("{setting}: {source}")]
+    /// The configured trust is unusable; names the file when one certificate is at fault.
+    #[error("{setting}: {}{source}", file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
     Trust {
-        /// `trust` or `--trust-anchor`.
+        /// `trust.anchors`, `trust.intermediates` or `--trust-anchor`.
         setting: &'static str,
+        /// The file of the certificate at fault.
+        file: Option<PathBuf>,
         /// Why.
         #[source]
         source: TrustError,
@@ -161,14 +163,14 @@ pub fn policy_with(
     revocation: Arc<dyn RevocationChecker>,
     anchors: Option<&[PathBuf]>,
 ) -> Result<CertificatePolicy, StartupError> {
-    let intermediates = read_certificates(&config.trust.intermediates, "trust.intermediates")?;
+    let inter_files = &config.trust.intermediates;
+    let intermediates = read_certificates(inter_files, "trust.intermediates")?;
     let trust = match anchors {
         None => {
-            let anchors = read_certificates(&config.trust.anchors, "trust.anchors")?;
-            TrustStore::new(&anchors, &intermediates).map_err(|source| StartupError::Trust {
-                setting: "trust",
-                source,
-            })?
+            let files = &config.trust.anchors;
+            let anchors = read_certificates(files, "trust.anchors")?;
+            TrustStore::new(&anchors, &intermediates)
+                .map_err(|e| trust_error(e, ("trust.anchors", files), inter_files))?
         }
         // Other anchors may not vouch for the configured intermediates: then the
         // intermediates travel with the certificate instead (--intermediate).
@@ -176,10 +178,7 @@ pub fn policy_with(
             let anchors = read_certificates(files, "--trust-anchor")?;
             TrustStore::new(&anchors, &intermediates)
                 .or_else(|_| TrustStore::new(&anchors, &[]))
-                .map_err(|source| StartupError::Trust {
-                    setting: "--trust-anchor",
-                    source,
-                })?
+                .map_err(|e| trust_error(e, ("--trust-anchor", files), inter_files))?
         }
     };
     Ok(CertificatePolicy::new(
@@ -187,6 +186,34 @@ pub fn policy_with(
         config.policy_options(),
         revocation,
     ))
+}
+
+/// A trust error naming the setting and file of the certificate at fault.
+fn trust_error(
+    source: TrustError,
+    (anchor_setting, anchors): (&'static str, &[PathBuf]),
+    intermediates: &[PathBuf],
+) -> StartupError {
+    let (setting, file) = match &source {
+        TrustError::Unusable {
+            what: "intermediate",
+            index,
+            ..
+        } => (
+            "trust.intermediates",
+            intermediates.get(index.saturating_sub(1)).cloned(),
+        ),
+        TrustError::Unusable { index, .. } => (
+            anchor_setting,
+            anchors.get(index.saturating_sub(1)).cloned(),
+        ),
+        TrustError::NoAnchors => (anchor_setting, None),
+    };
+    StartupError::Trust {
+        setting,
+        file,
+        source,
+    }
 }
 
 /// The certificate policy a configuration describes.

@@ -57,7 +57,13 @@ fn bad_configurations_name_their_setting() {
     );
     let (code, err) = serve(&format!("{with_untrusted}[policy]\nrevocation = \"off\"\n"));
     assert_eq!(code, Some(2));
-    assert!(err.contains("trust: intermediate #1"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "trust.intermediates: {}: intermediate #1",
+            untrusted.trim_matches('"')
+        )),
+        "{err}"
+    );
     let (code, err) = serve(&format!(
         "{base}[policy]\nrevocation = \"off\"\n[limits]\nbody_bytes = \"big\"\n"
     ));

@@ -25,10 +25,7 @@ fn vector(name: &str) -> Vec<u8> {
 }
 
 fn options() -> PolicyOptions {
-    PolicyOptions {
-        allow_sha1: false,
-        min_rsa_bits: 2048,
-    }
+    PolicyOptions::default()
 }
 
 const WEBEID_ORIGIN: &str = "https://ria.ee";
@@ -197,6 +194,11 @@ async fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
         options(),
         Arc::new(NoRevocationCheck),
     );
+    let roots_only = CertificatePolicy::new(
+        TrustStore::new(&anchors, &[]).unwrap(),
+        options(),
+        Arc::new(NoRevocationCheck),
+    );
     let at = m.generated_at;
     for p in &m.persons {
         let der = std::fs::read(dir.path().join(&p.cert_der)).unwrap();
@@ -211,6 +213,19 @@ async fn every_test_person_gets_its_manifest_verdict_from_the_policy() {
             Some(code) => Err(code),
         };
         assert_eq!(got, want, "{}", p.id);
+        // The same verdict with the provider CA travelling instead of configured.
+        let chain: Vec<Vec<u8>> =
+            pem::parse_many(std::fs::read(dir.path().join(&p.chain)).unwrap())
+                .unwrap()
+                .into_iter()
+                .map(pem::Pem::into_contents)
+                .collect();
+        let travelling = roots_only
+            .verify(&der, &chain, at)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.code);
+        assert_eq!(travelling, got, "{} travelling", p.id);
     }
     // Without the configured intermediates, the chain the token carries completes the path.
     let policy = CertificatePolicy::new(

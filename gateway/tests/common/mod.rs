@@ -61,10 +61,7 @@ impl Pki {
             .iter()
             .map(|p| pem_der(&self.path(p)))
             .collect();
-        let options = PolicyOptions {
-            allow_sha1: false,
-            min_rsa_bits: 2048,
-        };
+        let options = PolicyOptions::default();
         CertificatePolicy::new(
             TrustStore::new(&anchors, &inter).unwrap(),
             options,

@@ -10,21 +10,27 @@
 //!    extendedKeyUsage, when present, has clientAuth, emailProtection, documentSigning
 //!    (RFC 9336), Microsoft document signing or anyExtendedKeyUsage (RFC 5280 §4.2.1.12)
 //!    (`CERT_WRONG_PURPOSE`);
-//! 5. the path to a trust anchor (rustls-webpki, RFC 5280 §6): validity at the
-//!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and CA
-//!    constraints (`CERT_UNTRUSTED`);
-//! 6. revocation, by the [`RevocationChecker`] the policy was given (asynchronous: it may
+//! 5. it is an end-entity fit to be one ([`checks::check_end_entity`]: no keyCertSign or
+//!    cRLSign, no nameConstraints, key identifiers, serial number, names);
+//! 6. the path to a trust anchor, built in full (rustls-webpki, RFC 5280 §6, and kyso's
+//!    checks of what webpki leaves to its caller, [`checks`]): validity at the
+//!    verification time (`CERT_EXPIRED`, `CERT_NOT_YET_VALID`), signatures and every
+//!    constraint of every CA (`CERT_UNTRUSTED`);
+//! 7. revocation, by the [`RevocationChecker`] the policy was given (asynchronous: it may
 //!    ask an OCSP responder or fetch a CRL, see `kyso_gateway::revocation`).
 //!
-//! Steps 1–5 are synchronous CPU work and give a [`ValidatedPath`]; step 6 takes it. The
+//! Steps 1–6 are synchronous CPU work and give a [`ValidatedPath`]; step 7 takes it. The
 //! verification time is a parameter; nothing here reads the clock.
 
+pub mod checks;
 mod legacy;
+mod memo;
 mod path;
 mod revocation;
 mod trust;
 
-pub use path::{Link, PathUsage, ValidatedPath};
+pub use checks::Defect;
+pub use path::{Link, PathError, PathRules, PathUsage, ValidatedPath};
 pub use revocation::{NoRevocationCheck, RevocationChecker};
 pub use trust::{TrustError, TrustStore};
 
@@ -42,6 +48,27 @@ pub struct PolicyOptions {
     pub allow_sha1: bool,
     /// Smallest RSA modulus accepted. Default 2048.
     pub min_rsa_bits: usize,
+    /// Most intermediate CAs between a leaf and its anchor. Default 4.
+    pub max_intermediates: usize,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        Self {
+            allow_sha1: false,
+            min_rsa_bits: 2048,
+            max_intermediates: 4,
+        }
+    }
+}
+
+impl PolicyOptions {
+    fn path_rules(&self) -> PathRules {
+        PathRules {
+            allow_sha1: self.allow_sha1,
+            max_intermediates: self.max_intermediates,
+        }
+    }
 }
 
 /// The policy: trust, switches and a revocation checker.
@@ -214,11 +241,12 @@ impl CertificatePolicy {
         self.revocation.is_checking()
     }
 
-    /// Checks 1–4 of the module docs: everything that needs no signature check.
+    /// Checks 1–5 of the module docs: everything that needs no signature check.
     pub fn check_leaf(&self, cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
         self.check_signature_algorithm(cert)?;
         let key = key_kind(cert, self.options.min_rsa_bits)?;
         purpose(cert)?;
+        check_end_entity_structure(cert)?;
         Ok(key)
     }
 
@@ -235,9 +263,8 @@ impl CertificatePolicy {
         Ok(())
     }
 
-    /// Check 5: the path from `der` to an anchor at `at`, helped by `extra` intermediates
-    /// that travelled with the token. Only the leaf's signature is checked when its issuer
-    /// is a configured intermediate. Revocation is not asked yet.
+    /// Check 6: the path from `der` to an anchor at `at`, helped by `extra` intermediates
+    /// that travelled with the token. Revocation is not asked yet.
     pub fn check_path(
         &self,
         cert: &X509Certificate<'_>,
@@ -248,15 +275,15 @@ impl CertificatePolicy {
         let eku = purpose(cert)?;
         ValidatedPath::build(
             self.trust.clone(),
-            self.options.allow_sha1,
-            PathUsage::Identity(eku),
+            self.options.path_rules(),
+            PathUsage::Eku(eku),
             der,
             extra,
             at,
         )
     }
 
-    /// Check 6: asks the revocation checker about a validated path.
+    /// Check 7: asks the revocation checker about a validated path.
     pub async fn check_revocation(&self, path: &ValidatedPath) -> Result<(), Rejection> {
         self.revocation.check(path).await
     }
@@ -268,8 +295,7 @@ impl CertificatePolicy {
         extra: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<VerifiedCertificate, Rejection> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| reject(ErrorCode::MalformedToken, format!("certificate: {e}")))?;
+        let cert = parse_certificate(der)?;
         let key = self.check_leaf(&cert)?;
         let path = self.check_path(&cert, der, extra, at)?;
         self.check_revocation(&path).await?;
@@ -279,25 +305,55 @@ impl CertificatePolicy {
         })
     }
 
-    /// The path alone (signatures, validity, CA constraints) and revocation, without the
-    /// end-entity key, keyUsage/EKU and identity rules: `verify-cert --purpose any`.
-    pub async fn verify_path_only(
+    /// The path under `usage` (signatures, validity, every CA constraint) and revocation,
+    /// with the leaf's signature algorithm, key and structure but without its
+    /// keyUsage/EKU purpose and identity rules: `verify-cert --purpose any` (or a named
+    /// extended key usage).
+    pub async fn verify_path(
         &self,
         der: &[u8],
         extra: &[Vec<u8>],
         at: OffsetDateTime,
+        usage: PathUsage,
     ) -> Result<(), Rejection> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| reject(ErrorCode::MalformedToken, format!("certificate: {e}")))?;
+        let cert = parse_certificate(der)?;
         self.check_signature_algorithm(&cert)?;
+        key_kind(&cert, self.options.min_rsa_bits)?;
+        check_end_entity_structure(&cert)?;
         let path = ValidatedPath::build(
             self.trust.clone(),
-            self.options.allow_sha1,
-            PathUsage::Any,
+            self.options.path_rules(),
+            usage,
             der,
             extra,
             at,
         )?;
         self.check_revocation(&path).await
     }
+
+    /// How many signature verifications the trust store's start-up validation has saved.
+    pub fn remembered_signatures_used(&self) -> u64 {
+        self.trust.remembered_signatures_used()
+    }
+}
+
+/// Parses a whole certificate (no trailing bytes).
+fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, Rejection> {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok(_) => Err(reject(
+            ErrorCode::MalformedToken,
+            "certificate: trailing bytes",
+        )),
+        Err(e) => Err(reject(
+            ErrorCode::MalformedToken,
+            format!("certificate: {e}"),
+        )),
+    }
+}
+
+/// Check 5 as a rejection.
+fn check_end_entity_structure(cert: &X509Certificate<'_>) -> Result<(), Rejection> {
+    checks::check_end_entity(cert)
+        .map_err(|d| reject(d.code(), format!("the certificate: {d} ({})", d.name())))
 }

@@ -1,33 +1,53 @@
-//! Building and checking the path from a leaf to a trust anchor with rustls-webpki
-//! (RFC 5280 §6), once for the policy and again, with a CRL, for revocation.
+//! Building and checking the path from a leaf to a trust anchor (RFC 5280 §6), once for
+//! the policy and again, with a CRL, for revocation.
 //!
-//! The fast path uses the configured intermediates as anchors (they were validated at
-//! start-up), so a registration under a known provider CA checks one certificate
-//! signature. When that finds no issuer, the full path is built from the roots through
-//! the configured intermediates and those that travelled with the token.
+//! The path is always built in full by rustls-webpki from the anchors valid at the
+//! verification time, through the configured intermediates and those that travelled with
+//! the token, so every constraint of every certificate above the leaf applies —
+//! validity, basicConstraints and path length, name constraints, unknown critical
+//! extensions — whichever way an intermediate came. On each candidate path kyso adds its
+//! own checks of travelled intermediates ([`super::checks`]) and the path length limit.
+//! A configured intermediate's signature was verified at start-up and is remembered, so
+//! under a known provider CA a registration still verifies one certificate signature.
 //!
 //! Revocation is asked about every certificate on the path that the operator did not
 //! configure: the leaf always, and each intermediate that travelled with the token or the
 //! SIM's chain ([`ValidatedPath::links`]), up to the first configured one.
 
-use super::{legacy, map_webpki};
+use super::checks::{Defect, check_intermediate};
+use super::map_webpki;
 use crate::error::Rejection;
 use crate::policy::TrustStore;
-use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use std::cell::RefCell;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use webpki::{
     CertRevocationList, ExpirationPolicy, ExtendedKeyUsageValidator, KeyPurposeIdIter,
     RevocationCheckDepth, RevocationOptions, RevocationOptionsBuilder, UnknownStatusPolicy,
+    VerifiedPath,
 };
 
-/// What the leaf must be good for.
+/// What the leaf must be good for, as the path sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathUsage {
-    /// Proving an identity: EKU, when present, must allow this purpose (DER OID value).
-    Identity(&'static [u8]),
+    /// extendedKeyUsage, when present on a certificate of the path, must include this
+    /// purpose (the DER value of its OID).
+    Eku(&'static [u8]),
     /// Anything: the path alone (`verify-cert --purpose any`).
     Any,
+}
+
+impl PathUsage {
+    /// The usage a command line names: `any`, `client-auth` or `server-auth`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "any" => Some(Self::Any),
+            "client-auth" => Some(Self::Eku(&[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02])),
+            "server-auth" => Some(Self::Eku(&[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01])),
+            _ => None,
+        }
+    }
 }
 
 /// An EKU check that accepts every certificate.
@@ -48,6 +68,27 @@ pub struct Link {
     pub issuer: Vec<u8>,
 }
 
+/// Why a path was refused: webpki's finding, or kyso's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    /// rustls-webpki refused every path.
+    Webpki(webpki::Error),
+    /// kyso's own check refused the path webpki found.
+    Defect(Defect),
+}
+
+impl PathError {
+    /// As the policy reports it.
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            Self::Webpki(e) => map_webpki(e),
+            Self::Defect(d) => {
+                Rejection::new(d.code(), format!("certificate path: {d} ({})", d.name()))
+            }
+        }
+    }
+}
+
 /// A leaf whose path to a trust anchor verified at a time; what revocation checking
 /// needs: the certificates to ask about with their issuers, and the means to check the
 /// path again with a CRL.
@@ -58,8 +99,18 @@ pub struct ValidatedPath {
     extra: Vec<Vec<u8>>,
     usage: PathUsage,
     at: OffsetDateTime,
-    allow_sha1: bool,
+    rules: PathRules,
     trust: Arc<TrustStore>,
+}
+
+/// The policy switches that shape a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathRules {
+    /// Accept SHA-1 certificate signatures (legacy switch).
+    pub allow_sha1: bool,
+    /// Most intermediate CAs between the leaf and the anchor (self-issued ones, as in a
+    /// key rollover, not counted).
+    pub max_intermediates: usize,
 }
 
 fn unix_time(at: OffsetDateTime) -> UnixTime {
@@ -68,11 +119,16 @@ fn unix_time(at: OffsetDateTime) -> UnixTime {
     ))
 }
 
+fn is_self_issued(der: &[u8]) -> bool {
+    x509_parser::parse_x509_certificate(der)
+        .is_ok_and(|(_, c)| c.subject().as_raw() == c.issuer().as_raw())
+}
+
 impl ValidatedPath {
     /// Verifies the path of `leaf` at `at` and remembers what a revocation check needs.
-    pub(crate) fn build(
+    pub fn build(
         trust: Arc<TrustStore>,
-        allow_sha1: bool,
+        rules: PathRules,
         usage: PathUsage,
         leaf: &[u8],
         extra: &[Vec<u8>],
@@ -84,10 +140,10 @@ impl ValidatedPath {
             extra: extra.to_vec(),
             usage,
             at,
-            allow_sha1,
+            rules,
             trust,
         };
-        path.links = path.verify(None).map_err(|e| map_webpki(&e))?;
+        path.links = path.verify(None).map_err(|e| e.rejection())?;
         Ok(path)
     }
 
@@ -108,9 +164,10 @@ impl ValidatedPath {
     }
 
     /// Checks the path again consulting `crl` for link `index` (webpki's revocation
-    /// options: the CRL must be that certificate's issuer's, signed by it and not past
-    /// nextUpdate). `Err(webpki::Error::CertRevoked)` means revoked; other errors mean the
-    /// CRL is unusable for that certificate.
+    /// options: the CRL must be that certificate's issuer's, signed by it, not past
+    /// nextUpdate; and kyso's: an anchor that signs CRLs must assert cRLSign when it has a
+    /// keyUsage, which webpki does not track for anchors). `Err(webpki::Error::CertRevoked)`
+    /// means revoked; other errors mean the CRL is unusable for that certificate.
     pub fn check_crl(
         &self,
         index: usize,
@@ -120,6 +177,15 @@ impl ValidatedPath {
             .links
             .get(index)
             .ok_or(webpki::Error::UnknownRevocationStatus)?;
+        let issuer_der = CertificateDer::from(link.issuer.as_slice());
+        if let (Ok(issuer_cert), Ok((_, issuer))) = (
+            webpki::EndEntityCert::try_from(&issuer_der),
+            x509_parser::parse_x509_certificate(&link.issuer),
+        ) && crl.issuer() == issuer_cert.subject()
+            && matches!(issuer.key_usage(), Ok(Some(ku)) if !ku.value.crl_sign())
+        {
+            return Err(webpki::Error::IssuerNotCrlSigner);
+        }
         let crls = [crl];
         let builder = RevocationOptionsBuilder::new(&crls)
             .map_err(|_| webpki::Error::UnknownRevocationStatus)?
@@ -145,76 +211,121 @@ impl ValidatedPath {
                 .with_status_policy(UnknownStatusPolicy::Allow)
                 .build()
         };
-        self.verify(Some(options)).map(|_| ())
+        match self.verify(Some(options)) {
+            Ok(_) => Ok(()),
+            Err(PathError::Webpki(e)) => Err(e),
+            Err(PathError::Defect(_)) => Err(webpki::Error::UnknownRevocationStatus),
+        }
     }
 
-    /// Runs webpki; returns the links revocation must be asked about.
-    fn verify(
-        &self,
-        revocation: Option<RevocationOptions<'_>>,
-    ) -> Result<Vec<Link>, webpki::Error> {
-        let leaf = CertificateDer::from(self.leaf.as_slice());
-        let ee = webpki::EndEntityCert::try_from(&leaf)?;
-        let mut algs: Vec<&dyn SignatureVerificationAlgorithm> =
-            webpki::ALL_VERIFICATION_ALGS.to_vec();
-        if self.allow_sha1 {
-            algs.push(&legacy::RsaPkcs1Sha1);
+    /// kyso's checks of one candidate path: travelled intermediates and the path length.
+    fn check_candidate(&self, path: &VerifiedPath<'_>) -> Result<(), Defect> {
+        let mut counted = 0;
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            let der: &[u8] = der.as_ref();
+            if !self.trust.is_configured_intermediate(der) {
+                check_intermediate(der)?;
+            }
+            if !is_self_issued(der) {
+                counted += 1;
+            }
         }
+        if counted > self.rules.max_intermediates {
+            return Err(Defect::TooManyIntermediates(self.rules.max_intermediates));
+        }
+        Ok(())
+    }
+
+    /// Runs webpki over `anchors`; returns the links revocation must be asked about.
+    fn run(
+        &self,
+        anchors: &[TrustAnchor<'_>],
+        revocation: Option<RevocationOptions<'_>>,
+    ) -> Result<Vec<Link>, PathError> {
+        let leaf = CertificateDer::from(self.leaf.as_slice());
+        let ee = webpki::EndEntityCert::try_from(&leaf).map_err(PathError::Webpki)?;
+        let remembering = self.trust.algorithms(self.rules.allow_sha1);
+        let algs: Vec<&dyn SignatureVerificationAlgorithm> = remembering
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect();
+        let mut intermediates: Vec<CertificateDer<'_>> = self.trust.intermediates().to_vec();
+        intermediates.extend(
+            self.extra
+                .iter()
+                .map(|d| CertificateDer::from(d.as_slice())),
+        );
+        let found: RefCell<Option<Defect>> = RefCell::new(None);
+        let check = |candidate: &VerifiedPath<'_>| {
+            self.check_candidate(candidate).map_err(|d| {
+                *found.borrow_mut() = Some(d);
+                // Not fatal: webpki goes on looking for another path.
+                webpki::Error::UnknownIssuer
+            })
+        };
         let time = unix_time(self.at);
-        let run = |anchors: &[rustls_pki_types::TrustAnchor<'_>],
-                   intermediates: &[CertificateDer<'_>]|
-         -> Result<Vec<Link>, webpki::Error> {
-            let path = match self.usage {
-                PathUsage::Identity(eku) => ee.verify_for_usage(
-                    &algs,
-                    anchors,
-                    intermediates,
-                    time,
-                    webpki::KeyUsage::required_if_present(eku),
-                    revocation,
-                    None,
-                )?,
-                PathUsage::Any => ee.verify_for_usage(
-                    &algs,
-                    anchors,
-                    intermediates,
-                    time,
-                    AnyEku,
-                    revocation,
-                    None,
-                )?,
-            };
-            let anchor = self
-                .trust
-                .der_of_anchor(path.anchor())
-                .map(<[u8]>::to_vec)
-                .ok_or(webpki::Error::UnknownIssuer)?;
-            let mut chain = vec![self.leaf.clone()];
-            chain.extend(path.intermediate_certificates().map(|c| c.der().to_vec()));
-            chain.push(anchor);
-            let mut links = Vec::new();
-            for (i, pair) in chain.windows(2).enumerate() {
-                if i > 0 && self.trust.is_configured_intermediate(&pair[0]) {
-                    break;
-                }
-                links.push(Link {
-                    cert: pair[0].clone(),
-                    issuer: pair[1].clone(),
+        let verified = match self.usage {
+            PathUsage::Eku(eku) => ee.verify_for_usage(
+                &algs,
+                anchors,
+                &intermediates,
+                time,
+                webpki::KeyUsage::required_if_present(eku),
+                revocation,
+                Some(&check),
+            ),
+            PathUsage::Any => ee.verify_for_usage(
+                &algs,
+                anchors,
+                &intermediates,
+                time,
+                AnyEku,
+                revocation,
+                Some(&check),
+            ),
+        };
+        let path = match verified {
+            Ok(path) => path,
+            Err(e) => {
+                return Err(match found.take() {
+                    Some(defect) if e == webpki::Error::UnknownIssuer => PathError::Defect(defect),
+                    _ => PathError::Webpki(e),
                 });
             }
-            Ok(links)
         };
-        let fast = self.trust.fast_anchors(self.at);
-        match run(&fast, &[]) {
-            Err(webpki::Error::UnknownIssuer) => {
-                let mut intermediates: Vec<CertificateDer<'_>> =
-                    self.trust.intermediate_ders().cloned().collect();
-                intermediates.extend(
-                    self.extra
-                        .iter()
-                        .map(|d| CertificateDer::from(d.as_slice())),
-                );
-                run(&self.trust.roots, &intermediates)
+        let anchor = self
+            .trust
+            .der_of_anchor(path.anchor())
+            .map(<[u8]>::to_vec)
+            .ok_or(PathError::Webpki(webpki::Error::UnknownIssuer))?;
+        let mut chain = vec![self.leaf.clone()];
+        chain.extend(path.intermediate_certificates().map(|c| c.der().to_vec()));
+        chain.push(anchor);
+        let mut links = Vec::new();
+        for (i, pair) in chain.windows(2).enumerate() {
+            if i > 0 && self.trust.is_configured_intermediate(&pair[0]) {
+                break;
+            }
+            links.push(Link {
+                cert: pair[0].clone(),
+                issuer: pair[1].clone(),
+            });
+        }
+        Ok(links)
+    }
+
+    /// The path from the anchors valid at the verification time; when none is found, tells
+    /// an anchor that is not valid then from no anchor at all.
+    fn verify(&self, revocation: Option<RevocationOptions<'_>>) -> Result<Vec<Link>, PathError> {
+        let valid = self.trust.anchors_at(self.at);
+        match self.run(&valid, revocation) {
+            Err(PathError::Webpki(webpki::Error::UnknownIssuer))
+                if revocation.is_none()
+                    && valid.len() < self.trust.all_anchors().len()
+                    && self.run(&self.trust.all_anchors(), None).is_ok() =>
+            {
+                Err(PathError::Defect(Defect::AnchorNotValid))
             }
             other => other,
         }

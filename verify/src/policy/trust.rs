@@ -1,13 +1,20 @@
 //! The configured trust: anchors, and intermediates validated once at start-up.
 //!
-//! A validated intermediate is also used as a trust anchor at request time, so a
-//! registration under a known provider CA costs one certificate signature check (the
-//! leaf's), not one per level. Anchors do not carry validity for webpki, so the
-//! intermediates' own validity is checked here against the verification time.
+//! Every anchor and configured intermediate passes kyso's checks of RFC 5280 that
+//! rustls-webpki leaves to its caller ([`super::checks`]) before the gateway starts; a
+//! defect names the certificate's place in the configuration. A configured intermediate
+//! must be signed by an anchor or by another accepted intermediate; that signature is
+//! verified here and remembered ([`super::memo`]), so at request time the intermediate
+//! sits on a fully built path at the cost of a hash, and gives exactly the verdict it would
+//! give travelling with the token.
+//!
+//! Anchors carry no validity for webpki; their validity at the verification time is kept
+//! here and judged on every path ([`TrustStore::anchors_at`]).
 
-use rustls_pki_types::{CertificateDer, TrustAnchor};
+use super::checks::{Defect, check_anchor, check_intermediate};
+use super::memo::{Remembering, VerifiedSignatures};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor};
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
 
 /// Why the configured trust is unusable. Start-up fails with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +22,7 @@ pub enum TrustError {
     /// No trust anchor at all.
     #[error("no trust anchors configured")]
     NoAnchors,
-    /// A configured certificate cannot be parsed or used as an anchor.
+    /// A configured certificate cannot be used.
     #[error("{what} #{index}: {detail}")]
     Unusable {
         /// `trust anchor` or `intermediate`.
@@ -27,180 +34,173 @@ pub enum TrustError {
     },
 }
 
-/// One validated intermediate CA.
+/// A trust anchor with what webpki does not keep of it.
 #[derive(Debug, Clone)]
-pub(crate) struct Intermediate {
-    pub der: CertificateDer<'static>,
-    pub anchor: TrustAnchor<'static>,
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
+struct Anchor {
+    anchor: TrustAnchor<'static>,
+    der: Vec<u8>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
 }
 
 /// Anchors and validated intermediates.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TrustStore {
-    pub(crate) roots: Vec<TrustAnchor<'static>>,
-    /// The roots' certificates, in the order of `roots` (revocation needs the issuer's
-    /// certificate, not just its anchor).
-    root_ders: Vec<Vec<u8>>,
-    pub(crate) intermediates: Vec<Intermediate>,
+    anchors: Vec<Anchor>,
+    intermediates: Vec<CertificateDer<'static>>,
+    verified: VerifiedSignatures,
 }
 
-fn parse<'a>(
-    der: &'a [u8],
-    what: &'static str,
-    index: usize,
-) -> Result<X509Certificate<'a>, TrustError> {
-    let unusable = |detail: String| TrustError::Unusable {
+fn unusable(what: &'static str, index: usize, detail: impl std::fmt::Display) -> TrustError {
+    TrustError::Unusable {
         what,
         index,
-        detail,
-    };
-    let (rest, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| unusable(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(unusable("trailing bytes".into()));
+        detail: detail.to_string(),
     }
-    if !cert.is_ca() {
-        return Err(unusable(
-            "not a CA certificate (basicConstraints cA is not set)".into(),
-        ));
-    }
-    // As an anchor it escapes webpki's own checks of a path's CA, so check its keyUsage
-    // here (RFC 5280 §4.2.1.3: keyCertSign for a key that verifies certificates).
-    match cert.key_usage() {
-        Ok(Some(ku)) if !ku.value.key_cert_sign() => {
-            return Err(unusable("keyUsage lacks keyCertSign".into()));
-        }
-        Err(e) => return Err(unusable(format!("keyUsage cannot be read: {e}"))),
-        _ => {}
-    }
-    Ok(cert)
 }
 
-fn anchor(
-    der: &CertificateDer<'_>,
-    what: &'static str,
-    index: usize,
-) -> Result<TrustAnchor<'static>, TrustError> {
-    webpki::anchor_from_trusted_cert(der)
-        .map(|a| a.to_owned())
-        .map_err(|e| TrustError::Unusable {
-            what,
-            index,
-            detail: format!("{e:?}"),
-        })
+fn defect(what: &'static str, index: usize, d: Defect) -> TrustError {
+    unusable(what, index, format!("{} ({})", d, d.name()))
+}
+
+/// Every algorithm a configured intermediate's signature may use, the legacy SHA-1 one
+/// included: whether SHA-1 is accepted is decided per path, by the algorithms the path
+/// is built with.
+fn startup_algorithms() -> Vec<&'static dyn SignatureVerificationAlgorithm> {
+    let mut algs = webpki::ALL_VERIFICATION_ALGS.to_vec();
+    algs.push(&super::legacy::RsaPkcs1Sha1);
+    algs
 }
 
 impl TrustStore {
-    /// Builds the store. Every intermediate must be a CA whose signature verifies under an
-    /// anchor or an intermediate already accepted (in any order); otherwise this fails and
-    /// names it, because a silently ignored intermediate is a registration that fails later.
+    /// Builds the store. Every anchor and intermediate must pass kyso's checks, and every
+    /// intermediate must be a CA whose signature verifies under an anchor or an
+    /// intermediate already accepted (in any order); otherwise this fails and names it,
+    /// because a silently ignored certificate is a registration that fails later.
     pub fn new(anchors: &[Vec<u8>], intermediates: &[Vec<u8>]) -> Result<Self, TrustError> {
         if anchors.is_empty() {
             return Err(TrustError::NoAnchors);
         }
-        let mut roots = Vec::new();
-        let mut root_ders = Vec::new();
-        let mut issuers: Vec<Vec<u8>> = Vec::new();
+        const ANCHOR: &str = "trust anchor";
+        const INTERMEDIATE: &str = "intermediate";
+        let mut store = Self {
+            anchors: Vec::new(),
+            intermediates: Vec::new(),
+            verified: VerifiedSignatures::default(),
+        };
         for (i, der) in anchors.iter().enumerate() {
-            parse(der, "trust anchor", i + 1)?;
-            roots.push(anchor(
-                &CertificateDer::from(der.as_slice()),
-                "trust anchor",
-                i + 1,
-            )?);
-            issuers.push(der.clone());
-            root_ders.push(der.clone());
+            check_anchor(der).map_err(|d| defect(ANCHOR, i + 1, d))?;
+            let (_, cert) =
+                x509_parser::parse_x509_certificate(der).map_err(|e| unusable(ANCHOR, i + 1, e))?;
+            let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
+                .map(|a| a.to_owned())
+                .map_err(|e| unusable(ANCHOR, i + 1, format!("{e:?}")))?;
+            store.anchors.push(Anchor {
+                anchor,
+                der: der.clone(),
+                not_before: cert.validity().not_before.to_datetime(),
+                not_after: cert.validity().not_after.to_datetime(),
+            });
         }
+        let algorithms = startup_algorithms();
+        let mut issuers: Vec<Vec<u8>> = anchors.to_vec();
         let mut pending: Vec<(usize, &Vec<u8>)> = intermediates
             .iter()
             .enumerate()
             .map(|(i, d)| (i + 1, d))
             .collect();
-        let mut accepted = Vec::new();
         while !pending.is_empty() {
             let before = pending.len();
             let mut still = Vec::new();
             for (index, der) in pending {
-                let cert = parse(der, "intermediate", index)?;
+                check_intermediate(der).map_err(|d| defect(INTERMEDIATE, index, d))?;
+                let (_, cert) = x509_parser::parse_x509_certificate(der)
+                    .map_err(|e| unusable(INTERMEDIATE, index, e))?;
                 let signed_by_known = issuers.iter().any(|issuer| {
                     x509_parser::parse_x509_certificate(issuer).is_ok_and(|(_, issuer)| {
                         issuer.subject().as_raw() == cert.issuer().as_raw()
-                            && cert.verify_signature(Some(issuer.public_key())).is_ok()
+                            && store.verified.verify_and_remember(
+                                &algorithms,
+                                &issuer.public_key().subject_public_key.data,
+                                cert.tbs_certificate.as_ref(),
+                                &cert.signature_value.data,
+                            )
                     })
                 });
                 if !signed_by_known {
                     still.push((index, der));
                     continue;
                 }
-                let owned = CertificateDer::from(der.clone());
-                accepted.push(Intermediate {
-                    anchor: anchor(&owned, "intermediate", index)?,
-                    not_before: cert.validity().not_before.to_datetime(),
-                    not_after: cert.validity().not_after.to_datetime(),
-                    der: owned,
-                });
+                store.intermediates.push(CertificateDer::from(der.clone()));
                 issuers.push(der.clone());
             }
             if still.len() == before {
                 let (index, _) = still[0];
-                return Err(TrustError::Unusable {
-                    what: "intermediate",
+                return Err(unusable(
+                    INTERMEDIATE,
                     index,
-                    detail:
-                        "its signature does not verify under any trust anchor or other intermediate"
-                            .into(),
-                });
+                    "its signature does not verify under any trust anchor or other intermediate",
+                ));
             }
             pending = still;
         }
-        Ok(Self {
-            roots,
-            root_ders,
-            intermediates: accepted,
-        })
+        Ok(store)
     }
 
-    /// Anchors for a fast path at `at`: the roots plus the intermediates valid at `at`.
-    pub(crate) fn fast_anchors(&self, at: OffsetDateTime) -> Vec<TrustAnchor<'static>> {
-        let mut v = self.roots.clone();
-        v.extend(
-            self.intermediates
-                .iter()
-                .filter(|i| i.not_before <= at && at <= i.not_after)
-                .map(|i| i.anchor.clone()),
-        );
-        v
-    }
-
-    /// The certificate behind an anchor that a path ended at (a root or an intermediate
-    /// used as an anchor).
-    pub(crate) fn der_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<&[u8]> {
-        let same = |a: &TrustAnchor<'_>| {
-            a.subject == anchor.subject
-                && a.subject_public_key_info == anchor.subject_public_key_info
-        };
-        self.roots
+    /// The anchors valid at `at` (whole seconds, as certificates state validity).
+    pub(crate) fn anchors_at(&self, at: OffsetDateTime) -> Vec<TrustAnchor<'static>> {
+        let at = at.replace_nanosecond(0).unwrap_or(at);
+        self.anchors
             .iter()
-            .zip(&self.root_ders)
-            .find(|(a, _)| same(a))
-            .map(|(_, der)| der.as_slice())
-            .or_else(|| {
-                self.intermediates
-                    .iter()
-                    .find(|i| same(&i.anchor))
-                    .map(|i| i.der.as_ref())
+            .filter(|a| a.not_before <= at && at <= a.not_after)
+            .map(|a| a.anchor.clone())
+            .collect()
+    }
+
+    /// Every anchor, whatever its validity (to tell an expired anchor from none).
+    pub(crate) fn all_anchors(&self) -> Vec<TrustAnchor<'static>> {
+        self.anchors.iter().map(|a| a.anchor.clone()).collect()
+    }
+
+    /// The certificate behind the anchor a path ended at.
+    pub(crate) fn der_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<&[u8]> {
+        self.anchors
+            .iter()
+            .find(|a| {
+                a.anchor.subject == anchor.subject
+                    && a.anchor.subject_public_key_info == anchor.subject_public_key_info
             })
+            .map(|a| a.der.as_slice())
     }
 
     /// Whether `der` is one of the configured (start-up-validated) intermediates.
     pub(crate) fn is_configured_intermediate(&self, der: &[u8]) -> bool {
-        self.intermediates.iter().any(|i| i.der.as_ref() == der)
+        self.intermediates.iter().any(|i| i.as_ref() == der)
     }
 
-    /// Every configured intermediate, for full path building.
-    pub(crate) fn intermediate_ders(&self) -> impl Iterator<Item = &CertificateDer<'static>> {
-        self.intermediates.iter().map(|i| &i.der)
+    /// The configured intermediates, for path building.
+    pub(crate) fn intermediates(&self) -> &[CertificateDer<'static>] {
+        &self.intermediates
+    }
+
+    /// The verification algorithms for a path, each looking first among the signatures
+    /// verified at start-up.
+    pub(crate) fn algorithms(&self, allow_sha1: bool) -> Vec<Remembering<'_>> {
+        let mut algs: Vec<&'static dyn SignatureVerificationAlgorithm> =
+            webpki::ALL_VERIFICATION_ALGS.to_vec();
+        if allow_sha1 {
+            algs.push(&super::legacy::RsaPkcs1Sha1);
+        }
+        algs.into_iter()
+            .map(|inner| Remembering {
+                inner,
+                verified: &self.verified,
+            })
+            .collect()
+    }
+
+    /// How many signature verifications the start-up validation has saved so far.
+    pub fn remembered_signatures_used(&self) -> u64 {
+        self.verified.hits()
     }
 }

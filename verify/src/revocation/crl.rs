@@ -27,7 +27,9 @@ pub enum CrlVerdict {
     Revoked,
 }
 
-/// Decodes a CRL (DER, or PEM as some CAs publish) and reads its times.
+/// Decodes a CRL (DER, or PEM as some CAs publish) and reads its times. It must carry a
+/// non-critical cRLNumber (RFC 5280 §5.2.3: "conforming CRL issuers MUST include" it and
+/// "MUST mark this extension as non-critical"), as every CRL a real CA publishes does.
 pub fn decode(bytes: &[u8]) -> Result<CachedCrl, String> {
     let der = if bytes.starts_with(b"-----BEGIN") {
         pem::parse(bytes)
@@ -37,6 +39,15 @@ pub fn decode(bytes: &[u8]) -> Result<CachedCrl, String> {
         bytes.to_vec()
     };
     let (_, parsed) = x509_parser::parse_x509_crl(&der).map_err(|e| format!("not a CRL: {e}"))?;
+    match parsed
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.20")
+    {
+        None => return Err("the CRL has no cRLNumber".into()),
+        Some(e) if e.critical => return Err("the CRL marks its cRLNumber critical".into()),
+        Some(_) => {}
+    }
     let this_update = parsed.last_update().to_datetime();
     let next_update = parsed
         .next_update()

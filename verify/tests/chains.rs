@@ -1,0 +1,358 @@
+//! One verdict per chain (design §6): an intermediate configured by the operator gives
+//! exactly the verdict it gives travelling with the token, for every constraint of every
+//! certificate above the leaf. Each case is built here with rcgen — root, intermediates,
+//! leaf — and run both ways through the same policy; then kyso's own checks of what
+//! rustls-webpki leaves to its caller, one certificate defect at a time.
+
+use kyso_verify::error::ErrorCode;
+use kyso_verify::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    NameConstraints, SanType,
+};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+const UID: &[u64] = &[0, 9, 2342, 19200300, 100, 1, 1];
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+/// A CA being built: its parameters, key and certificate.
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    der: Vec<u8>,
+}
+
+impl Ca {
+    fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::new(self.params.clone(), &self.key)
+    }
+}
+
+fn ca_params(cn: &str, is_root: bool) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "VN");
+    dn.push(DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.use_authority_key_identifier_extension = !is_root;
+    p.not_before = now() - Duration::days(30);
+    p.not_after = now() + Duration::days(3650);
+    p
+}
+
+fn root(cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
+    let mut params = ca_params(cn, true);
+    edit(&mut params);
+    let key = KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    Ca { params, key, der }
+}
+
+fn intermediate(cn: &str, issuer: &Ca, edit: impl FnOnce(&mut CertificateParams)) -> Ca {
+    let mut params = ca_params(cn, false);
+    edit(&mut params);
+    let key = KeyPair::generate().unwrap();
+    let der = params
+        .signed_by(&key, &issuer.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    Ca { params, key, der }
+}
+
+fn leaf(issuer: &Ca, edit: impl FnOnce(&mut CertificateParams)) -> Vec<u8> {
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "VN");
+    dn.push(DnType::CommonName, "Trần Văn Bình");
+    dn.push(DnType::CustomDnType(UID.to_vec()), "CCCD:001090012345");
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now() - Duration::days(1);
+    p.not_after = now() + Duration::days(365);
+    edit(&mut p);
+    let key = KeyPair::generate().unwrap();
+    p.signed_by(&key, &issuer.issuer()).unwrap().der().to_vec()
+}
+
+fn policy(trust: TrustStore) -> CertificatePolicy {
+    CertificatePolicy::new(trust, PolicyOptions::default(), Arc::new(NoRevocationCheck))
+}
+
+/// A verdict: accepted, refused by the policy with a code, or refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Refused(ErrorCode),
+    StartupRefused(String),
+}
+
+async fn configured(root: &Ca, intermediates: &[&Ca], leaf: &[u8]) -> Verdict {
+    let inters: Vec<Vec<u8>> = intermediates.iter().map(|c| c.der.clone()).collect();
+    match TrustStore::new(std::slice::from_ref(&root.der), &inters) {
+        Err(e) => Verdict::StartupRefused(e.to_string()),
+        Ok(trust) => match policy(trust).verify(leaf, &[], now()).await {
+            Ok(_) => Verdict::Ok,
+            Err(r) => Verdict::Refused(r.code),
+        },
+    }
+}
+
+async fn travelling(root: &Ca, intermediates: &[&Ca], leaf: &[u8]) -> Verdict {
+    let inters: Vec<Vec<u8>> = intermediates.iter().map(|c| c.der.clone()).collect();
+    let trust = TrustStore::new(std::slice::from_ref(&root.der), &[]).unwrap();
+    match policy(trust).verify(leaf, &inters, now()).await {
+        Ok(_) => Verdict::Ok,
+        Err(r) => Verdict::Refused(r.code),
+    }
+}
+
+/// Both routes give `want`.
+async fn both(root: &Ca, intermediates: &[&Ca], leaf: &[u8], want: Verdict) {
+    assert_eq!(
+        travelling(root, intermediates, leaf).await,
+        want,
+        "travelling"
+    );
+    assert_eq!(
+        configured(root, intermediates, leaf).await,
+        want,
+        "configured"
+    );
+}
+
+fn dns_only(name: &str) -> impl FnOnce(&mut CertificateParams) {
+    let name = name.to_owned();
+    move |p: &mut CertificateParams| {
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName(name)],
+            excluded_subtrees: vec![],
+        });
+    }
+}
+
+fn with_san(name: &str) -> impl FnOnce(&mut CertificateParams) {
+    let name = name.to_owned();
+    move |p: &mut CertificateParams| {
+        p.subject_alt_names = vec![SanType::DnsName(name.try_into().unwrap())];
+    }
+}
+
+#[tokio::test]
+async fn a_good_chain_passes_both_ways_and_the_configured_way_reuses_the_start_up_check() {
+    let r = root("Root", |_| {});
+    let i = intermediate("Provider CA", &r, |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    });
+    let l = leaf(&i, |_| {});
+    both(&r, &[&i], &l, Verdict::Ok).await;
+
+    let trust =
+        TrustStore::new(std::slice::from_ref(&r.der), std::slice::from_ref(&i.der)).unwrap();
+    let policy = policy(trust);
+    policy.verify(&l, &[], now()).await.unwrap();
+    assert!(
+        policy.remembered_signatures_used() >= 1,
+        "the intermediate's own signature was verified once, at start-up"
+    );
+}
+
+#[tokio::test]
+async fn the_roots_name_constraints_bind_leaves_under_a_configured_intermediate() {
+    let r = root("Root", dns_only("allowed.example"));
+    let i = intermediate("Provider CA", &r, |_| {});
+    let evil = leaf(&i, with_san("evil.example"));
+    both(&r, &[&i], &evil, Verdict::Refused(ErrorCode::CertUntrusted)).await;
+    let fine = leaf(&i, with_san("portal.allowed.example"));
+    both(&r, &[&i], &fine, Verdict::Ok).await;
+}
+
+#[tokio::test]
+async fn an_intermediates_path_length_binds_the_intermediates_below_it() {
+    let r = root("Root", |_| {});
+    let first = intermediate("First CA", &r, |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    });
+    let second = intermediate("Second CA", &first, |_| {});
+    let l = leaf(&second, |_| {});
+    both(
+        &r,
+        &[&first, &second],
+        &l,
+        Verdict::Refused(ErrorCode::CertUntrusted),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_critical_extension_in_an_intermediate_refuses_the_path() {
+    let r = root("Root", |_| {});
+    let i = intermediate("Provider CA", &r, |p| {
+        let mut ext =
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], vec![0x05, 0x00]);
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+    });
+    let l = leaf(&i, |_| {});
+    both(&r, &[&i], &l, Verdict::Refused(ErrorCode::CertUntrusted)).await;
+}
+
+#[tokio::test]
+async fn an_intermediates_validity_is_judged_at_the_verification_time() {
+    let r = root("Root", |_| {});
+    let expired = intermediate("Old CA", &r, |p| {
+        p.not_before = now() - Duration::days(400);
+        p.not_after = now() - Duration::days(1);
+    });
+    let l = leaf(&expired, |p| p.not_before = now() - Duration::days(200));
+    both(
+        &r,
+        &[&expired],
+        &l,
+        Verdict::Refused(ErrorCode::CertExpired),
+    )
+    .await;
+    let future = intermediate("Future CA", &r, |p| {
+        p.not_before = now() + Duration::days(1);
+    });
+    let l = leaf(&future, |_| {});
+    both(
+        &r,
+        &[&future],
+        &l,
+        Verdict::Refused(ErrorCode::CertNotYetValid),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_intermediate_that_may_not_sign_certificates_is_refused_either_way() {
+    let r = root("Root", |_| {});
+    let i = intermediate("Provider CA", &r, |p| {
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    });
+    let l = leaf(&i, |_| {});
+    assert_eq!(
+        travelling(&r, &[&i], &l).await,
+        Verdict::Refused(ErrorCode::CertUntrusted)
+    );
+    match configured(&r, &[&i], &l).await {
+        Verdict::StartupRefused(why) => {
+            assert!(
+                why.contains("intermediate #1") && why.contains("NO_KEY_CERT_SIGN"),
+                "{why}"
+            );
+        }
+        other => {
+            panic!("a configured intermediate without keyCertSign must stop start-up: {other:?}")
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_anchor_vouches_for_nothing() {
+    let r = root("Old Root", |p| {
+        p.not_before = now() - Duration::days(400);
+        p.not_after = now() - Duration::days(1);
+    });
+    let l = leaf(&r, |p| p.not_before = now() - Duration::days(100));
+    let trust = TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap();
+    let e = policy(trust).verify(&l, &[], now()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertUntrusted);
+    assert!(e.detail.contains("ANCHOR_NOT_VALID"), "{e}");
+}
+
+#[test]
+fn anchors_that_cannot_be_fully_processed_stop_start_up_naming_them() {
+    let odd = root("Odd Root", |p| {
+        let mut ext =
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 2], vec![0x05, 0x00]);
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+    });
+    let fine = root("Fine Root", |_| {});
+    let e = TrustStore::new(&[fine.der.clone(), odd.der.clone()], &[]).unwrap_err();
+    assert!(
+        e.to_string().contains("trust anchor #2")
+            && e.to_string().contains("UNKNOWN_CRITICAL_EXTENSION"),
+        "{e}"
+    );
+    let leaf_as_anchor = leaf(&fine, |_| {});
+    let e = TrustStore::new(&[leaf_as_anchor], &[]).unwrap_err();
+    assert!(e.to_string().contains("NOT_A_CA"), "{e}");
+    let constrained_badly = root("Bad NC Root", dns_only(".leading-dot.example"));
+    let e = TrustStore::new(&[constrained_badly.der], &[]).unwrap_err();
+    assert!(e.to_string().contains("MALFORMED_NAME_CONSTRAINTS"), "{e}");
+}
+
+#[tokio::test]
+async fn end_entities_that_could_act_as_cas_are_refused() {
+    let r = root("Root", |_| {});
+    let trust = || TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap();
+    let signs = leaf(&r, |p| p.key_usages.push(KeyUsagePurpose::KeyCertSign));
+    let e = policy(trust())
+        .verify(&signs, &[], now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertWrongPurpose);
+    assert!(e.detail.contains("END_ENTITY_SIGNS_CERTIFICATES"), "{e}");
+    let crl_signer = leaf(&r, |p| p.key_usages.push(KeyUsagePurpose::CrlSign));
+    let e = policy(trust())
+        .verify(&crl_signer, &[], now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertWrongPurpose);
+    let ca = leaf(&r, |p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+    let e = policy(trust()).verify(&ca, &[], now()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertUntrusted, "{e}");
+    let constrained = leaf(&r, dns_only("allowed.example"));
+    let e = policy(trust())
+        .verify(&constrained, &[], now())
+        .await
+        .unwrap_err();
+    assert!(e.detail.contains("END_ENTITY_NAME_CONSTRAINTS"), "{e}");
+    let no_aki = leaf(&r, |p| p.use_authority_key_identifier_extension = false);
+    let e = policy(trust())
+        .verify(&no_aki, &[], now())
+        .await
+        .unwrap_err();
+    assert!(e.detail.contains("MISSING_AUTHORITY_KEY_ID"), "{e}");
+}
+
+#[tokio::test]
+async fn travelled_intermediates_meet_the_same_structural_checks_as_configured_ones() {
+    let r = root("Root", |_| {});
+    let no_aki = intermediate("No AKI CA", &r, |p| {
+        p.use_authority_key_identifier_extension = false;
+    });
+    let l = leaf(&no_aki, |_| {});
+    let trust = TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap();
+    let e = policy(trust)
+        .verify(&l, std::slice::from_ref(&no_aki.der), now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertUntrusted);
+    assert!(e.detail.contains("MISSING_AUTHORITY_KEY_ID"), "{e}");
+    match configured(&r, &[&no_aki], &l).await {
+        Verdict::StartupRefused(why) => assert!(why.contains("MISSING_AUTHORITY_KEY_ID"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
