@@ -3,13 +3,27 @@
 # in ./data, starts the gateway (SQLite, revocation checked against OpenSSL OCSP
 # responders for the test CAs), the signing agent and the MSSP simulator, and prints how
 # to register and log in with a token and with a signing SIM. Ctrl-C stops them all.
+#
+# Settings (the demo's own KYSO_DEMO_* variables): KYSO_DEMO_DATA (or KYSO_DATA), the
+# folder for everything it makes, absolute or relative (default ./data);
+# KYSO_DEMO_PORT, KYSO_DEMO_AGENT_PORT, KYSO_DEMO_SIM_PORT, KYSO_DEMO_OCSP_VNPT_PORT,
+# KYSO_DEMO_OCSP_VIETTEL_PORT; KYSO_DEMO_BIN, prebuilt binaries to use instead of building.
+# Every program is checked to be up; if one is not, the demo stops with its message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
-cargo build --workspace --bins --locked
-bin=$PWD/target/debug
-data=$PWD/${KYSO_DATA:-data}
+if [ -n "${KYSO_DEMO_BIN:-}" ]; then
+  bin=$KYSO_DEMO_BIN
+else
+  ./scripts/install-deps.sh
+  cargo build --workspace --bins --locked
+  bin=$PWD/target/debug
+fi
+data=${KYSO_DEMO_DATA:-${KYSO_DATA:-data}}
+case "$data" in
+  /*) ;;
+  *) data=$PWD/$data ;;
+esac
 gateway_port=${KYSO_DEMO_PORT:-8080}
 agent_port=${KYSO_DEMO_AGENT_PORT:-18765}
 sim_port=${KYSO_DEMO_SIM_PORT:-18990}
@@ -19,7 +33,7 @@ ap_secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 origin="http://localhost:$gateway_port"
 
 rm -rf "$data"
-mkdir -p "$data"
+mkdir -p "$data/logs"
 "$bin/kyso-certs" generate --out "$data/pki"
 "$bin/kyso-fixtures" provision --pki "$data/pki" --out "$data/tokens"
 export SOFTHSM2_CONF="$data/tokens/softhsm2.conf"
@@ -70,24 +84,52 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# up NAME PID PROBE...: waits until PROBE succeeds; if NAME exits or takes too long,
+# prints its log and stops the demo with a non-zero exit.
+up() {
+  local name=$1 pid=$2
+  shift 2
+  for _ in $(seq 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "demo: $name did not start:" >&2
+      cat "$data/logs/$name.log" >&2
+      exit 1
+    fi
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "demo: $name did not come up in 20 s:" >&2
+  cat "$data/logs/$name.log" >&2
+  exit 1
+}
+
+# A TCP connection to 127.0.0.1:PORT succeeds.
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 for ca in vnpt viettel; do
   port_var="ocsp_${ca}_port"
   openssl ocsp -index "$data/pki/ca/$ca/index.txt" -CA "$data/pki/ca/$ca/cert.pem" \
     -rsigner "$data/pki/ca/$ca/ocsp.pem" -rkey "$data/pki/ca/$ca/ocsp-key.pem" \
-    -port "${!port_var}" -nmin 5 -ignore_err >/dev/null 2>&1 &
+    -port "${!port_var}" -nmin 5 -ignore_err >"$data/logs/ocsp-$ca.log" 2>&1 &
   pids+=($!)
   ocsp_pids+=($!)
+  up "ocsp-$ca" $! listening "${!port_var}"
 done
-"$bin/kyso-mssp-sim" serve --config "$data/mssp-sim.toml" >/dev/null &
+"$bin/kyso-mssp-sim" serve --config "$data/mssp-sim.toml" >/dev/null 2>"$data/logs/kyso-mssp-sim.log" &
 pids+=($!)
-KYSO_SIM__AP_SECRET="\"$ap_secret\"" "$bin/kyso-gateway" serve --config "$data/kyso.toml" &
+up kyso-mssp-sim $! curl -sf --max-time 2 "http://127.0.0.1:$sim_port/healthz"
+KYSO_SIM__AP_SECRET="\"$ap_secret\"" "$bin/kyso-gateway" serve --config "$data/kyso.toml" \
+  >/dev/null 2>"$data/logs/kyso-gateway.log" &
 pids+=($!)
-"$bin/kyso-shim" serve --listen "127.0.0.1:$agent_port" --allow-origin "$origin" --pin-file "$data/pin" &
+up kyso-gateway $! curl -sf --max-time 2 "http://127.0.0.1:$gateway_port/readyz"
+"$bin/kyso-shim" serve --listen "127.0.0.1:$agent_port" --allow-origin "$origin" --pin-file "$data/pin" \
+  >/dev/null 2>"$data/logs/kyso-shim.log" &
 pids+=($!)
-for _ in $(seq 50); do
-  curl -sf "http://127.0.0.1:$gateway_port/readyz" >/dev/null && break
-  sleep 0.2
-done
+up kyso-shim $! curl -sf --max-time 2 -H "Origin: $origin" "http://127.0.0.1:$agent_port/v1/status"
 
 cat <<TXT
 
@@ -136,6 +178,6 @@ or from a terminal: $bin/kyso-mssp-sim phone +84912000002 confirm --pin 1234 --u
 Automatic test numbers answer by themselves (docs/mssp-simulator.md): +84913000001 signs,
 +84913000002 refuses, +84913000004 is not enrolled, +84913000008 returns a bad signature…
 
-Press Ctrl-C to stop.
+Logs: $data/logs/. Press Ctrl-C to stop.
 TXT
 wait "${pids[@]}"

@@ -89,10 +89,14 @@ fn write_string(w: DERWriter<'_>, kind: StringKind, value: &str) {
 
 /// The value of an Authority Information Access extension naming the OCSP responder and
 /// the issuer's certificate (RFC 5280 §4.2.2.1).
-pub fn aia_value(ocsp_url: &str, ca_issuers_url: &str) -> Vec<u8> {
+pub fn aia_value(ocsp_urls: &[String], ca_issuers_url: &str) -> Vec<u8> {
     yasna::construct_der(|w| {
         w.write_sequence(|w| {
-            for (method, url) in [(OID_AD_OCSP, ocsp_url), (OID_AD_CA_ISSUERS, ca_issuers_url)] {
+            let access = ocsp_urls
+                .iter()
+                .map(|u| (OID_AD_OCSP, u.as_str()))
+                .chain(std::iter::once((OID_AD_CA_ISSUERS, ca_issuers_url)));
+            for (method, url) in access {
                 w.next().write_sequence(|w| {
                     w.next().write_oid(&ObjectIdentifier::from_slice(method));
                     w.next()

@@ -18,6 +18,8 @@ pub struct GenerateOptions {
     pub out: PathBuf,
     /// Base URL for OCSP, CRL and CA-certificate URLs.
     pub base_url: String,
+    /// A mirror: every certificate also lists its OCSP and CRL URLs under this base.
+    pub mirror_url: Option<String>,
     /// The generation time; every validity period is relative to it.
     pub now: OffsetDateTime,
 }
@@ -28,6 +30,7 @@ impl GenerateOptions {
         Self {
             out: out.into(),
             base_url: DEFAULT_BASE_URL.to_owned(),
+            mirror_url: None,
             now: OffsetDateTime::now_utc(),
         }
     }
@@ -48,7 +51,12 @@ fn pem_of(tag: &str, der: &[u8]) -> String {
 pub fn generate(options: &GenerateOptions, progress: &mut dyn FnMut(&str)) -> Result<Manifest> {
     let out = &options.out;
     std::fs::create_dir_all(out).map_err(crate::error::io_at(out))?;
-    let mut pki = Pki::create(out, &options.base_url, options.now, progress)?;
+    let mut pki = Pki::create(
+        out,
+        (&options.base_url, options.mirror_url.as_deref()),
+        options.now,
+        progress,
+    )?;
     let mut persons = Vec::new();
     for profile in catalogue() {
         progress(&format!("person {} ({})", profile.id, profile.key.name()));
@@ -92,6 +100,7 @@ pub fn generate(options: &GenerateOptions, progress: &mut dyn FnMut(&str)) -> Re
     let manifest = Manifest {
         generated_at: options.now,
         base_url: options.base_url.clone(),
+        mirror_url: options.mirror_url.clone(),
         trust_anchors: vec!["ca/root/cert.pem".into()],
         intermediates: CA_SPECS
             .iter()

@@ -97,6 +97,9 @@ pub struct Issued {
 pub struct Pki {
     dir: PathBuf,
     base_url: String,
+    /// A second base for every AIA OCSP URL and CRL distribution point, as a real CA
+    /// lists mirrors.
+    mirror_url: Option<String>,
     /// Validity periods of persons are relative to this (the manifest's `generated_at`).
     generated_at: OffsetDateTime,
     /// thisUpdate of CRLs written now.
@@ -192,13 +195,14 @@ impl Pki {
     /// `progress` hears about each slow step.
     pub fn create(
         dir: &Path,
-        base_url: &str,
+        (base_url, mirror_url): (&str, Option<&str>),
         now: OffsetDateTime,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Self> {
         let mut pki = Pki {
             dir: dir.to_owned(),
             base_url: base_url.to_owned(),
+            mirror_url: mirror_url.map(str::to_owned),
             generated_at: now,
             now,
             cas: Vec::new(),
@@ -265,6 +269,7 @@ impl Pki {
         Ok(Pki {
             dir: dir.to_owned(),
             base_url: manifest.base_url,
+            mirror_url: manifest.mirror_url,
             generated_at: manifest.generated_at,
             now,
             cas,
@@ -369,15 +374,16 @@ impl Pki {
     }
 
     fn add_revocation_pointers(&self, p: &mut CertificateParams, issuer: &str) {
+        let bases: Vec<&str> = std::iter::once(self.base_url.as_str())
+            .chain(self.mirror_url.as_deref())
+            .collect();
         p.crl_distribution_points = vec![CrlDistributionPoint {
-            uris: vec![crl_url(&self.base_url, issuer)],
+            uris: bases.iter().map(|b| crl_url(b, issuer)).collect(),
         }];
+        let ocsp: Vec<String> = bases.iter().map(|b| ocsp_url(b, issuer)).collect();
         p.custom_extensions.push(CustomExtension::from_oid_content(
             der::OID_AIA,
-            der::aia_value(
-                &ocsp_url(&self.base_url, issuer),
-                &ca_cert_url(&self.base_url, issuer),
-            ),
+            der::aia_value(&ocsp, &ca_cert_url(&self.base_url, issuer)),
         ));
     }
 

@@ -23,13 +23,22 @@ enum Command {
         /// Base URL written into AIA (OCSP, caIssuers) and CRL distribution points.
         #[arg(long, default_value = DEFAULT_BASE_URL)]
         base_url: String,
+        /// A second base under which every OCSP URL and CRL distribution point is listed
+        /// too (mirrors).
+        #[arg(long)]
+        mirror_url: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
-    let Command::Generate { out, base_url } = Cli::parse().command;
+    let Command::Generate {
+        out,
+        base_url,
+        mirror_url,
+    } = Cli::parse().command;
     let options = GenerateOptions {
         base_url,
+        mirror_url,
         ..GenerateOptions::new(out)
     };
     let started = Instant::now();

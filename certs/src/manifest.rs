@@ -21,6 +21,9 @@ pub struct Manifest {
     pub generated_at: OffsetDateTime,
     /// Base URL that AIA (OCSP, caIssuers) and CRLDP URLs point under.
     pub base_url: String,
+    /// A second base each OCSP URL and CRL distribution point is listed under too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_url: Option<String>,
     /// Certificates the gateway should trust (the national root).
     pub trust_anchors: Vec<String>,
     /// Intermediate CA certificates the gateway may be configured with.

@@ -316,8 +316,21 @@ pub struct LimitsConfig {
     pub rate_per_minute: u32,
     /// Burst allowance per client IP.
     pub rate_burst: u32,
-    /// Requests handled at once; more wait.
+    /// Requests doing work at once, over all routes; more wait up to `queue_wait_ms`.
     pub max_concurrent_requests: usize,
+    /// Signing-SIM long polls waiting at once.
+    pub max_concurrent_polls: usize,
+    /// How long a request waits for its turn before `503 OVERLOADED`, milliseconds.
+    pub queue_wait_ms: u64,
+    /// Connections open at once (kept below the open-file limit).
+    pub max_connections: usize,
+    /// From connect, or from the end of the last response, to a complete request head;
+    /// also the idle keep-alive timeout. Seconds.
+    pub header_timeout_seconds: u32,
+    /// The whole request body must arrive within this, seconds.
+    pub body_timeout_seconds: u32,
+    /// After SIGTERM, how long requests in flight may take to finish, seconds.
+    pub shutdown_grace_seconds: u32,
     /// Challenge lifetime, seconds.
     pub challenge_ttl_seconds: u32,
     /// Registration ticket lifetime, seconds.
@@ -335,6 +348,12 @@ impl Default for LimitsConfig {
             rate_per_minute: 120,
             rate_burst: 30,
             max_concurrent_requests: 512,
+            max_concurrent_polls: 512,
+            queue_wait_ms: 5000,
+            max_connections: 4096,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 10,
+            shutdown_grace_seconds: 35,
             challenge_ttl_seconds: 300,
             ticket_ttl_seconds: 600,
             session_ttl_seconds: 8 * 3600,
@@ -607,6 +626,29 @@ impl Config {
                 "limits.body_bytes",
                 "must be at least 1024",
             ));
+        }
+        for (key, value) in [
+            (
+                "limits.max_concurrent_requests",
+                self.limits.max_concurrent_requests,
+            ),
+            (
+                "limits.max_concurrent_polls",
+                self.limits.max_concurrent_polls,
+            ),
+            ("limits.max_connections", self.limits.max_connections),
+            (
+                "limits.header_timeout_seconds",
+                self.limits.header_timeout_seconds as usize,
+            ),
+            (
+                "limits.body_timeout_seconds",
+                self.limits.body_timeout_seconds as usize,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
         }
         if self.limits.rate_per_minute == 0 || self.limits.rate_burst == 0 {
             return Err(ConfigError::invalid(

@@ -98,15 +98,10 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path, std::env::vars()).map_err(usage_error)
 }
 
+/// Logs to stderr at the level `KYSO_LOG` names; JSON lines when `KYSO_LOG_FORMAT=json`.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KYSO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let json = std::env::var("KYSO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    kyso_edge::process::init_logging("KYSO_LOG", json);
 }
 
 fn main() -> ExitCode {

@@ -3,14 +3,16 @@
 use crate::clock::SystemClock;
 use crate::config::{Config, UnavailableMode};
 use crate::entropy::SystemEntropy;
-use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
+use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, refuse, router};
 use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
 use crate::sim::SimService;
 use crate::sim::mss_http::HttpMssp;
 use crate::startup::{StartupError, ocsp_crl_checker, open_store, policy_with};
+use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
+use kyso_edge::process::shutdown_signal;
+use kyso_edge::{BodyLimits, EdgeLimits, serve_with_limits};
 use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,26 +27,6 @@ async fn refresh_crls(checker: Arc<OcspCrlChecker>) {
             tracing::info!(renewed, "CRLs refreshed");
         }
     }
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// Runs the gateway until SIGINT/SIGTERM. Prints `kyso-gateway listening on http://ADDR`
@@ -119,6 +101,8 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let http_limits = HttpLimits {
         body_bytes: limits.body_bytes,
         max_concurrent_requests: limits.max_concurrent_requests,
+        max_concurrent_polls: limits.max_concurrent_polls,
+        queue_wait: Duration::from_millis(limits.queue_wait_ms),
     };
     let app = router(AppState { gateway, sim }, &limiters, &http_limits);
 
@@ -145,13 +129,24 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         .await
         .map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    let open_files = raise_nofile_limit();
+    let edge = EdgeLimits {
+        header_read: Duration::from_secs(limits.header_timeout_seconds.into()),
+        body: BodyLimits {
+            deadline: Duration::from_secs(limits.body_timeout_seconds.into()),
+            max_bytes: limits.body_bytes,
+        },
+        max_connections: connection_budget(limits.max_connections, open_files),
+        shutdown_grace: Duration::from_secs(limits.shutdown_grace_seconds.into()),
+    };
     println!("kyso-gateway listening on http://{addr}");
-    tracing::info!(%addr, origin = %config.public_origin, "kyso-gateway started");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(bind_error)
+    tracing::info!(
+        %addr,
+        origin = %config.public_origin,
+        max_connections = edge.max_connections,
+        "kyso-gateway started"
+    );
+    serve_with_limits(listener, app, edge, refuse(), shutdown_signal())
+        .await
+        .map_err(bind_error)
 }

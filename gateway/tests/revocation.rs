@@ -11,7 +11,9 @@ use axum::http::StatusCode;
 use kyso_gateway::revocation::{
     FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings,
 };
-use kyso_tests::revocation::{OcspResponder, ResponderOptions, StaticServer, dead_url};
+use kyso_tests::revocation::{
+    OcspResponder, ResponderOptions, ScriptedProxy, StaticServer, dead_url,
+};
 use kyso_verify::revocation::ocsp::OcspRules;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -178,4 +180,139 @@ async fn crls_are_renewed_before_they_expire() {
     world.clock.advance(Duration::minutes(90));
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     assert_eq!(server.hits(), 2, "no download on the registration path");
+}
+
+/// Only OCSP or only the CRL, from the URLs the certificates list (no overrides).
+fn listed_only(ocsp: bool) -> RevocationSettings {
+    RevocationSettings {
+        methods: Methods { ocsp, crl: !ocsp },
+        overrides: Vec::new(),
+        ..settings_without_overrides()
+    }
+}
+
+fn settings_without_overrides() -> RevocationSettings {
+    RevocationSettings {
+        methods: Methods {
+            ocsp: true,
+            crl: true,
+        },
+        on_unavailable: FailureMode::FailClosed,
+        timeout: std::time::Duration::from_secs(5),
+        ocsp: OcspRules {
+            clock_skew: Duration::minutes(5),
+            max_age: Duration::hours(1),
+            require_nonce: true,
+            allow_sha1: false,
+        },
+        crl_max_bytes: 1 << 20,
+        cache_entries: 100,
+        crl_refresh_margin: Duration::minutes(30),
+        overrides: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn every_crl_distribution_point_is_tried_in_order() {
+    // The certificates list two CRL mirrors; the first is down.
+    let mirror = StaticServer::start(&[]);
+    let mirror_url = mirror.url.clone();
+    let pki = Pki::generate_with(|o| {
+        o.base_url = dead_url();
+        o.mirror_url = Some(mirror_url);
+    });
+    mirror.set(
+        "/crl/vnpt.crl",
+        std::fs::read(pki.path("ca/vnpt/crl.der")).unwrap(),
+    );
+    assert!(
+        pki.manifest.mirror_url.is_some(),
+        "the certificates list both the dead URL and the mirror"
+    );
+    let checker = OcspCrlChecker::new(listed_only(false)).unwrap();
+    let policy = pki.policy_with(Arc::new(checker));
+    let world = crate::common::world_over(pki, policy).await;
+    let (status, revoked) = preview(&world, "revoked").await;
+    assert_eq!(
+        (status, revoked["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("CERT_REVOKED")),
+        "{revoked}"
+    );
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    assert!(mirror.hits() >= 1);
+}
+
+#[tokio::test]
+async fn every_ocsp_responder_is_tried_in_order() {
+    let mirror = ScriptedProxy::start();
+    let mirror_url = mirror.url.clone();
+    let pki = Pki::generate_with(|o| {
+        o.base_url = dead_url();
+        o.mirror_url = Some(mirror_url);
+    });
+    let live = responder(&pki, Some(5));
+    mirror.set_upstream(&live.url);
+    let checker = OcspCrlChecker::new(listed_only(true)).unwrap();
+    let policy = pki.policy_with(Arc::new(checker));
+    let world = crate::common::world_over(pki, policy).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    let (status, revoked) = preview(&world, "revoked").await;
+    assert_eq!(revoked["code"], "CERT_REVOKED", "{status} {revoked}");
+}
+
+/// Registration preview through the router, with the answer's headers.
+async fn preview_full(world: &World, person: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let app = world.app();
+    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = world
+        .pki
+        .token(person, ORIGIN, c["nonce"].as_str().unwrap());
+    crate::common::call_full(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn availability_is_judged_per_request() {
+    let pki = Pki::generate();
+    let live = responder(&pki, Some(5));
+    let proxy = ScriptedProxy::start();
+    proxy.set_upstream(&live.url);
+    let world = world_asking(pki, &proxy.url, &dead_url()).await;
+
+    // The responder refuses one certificate's request (HTTP 400): that certificate has
+    // no answer, but the responder is not marked down for the next one.
+    proxy.then_answer(400);
+    let (status, headers, one) = preview_full(&world, "citizen-cccd").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{one}");
+    assert_eq!(one["code"], "REVOCATION_UNAVAILABLE");
+    assert!(
+        headers.get("retry-after").is_some(),
+        "every 503 says when to retry"
+    );
+    assert_eq!(
+        preview(&world, "citizen-cmnd").await.0,
+        StatusCode::OK,
+        "another certificate of the same CA is answered right away"
+    );
+
+    // A server failure (HTTP 503) marks the responder down for a moment: the next
+    // request does not wait on it, and is told when to come back.
+    proxy.then_answer(503);
+    let (status, _, _) = preview_full(&world, "enterprise-mst").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let asked = proxy.hits();
+    let (status, headers, skipped) = preview_full(&world, "enterprise-employee").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{skipped}");
+    assert_eq!(proxy.hits(), asked, "not asked while marked down");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    world.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        preview(&world, "enterprise-employee").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(proxy.hits(), asked + 1);
 }

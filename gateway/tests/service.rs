@@ -299,3 +299,85 @@ async fn subject_type_asked_for_must_match() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::SubjectTypeMismatch);
 }
+
+/// A chain through an intermediate the gateway is not configured with: registration and
+/// login both take the intermediate beside the token, and both refuse without it.
+#[tokio::test]
+async fn login_works_for_every_chain_registration_accepts() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use kyso_verify::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    let pki = crate::common::Pki::generate();
+    let root = crate::common::pem_der(&pki.path(&pki.manifest.trust_anchors[0]));
+    let roots_only = CertificatePolicy::new(
+        TrustStore::new(&[root], &[]).unwrap(),
+        PolicyOptions::default(),
+        Arc::new(NoRevocationCheck),
+    );
+    let person = pki.manifest.person("citizen-cccd").unwrap().clone();
+    let chain: Vec<String> = pem::parse_many(std::fs::read(pki.path(&person.chain)).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|p| STANDARD.encode(p.contents()))
+        .collect();
+    let w = crate::common::world_over(pki, roots_only).await;
+    let app = w.app();
+    let token = |purpose: &'static str| {
+        let app = app.clone();
+        let w = &w;
+        async move {
+            let (_, c) =
+                crate::common::call(&app, "/v1/challenges", json!({ "purpose": purpose })).await;
+            let t = w
+                .pki
+                .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+            (c["challenge_id"].clone(), t)
+        }
+    };
+
+    let (id, t) = token("register").await;
+    let (status, preview) = crate::common::call(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": id, "auth_token": t, "intermediates": chain }),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let (status, _) = crate::common::call(
+        &app,
+        &format!(
+            "/v1/registrations/{}/confirm",
+            preview["ticket"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let (id, t) = token("login").await;
+    let (status, without) = crate::common::call(
+        &app,
+        "/v1/sessions/token",
+        json!({ "challenge_id": id, "auth_token": t }),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), without["code"].as_str()),
+        (422, Some("CERT_UNTRUSTED"))
+    );
+    let (id, t) = token("login").await;
+    let (status, session) = crate::common::call(
+        &app,
+        "/v1/sessions/token",
+        json!({ "challenge_id": id, "auth_token": t, "intermediates": chain }),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(
+        session["account"]["subject"]["identifier"]["value"],
+        "001090012345"
+    );
+}

@@ -43,24 +43,25 @@ pub enum ServeError {
     Io(String),
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// What the simulator answers for a refusal made at the edge (a slow or oversized body):
+/// a bare status with a short JSON reason, as the simulated operator is not kyso's API.
+fn edge_refusal(refusal: kyso_edge::Refusal) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let status = match refusal {
+        kyso_edge::Refusal::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+        kyso_edge::Refusal::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        kyso_edge::Refusal::NotFound => StatusCode::NOT_FOUND,
+        kyso_edge::Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        kyso_edge::Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        kyso_edge::Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+        kyso_edge::Refusal::Other(status) => status,
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": status.canonical_reason() })),
+    )
+        .into_response()
 }
 
 /// Runs the simulator until SIGINT/SIGTERM. Prints `kyso-mssp-sim listening on
@@ -93,12 +94,30 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         "kyso-mssp-sim started"
     );
     let stopping = sim.clone();
-    axum::serve(listener, router(sim))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Long polls answer now instead of holding the shutdown for up to 30 s.
-            stopping.stop_waiting();
-        })
-        .await
-        .map_err(|e| ServeError::Io(format!("server: {e}")))
+    let limits = kyso_edge::EdgeLimits {
+        header_read: std::time::Duration::from_secs(10),
+        body: kyso_edge::BodyLimits {
+            deadline: std::time::Duration::from_secs(10),
+            max_bytes: BODY_LIMIT,
+        },
+        max_connections: kyso_edge::nofile::connection_budget(
+            1024,
+            kyso_edge::nofile::raise_nofile_limit(),
+        ),
+        shutdown_grace: std::time::Duration::from_secs(5),
+    };
+    let shutdown = async move {
+        kyso_edge::process::shutdown_signal().await;
+        // Long polls answer now instead of holding the shutdown for up to 30 s.
+        stopping.stop_waiting();
+    };
+    kyso_edge::serve_with_limits(
+        listener,
+        router(sim),
+        limits,
+        Arc::new(edge_refusal),
+        shutdown,
+    )
+    .await
+    .map_err(|e| ServeError::Io(format!("server: {e}")))
 }

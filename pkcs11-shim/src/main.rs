@@ -4,14 +4,18 @@
 //! a `--pinentry` program or the terminal, and is never printed or logged.
 
 use clap::{Args, Parser, Subcommand};
+use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
+use kyso_edge::process::shutdown_signal;
+use kyso_edge::{BodyLimits, EdgeLimits, serve_with_limits};
 use kyso_shim::pin::PinSource;
-use kyso_shim::server::{AgentState, router};
+use kyso_shim::server::{AgentState, BODY_BYTES, edge_refusal, router};
 use kyso_shim::token::{TokenModule, TokenSelector};
 use kyso_shim::{ShimError, authenticate};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Debian's SoftHSM module; real tokens name their vendor's module with --module.
 const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -89,7 +93,24 @@ enum Command {
         allow_origins: Vec<String>,
         #[command(flatten)]
         pin: PinArgs,
+        #[command(flatten)]
+        edge: EdgeArgs,
     },
+}
+
+/// Limits on clients of the local API (each also from `KYSO_SHIM_<NAME>`).
+#[derive(Args, Clone, Copy)]
+struct EdgeArgs {
+    /// Seconds a connection may take to send a request head (also the idle keep-alive
+    /// timeout).
+    #[arg(long, env = "KYSO_SHIM_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Seconds the whole request body may take.
+    #[arg(long, env = "KYSO_SHIM_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
+    body_timeout_seconds: u64,
+    /// Connections open at once.
+    #[arg(long, env = "KYSO_SHIM_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
 }
 
 /// Prints `{"error":{"code","detail"}}` and returns exit code 1.
@@ -137,7 +158,16 @@ fn main() -> ExitCode {
             listen,
             allow_origins,
             pin,
-        } => return serve(module, cli.module, listen, allow_origins, pin.source()),
+            edge,
+        } => {
+            return serve(
+                module,
+                cli.module,
+                (listen, edge),
+                allow_origins,
+                pin.source(),
+            );
+        }
     };
     match result {
         Ok(json) => {
@@ -151,19 +181,12 @@ fn main() -> ExitCode {
 fn serve(
     module: TokenModule,
     module_path: String,
-    listen: SocketAddr,
+    (listen, edge): (SocketAddr, EdgeArgs),
     allowed_origins: Vec<String>,
     pin: PinSource,
 ) -> ExitCode {
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KYSO_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let json = std::env::var("KYSO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    kyso_edge::process::init_logging("KYSO_LOG", json);
     if !listen.ip().is_loopback() {
         eprintln!("kyso-shim: --listen must be a loopback address");
         return ExitCode::from(2);
@@ -203,15 +226,19 @@ fn serve(
             hosts,
             signing: tokio::sync::Mutex::new(()),
         });
+        let limits = EdgeLimits {
+            header_read: Duration::from_secs(edge.header_timeout_seconds.max(1)),
+            body: BodyLimits {
+                deadline: Duration::from_secs(edge.body_timeout_seconds.max(1)),
+                max_bytes: BODY_BYTES,
+            },
+            max_connections: connection_budget(edge.max_connections, raise_nofile_limit()),
+            shutdown_grace: Duration::from_secs(5),
+        };
         println!("kyso-shim listening on http://{addr}");
         tracing::info!(%addr, "kyso-shim serving");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        match axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let refuse: kyso_edge::Refuse = Arc::new(edge_refusal);
+        match serve_with_limits(listener, router(state), limits, refuse, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kyso-shim: {e}");

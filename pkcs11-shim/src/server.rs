@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use kyso_edge::Refusal;
 use kyso_verify::error::AgentCode;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -246,13 +247,53 @@ async fn authenticate_route(
     Ok(Json(token))
 }
 
+/// Largest request body the agent takes.
+pub const BODY_BYTES: usize = 16 * 1024;
+
+/// The agent's problem document for a refusal made at the edge (timeouts, body limit,
+/// unknown route, wrong method).
+pub fn edge_refusal(refusal: Refusal) -> Response {
+    let (code, detail) = match refusal {
+        Refusal::BodyTimeout => (
+            AgentCode::RequestTimeout,
+            "the request body did not arrive in time".to_owned(),
+        ),
+        Refusal::BodyTooLarge => (
+            AgentCode::PayloadTooLarge,
+            format!("the request body is larger than {BODY_BYTES} bytes"),
+        ),
+        Refusal::BadRequest(detail) => (AgentCode::BadRequest, detail),
+        Refusal::NotFound => (AgentCode::NotFound, "no such endpoint".to_owned()),
+        Refusal::MethodNotAllowed => (
+            AgentCode::MethodNotAllowed,
+            "this endpoint does not take this method; see Allow".to_owned(),
+        ),
+        Refusal::Overloaded => (AgentCode::TokenError, "the agent is busy; retry".to_owned()),
+        Refusal::Other(status) if status.is_server_error() => (
+            AgentCode::TokenError,
+            format!("the agent failed ({status})"),
+        ),
+        Refusal::Other(status) => (
+            AgentCode::BadRequest,
+            format!("the request was refused ({status})"),
+        ),
+    };
+    error_response(code, &detail, None)
+}
+
 /// The agent's routes.
 pub fn router(state: Shared) -> Router {
+    let refuse: kyso_edge::Refuse = Arc::new(edge_refusal);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/certificates", get(certificates))
         .route("/v1/authenticate", post(authenticate_route))
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .fallback(|| async { edge_refusal(Refusal::NotFound) })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            refuse,
+            kyso_edge::problems::ensure,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }

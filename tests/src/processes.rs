@@ -91,6 +91,22 @@ pub fn gateway_for(
     dir: &Path,
     options: &GatewayOptions,
 ) -> Running {
+    let path = gateway_config(pki, manifest, dir, options);
+    let mut cmd = bin("kyso-gateway");
+    cmd.args(["serve", "--config"])
+        .arg(&path)
+        .env("KYSO_LOG", "warn");
+    start(cmd, "kyso-gateway listening on ")
+}
+
+/// Writes `dir/kyso.toml`: a gateway trusting the PKI in `pki`, a fresh SQLite file in
+/// `dir`, `options`; returns its path.
+pub fn gateway_config(
+    pki: &Path,
+    manifest: &kyso_certs::Manifest,
+    dir: &Path,
+    options: &GatewayOptions,
+) -> PathBuf {
     let anchors: Vec<String> = manifest
         .trust_anchors
         .iter()
@@ -117,16 +133,18 @@ pub fn gateway_for(
     );
     let path = dir.join("kyso.toml");
     std::fs::write(&path, config).unwrap();
-    let mut cmd = bin("kyso-gateway");
-    cmd.args(["serve", "--config"])
-        .arg(&path)
-        .env("KYSO_LOG", "warn");
-    start(cmd, "kyso-gateway listening on ")
+    path
 }
 
 /// Starts `kyso-shim serve` over the fixtures' tokens, PIN read from `pin_file`.
 pub fn agent(f: &Fixtures, pin_file: &PathBuf) -> Running {
+    agent_with(f, pin_file, &[])
+}
+
+/// [`agent`] with more environment (`KYSO_SHIM_*` settings).
+pub fn agent_with(f: &Fixtures, pin_file: &PathBuf, env: &[(&str, &str)]) -> Running {
     let mut cmd = f.with_tokens(bin("kyso-shim"));
+    cmd.envs(env.iter().copied());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-origin"])
         .arg(format!("{ORIGIN},{OTHER_ORIGIN}"))
         .arg("--pin-file")

@@ -150,12 +150,149 @@ pub fn recorded_answer(
     std::fs::read(&response).expect("recorded response")
 }
 
-/// A URL nothing listens on (a port just released): connections are refused.
+/// The URL of a server that is down: it holds its port for the life of the test process
+/// (so no other program can take it) and drops every connection unanswered.
 pub fn dead_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    drop(listener);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
     format!("http://127.0.0.1:{port}/")
+}
+
+/// One request as read off the wire: request line, headers' Content-Length, body.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut first = String::new();
+    reader.read_line(&mut first).ok()?;
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((first, body))
+}
+
+/// A proxy in front of an upstream HTTP server (an `openssl ocsp` responder, say) that
+/// answers the requests it is told to with a bare HTTP status instead of forwarding them:
+/// a responder that refuses one certificate's request, or fails for a moment. Stopped
+/// when dropped.
+pub struct ScriptedProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    upstream: Arc<Mutex<Option<String>>>,
+    script: Arc<Mutex<std::collections::VecDeque<u16>>>,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn forward(upstream: &str, first: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let host = upstream.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = TcpStream::connect(host).ok()?;
+    let path = first.split_whitespace().nth(1).unwrap_or("/");
+    let method = first.split_whitespace().next().unwrap_or("POST");
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).ok()?;
+    conn.write_all(body).ok()?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).ok()?;
+    Some(answer)
+}
+
+impl ScriptedProxy {
+    /// A proxy with no upstream yet (every unscripted request gets 502).
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let upstream: Arc<Mutex<Option<String>>> = Arc::default();
+        let script: Arc<Mutex<std::collections::VecDeque<u16>>> = Arc::default();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (upstream, script, hits, stop) =
+                (upstream.clone(), script.clone(), hits.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let Ok(clone) = stream.try_clone() else {
+                        continue;
+                    };
+                    let Some((first, body)) = read_request(&mut BufReader::new(clone)) else {
+                        continue;
+                    };
+                    let scripted = script.lock().unwrap().pop_front();
+                    let answer = match scripted {
+                        Some(status) => Some(
+                            format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                .into_bytes(),
+                        ),
+                        None => upstream
+                            .lock()
+                            .unwrap()
+                            .clone()
+                            .and_then(|u| forward(&u, &first, &body)),
+                    };
+                    let answer = answer.unwrap_or_else(|| {
+                        b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+                    });
+                    let _ = stream.write_all(&answer);
+                }
+            })
+        };
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            upstream,
+            script,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Where unscripted requests go.
+    pub fn set_upstream(&self, url: &str) {
+        *self.upstream.lock().unwrap() = Some(url.to_owned());
+    }
+
+    /// The next request not yet scripted is answered with `status` and nothing else.
+    pub fn then_answer(&self, status: u16) {
+        self.script.lock().unwrap().push_back(status);
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ScriptedProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 type Routes = Arc<Mutex<HashMap<String, Vec<u8>>>>;
@@ -173,28 +310,12 @@ pub struct StaticServer {
 
 fn serve_one(mut stream: TcpStream, routes: &Routes) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut first = String::new();
-    if reader.read_line(&mut first).is_err() {
+    let Ok(clone) = stream.try_clone() else {
         return;
-    }
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    let _ = reader.read_exact(&mut body);
+    };
+    let Some((first, _)) = read_request(&mut BufReader::new(clone)) else {
+        return;
+    };
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let found = routes.lock().unwrap().get(&path).cloned();
     let (status, bytes) = match found {

@@ -150,6 +150,8 @@ code_table! {
         ProviderError = ("PROVIDER_ERROR", 502),
         /// The store failed; the request can be retried.
         StorageUnavailable = ("STORAGE_UNAVAILABLE", 503),
+        /// Too many requests are being handled; retry shortly.
+        Overloaded = ("OVERLOADED", 503),
         /// The gateway itself failed (e.g. the system's randomness); never bad input.
         InternalError = ("INTERNAL_ERROR", 500),
     }
@@ -193,6 +195,9 @@ pub struct Rejection {
     pub code: ErrorCode,
     /// What exactly was wrong (English; never secrets).
     pub detail: String,
+    /// When the same request may succeed, seconds from now (`Retry-After`), when the
+    /// refusal knows.
+    pub retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -201,7 +206,14 @@ impl Rejection {
         Self {
             code,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same rejection, saying the request may be retried in `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 

@@ -53,12 +53,18 @@ pub fn title(code: ErrorCode, lang: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    use kyso_verify::error::AgentCode;
+
     #[test]
     fn every_code_has_a_title_and_guidance_in_both_languages() {
         for (lang, text) in CATALOGUES {
             let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
-            for code in ErrorCode::ALL {
-                let entry = &parsed["errors"][code.as_str()];
+            let names = ErrorCode::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .chain(AgentCode::ALL.iter().map(|c| c.as_str()));
+            for code in names {
+                let entry = &parsed["errors"][code];
                 for field in ["title", "guidance"] {
                     let s = entry[field].as_str().unwrap_or_default();
                     assert!(!s.trim().is_empty(), "{lang}: {code} has no {field}");

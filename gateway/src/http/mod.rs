@@ -1,10 +1,12 @@
 //! The thin HTTP layer (design §4): decode, call [`crate::service::Gateway`], encode.
 //!
-//! Errors become RFC 9457 problem documents in exactly one place ([`problem`]); request
-//! bodies are limited and malformed ones are `MALFORMED_REQUEST`, never a 500; the
-//! endpoints that start or finish a proof are rate-limited per client IP (starting a
-//! signing-SIM push has its own, tighter bucket); the number of requests in flight is
-//! bounded.
+//! Errors become RFC 9457 problem documents in exactly one place ([`problem`]), the
+//! framework's own refusals (unknown route, wrong method, undecodable path) included;
+//! request bodies are limited and malformed ones are `MALFORMED_REQUEST`, never a 500;
+//! the endpoints that start or finish a proof are rate-limited per client IP (starting a
+//! signing-SIM push has its own, tighter bucket); requests in flight are bounded by pools
+//! shared across routes. Timeouts and the connection cap are the edge's
+//! ([`kyso_edge`], started by [`crate::server`]).
 
 pub mod api;
 mod extract;
@@ -21,6 +23,8 @@ use crate::sim::SimService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use kyso_edge::gate::{self, ConcurrencyGate};
+use kyso_edge::problems;
 use std::sync::Arc;
 
 /// What every handler shares.
@@ -46,12 +50,23 @@ pub struct Limiters {
 pub struct HttpLimits {
     /// Largest request body, bytes.
     pub body_bytes: usize,
-    /// Requests handled at once.
+    /// Requests doing work at once, over every route that does work.
     pub max_concurrent_requests: usize,
+    /// Long polls waiting at once (they mostly wait, so they have a pool of their own).
+    pub max_concurrent_polls: usize,
+    /// How long a request waits for its turn before `503 OVERLOADED`.
+    pub queue_wait: std::time::Duration,
+}
+
+/// How the gateway's refusals at the edge look: its problem documents.
+pub fn refuse() -> kyso_edge::Refuse {
+    Arc::new(problem::edge_refusal)
 }
 
 /// The gateway's routes with their limits.
 pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Router {
+    let work = ConcurrencyGate::new(limits.max_concurrent_requests, limits.queue_wait, refuse());
+    let polling = ConcurrencyGate::new(limits.max_concurrent_polls, limits.queue_wait, refuse());
     let sim_starts = Router::new()
         .route(
             "/v1/registrations/sim",
@@ -72,14 +87,13 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             limiters.requests.clone(),
             rate_limit::limit,
         ));
-    // Requests that do work share one bounded pool; long polls (which mostly wait) have
-    // a pool of their own, so they cannot starve the rest; health checks are in neither.
+    // Requests that do work share one bounded pool (one semaphore for every route, not one
+    // per route); long polls, which mostly wait, have a pool of their own, so they cannot
+    // starve the rest; health checks are in neither.
     let api = Router::new()
         .merge(limited)
         .route("/v1/accounts/me", get(routes::account_me))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(work, gate::hold));
     let polls = Router::new()
         .route("/v1/registrations/sim/{id}", get(routes::sim_registration))
         .route("/v1/sessions/sim/{id}", get(routes::sim_login))
@@ -87,9 +101,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             limiters.requests.clone(),
             rate_limit::limit,
         ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(polling, gate::hold));
     Router::new()
         .merge(api)
         .merge(polls)
@@ -97,5 +109,9 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route("/readyz", get(routes::readyz))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            refuse(),
+            problems::ensure,
+        ))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kyso_edge::Refusal;
 use kyso_verify::error::{ErrorCode, Rejection};
 
 /// A refusal on its way out.
@@ -18,6 +19,50 @@ impl ApiError {
     /// A refusal with this code and detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self(Rejection::new(code, detail))
+    }
+}
+
+/// The problem document for a refusal made at the edge ([`kyso_edge`]): timeouts, body
+/// limits, unknown routes, wrong methods, undecodable paths, overload.
+pub fn edge_refusal(refusal: Refusal) -> Response {
+    let (code, detail) = match refusal {
+        Refusal::BodyTimeout => (
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time".to_owned(),
+        ),
+        Refusal::BodyTooLarge => (
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the limit".to_owned(),
+        ),
+        Refusal::BadRequest(detail) => (ErrorCode::MalformedRequest, detail),
+        Refusal::NotFound => (ErrorCode::NotFound, "no such endpoint".to_owned()),
+        Refusal::MethodNotAllowed => (
+            ErrorCode::MethodNotAllowed,
+            "this endpoint does not take this method; see Allow".to_owned(),
+        ),
+        Refusal::Overloaded => (
+            ErrorCode::Overloaded,
+            "too many requests in progress; retry shortly".to_owned(),
+        ),
+        Refusal::Other(status) if status.is_server_error() => (
+            ErrorCode::InternalError,
+            format!("the server failed ({status})"),
+        ),
+        Refusal::Other(status) => (
+            ErrorCode::MalformedRequest,
+            format!("the request was refused ({status})"),
+        ),
+    };
+    ApiError::new(code, detail).into_response()
+}
+
+/// `Retry-After` for refusals that are worth retrying as they are, when the refusal does
+/// not say: a rate limit's window; a service briefly unavailable.
+fn default_retry_after(code: ErrorCode) -> Option<u64> {
+    match code.status() {
+        429 => Some(60),
+        503 => Some(5),
+        _ => None,
     }
 }
 
@@ -38,8 +83,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if code == ErrorCode::RateLimited {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        if let Some(seconds) = self.0.retry_after.or_else(|| default_retry_after(code)) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

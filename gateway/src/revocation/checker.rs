@@ -16,8 +16,9 @@
 //! the issuer ([`IssuerOverride`], matched by the issuer's key).
 
 use super::cache::ExpiringCache;
-use super::crl_store::CrlStore;
+use super::crl_store::{CrlError, CrlStore};
 use super::fetch::HttpFetcher;
+use super::health::{ServerHealth, is_server_failure};
 use async_trait::async_trait;
 use kyso_verify::certificate::RevocationPointers;
 use kyso_verify::error::{ErrorCode, Rejection};
@@ -91,8 +92,8 @@ pub struct OcspCrlChecker {
     overrides: Vec<(Vec<u8>, IssuerOverride)>,
     answers: ExpiringCache<CertId, CertStatus>,
     crls: CrlStore,
-    /// Responders and CRL servers that just failed to answer, by URL, with the reason.
-    unreachable: ExpiringCache<String, String>,
+    /// Responders and CRL servers that just failed.
+    health: ServerHealth,
 }
 
 /// A definite answer about the leaf.
@@ -152,7 +153,7 @@ impl OcspCrlChecker {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
             answers: ExpiringCache::new(settings.cache_entries),
-            unreachable: ExpiringCache::new(1024),
+            health: ServerHealth::default(),
             crls: CrlStore::new(settings.cache_entries, settings.ocsp.clock_skew),
             fetcher,
             overrides,
@@ -182,12 +183,15 @@ impl OcspCrlChecker {
             .post_ocsp(url, encode_request(id, Some(&nonce)))
             .await
         {
-            Ok(body) => body,
+            Ok(body) => {
+                self.health.answered(url);
+                body
+            }
             Err(e) => {
-                let why = e.to_string();
-                self.unreachable
-                    .insert(url.to_owned(), why.clone(), at + UNREACHABLE_FOR, at);
-                return Err(why);
+                if is_server_failure(&e) {
+                    self.health.failed(url, &e.to_string(), at);
+                }
+                return Err(e.to_string());
             }
         };
         let response = parse_response(&body).map_err(|e| format!("{url}: {e}"))?;
@@ -199,6 +203,29 @@ impl OcspCrlChecker {
             .map_err(|e| format!("{url}: {e}"))
     }
 
+    /// The URLs to ask, in order: the operator's for this issuer, else every http(s)
+    /// URL the certificate lists (RFC 5280 §6.3.3: any of them may answer).
+    fn urls<'a>(configured: Option<&'a String>, listed: &'a [String]) -> Vec<&'a String> {
+        match configured {
+            Some(url) => vec![url],
+            None => listed
+                .iter()
+                .filter(|u| {
+                    let lower = u.to_ascii_lowercase();
+                    lower.starts_with("http://") || lower.starts_with("https://")
+                })
+                .collect(),
+        }
+    }
+
+    /// Notes that `url` is skipped until `until`.
+    fn skip(&self, failures: &mut Failures, url: &str, why: &str, until: OffsetDateTime) {
+        failures
+            .reasons
+            .push(format!("{url}: skipped, it failed just now ({why})"));
+        failures.retry_at = Some(failures.retry_at.map_or(until, |t| t.min(until)));
+    }
+
     async fn by_ocsp(
         &self,
         urls: &[String],
@@ -206,30 +233,38 @@ impl OcspCrlChecker {
         issuer: &X509Certificate<'_>,
         over: Option<&IssuerOverride>,
         at: OffsetDateTime,
-    ) -> Result<Status, String> {
-        let url = over
-            .and_then(|o| o.ocsp_url.as_ref())
-            .or_else(|| urls.iter().find(|u| u.starts_with("http")))
-            .ok_or("OCSP: the certificate names no responder")?;
-        if let Some(why) = self.unreachable.get(url, at) {
-            return Err(format!("OCSP {why} (not asked again for 30 s)"));
+        failures: &mut Failures,
+    ) -> Option<Status> {
+        let urls = Self::urls(over.and_then(|o| o.ocsp_url.as_ref()), urls);
+        if urls.is_empty() {
+            failures
+                .reasons
+                .push("OCSP: the certificate names no responder".into());
         }
         let require_nonce = over
             .and_then(|o| o.require_nonce)
             .unwrap_or(self.settings.ocsp.require_nonce);
-        let answer = self
-            .ask_ocsp(url, id, issuer, require_nonce, at)
-            .await
-            .map_err(|e| format!("OCSP {e}"))?;
-        if let (Some(until), CertStatus::Good | CertStatus::Revoked { .. }) =
-            (answer.reusable_until, answer.status)
-        {
-            self.answers.insert(id.clone(), answer.status, until, at);
+        for url in urls {
+            if let Some((why, until)) = self.health.skipped(url, at) {
+                self.skip(failures, url, &why, until);
+                continue;
+            }
+            match self.ask_ocsp(url, id, issuer, require_nonce, at).await {
+                Ok(answer) => {
+                    if let (Some(until), CertStatus::Good | CertStatus::Revoked { .. }) =
+                        (answer.reusable_until, answer.status)
+                    {
+                        self.answers.insert(id.clone(), answer.status, until, at);
+                    }
+                    return Some(status_of(
+                        answer.status,
+                        &format!("the OCSP responder {url}"),
+                    ));
+                }
+                Err(e) => failures.reasons.push(format!("OCSP {e}")),
+            }
         }
-        Ok(status_of(
-            answer.status,
-            &format!("the OCSP responder {url}"),
-        ))
+        None
     }
 
     async fn by_crl(
@@ -238,33 +273,46 @@ impl OcspCrlChecker {
         path: &ValidatedPath,
         index: usize,
         over: Option<&IssuerOverride>,
-    ) -> Result<Status, String> {
-        let url = over
-            .and_then(|o| o.crl_url.as_ref())
-            .or_else(|| urls.iter().find(|u| u.starts_with("http")))
-            .ok_or("CRL: the certificate names no distribution point")?;
+        failures: &mut Failures,
+    ) -> Option<Status> {
+        let urls = Self::urls(over.and_then(|o| o.crl_url.as_ref()), urls);
+        if urls.is_empty() {
+            failures
+                .reasons
+                .push("CRL: the certificate names no distribution point".into());
+        }
         let at = path.at();
-        if let Some(why) = self.unreachable.get(url, at) {
-            return Err(format!("CRL {why} (not asked again for 30 s)"));
-        }
-        let crl = match self.crls.get(&self.fetcher, url, at).await {
-            Ok(crl) => crl,
-            Err(e) => {
-                self.unreachable
-                    .insert(url.clone(), e.clone(), at + UNREACHABLE_FOR, at);
-                return Err(format!("CRL {e}"));
+        for url in urls {
+            if let Some((why, until)) = self.health.skipped(url, at) {
+                self.skip(failures, url, &why, until);
+                continue;
             }
-        };
-        match self
-            .crls
-            .judge(url, &crl, path, index)
-            .map_err(|e| format!("CRL {e}"))?
-        {
-            CrlVerdict::Good => Ok(Status::Good),
-            CrlVerdict::Revoked => Ok(Status::Revoked(format!(
-                "listed as revoked in the CRL {url}"
-            ))),
+            let crl = match self.crls.get(&self.fetcher, url, at).await {
+                Ok(crl) => {
+                    self.health.answered(url);
+                    crl
+                }
+                Err(e) => {
+                    if let CrlError::Fetch(fetch) = &e
+                        && is_server_failure(fetch)
+                    {
+                        self.health.failed(url, &fetch.to_string(), at);
+                    }
+                    failures.reasons.push(format!("CRL {e}"));
+                    continue;
+                }
+            };
+            match self.crls.judge(url, &crl, path, index) {
+                Ok(CrlVerdict::Good) => return Some(Status::Good),
+                Ok(CrlVerdict::Revoked) => {
+                    return Some(Status::Revoked(format!(
+                        "listed as revoked in the CRL {url}"
+                    )));
+                }
+                Err(e) => failures.reasons.push(format!("CRL {e}")),
+            }
         }
+        None
     }
 
     /// Downloads again the cached CRLs that expire within the refresh margin of `at`;
@@ -281,39 +329,49 @@ impl OcspCrlChecker {
     }
 }
 
-/// How long an unreachable responder or CRL server is not asked again.
-const UNREACHABLE_FOR: Duration = Duration::seconds(30);
+/// Why no source gave an answer, and when one may be asked again.
+#[derive(Debug, Default)]
+struct Failures {
+    reasons: Vec<String>,
+    /// The soonest a skipped server may be asked again, when servers were skipped.
+    retry_at: Option<OffsetDateTime>,
+}
+
+/// `Retry-After` when no server was skipped: a responder that failed on this request may
+/// have answered about this certificate only.
+const DEFAULT_RETRY_AFTER: u64 = 5;
 
 impl OcspCrlChecker {
     /// What OCSP, then the CRL, say of link `index` of the path; the reasons when neither
     /// answers.
-    async fn status_of_link(
-        &self,
-        path: &ValidatedPath,
-        index: usize,
-    ) -> Result<Status, Vec<String>> {
+    async fn status_of_link(&self, path: &ValidatedPath, index: usize) -> Result<Status, Failures> {
         let at = path.at();
         let link = &path.links()[index];
         let parsed = parse(&link.cert).and_then(|c| Ok((c, parse(&link.issuer)?)));
-        let (cert, issuer) = parsed.map_err(|e| vec![e.detail])?;
+        let (cert, issuer) = parsed.map_err(|e| Failures {
+            reasons: vec![e.detail],
+            retry_at: None,
+        })?;
         let id = CertId::of(&cert, &issuer);
         if let Some(cached) = self.answers.get(&id, at) {
             return Ok(status_of(cached, "a cached OCSP answer"));
         }
         let pointers = RevocationPointers::of(&cert);
         let over = self.override_for(&id);
-        let mut failures = Vec::new();
-        if self.settings.methods.ocsp {
-            match self.by_ocsp(&pointers.ocsp, &id, &issuer, over, at).await {
-                Ok(s) => return Ok(s),
-                Err(e) => failures.push(e),
-            }
+        let mut failures = Failures::default();
+        if self.settings.methods.ocsp
+            && let Some(status) = self
+                .by_ocsp(&pointers.ocsp, &id, &issuer, over, at, &mut failures)
+                .await
+        {
+            return Ok(status);
         }
-        if self.settings.methods.crl {
-            match self.by_crl(&pointers.crl, path, index, over).await {
-                Ok(s) => return Ok(s),
-                Err(e) => failures.push(e),
-            }
+        if self.settings.methods.crl
+            && let Some(status) = self
+                .by_crl(&pointers.crl, path, index, over, &mut failures)
+                .await
+        {
+            return Ok(status);
         }
         Err(failures)
     }
@@ -335,20 +393,26 @@ impl OcspCrlChecker {
                         format!("{what} is {why}"),
                     ));
                 }
-                Err(failures) => self.unavailable(what, &failures.join("; "))?,
+                Err(failures) => {
+                    let retry_after = failures.retry_at.map_or(DEFAULT_RETRY_AFTER, |t| {
+                        u64::try_from((t - path.at()).whole_seconds().max(1)).unwrap_or(1)
+                    });
+                    self.unavailable(what, &failures.reasons.join("; "), retry_after)?;
+                }
             }
         }
         Ok(())
     }
 
-    fn unavailable(&self, what: &str, why: &str) -> Result<(), Rejection> {
+    fn unavailable(&self, what: &str, why: &str, retry_after: u64) -> Result<(), Rejection> {
         match self.settings.on_unavailable {
             FailureMode::FailClosed => {
                 tracing::info!(reasons = %why, "revocation status of {what} unavailable; refused");
                 Err(Rejection::new(
                     ErrorCode::RevocationUnavailable,
                     format!("revocation status of {what} unavailable: {why}"),
-                ))
+                )
+                .retry_after(retry_after))
             }
             FailureMode::SoftFail => {
                 tracing::warn!(reasons = %why, "revocation status of {what} unavailable; accepted under soft-fail");
@@ -368,6 +432,7 @@ impl RevocationChecker for OcspCrlChecker {
             Err(_) => self.unavailable(
                 "the certificate",
                 &format!("no answer within {} ms", budget.as_millis()),
+                DEFAULT_RETRY_AFTER,
             ),
         }
     }

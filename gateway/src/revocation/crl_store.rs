@@ -8,12 +8,24 @@
 //! download costs one refusal, not refusals until its claimed nextUpdate.
 
 use super::cache::ExpiringCache;
-use super::fetch::HttpFetcher;
+use super::fetch::{FetchError, HttpFetcher};
 use kyso_verify::policy::ValidatedPath;
 use kyso_verify::revocation::crl::{CachedCrl, CrlVerdict, decode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
+
+/// Why no CRL came from a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrlError {
+    /// The download failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// What came is not a usable CRL (unreadable, expired, from the future, older than
+    /// the one cached).
+    #[error("{0}")]
+    Unusable(String),
+}
 
 /// The CRLs known to the gateway, by URL.
 #[derive(Debug)]
@@ -50,28 +62,29 @@ impl CrlStore {
         fetcher: &HttpFetcher,
         url: &str,
         at: OffsetDateTime,
-    ) -> Result<Arc<CachedCrl>, String> {
-        let bytes = fetcher.get_crl(url).await.map_err(|e| e.to_string())?;
-        let crl = decode(&bytes).map_err(|e| format!("{url}: {e}"))?;
+    ) -> Result<Arc<CachedCrl>, CrlError> {
+        let bytes = fetcher.get_crl(url).await?;
+        let unusable = |why: String| CrlError::Unusable(format!("{url}: {why}"));
+        let crl = decode(&bytes).map_err(unusable)?;
         if crl.this_update > at + self.clock_skew {
-            return Err(format!(
-                "{url}: the CRL's thisUpdate {} is in the future",
+            return Err(unusable(format!(
+                "the CRL's thisUpdate {} is in the future",
                 crl.this_update
-            ));
+            )));
         }
         if crl.next_update <= at {
-            return Err(format!(
-                "{url}: the CRL expired at {} (nextUpdate)",
+            return Err(unusable(format!(
+                "the CRL expired at {} (nextUpdate)",
                 crl.next_update
-            ));
+            )));
         }
         if let Some(cached) = self.cache.get(&url.to_owned(), at)
             && crl.this_update < cached.this_update
         {
             // An older CRL (replayed on the wire, or a stale mirror) must not replace a
             // newer one and hide recent revocations.
-            return Err(format!(
-                "{url}: the CRL downloaded is older than the one cached"
+            return Err(unusable(
+                "the CRL downloaded is older than the one cached".into(),
             ));
         }
         let crl = Arc::new(crl);
@@ -86,7 +99,7 @@ impl CrlStore {
         fetcher: &HttpFetcher,
         url: &str,
         at: OffsetDateTime,
-    ) -> Result<Arc<CachedCrl>, String> {
+    ) -> Result<Arc<CachedCrl>, CrlError> {
         if let Some(crl) = self.cache.get(&url.to_owned(), at) {
             return Ok(crl);
         }

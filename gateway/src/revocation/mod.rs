@@ -20,5 +20,6 @@ pub mod cache;
 pub mod checker;
 pub mod crl_store;
 pub mod fetch;
+pub mod health;
 
 pub use checker::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};

@@ -32,10 +32,15 @@ pub fn pem_der(path: &Path) -> Vec<u8> {
 
 impl Pki {
     pub fn generate() -> Self {
+        Self::generate_with(|_| {})
+    }
+
+    /// A PKI generated with these options changed (base and mirror URLs, say).
+    pub fn generate_with(edit: impl FnOnce(&mut kyso_certs::GenerateOptions)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let manifest =
-            kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {})
-                .unwrap();
+        let mut options = kyso_certs::GenerateOptions::new(dir.path());
+        edit(&mut options);
+        let manifest = kyso_certs::generate(&options, &mut |_| {}).unwrap();
         Self { dir, manifest }
     }
 
@@ -131,6 +136,8 @@ impl World {
         let limits = HttpLimits {
             body_bytes: 65536,
             max_concurrent_requests: 16,
+            max_concurrent_polls: 16,
+            queue_wait: std::time::Duration::from_secs(5),
         };
         let limiters = Limiters {
             requests: Arc::new(RateLimiter::new(6000, 1000)),
@@ -144,19 +151,28 @@ impl World {
     }
 }
 
-/// POSTs JSON through the router in process; returns the status and the JSON answer.
-pub async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
+/// POSTs JSON through the router in process; returns the status, headers and JSON answer.
+pub async fn call_full(
+    app: &axum::Router,
+    path: &str,
+    body: Value,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let request = Request::post(path)
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
     (
-        status,
+        parts.status,
+        parts.headers,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+/// POSTs JSON through the router in process; returns the status and the JSON answer.
+pub async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, Value) {
+    let (status, _, json) = call_full(app, path, body).await;
+    (status, json)
 }

@@ -1,0 +1,65 @@
+//! The request body, read whole against a deadline before anything else runs.
+//!
+//! A client that sends its body one byte at a time is cut off when the deadline passes
+//! (408, and the connection closed), however steadily it trickles — an inactivity timer
+//! would never fire. Because the body is buffered here, before routing, rate limits and
+//! concurrency permits, a slow body holds only its connection slot, never a worker.
+//! Bodies are small JSON documents, so buffering them costs nothing.
+
+use crate::{Refusal, Refuse};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Duration;
+
+/// The deadline and size of request bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// The whole body must arrive within this.
+    pub deadline: Duration,
+    /// Largest body accepted.
+    pub max_bytes: usize,
+}
+
+/// Middleware: reads the body whole, or refuses.
+pub async fn read_whole(
+    limits: BodyLimits,
+    refuse: Refuse,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(
+        limits.deadline,
+        axum::body::to_bytes(body, limits.max_bytes),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                closing(refuse(Refusal::BodyTooLarge))
+            } else {
+                closing(refuse(Refusal::BadRequest(
+                    "the request body could not be read".into(),
+                )))
+            }
+        }
+        Err(_) => closing(refuse(Refusal::BodyTimeout)),
+    }
+}
+
+/// The body was not read to its end: the connection cannot carry another request.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}

@@ -1,0 +1,116 @@
+//! The accept loop.
+//!
+//! - A connection slot is taken *before* `accept`, so over the cap new clients wait in the
+//!   kernel's listen backlog and cost the process no file descriptor; a slot is freed when
+//!   its connection ends.
+//! - Each connection is HTTP/1 (hyper), one request at a time, so the connection cap is
+//!   also a cap on requests in flight. hyper's header-read timer (armed from the moment a
+//!   connection is accepted, and again whenever it falls idle after a response) closes
+//!   connections that do not send a complete request head in time: one timer for slow
+//!   heads and idle keep-alive connections.
+//! - The body is read whole against its own deadline ([`crate::body`]). (The program's
+//!   router adds [`crate::problems::ensure`], so that it holds in process too.)
+//! - On shutdown the loop stops accepting, connections finish what they are doing (idle
+//!   ones close at once), and whatever is left after the grace period is aborted.
+//!
+//! Handlers still see `ConnectInfo<SocketAddr>`, as under `axum::serve`.
+
+use crate::Refuse;
+use crate::body::{BodyLimits, read_whole};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tower::Service;
+
+/// What the edge allows each client.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeLimits {
+    /// From connect (or from the end of the last response) to a complete request head:
+    /// also the idle keep-alive timeout.
+    pub header_read: Duration,
+    /// The request body's deadline and size.
+    pub body: BodyLimits,
+    /// Connections open at once (see [`crate::nofile::connection_budget`]).
+    pub max_connections: usize,
+    /// After the shutdown signal, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// Largest request head hyper buffers (URL and headers; bodies are read separately).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Serves `app` on `listener` under `limits` until `shutdown` resolves; `refuse` makes the
+/// program's problem documents.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    app: Router,
+    limits: EdgeLimits,
+    refuse: Refuse,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let body = limits.body;
+    let app = app.layer(axum::middleware::from_fn(move |request, next| {
+        read_whole(body, refuse.clone(), request, next)
+    }));
+    let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut tasks = JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(MAX_HEAD_BYTES);
+    tokio::pin!(shutdown);
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                    ) {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(service) = make.call(peer).await;
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        tasks.spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("requests still running after the shutdown grace period; aborted");
+            tasks.abort_all();
+        }
+    }
+    Ok(())
+}

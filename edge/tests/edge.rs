@@ -1,0 +1,304 @@
+//! The edge against real sockets: slow heads, slow bodies and idle connections are cut
+//! off while normal requests are answered; the connection cap makes clients wait instead
+//! of failing; shutdown finishes with slow clients connected; refusals are problem
+//! documents. No assertion measures speed: each checks an order of events (the normal
+//! request is answered while the slow connections are still open) or that something
+//! happens at all (a slow connection is closed), with generous bounds only to keep a
+//! broken build from hanging.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kyso_edge::{BodyLimits, EdgeLimits, Refusal, Refuse, serve_with_limits};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Long enough that nothing legitimate trips it on a loaded machine.
+const BOUND: Duration = Duration::from_secs(60);
+
+fn refuse() -> Refuse {
+    Arc::new(|r: Refusal| -> Response {
+        let (status, code) = match r {
+            Refusal::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
+            Refusal::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Refusal::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            Refusal::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
+            Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Refusal::Other(s) => (s, "OTHER"),
+        };
+        (
+            status,
+            [("content-type", "application/problem+json")],
+            format!("{{\"code\":\"{code}\"}}"),
+        )
+            .into_response()
+    })
+}
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(limits: EdgeLimits) -> Server {
+    let app = Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route("/echo", post(|body: String| async move { body }))
+        .layer(axum::middleware::from_fn_with_state(
+            refuse(),
+            kyso_edge::problems::ensure,
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel();
+    let done = tokio::spawn(serve_with_limits(listener, app, limits, refuse(), async {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
+
+fn limits(max_connections: usize) -> EdgeLimits {
+    EdgeLimits {
+        header_read: Duration::from_secs(2),
+        body: BodyLimits {
+            deadline: Duration::from_secs(2),
+            max_bytes: 1024,
+        },
+        max_connections,
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+/// Sends `request` on a new connection and reads the whole answer.
+async fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const PING: &str = "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+/// Whether the server has closed `stream` (a read returns end-of-file or an error).
+async fn closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_slow_heads_neither_stall_others_nor_stay_open() {
+    let server = start(limits(1024)).await;
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let answer = exchange(server.addr, PING).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("pong"));
+    // The slow connections were all still open when the normal request was answered…
+    let mut probe = [0u8; 1];
+    for s in &slow {
+        assert!(
+            matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        );
+    }
+    // …and the server closes every one of them, without a response.
+    for s in &mut slow {
+        assert!(tokio::time::timeout(BOUND, closed(s)).await.unwrap());
+    }
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        tokio::time::timeout(BOUND, closed(&mut silent))
+            .await
+            .unwrap(),
+        "a connection that sends nothing is closed too"
+    );
+    drop(server.stop);
+    server.done.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_body_is_cut_off_with_a_problem_document() {
+    let server = start(limits(64)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        loop {
+            if s.write_all(b"a").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(4), trickle).await;
+    let mut out = Vec::new();
+    tokio::time::timeout(BOUND, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .ok();
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"));
+    assert!(answer.contains("REQUEST_TIMEOUT"));
+    let too_big = exchange(
+        server.addr,
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2000\r\n\r\n{}",
+            "b".repeat(2000)
+        ),
+    )
+    .await;
+    assert!(
+        too_big.starts_with("HTTP/1.1 413") && too_big.contains("PAYLOAD_TOO_LARGE"),
+        "{too_big}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let server = start(limits(64)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(tokio::time::timeout(BOUND, closed(&mut s)).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_cap_clients_wait_for_a_slot_instead_of_failing() {
+    let server = start(limits(3)).await;
+    let mut holders = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        holders.push(s);
+    }
+    // The fourth is accepted by the kernel, served when a slot frees (the slow heads time
+    // out), and answered normally.
+    let answer = exchange(server.addr, PING).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for s in &mut holders {
+        assert!(tokio::time::timeout(BOUND, closed(s)).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_with_slow_clients_connected_and_refusals_are_problems() {
+    let mut server = start(limits(64)).await;
+    let wrong_method = exchange(
+        server.addr,
+        "DELETE /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(wrong_method.starts_with("HTTP/1.1 405"), "{wrong_method}");
+    assert!(
+        wrong_method.to_ascii_lowercase().contains("allow: get"),
+        "{wrong_method}"
+    );
+    assert!(wrong_method.contains("METHOD_NOT_ALLOWED"));
+    let unknown = exchange(
+        server.addr,
+        "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        unknown.starts_with("HTTP/1.1 404") && unknown.contains("NOT_FOUND"),
+        "{unknown}"
+    );
+
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /ping HTTP/1.1\r\n").await.unwrap();
+    drop(server.stop.take());
+    tokio::time::timeout(BOUND, &mut server.done)
+        .await
+        .expect("shutdown finishes")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gate_covers_every_route_it_is_given() {
+    use kyso_edge::gate::{ConcurrencyGate, hold};
+    let gate = ConcurrencyGate::new(1, Duration::from_millis(300), refuse());
+    let (release, released) = tokio::sync::watch::channel(false);
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(move || {
+                let mut released = released.clone();
+                async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    "done"
+                }
+            }),
+        )
+        .route("/other", get(|| async { "other" }))
+        .route_layer(axum::middleware::from_fn_with_state(gate.clone(), hold));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_with_limits(
+        listener,
+        app,
+        limits(64),
+        refuse(),
+        std::future::pending(),
+    ));
+    let first = tokio::spawn(exchange(
+        addr,
+        "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ));
+    while gate.available() > 0 {
+        tokio::task::yield_now().await;
+    }
+    // Another route under the same gate finds no permit: refused, not queued for ever.
+    let other = exchange(
+        addr,
+        "GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        other.starts_with("HTTP/1.1 503") && other.contains("OVERLOADED"),
+        "{other}"
+    );
+    release.send(true).unwrap();
+    assert!(first.await.unwrap().ends_with("done"));
+    let other = exchange(
+        addr,
+        "GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(other.ends_with("other"), "{other}");
+}

@@ -1,0 +1,107 @@
+//! Every refusal the application controls is a problem document (design §4): each route
+//! with every method it does not take (405 with `Allow`), paths that do not decode,
+//! unknown routes — walked through the real router.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Every route and the methods it takes.
+const ROUTES: [(&str, &str); 11] = [
+    ("/v1/challenges", "POST"),
+    ("/v1/registrations/token", "POST"),
+    ("/v1/registrations/T1/confirm", "POST"),
+    ("/v1/sessions/token", "POST"),
+    ("/v1/registrations/sim", "POST"),
+    ("/v1/sessions/sim", "POST"),
+    ("/v1/registrations/sim/S1", "GET"),
+    ("/v1/sessions/sim/S1", "GET"),
+    ("/v1/accounts/me", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+];
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn assert_problem(headers: &axum::http::HeaderMap, json: &Value, code: &str, what: &str) {
+    assert_eq!(
+        headers.get("content-type").map(|v| v.to_str().unwrap()),
+        Some("application/problem+json"),
+        "{what}"
+    );
+    assert_eq!(json["code"], code, "{what}: {json}");
+    assert!(
+        json["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{what}"
+    );
+    assert!(json["status"].as_u64().is_some(), "{what}");
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_problems_naming_the_allowed_method() {
+    let world = crate::common::world().await;
+    let app = world.app();
+    let mut walked = 0;
+    for (path, allowed) in ROUTES {
+        for method in METHODS.into_iter().filter(|m| *m != allowed) {
+            let (status, headers, json) = send(&app, method, path).await;
+            let what = format!("{method} {path}");
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}: {json}");
+            assert_problem(&headers, &json, "METHOD_NOT_ALLOWED", &what);
+            let allow = headers.get("allow").map(|v| v.to_str().unwrap().to_owned());
+            assert!(
+                allow.as_deref().is_some_and(|a| a.contains(allowed)),
+                "{what}: Allow {allow:?}"
+            );
+            walked += 1;
+        }
+    }
+    assert_eq!(walked, ROUTES.len() * (METHODS.len() - 1));
+}
+
+#[tokio::test]
+async fn undecodable_paths_and_unknown_routes_are_problems() {
+    let world = crate::common::world().await;
+    let app = world.app();
+    for (method, path) in [
+        ("POST", "/v1/registrations/%FF%FE/confirm"),
+        ("GET", "/v1/registrations/sim/%C3%28"),
+        ("GET", "/v1/sessions/sim/%80"),
+    ] {
+        let (status, headers, json) = send(&app, method, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {json}");
+        assert_problem(&headers, &json, "MALFORMED_REQUEST", path);
+    }
+    for path in [
+        "/v1/nope",
+        "/v2/challenges",
+        "/v1/registrations/a/b/c",
+        "/.env",
+    ] {
+        let (status, headers, json) = send(&app, "GET", path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_problem(&headers, &json, "NOT_FOUND", path);
+    }
+}
