@@ -734,7 +734,35 @@ mod tests {
             (c.policy.revocation, c.policy.revocation_unavailable),
             (p.revocation, p.revocation_unavailable)
         );
-        assert_eq!(c.limits.body_bytes, LimitsConfig::default().body_bytes);
+        let l = LimitsConfig::default();
+        assert_eq!(
+            (
+                c.limits.body_bytes,
+                c.limits.max_concurrent_requests,
+                c.limits.max_concurrent_polls
+            ),
+            (
+                l.body_bytes,
+                l.max_concurrent_requests,
+                l.max_concurrent_polls
+            )
+        );
+        assert_eq!(
+            (
+                c.limits.queue_wait_ms,
+                c.limits.max_connections,
+                c.limits.shutdown_grace_seconds
+            ),
+            (l.queue_wait_ms, l.max_connections, l.shutdown_grace_seconds)
+        );
+        assert_eq!(
+            (
+                c.limits.header_timeout_seconds,
+                c.limits.body_timeout_seconds
+            ),
+            (l.header_timeout_seconds, l.body_timeout_seconds)
+        );
+        assert_eq!(c.policy.max_intermediates, p.max_intermediates);
         let sim = c.sim.unwrap();
         assert_eq!(sim.display_prefix, default_display_prefix());
         assert_eq!(

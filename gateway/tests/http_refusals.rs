@@ -105,3 +105,42 @@ async fn undecodable_paths_and_unknown_routes_are_problems() {
         assert_problem(&headers, &json, "NOT_FOUND", path);
     }
 }
+
+/// `docs/api.md`'s table of statuses and codes, written by hand, agrees with the code
+/// table both ways: a code added, renamed or moved to another status without the docs
+/// (or the docs without the code) fails here.
+#[test]
+fn the_api_docs_list_every_code_with_its_status() {
+    use kyso_verify::error::ErrorCode;
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"),
+    )
+    .unwrap();
+    let mut documented = std::collections::BTreeMap::new();
+    for line in docs.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(status) = cells.get(1).and_then(|c| c.parse::<u16>().ok()) else {
+            continue;
+        };
+        let codes = cells.get(2).copied().unwrap_or_default();
+        for code in codes.split('`').skip(1).step_by(2) {
+            if code.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                assert!(
+                    documented.insert(code.to_owned(), status).is_none(),
+                    "{code} listed twice"
+                );
+            }
+        }
+    }
+    for code in ErrorCode::ALL {
+        assert_eq!(
+            documented.remove(code.as_str()),
+            Some(code.status()),
+            "{code} in docs/api.md"
+        );
+    }
+    assert!(
+        documented.is_empty(),
+        "documented but not a code: {documented:?}"
+    );
+}

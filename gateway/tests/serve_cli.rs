@@ -77,3 +77,50 @@ fn bad_configurations_name_their_setting() {
         "{err}"
     );
 }
+
+/// Variables that name no setting — another kyso program's, a typo — do not stop the
+/// gateway: each is named in a warning, and the gateway serves.
+#[test]
+fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
+    use std::io::{BufRead, BufReader};
+    let pki = crate::common::Pki::generate();
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kyso.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\npublic_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n[policy]\nrevocation = \"off\"\n",
+            dir.path().join("db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("KYSO_SHIM_PIN", "12345678")
+        .env("KYSO_DEMO_PORT", "8081")
+        .env("KYSO_NOT_A_SETTING", "1")
+        .env("KYSO_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        banner.starts_with("kyso-gateway listening on "),
+        "{banner}{stderr}"
+    );
+    assert!(stderr.contains("KYSO_NOT_A_SETTING"), "{stderr}");
+    assert!(
+        !stderr.contains("KYSO_SHIM_PIN"),
+        "another program's variable, not ours to judge"
+    );
+    assert!(!stderr.contains("12345678"), "a PIN is never logged");
+}

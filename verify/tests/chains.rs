@@ -356,3 +356,41 @@ async fn travelled_intermediates_meet_the_same_structural_checks_as_configured_o
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn real_vietnamese_profiles_pass_both_ways() {
+    // A provider CA with pathlen:0 under the national root; an RSA-2048/SHA-256 citizen
+    // certificate with AKI/SKI and digitalSignature, nonRepudiation, keyEncipherment and
+    // dataEncipherment, as Vietnamese CAs issue them.
+    let r = root("Root CA", |_| {});
+    let provider = intermediate("VNPT Certification Authority", &r, |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    });
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "VN");
+    dn.push(DnType::CommonName, "NGUYỄN VĂN AN");
+    dn.push(DnType::CustomDnType(UID.to_vec()), "CCCD:001090012345");
+    p.distinguished_name = dn;
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::DataEncipherment,
+    ];
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ClientAuth,
+        ExtendedKeyUsagePurpose::EmailProtection,
+    ];
+    p.key_identifier_method = KeyIdMethod::Sha256;
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now() - Duration::days(1);
+    p.not_after = now() + Duration::days(365);
+    let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+    let l = p
+        .signed_by(&key, &provider.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    both(&r, &[&provider], &l, Verdict::Ok).await;
+}
