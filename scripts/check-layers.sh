@@ -2,7 +2,7 @@
 # Checks the layering design §1 promises: the verification core (kyso-verify) has no async
 # runtime, HTTP or database in its normal dependency tree, so the agent, the fuzz targets
 # and the test PKI can use it without the gateway; and the agent does not depend on the
-# gateway. Fails naming the offending crate.
+# gateway; and no import circles between a crate's modules. Fails naming the offender.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +21,37 @@ for krate in kyso-shim kyso-certs kyso-fixtures kyso-mssp-sim; do
     status=1
   fi
 done
-[ "$status" = 0 ] && echo "check-layers: kyso-verify and kyso-proto have no runtime, HTTP or database; no tool depends on the gateway"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+echo "check-layers: kyso-verify and kyso-proto have no runtime, HTTP or database; no tool depends on the gateway"
+
+# No import circles between the top-level modules of a crate (`use crate::a` in module b
+# and `use crate::b` in module a). Comments do not count.
+python3 - <<'PY' 
+import os, re, sys
+bad = []
+for crate in ["verify", "gateway", "edge", "pkcs11-shim", "mssp-sim", "proto", "certs"]:
+    root = os.path.join(crate, "src")
+    deps = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".rs"):
+                continue
+            path = os.path.join(folder, name)
+            top = os.path.relpath(path, root).split(os.sep)[0].removesuffix(".rs")
+            if top in ("lib", "main"):
+                continue
+            code = "\n".join(l for l in open(path, encoding="utf-8") if not l.lstrip().startswith("//"))
+            for used in re.findall(r"crate::(\w+)", code):
+                if used != top:
+                    deps.setdefault(top, set()).add(used)
+    seen = set()
+    for a, targets in deps.items():
+        for b in targets:
+            if a in deps.get(b, ()) and (b, a) not in seen:
+                seen.add((a, b))
+                bad.append(f"{crate}: {a} <-> {b}")
+if bad:
+    print("check-layers: import circles:\n  " + "\n  ".join(bad), file=sys.stderr)
+    sys.exit(1)
+print("check-layers: no import circles between modules")
+PY

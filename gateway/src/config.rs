@@ -1,5 +1,5 @@
 //! Configuration as data: a TOML file, then `KYSO_*` environment overrides (design §4),
-//! validated here; [`crate::startup`] turns it into running parts.
+//! validated here; the `startup` module turns it into running parts.
 //!
 //! Every key and its default is documented in `gateway/kyso.example.toml`. An environment
 //! variable `KYSO_A__B` sets key `b` of table `a` (double underscore between levels,

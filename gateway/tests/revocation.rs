@@ -21,27 +21,13 @@ use time::Duration;
 
 fn settings(pki: &Pki, ocsp: &str, crl: &str) -> RevocationSettings {
     RevocationSettings {
-        methods: Methods {
-            ocsp: true,
-            crl: true,
-        },
-        on_unavailable: FailureMode::FailClosed,
-        timeout: std::time::Duration::from_secs(5),
-        ocsp: OcspRules {
-            clock_skew: Duration::minutes(5),
-            max_age: Duration::hours(1),
-            require_nonce: true,
-            allow_sha1: false,
-        },
-        crl_max_bytes: 1 << 20,
-        cache_entries: 100,
-        crl_refresh_margin: Duration::minutes(30),
         overrides: vec![IssuerOverride {
             issuer_der: pem_der(&pki.path(&pki.manifest.ca("vnpt").unwrap().cert)),
             ocsp_url: Some(ocsp.into()),
             crl_url: Some(crl.into()),
             require_nonce: None,
         }],
+        ..settings_without_overrides()
     }
 }
 

@@ -216,9 +216,3 @@ impl Rejection {
         self
     }
 }
-
-impl From<crate::identity::IdentityError> for Rejection {
-    fn from(e: crate::identity::IdentityError) -> Self {
-        Rejection::new(e.code(), e.to_string())
-    }
-}

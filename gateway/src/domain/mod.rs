@@ -1,6 +1,7 @@
 //! The gateway's domain: what challenges, registrations, accounts, login sessions and
-//! signing-SIM sessions are, independent of how they are stored (`crate::store`, with
-//! versioned records of its own) or shown (`crate::http::api`, with its own wire types).
+//! signing-SIM sessions are, independent of how they are stored (the store, with versioned
+//! records of its own) or shown (the HTTP layer's API types). Nothing here depends on
+//! either.
 //!
 //! - [`registration`]: challenges and their purpose, tickets, the evidence a proof
 //!   leaves, the identity preview.

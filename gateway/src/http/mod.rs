@@ -6,7 +6,7 @@
 //! the endpoints that start or finish a proof are rate-limited per client IP (starting a
 //! signing-SIM push has its own, tighter bucket); requests in flight are bounded by pools
 //! shared across routes. Timeouts and the connection cap are the edge's
-//! ([`kyso_edge`], started by [`crate::server`]).
+//! ([`kyso_edge`], started by the `server` module).
 
 pub mod api;
 mod extract;

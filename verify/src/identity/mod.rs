@@ -26,7 +26,7 @@ pub use cccd::{PROVINCE_CODES, validate_cccd, validate_cmnd};
 pub use mst::canonical_mst;
 pub use source::{Claim, ClaimSource, Claims, claims_of, decode_string};
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, Rejection};
 use serde::{Deserialize, Serialize};
 use x509_parser::certificate::X509Certificate;
 
@@ -158,6 +158,12 @@ impl IdentityError {
             Self::NoIdentity(_) => ErrorCode::NoIdentity,
             Self::InvalidIdentifier(_) => ErrorCode::InvalidIdentifier,
         }
+    }
+}
+
+impl From<IdentityError> for Rejection {
+    fn from(e: IdentityError) -> Self {
+        Rejection::new(e.code(), e.to_string())
     }
 }
 
