@@ -44,6 +44,26 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Signing-SIM registration; absent, the SIM endpoints answer 404.
     pub sim: Option<SimConfig>,
+    /// The registration page.
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `[web]`: what the registration page is told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Where the signing agent listens on the person's computer; the page calls it, and
+    /// the Content-Security-Policy allows it.
+    pub agent_url: String,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            agent_url: "http://127.0.0.1:18765".into(),
+        }
+    }
 }
 
 /// A secret from the configuration: never printed, not even by `{:?}`.
@@ -593,6 +613,16 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
+        let agent = self.web.agent_url.to_ascii_lowercase();
+        if !(agent.starts_with("http://127.0.0.1:")
+            || agent.starts_with("http://localhost:")
+            || agent.starts_with("http://[::1]:"))
+        {
+            return Err(ConfigError::invalid(
+                "web.agent_url",
+                "must be http://127.0.0.1:PORT (the agent listens on loopback only)",
+            ));
+        }
         if let Some(sim) = &self.sim {
             sim.check()?;
         }

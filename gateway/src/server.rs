@@ -3,6 +3,7 @@
 use crate::clock::SystemClock;
 use crate::config::{Config, UnavailableMode};
 use crate::entropy::SystemEntropy;
+use crate::http::page::PageSettings;
 use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, refuse, router};
 use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
@@ -91,11 +92,18 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             Some(service)
         }
     };
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     let limiters = Limiters {
-        requests: Arc::new(RateLimiter::new(limits.rate_per_minute, limits.rate_burst)),
+        requests: Arc::new(RateLimiter::new(
+            limits.rate_per_minute,
+            limits.rate_burst,
+            clock.clone(),
+        )),
         sim_starts: Arc::new(match &config.sim {
-            Some(sim) => RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst),
-            None => RateLimiter::new(1, 1),
+            Some(sim) => {
+                RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst, clock)
+            }
+            None => RateLimiter::new(1, 1, clock),
         }),
     };
     let http_limits = HttpLimits {
@@ -104,7 +112,12 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         max_concurrent_polls: limits.max_concurrent_polls,
         queue_wait: Duration::from_millis(limits.queue_wait_ms),
     };
-    let app = router(AppState { gateway, sim }, &limiters, &http_limits);
+    let page = Arc::new(PageSettings {
+        agent_url: config.web.agent_url.clone(),
+        sim_enabled: sim.is_some(),
+        origin: config.public_origin.clone(),
+    });
+    let app = router(AppState { gateway, sim, page }, &limiters, &http_limits);
 
     let purge_store = store.clone();
     tokio::spawn(async move {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 /// Every route and the methods it takes.
-const ROUTES: [(&str, &str); 11] = [
+const ROUTES: [(&str, &str); 15] = [
     ("/v1/challenges", "POST"),
     ("/v1/registrations/token", "POST"),
     ("/v1/registrations/T1/confirm", "POST"),
@@ -20,6 +20,10 @@ const ROUTES: [(&str, &str); 11] = [
     ("/v1/accounts/me", "GET"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
+    ("/", "GET"),
+    ("/assets/app.js", "GET"),
+    ("/messages/vi.json", "GET"),
+    ("/config.json", "GET"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];

@@ -6,6 +6,7 @@
 mod common;
 
 mod http_clock;
+mod http_concurrency;
 mod http_refusals;
 mod inspect_cli;
 mod revocation;

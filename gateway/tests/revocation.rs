@@ -302,3 +302,51 @@ async fn availability_is_judged_per_request() {
     );
     assert_eq!(proxy.hits(), asked + 1);
 }
+
+#[tokio::test]
+async fn an_older_crl_never_replaces_a_newer_one_and_large_crls_are_refused() {
+    let pki = Pki::generate();
+    let at = pki.manifest.generated_at;
+    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
+    let crl = |this: Duration, next: Duration| {
+        ca.crl_signed_by("vnpt", "vnpt", at + this, at + next)
+            .unwrap()
+    };
+    // The newer CRL is due for renewal soon; the older one, from a stale mirror, was
+    // issued earlier but would still be valid for longer.
+    let newer = crl(Duration::minutes(-5), Duration::minutes(40));
+    let older = crl(Duration::minutes(-30), Duration::hours(2));
+    let server = StaticServer::start(&[("/vnpt.crl", newer)]);
+    let url = format!("{}/vnpt.crl", server.url);
+    let checker = Arc::new(OcspCrlChecker::new(settings(&pki, &dead_url(), &url)).unwrap());
+    let policy = pki.policy_with(checker.clone());
+    let world = crate::common::world_over(pki, policy).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    let cached = checker.cached_crl_this_update(&url, at).unwrap();
+    // A mirror (or an attacker on the wire) now serves an older CRL, still within its
+    // validity: the refresh refuses it and the newer one stays.
+    server.set("/vnpt.crl", older);
+    let later = at + Duration::minutes(20);
+    assert_eq!(checker.refresh_crls(later).await, 0);
+    assert_eq!(
+        server.hits(),
+        2,
+        "the older CRL was downloaded, and refused"
+    );
+    assert_eq!(checker.cached_crl_this_update(&url, later), Some(cached));
+
+    // A CRL larger than crl_max_bytes is not downloaded.
+    let pki = Pki::generate();
+    let big = StaticServer::start(&[("/vnpt.crl", vec![0x30; 4096])]);
+    let url = format!("{}/vnpt.crl", big.url);
+    let small = RevocationSettings {
+        crl_max_bytes: 1024,
+        ..settings(&pki, &dead_url(), &url)
+    };
+    let policy = pki.policy_with(Arc::new(OcspCrlChecker::new(small).unwrap()));
+    let world = crate::common::world_over(pki, policy).await;
+    unavailable_because(
+        &preview(&world, "citizen-cccd").await,
+        "larger than 1024 bytes",
+    );
+}

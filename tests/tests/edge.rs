@@ -155,6 +155,26 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
             assert!(r.header("allow").is_some(), "{method} {path}");
         }
     }
+    // A page that rebinds its own DNS name to 127.0.0.1 reaches the agent with its own
+    // name in Host: refused, nothing signed, whatever the Origin.
+    let body = br#"{"challenge_nonce":"bm9uY2U="}"#;
+    for host in ["evil.example", "evil.example:80", "127.0.0.1.nip.io"] {
+        let mut s = TcpStream::connect(host_of(&agent.url)).unwrap();
+        write!(
+            s,
+            "POST /v1/authenticate HTTP/1.1\r\nHost: {host}\r\nOrigin: {ORIGIN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let answer = until_closed(&mut s);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{host}: {answer}");
+        assert!(
+            answer.contains("BAD_REQUEST") && !answer.contains("signature"),
+            "{answer}"
+        );
+    }
+
     let big = format!("{{\"challenge_nonce\":\"{}\"}}", "a".repeat(20_000));
     let r = request(
         "POST",

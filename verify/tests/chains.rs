@@ -394,3 +394,54 @@ async fn real_vietnamese_profiles_pass_both_ways() {
         .to_vec();
     both(&r, &[&provider], &l, Verdict::Ok).await;
 }
+
+#[tokio::test]
+async fn every_identity_purpose_is_accepted_and_others_are_not() {
+    let r = root("Root", |_| {});
+    let trust = || TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap();
+    let with_eku =
+        |eku: Vec<ExtendedKeyUsagePurpose>| leaf(&r, move |p| p.extended_key_usages = eku);
+    for (what, eku) in [
+        ("clientAuth", vec![ExtendedKeyUsagePurpose::ClientAuth]),
+        (
+            "emailProtection",
+            vec![ExtendedKeyUsagePurpose::EmailProtection],
+        ),
+        (
+            "documentSigning (RFC 9336)",
+            vec![ExtendedKeyUsagePurpose::Other(vec![
+                1, 3, 6, 1, 5, 5, 7, 3, 36,
+            ])],
+        ),
+        (
+            "Microsoft document signing",
+            vec![ExtendedKeyUsagePurpose::Other(vec![
+                1, 3, 6, 1, 4, 1, 311, 10, 3, 12,
+            ])],
+        ),
+        ("anyExtendedKeyUsage", vec![ExtendedKeyUsagePurpose::Any]),
+        (
+            "serverAuth beside documentSigning",
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 36]),
+            ],
+        ),
+        ("no extendedKeyUsage at all", vec![]),
+    ] {
+        let l = with_eku(eku);
+        let verdict = policy(trust()).verify(&l, &[], now()).await;
+        assert!(verdict.is_ok(), "{what}: {verdict:?}");
+    }
+    for (what, eku) in [
+        ("serverAuth only", vec![ExtendedKeyUsagePurpose::ServerAuth]),
+        (
+            "codeSigning only",
+            vec![ExtendedKeyUsagePurpose::CodeSigning],
+        ),
+    ] {
+        let l = with_eku(eku);
+        let e = policy(trust()).verify(&l, &[], now()).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::CertWrongPurpose, "{what}");
+    }
+}

@@ -6,4 +6,5 @@
 mod chains;
 mod identity;
 mod limbo;
+mod ocsp;
 mod policy;

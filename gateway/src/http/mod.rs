@@ -11,6 +11,7 @@
 pub mod api;
 mod extract;
 pub mod messages;
+pub mod page;
 mod problem;
 mod rate_limit;
 mod routes;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     /// The signing-SIM flow, when an MSSP is configured.
     pub sim: Option<Arc<SimService>>,
+    /// What the registration page is told, and its headers.
+    pub page: Arc<page::PageSettings>,
 }
 
 /// The per-IP rate limiters.
@@ -102,16 +105,25 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             rate_limit::limit,
         ))
         .route_layer(axum::middleware::from_fn_with_state(polling, gate::hold));
+    let headers = Arc::new(page::SecurityHeaders::new(
+        &state.page.agent_url,
+        &state.page.origin,
+    ));
     Router::new()
         .merge(api)
         .merge(polls)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::asset))
+        .route("/messages/{name}", get(page::messages))
+        .route("/config.json", get(page::config))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             refuse(),
             problems::ensure,
         ))
+        .layer(axum::middleware::from_fn_with_state(headers, page::secure))
         .with_state(state)
 }

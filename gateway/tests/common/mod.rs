@@ -133,6 +133,11 @@ pub async fn world_over(pki: Pki, policy: CertificatePolicy) -> World {
 impl World {
     /// The real router over this world's core, with generous limits.
     pub fn app(&self) -> axum::Router {
+        self.app_rate_limited(6000, 1000)
+    }
+
+    /// The real router with this per-address rate limit, on the world's clock.
+    pub fn app_rate_limited(&self, per_minute: u32, burst: u32) -> axum::Router {
         let limits = HttpLimits {
             body_bytes: 65536,
             max_concurrent_requests: 16,
@@ -140,12 +145,17 @@ impl World {
             queue_wait: std::time::Duration::from_secs(5),
         };
         let limiters = Limiters {
-            requests: Arc::new(RateLimiter::new(6000, 1000)),
-            sim_starts: Arc::new(RateLimiter::new(6000, 1000)),
+            requests: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
+            sim_starts: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
         };
         let state = AppState {
             gateway: self.gateway.clone(),
             sim: None,
+            page: std::sync::Arc::new(kyso_gateway::http::page::PageSettings {
+                agent_url: "http://127.0.0.1:18765".into(),
+                sim_enabled: false,
+                origin: ORIGIN.into(),
+            }),
         };
         router(state, &limiters, &limits)
     }
@@ -167,6 +177,20 @@ pub async fn call_full(
     (
         parts.status,
         parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// GETs `path` through the router in process; returns the status and the JSON answer.
+pub async fn get(app: &axum::Router, path: &str) -> (StatusCode, Value) {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }

@@ -1,0 +1,132 @@
+//! Single use under concurrency through the whole stack (router, service, store), and
+//! rate limits on a clock the test moves: one challenge submitted 100 times at once is
+//! accepted once; one ticket confirmed 100 times at once makes one account.
+
+use crate::common::{ORIGIN, call, call_full, world};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::Duration;
+
+/// Runs `n` copies of `f(i)` at once; their results.
+async fn at_once<T, Fut>(n: usize, f: impl Fn(usize) -> Fut) -> Vec<T>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, work) = (barrier.clone(), f(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_challenge_submitted_100_times_at_once_is_accepted_once() {
+    let w = world().await;
+    let app = w.app();
+    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w
+        .pki
+        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+    let body = json!({ "challenge_id": c["challenge_id"], "auth_token": token });
+    let answers = at_once(100, |_| {
+        let (app, body) = (app.clone(), body.clone());
+        async move { call(&app, "/v1/registrations/token", body).await }
+    })
+    .await;
+    let accepted = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(accepted, 1, "one challenge, one use");
+    for (status, answer) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(
+            (*status, answer["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("CHALLENGE_NOT_FOUND")),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_ticket_confirmed_100_times_at_once_makes_one_account() {
+    let w = world().await;
+    let app = w.app();
+    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w
+        .pki
+        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+    let (_, preview) = call(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await;
+    let url = format!(
+        "/v1/registrations/{}/confirm",
+        preview["ticket"].as_str().unwrap()
+    );
+    let answers: Vec<(StatusCode, Value)> = at_once(100, |_| {
+        let (app, url) = (app.clone(), url.clone());
+        async move { call(&app, &url, json!({})).await }
+    })
+    .await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(created.len(), 1, "one ticket, one account");
+    for (status, answer) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(
+            (*status, answer["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("TICKET_NOT_FOUND")),
+            "{answer}"
+        );
+    }
+    use kyso_gateway::store::AccountStore;
+    assert_eq!(
+        w.store.verify_audit_chain().await.unwrap(),
+        1,
+        "one audit row"
+    );
+}
+
+#[tokio::test]
+async fn too_many_requests_from_one_address_are_rate_limited_until_the_bucket_refills() {
+    let w = world().await;
+    let app = w.app_rate_limited(1, 3);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            call(&app, "/v1/challenges", json!({ "purpose": "register" }))
+                .await
+                .0
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    let (status, headers, refused) =
+        call_full(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    assert_eq!(
+        (status.as_u16(), refused["code"].as_str()),
+        (429, Some("RATE_LIMITED"))
+    );
+    assert!(headers.get("retry-after").is_some());
+    let (health, _) = crate::common::get(&app, "/healthz").await;
+    assert_eq!(health, StatusCode::OK, "health is not limited");
+    // One token a minute: a minute later, exactly one more.
+    w.clock.advance(Duration::seconds(60));
+    let (status, _) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}

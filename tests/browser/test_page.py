@@ -1,0 +1,110 @@
+"""The page itself: language switch, keyboard use, the security headers it runs under."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from helpers import open_page, tid
+
+pytestmark = pytest.mark.stack
+
+
+def test_vietnamese_by_default_and_the_english_switch(page, base_url, shot):
+    open_page(page, base_url, "/")
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    expect(page.locator("#page-title")).to_have_text("Tài khoản định danh mức độ cao")
+    expect(page.locator(tid("lang-vi"))).to_have_attribute("aria-pressed", "true")
+    shot(page, "vietnamese")
+
+    page.locator(tid("home-register")).click()
+    page.locator(tid("lang-en")).click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#page-title")).to_have_text("Register an account")
+    expect(page.locator(tid("choose-citizen"))).to_contain_text("Citizen")
+    expect(page.locator(tid("nav-login"))).to_have_text("Log in")
+    expect(page).to_have_title(re.compile("Register with a digital signature"))
+    shot(page, "english")
+
+    # Remembered across reloads; ?lang=vi switches back and is remembered too.
+    page.reload()
+    expect(page.locator("#page-title")).to_have_text("Register an account")
+    open_page(page, base_url, "/", lang="en")
+    expect(page.locator("#page-title")).to_have_text("High-assurance identity account")
+    expect(page.locator(tid("home-register"))).to_contain_text("Register an account")
+    shot(page, "english-home")
+    page.goto(f"{base_url}/?lang=vi#/register")
+    expect(page.locator("#page-title")).to_have_text("Đăng ký tài khoản")
+    page.goto(f"{base_url}/#/login")
+    expect(page.locator("#page-title")).to_have_text("Đăng nhập")
+
+
+def test_english_error_messages(page, base_url, agent_down, shot):
+    open_page(page, base_url, "/register/citizen/usb", lang="en")
+    box = page.locator(tid("error"))
+    expect(box.locator(tid("error-title"))).to_have_text("The signing software cannot be reached")
+    expect(box.locator(tid("error-retry"))).to_have_text("Try again")
+    # Switching language keeps the error on screen, translated.
+    page.locator(tid("lang-vi")).click()
+    expect(box.locator(tid("error-title"))).to_have_text("Không kết nối được phần mềm ký số")
+    shot(page, "error-switched-to-vietnamese")
+
+
+def test_keyboard_only_registration_start(page, base_url):
+    """Skip link first; choices and methods reachable with Tab and Enter; focus visible."""
+    open_page(page, base_url, "/")
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-title")).to_be_focused()
+    expect(page.locator("#page-title")).to_have_text("Tài khoản định danh mức độ cao")
+    page.keyboard.press("Tab")
+    expect(page.locator(tid("home-register"))).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-title")).to_be_focused()
+    page.keyboard.press("Tab")
+    for _ in range(12):
+        if page.evaluate("document.activeElement.dataset.testid") == "choose-citizen":
+            break
+        page.keyboard.press("Tab")
+    expect(page.locator(tid("choose-citizen"))).to_be_focused()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "no visible focus outline"
+    page.keyboard.press("Enter")
+    expect(page.locator(tid("method-usb"))).to_be_visible()
+    expect(page).to_have_url(re.compile(r"#/register/citizen$"))
+
+
+def test_distinguished_names_are_read_like_rfc_4514(page, base_url):
+    """format.js (as the gateway serves it) reads the gateway's DN strings: escaped commas,
+    '+', \\XX UTF-8 bytes."""
+    open_page(page, base_url, "/")
+    dn, name, ca, org = page.evaluate(
+        """async ([dn, escaped, ca, org]) => {
+             const f = await import("/assets/format.js");
+             return [f.parseDn(dn), f.dnValue(escaped, "cn"), f.caName(ca), f.caName(org)];
+           }""",
+        [
+            r"CN=CÔNG TY TNHH ABC\, CHI NHÁNH HÀ NỘI,O=X+OU=Y,C=VN",
+            r"CN=Nguy\E1\BB\85n V\C4\83n An,C=VN",
+            "C=VN,O=VNPT Group (TEST),CN=VNPT Certification Authority (TEST)",
+            "C=VN,O=Only Org",
+        ],
+    )
+    assert dn == [["CN", "CÔNG TY TNHH ABC, CHI NHÁNH HÀ NỘI"], ["O", "X"], ["OU", "Y"], ["C", "VN"]]
+    assert name == "Nguyễn Văn An"
+    assert ca == "VNPT Certification Authority (TEST)"
+    assert org == "Only Org"
+
+
+def test_account_page_without_a_session(page, base_url):
+    open_page(page, base_url, "/account")
+    expect(page.locator(tid("not-logged-in"))).to_be_visible()
+    page.evaluate("sessionStorage.setItem('kyso.session', JSON.stringify({token: 'forged', expires_at: '2999-01-01T00:00:00Z'}))")
+    page.reload()
+    box = page.locator(tid("error"))
+    expect(box.locator(tid("error-code"))).to_have_text("UNAUTHENTICATED")
+    expect(box.locator(tid("error-login"))).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('kyso.session')") is None
