@@ -2,9 +2,11 @@
 # Installs the system packages kyso's tests and demo need, if they are missing:
 # SoftHSM2 (the test tokens), OpenSC (pkcs11-tool, an independent PKCS#11 client),
 # OpenSSL (independent verification, and the OCSP responder in tests), curl and jq
-# (the demo's copy-paste sequence).
+# (the demo's copy-paste sequence), the PKCS#11 header for the PIN-lockout test module,
+# and Chromium with the Python packages the browser tests drive it with.
 # Safe to run again: it installs nothing when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
 [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || missing+=(softhsm2)
@@ -13,6 +15,9 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 command -v jq >/dev/null || missing+=(jq)
 command -v cc >/dev/null || missing+=(build-essential)
+[ -e /usr/include/p11-kit-1/p11-kit/pkcs11.h ] || missing+=(libp11-kit-dev)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -22,3 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null || { echo "install-deps: the Rust toolchain (cargo) is required" >&2; exit 1; }
+if ! python3 -c "import playwright, pytest" 2>/dev/null; then
+  echo "install-deps: installing the browser tests' Python packages"
+  python3 -m pip install -q -r tests/browser/requirements.txt \
+    || python3 -m pip install -q --break-system-packages -r tests/browser/requirements.txt
+fi

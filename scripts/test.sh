@@ -15,3 +15,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The registration page in a real Chromium, served by the gateway just built.
+python3 -m pytest tests/browser -q -p no:cacheprovider

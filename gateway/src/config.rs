@@ -613,14 +613,12 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
-        let agent = self.web.agent_url.to_ascii_lowercase();
-        if !(agent.starts_with("http://127.0.0.1:")
-            || agent.starts_with("http://localhost:")
-            || agent.starts_with("http://[::1]:"))
-        {
+        if !is_loopback_agent_url(&self.web.agent_url) {
             return Err(ConfigError::invalid(
                 "web.agent_url",
-                "must be http://127.0.0.1:PORT (the agent listens on loopback only)",
+                "must be http://127.0.0.1:PORT, http://localhost:PORT or http://[::1]:PORT \
+                 with nothing after the port (the agent listens on loopback only, and the \
+                 value goes into the page's Content-Security-Policy)",
             ));
         }
         if let Some(sim) = &self.sim {
@@ -719,6 +717,24 @@ fn check_origin(origin: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `url` is exactly a loopback HTTP origin with a numeric port (an optional
+/// trailing `/`). Anything more — a path, a second source, a `;` — would change the
+/// Content-Security-Policy the page is served with, so it is refused.
+fn is_loopback_agent_url(url: &str) -> bool {
+    let url = url.strip_suffix('/').unwrap_or(url);
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p != 0);
+    port_ok && matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 #[cfg(test)]
@@ -949,5 +965,32 @@ mod tests {
             write(&MINIMAL.replace("public_origin", "listen = \"nope\"\npublic_origin"));
         let e = Config::load(&path, []).unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn the_agent_url_must_be_a_bare_loopback_origin() {
+        for good in [
+            "http://127.0.0.1:18765",
+            "http://localhost:1/",
+            "http://[::1]:65535",
+        ] {
+            let (_dir, path) = write(&format!("{MINIMAL}[web]\nagent_url = \"{good}\"\n"));
+            assert!(Config::load(&path, []).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://127.0.0.1:1 https://evil.example",
+            "http://127.0.0.1:1; script-src *",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:70000",
+            "http://127.0.0.1:1/path",
+            "http://127.0.0.1.evil.example:80",
+            "https://127.0.0.1:1",
+            "http://10.0.0.1:1",
+        ] {
+            let (_dir, path) = write(&format!("{MINIMAL}[web]\nagent_url = \"{bad}\"\n"));
+            let e = Config::load(&path, []).unwrap_err().to_string();
+            assert!(e.contains("web.agent_url"), "{bad}: {e}");
+        }
     }
 }

@@ -16,7 +16,11 @@ use serde::Serialize;
 
 fn token_error(e: CkError) -> ShimError {
     match e {
-        CkError::Pkcs11(RvError::PinIncorrect, _) => ShimError::PinIncorrect { retries_left: None },
+        // A PIN of the wrong length or with characters the token refuses is, like a wrong
+        // PIN, something the user fixes by typing it again.
+        CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange | RvError::PinInvalid, _) => {
+            ShimError::PinIncorrect { retries_left: None }
+        }
         CkError::Pkcs11(RvError::PinLocked, _) => ShimError::PinLocked,
         CkError::Pkcs11(RvError::TokenNotPresent | RvError::DeviceRemoved, _) => {
             ShimError::TokenNotPresent
@@ -148,20 +152,24 @@ impl TokenModule {
     }
 
     /// Logs in with the user PIN and returns the session. A wrong PIN reports the retry
-    /// count when the token flags it (final try).
+    /// count when the token flags it (final try). An empty PIN never reaches the token:
+    /// on a token that counts tries it would use one up for nothing.
     pub fn login(&self, slot: Slot, pin: &str) -> Result<Session, ShimError> {
+        if pin.is_empty() {
+            return Err(ShimError::PinIncorrect { retries_left: None });
+        }
         let session = self.ctx.open_ro_session(slot).map_err(token_error)?;
         match session.login(UserType::User, Some(&AuthPin::from(pin.to_owned()))) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
             Err(e) => Err(match token_error(e) {
                 ShimError::PinIncorrect { .. } => {
-                    let info = self.ctx.get_token_info(slot).map_err(token_error)?;
-                    if info.user_pin_locked() {
-                        ShimError::PinLocked
-                    } else {
-                        ShimError::PinIncorrect {
+                    // Reading the flags can fail (token pulled); the wrong PIN is still news.
+                    match self.ctx.get_token_info(slot) {
+                        Ok(info) if info.user_pin_locked() => ShimError::PinLocked,
+                        Ok(info) => ShimError::PinIncorrect {
                             retries_left: info.user_pin_final_try().then_some(1),
-                        }
+                        },
+                        Err(_) => ShimError::PinIncorrect { retries_left: None },
                     }
                 }
                 other => other,

@@ -35,6 +35,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from stack import SIM_PIN, ReservedPort, Stack, bin_dir, missing_binaries  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+
+# A busy two-core CI machine can take more than Playwright's 5 s default to show an
+# answer; assertions wait as long as page actions do (set_default_timeout below).
+expect.set_options(timeout=20_000)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

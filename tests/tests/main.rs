@@ -3,6 +3,7 @@
 
 mod demo;
 mod edge;
+mod lockout;
 mod registration;
 mod revocation;
 mod sim;

@@ -1,0 +1,130 @@
+//! The agent against a token that locks its PIN: SoftHSM2 wrapped by
+//! `tests/pkcs11-lockout/lockout.c`, which counts wrong PINs per token and sets the
+//! PKCS#11 PIN flags the way a USB token does. Shows `retries_left` on the final try,
+//! `PIN_LOCKED` afterwards even for the right PIN, and that an empty PIN never costs a try.
+
+use kyso_tests::{Fixtures, bin, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ORIGIN: &str = "https://dichvucong.test";
+const NONCE: &str = "q2Zlx1BNyvE4ZC0Yb0Q2dPbu7zj6M0m3X9j1kUyGZ+8=";
+
+/// Builds the wrapper module into `dir` with the system C compiler.
+fn build_lockout_module(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("pkcs11-lockout/lockout.c");
+    let out = dir.join("lockout.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I/usr/include/p11-kit-1")
+        .arg("-o")
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc runs (scripts/install-deps.sh installs build-essential and libp11-kit-dev)");
+    assert!(status.success(), "lockout.c builds");
+    out
+}
+
+struct LockingToken<'a> {
+    f: &'a Fixtures,
+    module: PathBuf,
+    state: PathBuf,
+}
+
+impl LockingToken<'_> {
+    /// `kyso-shim authenticate` on token `label` with `pin`: the JSON it prints.
+    fn authenticate(&self, label: &str, pin: &str) -> serde_json::Value {
+        let mut cmd = self.f.with_tokens(bin("kyso-shim"));
+        cmd.env("KYSO_LOCKOUT_STATE", &self.state)
+            .env("KYSO_SHIM_PIN", pin)
+            .arg("--module")
+            .arg(&self.module)
+            .args([
+                "authenticate",
+                "--origin",
+                ORIGIN,
+                "--nonce",
+                NONCE,
+                "--token",
+                label,
+            ]);
+        let out = run(&mut cmd);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Wrong tries the wrapper has counted for every token so far.
+    fn counted(&self) -> Vec<String> {
+        let mut counts: Vec<String> = std::fs::read_dir(&self.state)
+            .map(|d| {
+                d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty() && s != "0")
+                    .collect()
+            })
+            .unwrap_or_default();
+        counts.sort();
+        counts
+    }
+}
+
+fn code(reply: &serde_json::Value) -> &str {
+    reply["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn the_final_try_is_announced_then_the_pin_locks_and_an_empty_pin_costs_nothing() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let token = LockingToken {
+        f: &f,
+        module: build_lockout_module(dir.path()),
+        state: dir.path().join("state"),
+    };
+    let person = |name: &str| f.tokens.tokens.iter().find(|t| t.person == name).unwrap();
+    let (locked, other) = (person("citizen-cccd"), person("citizen-cmnd"));
+
+    let empty = token.authenticate(&locked.label, "");
+    assert_eq!(code(&empty), "PIN_INCORRECT", "{empty}");
+    assert!(
+        token.counted().is_empty(),
+        "an empty PIN never reached the token"
+    );
+
+    let first = token.authenticate(&locked.label, "00000000");
+    assert_eq!(code(&first), "PIN_INCORRECT", "{first}");
+    assert!(first["error"].get("retries_left").is_none(), "{first}");
+    let second = token.authenticate(&locked.label, "00000000");
+    assert_eq!(code(&second), "PIN_INCORRECT", "{second}");
+    assert_eq!(
+        second["error"]["retries_left"], 1,
+        "the final try is announced"
+    );
+    let third = token.authenticate(&locked.label, "00000000");
+    assert_eq!(code(&third), "PIN_LOCKED", "{third}");
+
+    let right = token.authenticate(&locked.label, &locked.user_pin);
+    assert_eq!(
+        code(&right),
+        "PIN_LOCKED",
+        "a locked PIN stays locked: {right}"
+    );
+    assert!(right.get("signature").is_none());
+    assert!(
+        !right.to_string().contains(&locked.user_pin) && !third.to_string().contains("00000000"),
+        "no PIN is echoed"
+    );
+
+    let elsewhere = token.authenticate(&other.label, &other.user_pin);
+    assert!(
+        elsewhere.get("signature").is_some(),
+        "other tokens still sign: {elsewhere}"
+    );
+
+    // The issuer's unblock (here: forgetting the count) gives the token back.
+    std::fs::remove_dir_all(&token.state).unwrap();
+    let unblocked = token.authenticate(&locked.label, &locked.user_pin);
+    assert!(unblocked.get("signature").is_some(), "{unblocked}");
+}
