@@ -2,7 +2,8 @@
 # kyso demo: builds everything, makes the test PKI and one SoftHSM token per test person
 # in ./data, starts the gateway (SQLite, revocation checked against OpenSSL OCSP
 # responders for the test CAs), the signing agent and the MSSP simulator, and prints how
-# to register and log in with a token and with a signing SIM. Ctrl-C stops them all.
+# the registration page's address first, then how to register and log in from a terminal
+# with a token and with a signing SIM. Ctrl-C stops them all.
 #
 # Settings (the demo's own KYSO_DEMO_* variables): KYSO_DEMO_DATA (or KYSO_DATA), the
 # folder for everything it makes, absolute or relative (default ./data);
@@ -55,6 +56,8 @@ ocsp_url = "http://127.0.0.1:$ocsp_vnpt_port/"
 [[revocation.issuers]]
 certificate = "pki/ca/viettel/cert.pem"
 ocsp_url = "http://127.0.0.1:$ocsp_viettel_port/"
+[web]
+agent_url = "http://127.0.0.1:$agent_port"
 [sim]
 provider_url = "http://127.0.0.1:$sim_port"
 ap_id = "kyso-demo"
@@ -133,7 +136,13 @@ up kyso-shim $! curl -sf --max-time 2 -H "Origin: $origin" "http://127.0.0.1:$ag
 
 cat <<TXT
 
-kyso demo is running.
+kyso demo is running. Open the registration page in a browser:
+
+  $origin/
+
+  (Đăng ký → Công dân → USB ký số picks a token through the agent, whose PIN comes from
+  $data/pin; SIM ký số takes a test phone number, e.g. 0913000001, which answers by itself.)
+
   gateway  http://127.0.0.1:$gateway_port   (public origin $origin, database $data/kyso.db)
   agent    http://127.0.0.1:$agent_port      (tokens: $bin/kyso-shim list; PIN in $data/pin)
   MSSP     http://127.0.0.1:$sim_port      (signing-SIM simulator; phones below)

@@ -7,6 +7,7 @@ mod common;
 
 mod http_clock;
 mod http_concurrency;
+mod http_page;
 mod http_refusals;
 mod inspect_cli;
 mod revocation;

@@ -63,6 +63,9 @@ pub struct Fixtures {
     /// processes at once (a failed login in one makes `C_GetTokenInfo` fail in another),
     /// so tests take turns with the tokens, whatever runs them.
     _token_lock: File,
+    /// Held shared while the fixtures are in use, so they are never made again under a
+    /// running test.
+    _in_use: File,
 }
 
 /// Fixtures older than this are made again, so validity periods and CRLs stay fresh.
@@ -92,7 +95,13 @@ impl Fixtures {
             .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() < MAX_AGE);
         let pki = root.join("pki");
         let tokens_dir = root.join("tokens");
-        if !fresh {
+        let in_use = File::create(root.join(".in-use")).unwrap();
+        // Stale fixtures are made again only when no test is using them; otherwise they
+        // serve this run once more (their certificates stay valid well past MAX_AGE).
+        // Never waiting here keeps a test that holds fixtures from deadlocking with one
+        // that wants to remake them.
+        let remake = !fresh && (!done.exists() || in_use.try_lock().is_ok());
+        if remake {
             let _ = std::fs::remove_file(&done);
             let _ = std::fs::remove_dir_all(&pki);
             let _ = std::fs::remove_dir_all(&tokens_dir);
@@ -113,7 +122,9 @@ impl Fixtures {
                 String::from_utf8_lossy(&out.stderr)
             );
             File::create(&done).unwrap();
+            in_use.unlock().unwrap();
         }
+        in_use.lock_shared().unwrap();
         lock.unlock().unwrap();
         let token_lock = File::create(root.join(".tokens-in-use")).unwrap();
         if with_tokens {
@@ -121,6 +132,7 @@ impl Fixtures {
         }
         Fixtures {
             _token_lock: token_lock,
+            _in_use: in_use,
             manifest: Manifest::load(&pki).unwrap(),
             tokens: TokensFile::load(&tokens_dir).unwrap(),
             pki,

@@ -1,8 +1,8 @@
 //! The MSSP simulator as a child process: `kyso-mssp-sim serve` over a test PKI.
 
 use crate::bin;
-use crate::processes::{Running, start};
-use std::path::Path;
+use crate::processes::{Running, start_logging};
+use std::path::{Path, PathBuf};
 
 /// Simulator configuration knobs the tests vary (see `mssp-sim/kyso-mssp-sim.example.toml`).
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct SimOptions {
     pub max_timeout_s: u32,
     /// The APs allowed in, `(id, secret)`.
     pub aps: Vec<(String, String)>,
+    /// Log at debug level into this file.
+    pub debug_log: Option<PathBuf>,
 }
 
 /// The AP id the default options configure.
@@ -32,6 +34,7 @@ impl Default for SimOptions {
             slow_answer_ms: 1500,
             max_timeout_s: 300,
             aps: vec![(AP_ID.into(), AP_SECRET.into())],
+            debug_log: None,
         }
     }
 }
@@ -57,5 +60,9 @@ pub fn mssp_sim(pki: &Path, dir: &Path, options: &SimOptions) -> Running {
     cmd.args(["serve", "--config"])
         .arg(&path)
         .env("KYSO_LOG", "warn");
-    start(cmd, "kyso-mssp-sim listening on ")
+    start_logging(
+        cmd,
+        "kyso-mssp-sim listening on ",
+        options.debug_log.as_deref(),
+    )
 }

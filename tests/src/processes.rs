@@ -29,8 +29,27 @@ impl Drop for Running {
 }
 
 /// Starts `cmd` and waits for its first stdout line, `BANNER` followed by its URL.
-pub fn start(mut cmd: std::process::Command, banner: &str) -> Running {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+pub fn start(cmd: std::process::Command, banner: &str) -> Running {
+    start_logging(cmd, banner, None)
+}
+
+/// [`start`]; with `debug_log`, the program logs at debug level (`KYSO_LOG=debug`) into
+/// that file instead of the test's stderr.
+pub fn start_logging(
+    mut cmd: std::process::Command,
+    banner: &str,
+    debug_log: Option<&Path>,
+) -> Running {
+    cmd.stdout(Stdio::piped());
+    match debug_log {
+        Some(path) => {
+            let file = std::fs::File::create(path).expect("create log file");
+            cmd.env("KYSO_LOG", "debug").stderr(file);
+        }
+        None => {
+            cmd.stderr(Stdio::inherit());
+        }
+    }
     let mut child = cmd.spawn().expect("start process");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
@@ -59,6 +78,8 @@ pub struct GatewayOptions {
     pub policy: String,
     /// More TOML appended to the configuration (`[revocation]`, `[sim]` tables…).
     pub extra: String,
+    /// Log at debug level into this file (see [`start_logging`]).
+    pub debug_log: Option<PathBuf>,
 }
 
 impl Default for GatewayOptions {
@@ -70,6 +91,7 @@ impl Default for GatewayOptions {
             body_bytes: 65536,
             policy: "revocation = \"off\"\n".into(),
             extra: String::new(),
+            debug_log: None,
         }
     }
 }
@@ -96,7 +118,11 @@ pub fn gateway_for(
     cmd.args(["serve", "--config"])
         .arg(&path)
         .env("KYSO_LOG", "warn");
-    start(cmd, "kyso-gateway listening on ")
+    start_logging(
+        cmd,
+        "kyso-gateway listening on ",
+        options.debug_log.as_deref(),
+    )
 }
 
 /// Writes `dir/kyso.toml`: a gateway trusting the PKI in `pki`, a fresh SQLite file in
@@ -143,6 +169,16 @@ pub fn agent(f: &Fixtures, pin_file: &PathBuf) -> Running {
 
 /// [`agent`] with more environment (`KYSO_SHIM_*` settings).
 pub fn agent_with(f: &Fixtures, pin_file: &PathBuf, env: &[(&str, &str)]) -> Running {
+    agent_logging(f, pin_file, env, None)
+}
+
+/// [`agent_with`], logging at debug level into `debug_log` when given.
+pub fn agent_logging(
+    f: &Fixtures,
+    pin_file: &PathBuf,
+    env: &[(&str, &str)],
+    debug_log: Option<&Path>,
+) -> Running {
     let mut cmd = f.with_tokens(bin("kyso-shim"));
     cmd.envs(env.iter().copied());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-origin"])
@@ -151,7 +187,7 @@ pub fn agent_with(f: &Fixtures, pin_file: &PathBuf, env: &[(&str, &str)]) -> Run
         .arg(pin_file)
         .env("KYSO_LOG", "warn")
         .env_remove("KYSO_SHIM_PIN");
-    start(cmd, "kyso-shim listening on ")
+    start_logging(cmd, "kyso-shim listening on ", debug_log)
 }
 
 /// An HTTP answer.

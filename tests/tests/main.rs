@@ -4,6 +4,7 @@
 mod demo;
 mod edge;
 mod lockout;
+mod logs;
 mod registration;
 mod revocation;
 mod sim;

@@ -432,3 +432,29 @@ fn the_ca_databases_know_the_token_certificates() {
         );
     }
 }
+
+/// Stale fixtures are not made again while a test holds them: the test's PKI survives a
+/// second `Fixtures` that finds them stale.
+#[test]
+fn fixtures_in_use_are_never_remade_under_the_test() {
+    let held = Fixtures::shared_pki();
+    let root = kyso_tests::bin_dir().join("kyso-test-fixtures");
+    let complete = root.join(".complete");
+    let marker = held.pki.join("in-use-marker");
+    std::fs::write(&marker, b"").unwrap();
+    let set_age = |ago: std::time::Duration| {
+        std::fs::File::options()
+            .write(true)
+            .open(&complete)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - ago)
+            .unwrap();
+    };
+    set_age(std::time::Duration::from_secs(7 * 3600));
+    let again = Fixtures::shared_pki();
+    let survived = marker.exists();
+    set_age(std::time::Duration::ZERO);
+    let _ = std::fs::remove_file(&marker);
+    assert!(survived, "the fixtures were remade under a running test");
+    assert_eq!(again.pki, held.pki);
+}

@@ -1,0 +1,165 @@
+//! No secret reaches any log. The gateway, the agent and the MSSP simulator run at debug
+//! level (their dependencies' debug output included) with their logs in files, through a
+//! token registration and login and a signing-SIM registration with a person confirming
+//! on the phone; then every log is searched for each secret the run handled: the token
+//! PIN, the SIM PIN, the AP secret, tickets, session tokens and SIM session ids.
+
+use kyso_tests::Fixtures;
+use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim};
+use kyso_tests::processes::{
+    GatewayOptions, ORIGIN, Reply, account_me, agent_logging, confirm, gateway, post, request,
+};
+use serde_json::json;
+
+const SIM_PIN: &str = "739164";
+const SIM_PHONE: &str = "+84912000002";
+
+fn text(r: &Reply, field: &str) -> String {
+    r.json[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {r:?}"))
+        .to_owned()
+}
+
+#[test]
+fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = ["gateway", "agent", "mssp-sim"].map(|n| dir.path().join(format!("{n}.log")));
+    let sim = mssp_sim(
+        &f.pki,
+        dir.path(),
+        &SimOptions {
+            pin: SIM_PIN.into(),
+            debug_log: Some(logs[2].clone()),
+            ..SimOptions::default()
+        },
+    );
+    let gw = gateway(
+        &f,
+        dir.path(),
+        &GatewayOptions {
+            extra: format!(
+                "[sim]\nprovider_url = {:?}\nap_id = {AP_ID:?}\nap_secret = {AP_SECRET:?}\n",
+                sim.url
+            ),
+            debug_log: Some(logs[0].clone()),
+            ..GatewayOptions::default()
+        },
+    );
+    let token = f
+        .tokens
+        .tokens
+        .iter()
+        .find(|t| t.person == "citizen-cccd")
+        .unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, &token.user_pin).unwrap();
+    let agent = agent_logging(&f, &pin_file, &[], Some(&logs[1]));
+    let mut secrets = vec![
+        token.user_pin.clone(),
+        SIM_PIN.to_owned(),
+        AP_SECRET.to_owned(),
+    ];
+
+    // A token registration and login through the agent.
+    let signed = |purpose: &str| {
+        let c = post(
+            &format!("{}/v1/challenges", gw.url),
+            &[],
+            &json!({ "purpose": purpose }),
+        );
+        let nonce = text(&c, "nonce");
+        let signature = post(
+            &format!("{}/v1/authenticate", agent.url),
+            &[("Origin", ORIGIN)],
+            &json!({
+                "challenge_nonce": nonce,
+                "certificate_id": format!("{}:{}", token.serial, token.key_id),
+            }),
+        );
+        assert_eq!(signature.status, 200, "{signature:?}");
+        json!({ "challenge_id": c.json["challenge_id"], "auth_token": signature.json })
+    };
+    let preview = post(
+        &format!("{}/v1/registrations/token", gw.url),
+        &[],
+        &signed("register"),
+    );
+    let ticket = text(&preview, "ticket");
+    assert_eq!(confirm(&gw.url, &ticket, &json!({})).status, 201);
+    let login = post(
+        &format!("{}/v1/sessions/token", gw.url),
+        &[],
+        &signed("login"),
+    );
+    let session_token = text(&login, "session_token");
+    assert_eq!(account_me(&gw.url, &session_token).status, 200);
+    secrets.extend([ticket, session_token]);
+
+    // A SIM registration confirmed on the phone with the SIM PIN.
+    let started = post(
+        &format!("{}/v1/registrations/sim", gw.url),
+        &[],
+        &json!({ "phone": SIM_PHONE }),
+    );
+    assert_eq!(started.status, 202, "{started:?}");
+    let session_id = text(&started, "session_id");
+    let on_phone = (0..100)
+        .find_map(|_| {
+            let shown = request(
+                "GET",
+                &format!("{}/device/v1/{SIM_PHONE}/requests", sim.url),
+                &[],
+                None,
+            );
+            let first = shown.json.as_array().and_then(|a| a.first().cloned());
+            if first.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            first
+        })
+        .expect("the request reaches the phone");
+    let answered = post(
+        &format!(
+            "{}/device/v1/{SIM_PHONE}/requests/{}/confirm",
+            sim.url,
+            on_phone["id"].as_str().unwrap()
+        ),
+        &[],
+        &json!({ "pin": SIM_PIN }),
+    );
+    assert_eq!(answered.status, 200, "{answered:?}");
+    let result = (0..20)
+        .map(|_| {
+            request(
+                "GET",
+                &format!("{}/v1/registrations/sim/{session_id}?wait=10", gw.url),
+                &[],
+                None,
+            )
+        })
+        .find(|r| r.json["state"] != "pending")
+        .expect("the SIM session completes");
+    let sim_ticket = text(&result, "ticket");
+    assert_eq!(confirm(&gw.url, &sim_ticket, &json!({})).status, 201);
+    secrets.extend([session_id, sim_ticket]);
+
+    drop((agent, gw, sim));
+    for log in &logs {
+        let written = std::fs::read_to_string(log).unwrap();
+        assert!(
+            written.contains("INFO"),
+            "{} holds the program's log: {written}",
+            log.display()
+        );
+        for secret in &secrets {
+            assert!(
+                !written.contains(secret.as_str()),
+                "{} contains a secret ({} characters)",
+                log.display(),
+                secret.len()
+            );
+        }
+    }
+}
