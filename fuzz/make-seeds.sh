@@ -46,6 +46,15 @@ for d in "$PKI"/ca/*/; do
 done
 cp "$vector/TEST_of_ESTEID2018.cer" "$seeds/identity/esteid2018-ca.der"
 
+# crl: every CA's CRL as DER, and one as PEM (some CAs publish PEM). phone/ is hand-written
+# and not regenerated.
+rm -rf "$seeds/crl"
+mkdir -p "$seeds/crl"
+for d in "$PKI"/ca/*/; do
+    [ -f "$d/crl.der" ] && cp "$d/crl.der" "$seeds/crl/$(basename "$d").der"
+done
+cp "$PKI/ca/vnpt/crl.pem" "$seeds/crl/vnpt.pem"
+
 # 3. ocsp_response: real answers from `openssl ocsp` acting as the VNPT CA's responder.
 ca="$PKI/ca/vnpt"
 work="$(mktemp -d)"

@@ -15,5 +15,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The fuzz targets compile with libFuzzer linked, and every seed runs through its target.
+cargo check --manifest-path fuzz/Cargo.toml --bins --locked --target-dir target/fuzz
+cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked --target-dir target/fuzz
 # The registration page in a real Chromium, served by the gateway just built.
 python3 -m pytest tests/browser -q -p no:cacheprovider
