@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cargo fmt --all -- --check
 ./scripts/check-layers.sh
+./scripts/check-vectors.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # End-to-end tests run the workspace's binaries, so build them first.
 cargo build --workspace --bins --locked

@@ -291,3 +291,24 @@ fn the_birth_year_bound_moves_with_the_clock() {
     assert!(subject_of(&der, 2026).is_err());
     assert!(subject_of(&der, 2027).is_ok());
 }
+
+/// The province table against `vectors/vn/provinces.tsv`, a list typed from the circular
+/// with names, not from the code; and every listed code opens a valid CCCD.
+#[test]
+fn province_codes_are_exactly_the_circulars_list() {
+    let listed: Vec<&str> = include_str!("vectors/vn/provinces.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let mut table = kyso_verify::identity::PROVINCE_CODES.to_vec();
+    table.sort_unstable();
+    assert_eq!(table, listed);
+    for code in &listed {
+        let cccd = format!("{code}095001234");
+        assert!(
+            kyso_verify::identity::validate_cccd(&cccd, 2026).is_ok(),
+            "{cccd}"
+        );
+    }
+}
