@@ -2,34 +2,10 @@
 //! rate limits on a clock the test moves: one challenge submitted 100 times at once is
 //! accepted once; one ticket confirmed 100 times at once makes one account.
 
-use crate::common::{ORIGIN, call, call_full, world};
+use crate::common::{ORIGIN, at_once, call, call_full, world};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use time::Duration;
-
-/// Runs `n` copies of `f(i)` at once; their results.
-async fn at_once<T, Fut>(n: usize, f: impl Fn(usize) -> Fut) -> Vec<T>
-where
-    T: Send + 'static,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let (barrier, work) = (barrier.clone(), f(i));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                work.await
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_challenge_submitted_100_times_at_once_is_accepted_once() {

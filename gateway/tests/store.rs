@@ -6,6 +6,7 @@
 //! terminal states final), and an append-only audit chain that any change breaks — checked
 //! with an implementation of the chain independent of the gateway's.
 
+use crate::common::at_once;
 use async_trait::async_trait;
 use kyso_gateway::domain::registration::Method;
 use kyso_gateway::domain::{
@@ -154,31 +155,6 @@ fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession
         result: None,
         outcome: None,
     }
-}
-
-/// Runs `n` copies of `f` at once on the multi-threaded runtime; their results.
-async fn at_once<T, F, Fut>(n: usize, f: F) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(tokio::sync::Barrier::new(n));
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let barrier = barrier.clone();
-            let work = f(i);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                work.await
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
 }
 
 pub async fn a_challenge_is_taken_exactly_once_by_100_concurrent_takers(b: impl Backend) {

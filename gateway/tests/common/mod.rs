@@ -200,3 +200,28 @@ pub async fn call(app: &axum::Router, path: &str, body: Value) -> (StatusCode, V
     let (status, _, json) = call_full(app, path, body).await;
     (status, json)
 }
+
+/// Runs `n` copies of `f` at once on the multi-threaded runtime; their results.
+pub async fn at_once<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let work = f(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
