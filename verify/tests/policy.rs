@@ -119,53 +119,41 @@ async fn web_eid_token_is_untrusted_under_another_anchor_and_tampering_is_caught
         options(),
         Arc::new(NoRevocationCheck),
     );
-    let mut bad = token.clone();
-    let mut sig = STANDARD.decode(&bad.signature).unwrap();
-    sig[10] ^= 1;
-    bad.signature = STANDARD.encode(sig);
-    assert_eq!(
-        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
+    let mut flipped = STANDARD.decode(&token.signature).unwrap();
+    flipped[10] ^= 1;
+    let flipped = STANDARD.encode(flipped);
+    type Tamper = Box<dyn Fn(&mut kyso_proto::webeid::AuthToken)>;
+    let tampered: [(Tamper, ErrorCode); 5] = [
+        (
+            Box::new(move |t| t.signature = flipped.clone()),
+            ErrorCode::SignatureInvalid,
+        ),
+        (
+            Box::new(|t| t.algorithm = "ES256".into()),
+            ErrorCode::SignatureInvalid,
+        ),
+        (
+            Box::new(|t| t.algorithm = "HS256".into()),
+            ErrorCode::UnsupportedAlgorithm,
+        ),
+        (
+            Box::new(|t| t.signature = "not base64!".into()),
+            ErrorCode::MalformedToken,
+        ),
+        (
+            Box::new(|t| t.format = "web-eid:2".into()),
+            ErrorCode::MalformedToken,
+        ),
+    ];
+    for (i, (tamper, want)) in tampered.iter().enumerate() {
+        let mut bad = token.clone();
+        tamper(&mut bad);
+        let got = verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
             .await
             .unwrap_err()
-            .code,
-        ErrorCode::SignatureInvalid
-    );
-    let mut bad = token.clone();
-    bad.algorithm = "ES256".into();
-    assert_eq!(
-        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
-            .await
-            .unwrap_err()
-            .code,
-        ErrorCode::SignatureInvalid
-    );
-    let mut bad = token.clone();
-    bad.algorithm = "HS256".into();
-    assert_eq!(
-        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
-            .await
-            .unwrap_err()
-            .code,
-        ErrorCode::UnsupportedAlgorithm
-    );
-    let mut bad = token.clone();
-    bad.signature = "not base64!".into();
-    assert_eq!(
-        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
-            .await
-            .unwrap_err()
-            .code,
-        ErrorCode::MalformedToken
-    );
-    let mut bad = token;
-    bad.format = "web-eid:2".into();
-    assert_eq!(
-        verify_auth_token(&policy, &bad, &[], WEBEID_ORIGIN, WEBEID_NONCE, at)
-            .await
-            .unwrap_err()
-            .code,
-        ErrorCode::MalformedToken
-    );
+            .code;
+        assert_eq!(got, *want, "tampering #{i}");
+    }
 }
 
 fn pem_der(dir: &Path, rel: &str) -> Vec<u8> {
