@@ -29,6 +29,12 @@ fi
 command -v cargo >/dev/null || { echo "install-deps: the Rust toolchain (cargo) is required" >&2; exit 1; }
 if ! python3 -c "import playwright, pytest" 2>/dev/null; then
   echo "install-deps: installing the browser tests' Python packages"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip
+  fi
   python3 -m pip install -q -r tests/browser/requirements.txt \
     || python3 -m pip install -q --break-system-packages -r tests/browser/requirements.txt
 fi
