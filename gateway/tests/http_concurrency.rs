@@ -2,20 +2,26 @@
 //! rate limits on a clock the test moves: one challenge submitted 100 times at once is
 //! accepted once; one ticket confirmed 100 times at once makes one account.
 
-use crate::common::{ORIGIN, at_once, call, call_full, world};
+use crate::common::{ORIGIN, World, at_once, call, call_full, world};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
+
+/// A registration challenge signed by the citizen-cccd test person: the body of
+/// `POST /v1/registrations/token`.
+async fn signed_registration(w: &World, app: &axum::Router) -> Value {
+    let (_, c) = call(app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w
+        .pki
+        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+    json!({ "challenge_id": c["challenge_id"], "auth_token": token })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_challenge_submitted_100_times_at_once_is_accepted_once() {
     let w = world().await;
     let app = w.app();
-    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
-    let token = w
-        .pki
-        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
-    let body = json!({ "challenge_id": c["challenge_id"], "auth_token": token });
+    let body = signed_registration(&w, &app).await;
     let answers = at_once(100, |_| {
         let (app, body) = (app.clone(), body.clone());
         async move { call(&app, "/v1/registrations/token", body).await }
@@ -36,16 +42,8 @@ async fn one_challenge_submitted_100_times_at_once_is_accepted_once() {
 async fn one_ticket_confirmed_100_times_at_once_makes_one_account() {
     let w = world().await;
     let app = w.app();
-    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
-    let token = w
-        .pki
-        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
-    let (_, preview) = call(
-        &app,
-        "/v1/registrations/token",
-        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
-    )
-    .await;
+    let body = signed_registration(&w, &app).await;
+    let (_, preview) = call(&app, "/v1/registrations/token", body).await;
     let url = format!(
         "/v1/registrations/{}/confirm",
         preview["ticket"].as_str().unwrap()

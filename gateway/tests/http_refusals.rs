@@ -5,7 +5,6 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
 
 /// Every route and the methods it takes.
 const ROUTES: [(&str, &str); 15] = [
@@ -39,14 +38,7 @@ async fn send(
         .header("content-type", "application/json")
         .body(Body::from("{}"))
         .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-    (
-        parts.status,
-        parts.headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::common::send(app, request).await
 }
 
 fn assert_problem(headers: &axum::http::HeaderMap, json: &Value, code: &str, what: &str) {

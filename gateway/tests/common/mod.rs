@@ -171,6 +171,15 @@ pub async fn call_full(
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
+    send(app, request).await
+}
+
+/// Sends `request` through the router in process; returns the status, headers and JSON
+/// answer (`Null` when the body is not JSON).
+pub async fn send(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
@@ -183,16 +192,8 @@ pub async fn call_full(
 
 /// GETs `path` through the router in process; returns the status and the JSON answer.
 pub async fn get(app: &axum::Router, path: &str) -> (StatusCode, Value) {
-    let request = Request::get(path).body(Body::empty()).unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, _, json) = send(app, Request::get(path).body(Body::empty()).unwrap()).await;
+    (status, json)
 }
 
 /// POSTs JSON through the router in process; returns the status and the JSON answer.
