@@ -28,9 +28,13 @@ pub struct Config {
     /// The origin of the registration page, `https://host[:port]`; bound into every
     /// challenge. Required.
     pub public_origin: String,
-    /// `sqlite://path` (created if missing).
+    /// `sqlite://path` (created if missing; one instance) or `postgres://…` (any number
+    /// of instances on one database).
     #[serde(default = "default_database_url")]
     pub database_url: String,
+    /// How PostgreSQL is used; ignored for SQLite.
+    #[serde(default)]
+    pub database: DatabaseConfig,
     /// Trust anchors and intermediates.
     pub trust: TrustConfig,
     /// Certificate policy switches.
@@ -215,6 +219,46 @@ pub struct TrustConfig {
     /// Intermediate CA files, validated against the anchors at start-up.
     #[serde(default)]
     pub intermediates: Vec<PathBuf>,
+}
+
+/// `[database]`: PostgreSQL settings (the pool size is `limits.database_connections`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Longest one statement may run, milliseconds (`SET LOCAL statement_timeout`).
+    pub statement_timeout_ms: u64,
+    /// Longest a request waits for a database connection, milliseconds; past it the
+    /// request gets `503 STORAGE_UNAVAILABLE` (the database is down or saturated).
+    pub acquire_timeout_ms: u64,
+    /// Isolation level of every transaction.
+    pub isolation: IsolationLevel,
+    /// `false` behind pgbouncer in transaction-pooling mode: no named prepared statements.
+    pub prepared_statements: bool,
+    /// TLS to the server (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`);
+    /// unset, the URL's `sslmode` applies (default `prefer`).
+    pub sslmode: Option<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            statement_timeout_ms: 5000,
+            acquire_timeout_ms: 3000,
+            isolation: IsolationLevel::ReadCommitted,
+            prepared_statements: true,
+            sslmode: None,
+        }
+    }
+}
+
+/// `database.isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IsolationLevel {
+    /// PostgreSQL's default.
+    ReadCommitted,
+    /// What CockroachDB and YugabyteDB run at; conflicts are retried.
+    Serializable,
 }
 
 /// `policy.revocation`: which sources to ask.

@@ -30,6 +30,11 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The audit log (design §8).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print a certificate's identity and facts as JSON (no trust decision).
     ///
     /// Exit 0 when an identity was read, 1 when the certificate has none (the JSON says
@@ -89,6 +94,19 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain over every row.
+    ///
+    /// Exit 0 and the number of rows when it holds; 1 naming the first broken row; 2
+    /// when the database cannot be read.
+    Verify {
+        /// Configuration file (the database).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
 fn usage_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("kyso-gateway: {e}");
     ExitCode::from(2)
@@ -120,7 +138,20 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            run_async(async move { kyso_gateway::startup::open_store(&config).await.map(|_| ()) })
+            run_async(async move {
+                let store = kyso_gateway::startup::open_store(&config).await?;
+                Ok(store.migrate().await?)
+            })
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => {
+            init_logging();
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            audit_verify(&config)
         }
         Command::Inspect { cert } => inspect(&cert),
         Command::VerifyToken {
@@ -164,6 +195,30 @@ fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> 
     match runtime.block_on(f) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(e),
+    }
+}
+
+fn audit_verify(config: &Config) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let verified = runtime.block_on(async {
+        let store = kyso_gateway::startup::open_store(config).await?;
+        store.ensure_schema().await?;
+        Ok::<_, StartupError>(store.verify_audit_chain().await)
+    });
+    match verified {
+        Err(e) => usage_error(e),
+        Ok(Ok(rows)) => {
+            println!("audit chain intact: {rows} rows");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e @ kyso_gateway::store::StoreError::AuditChainBroken { .. })) => {
+            println!("{e}");
+            ExitCode::FAILURE
+        }
+        Ok(Err(e)) => usage_error(e),
     }
 }
 

@@ -53,6 +53,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     }
     let policy = policy_with(&config, revocation, None)?;
     let store = open_store(&config).await?;
+    store.ensure_schema().await?;
     let limits = &config.limits;
     let settings = Settings {
         origin: config.public_origin.clone(),

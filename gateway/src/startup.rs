@@ -2,9 +2,9 @@
 //! names, builds the trust store, the revocation checker, the policy, the store and the
 //! operator client. Every error names the setting (and file) it comes from.
 
-use crate::config::{Config, ConfigError, RevocationMode, UnavailableMode};
+use crate::config::{Config, ConfigError, IsolationLevel, RevocationMode, UnavailableMode};
 use crate::revocation::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{Isolation, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 use kyso_verify::inspect::decode_certificate;
 use kyso_verify::policy::{
     CertificatePolicy, NoRevocationCheck, RevocationChecker, TrustError, TrustStore,
@@ -12,6 +12,7 @@ use kyso_verify::policy::{
 use kyso_verify::revocation::ocsp::OcspRules;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why the gateway cannot start (or a one-shot command cannot run).
 #[derive(Debug, thiserror::Error)]
@@ -221,11 +222,29 @@ pub fn policy_from(config: &Config) -> Result<CertificatePolicy, StartupError> {
     policy_with(config, revocation_checker(config)?, None)
 }
 
-/// Opens the configured store and applies migrations.
+/// Opens the store `database_url` names: `postgres://` or `postgresql://` for
+/// PostgreSQL, anything else for SQLite.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
-    let store = SqliteStore::open(&config.database_url, config.limits.database_connections).await?;
-    store.migrate().await?;
-    Ok(Arc::new(store))
+    let url = &config.database_url;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let db = &config.database;
+        let options = PostgresOptions {
+            pool_size: config.limits.database_connections,
+            statement_timeout: Duration::from_millis(db.statement_timeout_ms),
+            acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
+            isolation: match db.isolation {
+                IsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+                IsolationLevel::Serializable => Isolation::Serializable,
+            },
+            prepared_statements: db.prepared_statements,
+            sslmode: db.sslmode.clone(),
+        };
+        Ok(Arc::new(PostgresStore::open(url, &options)?))
+    } else {
+        Ok(Arc::new(
+            SqliteStore::open(url, config.limits.database_connections).await?,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -14,4 +14,5 @@ mod revocation;
 mod serve_cli;
 mod service;
 mod store;
+mod store_postgres;
 mod verify_token_cli;

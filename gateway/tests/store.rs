@@ -47,7 +47,7 @@ fn ident(kind: IdentifierKind, value: &str) -> Identifier {
     }
 }
 
-fn citizen(cccd: &str, aliases: &[Identifier]) -> Subject {
+pub fn citizen(cccd: &str, aliases: &[Identifier]) -> Subject {
     Subject {
         subject_type: SubjectType::Citizen,
         identifier: ident(IdentifierKind::Cccd, cccd),
@@ -109,7 +109,7 @@ fn audit(event: &'static str, account_id: &str) -> AuditEntry {
 }
 
 /// Stores a ticket for `subject` and creates account `id` from it.
-async fn register(
+pub async fn register(
     store: &dyn Store,
     id: &str,
     subject: Subject,
@@ -542,11 +542,12 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $test() {
-                super::$test(<$backend>::open().await).await;
+                crate::store::$test(<$backend>::open().await).await;
             }
         )+
     };
 }
+pub(crate) use conformance;
 
 /// SQLite: a fresh file per test.
 pub struct Sqlite {

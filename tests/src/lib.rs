@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod mssp;
+pub mod postgres;
 pub mod processes;
 pub mod revocation;
 pub mod signer;

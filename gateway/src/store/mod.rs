@@ -12,11 +12,15 @@
 //! is append-only. The store conformance suite (`gateway/tests/store.rs`) holds every
 //! backend to this contract. What rows hold as JSON is in [`records`], versioned.
 //!
-//! Backends: [`SqliteStore`] (one instance, the default).
+//! Backends: [`SqliteStore`] (one instance, the default) and [`PostgresStore`] (any
+//! number of instances on one database). What both share about rows is in `rows`.
 
+mod postgres;
 pub mod records;
+mod rows;
 mod sqlite;
 
+pub use postgres::{Isolation, MAX_ATTEMPTS, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Account, AuditEntry, CertificateRecord, Challenge, SimOutcome, SimResult};
@@ -41,6 +45,17 @@ pub enum StoreError {
         what: &'static str,
         /// What is wrong with it.
         detail: String,
+    },
+    /// The database's schema is older than this build; `kyso-gateway migrate` brings it
+    /// up to date.
+    #[error(
+        "the database schema is at version {have}, this gateway needs {want}: run `kyso-gateway migrate`"
+    )]
+    SchemaOutdated {
+        /// The newest migration applied.
+        have: i64,
+        /// The newest this build knows.
+        want: i64,
     },
     /// The audit chain does not verify; names the first broken row.
     #[error("the audit chain is broken at row {seq}")]
@@ -172,6 +187,10 @@ pub trait SimStore: Send + Sync {
 pub trait Store: ChallengeStore + AccountStore + SimStore {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
+    /// Makes sure the schema is current before serving: SQLite, whose file one instance
+    /// owns, migrates; PostgreSQL, shared by many instances, only checks and leaves the
+    /// change to `kyso-gateway migrate`, run once.
+    async fn ensure_schema(&self) -> Result<(), StoreError>;
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for

@@ -3,9 +3,13 @@
 //! Account and session transactions run on the writer connection in `BEGIN IMMEDIATE`,
 //! committed with `synchronous = FULL` ([`Durable`]).
 
-use super::{SqliteStore, from_ts, is_unique_violation, ts};
-use crate::domain::{Account, AuditEntry, CertificateRecord, audit_hash};
-use crate::store::records::{decode_subject, encode_subject};
+use super::SqliteStore;
+use crate::domain::{Account, AuditEntry, CertificateRecord};
+use crate::store::records::encode_subject;
+use crate::store::rows::{
+    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, bind_account, is_unique_violation, ts,
+    verify_audit_rows,
+};
 use crate::store::{AccountStore, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
@@ -40,28 +44,13 @@ impl SqliteStore {
     }
 
     async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, subject_json, email, phone, ial, created_at FROM accounts WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| account_of(&r)).transpose()
     }
-}
-
-fn account_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Account, StoreError> {
-    Ok(Account {
-        id: r.try_get("id")?,
-        subject: decode_subject(&r.try_get::<String, _>("subject_json")?)?,
-        email: r.try_get("email")?,
-        phone: r.try_get("phone")?,
-        ial: u8::try_from(r.try_get::<i64, _>("ial")?).map_err(|e| StoreError::Corrupt {
-            what: "account",
-            detail: e.to_string(),
-        })?,
-        created_at: from_ts(r.try_get("created_at")?)?,
-    })
 }
 
 /// The account transaction of [`AccountStore::create_account`].
@@ -87,22 +76,15 @@ async fn insert_account(
         return Err(CreateAccountError::TicketNotFound);
     }
     let s = &account.subject;
-    sqlx::query(
-        "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, \
-         organization, email, phone, ial, created_at, subject_json) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    bind_account(
+        sqlx::query(
+            "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, \
+             organization, email, phone, ial, created_at, subject_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        account,
+        encode_subject(s)?,
     )
-    .bind(&account.id)
-    .bind(s.subject_type.as_str())
-    .bind(s.identifier.kind.as_str())
-    .bind(&s.identifier.value)
-    .bind(&s.full_name)
-    .bind(s.organization.as_deref())
-    .bind(account.email.as_deref())
-    .bind(account.phone.as_deref())
-    .bind(i64::from(account.ial))
-    .bind(ts(account.created_at))
-    .bind(encode_subject(s)?)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::from)?;
@@ -163,33 +145,17 @@ async fn append_audit(
     let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **tx)
         .await?;
-    let (seq, prev) = match last {
-        Some(row) => (row.try_get::<i64, _>(0)? + 1, row.try_get::<String, _>(1)?),
-        None => (1, String::new()),
+    let (prev_seq, prev_hash) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, String::new()),
     };
-    let details = entry.details.to_string();
-    let at = ts(entry.at);
-    let hash = audit_hash(
-        &prev,
-        seq,
-        at,
-        entry.event,
-        entry.account_id.as_deref(),
-        &details,
-    );
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(entry.event)
-    .bind(entry.account_id.as_deref())
-    .bind(details)
-    .bind(prev)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?;
+    ChainedAudit::after(prev_seq, prev_hash, entry)
+        .bind(sqlx::query(
+            "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -294,34 +260,10 @@ impl AccountStore for SqliteStore {
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, event, account_id, details, prev_hash, hash FROM audit_log ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut prev = String::new();
-        for (expected, r) in (1..).zip(&rows) {
-            let seq: i64 = r.try_get(0)?;
-            if seq != expected {
-                // A row removed from the middle or the start (rowids are never reused).
-                return Err(StoreError::AuditChainBroken { seq: expected });
-            }
-            let account: Option<String> = r.try_get(3)?;
-            let stored_prev: String = r.try_get(5)?;
-            let hash: String = r.try_get(6)?;
-            let want = audit_hash(
-                &prev,
-                seq,
-                r.try_get(1)?,
-                &r.try_get::<String, _>(2)?,
-                account.as_deref(),
-                &r.try_get::<String, _>(4)?,
-            );
-            if stored_prev != prev || hash != want {
-                return Err(StoreError::AuditChainBroken { seq });
-            }
-            prev = hash;
-        }
-        Ok(rows.len() as u64)
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        verify_audit_rows(&rows)
     }
 }

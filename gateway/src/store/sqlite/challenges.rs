@@ -1,8 +1,9 @@
 //! Challenges and tickets on SQLite: a challenge is taken with `DELETE … RETURNING`, so
 //! of any number of concurrent takers exactly one gets it.
 
-use super::{SqliteStore, from_ts, ts};
-use crate::domain::{Challenge, Purpose, Ticket};
+use super::SqliteStore;
+use crate::store::rows::{challenge_of, ts};
+use crate::domain::{Challenge, Ticket};
 use crate::store::records::{decode_ticket, encode_ticket};
 use crate::store::{ChallengeStore, StoreError};
 use async_trait::async_trait;
@@ -31,18 +32,7 @@ impl ChallengeStore for SqliteStore {
         .bind(id)
         .fetch_optional(&self.writer)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let purpose: String = row.try_get("purpose")?;
-        Ok(Some(Challenge {
-            id: id.to_owned(),
-            nonce: row.try_get("nonce")?,
-            purpose: Purpose::from_name(&purpose).ok_or_else(|| StoreError::Corrupt {
-                what: "challenge",
-                detail: format!("purpose {purpose:?}"),
-            })?,
-            origin: row.try_get("origin")?,
-            expires_at: from_ts(row.try_get("expires_at")?)?,
-        }))
+        row.map(|r| challenge_of(id, &r)).transpose()
     }
 
     async fn put_ticket(&self, t: &Ticket) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ mod accounts;
 mod challenges;
 mod sim;
 
+use super::rows::ts;
 use super::{Store, StoreError};
 use async_trait::async_trait;
 use sqlx::SqlitePool;
@@ -34,21 +35,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer connection.
     writer: SqlitePool,
-}
-
-fn ts(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp()
-}
-
-fn from_ts(s: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp(s).map_err(|e| StoreError::Corrupt {
-        what: "time",
-        detail: e.to_string(),
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 impl SqliteStore {
@@ -79,6 +65,10 @@ impl Store for SqliteStore {
         Ok(sqlx::migrate!("./migrations/sqlite")
             .run(&self.writer)
             .await?)
+    }
+
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.migrate().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -4,67 +4,18 @@
 //! starts for a number race in the database, and the loser sees a unique violation.
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
 
-use super::{SqliteStore, from_ts, is_unique_violation, ts};
-use crate::domain::{Purpose, SimOutcome, SimResult, SimSession, Ticket};
-use crate::store::records::{decode_outcome, encode_outcome, encode_ticket};
+use super::SqliteStore;
+use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
+use crate::store::records::{encode_outcome, encode_ticket};
+use crate::store::rows::{
+    bind_sim_session, is_unique_violation, sim_session_columns, sim_session_of, ts,
+};
 use crate::store::{SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
-use kyso_verify::identity::SubjectType;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
 /// Complete sessions are kept this long after their hard expiry (rate limits, reads).
 const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
-
-/// The columns [`session_of`] reads, as a literal for `concat!` (sqlx takes only static SQL).
-macro_rules! columns {
-    () => {
-        "id, purpose, msisdn, subject_type, origin, nonce, display_text, verification_code, \
-         ap_trans_id, mssp_trans_id, result, outcome, created_at, answer_by, expires_at"
-    };
-}
-
-fn corrupt(detail: String) -> StoreError {
-    StoreError::Corrupt {
-        what: "SIM session",
-        detail,
-    }
-}
-
-fn session_of(row: &SqliteRow) -> Result<SimSession, StoreError> {
-    let purpose: String = row.try_get("purpose")?;
-    let subject_type = row
-        .try_get::<Option<String>, _>("subject_type")?
-        .map(|t| SubjectType::from_name(&t).ok_or_else(|| corrupt(format!("subject type {t:?}"))))
-        .transpose()?;
-    let result = row
-        .try_get::<Option<String>, _>("result")?
-        .map(|r| SimResult::from_name(&r).ok_or_else(|| corrupt(format!("result {r:?}"))))
-        .transpose()?;
-    let outcome = row
-        .try_get::<Option<String>, _>("outcome")?
-        .map(|o| decode_outcome(&o))
-        .transpose()?;
-    Ok(SimSession {
-        id: row.try_get("id")?,
-        purpose: Purpose::from_name(&purpose)
-            .ok_or_else(|| corrupt(format!("purpose {purpose:?}")))?,
-        msisdn: row.try_get("msisdn")?,
-        subject_type,
-        origin: row.try_get("origin")?,
-        nonce: row.try_get("nonce")?,
-        display_text: row.try_get("display_text")?,
-        verification_code: row.try_get("verification_code")?,
-        ap_trans_id: row.try_get("ap_trans_id")?,
-        mssp_trans_id: row.try_get("mssp_trans_id")?,
-        created_at: from_ts(row.try_get("created_at")?)?,
-        answer_by: from_ts(row.try_get("answer_by")?)?,
-        expires_at: from_ts(row.try_get("expires_at")?)?,
-        result,
-        outcome,
-    })
-}
 
 impl SqliteStore {
     /// Ends pending sessions past their hard expiry and deletes complete ones kept long
@@ -106,23 +57,14 @@ impl SimStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let inserted = sqlx::query(
-            "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, display_text, \
-             verification_code, ap_trans_id, state, created_at, answer_by, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        let inserted = bind_sim_session(
+            sqlx::query(
+                "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
+                 display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at, \
+                 state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+            ),
+            s,
         )
-        .bind(&s.id)
-        .bind(s.purpose.as_str())
-        .bind(&s.msisdn)
-        .bind(s.subject_type.map(SubjectType::as_str))
-        .bind(&s.origin)
-        .bind(&s.nonce)
-        .bind(&s.display_text)
-        .bind(&s.verification_code)
-        .bind(&s.ap_trans_id)
-        .bind(ts(s.created_at))
-        .bind(ts(s.answer_by))
-        .bind(ts(s.expires_at))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -181,27 +123,27 @@ impl SimStore for SqliteStore {
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
         sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            sim_session_columns!(),
             " FROM sim_sessions WHERE id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
-        .map(session_of)
+        .map(sim_session_of)
         .transpose()
     }
 
     async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
         sqlx::query(concat!(
             "SELECT ",
-            columns!(),
+            sim_session_columns!(),
             " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(session_of)
+        .map(sim_session_of)
         .collect()
     }
 

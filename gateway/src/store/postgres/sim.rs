@@ -1,0 +1,217 @@
+//! Signing-SIM sessions on PostgreSQL (`migrations/postgres/0001_init.sql`).
+//!
+//! "One pending session per number" is the partial unique index's job on every instance:
+//! of two starts racing for a number, the second waits for the first's commit and then
+//! meets the index. Completion is `UPDATE … WHERE state = 'pending'`: when instances
+//! resumed after a restart poll the same session, the first result written stays and
+//! only its transaction stores a ticket.
+
+use super::PostgresStore;
+use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
+use crate::store::records::{encode_outcome, encode_ticket};
+use crate::store::rows::{
+    bind_sim_session, is_unique_violation, sim_session_columns, sim_session_of, ts,
+};
+use crate::store::{SimStore, StartSimError, StoreError};
+use async_trait::async_trait;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+/// Complete sessions are kept this long after their hard expiry (rate limits, reads).
+const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
+
+impl PostgresStore {
+    /// Ends pending sessions past their hard expiry and deletes complete ones kept long
+    /// enough; part of [`crate::store::Store::purge_expired`].
+    pub(super) async fn purge_sim_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(|| {
+            self.sql(
+                "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = $1 \
+                 WHERE state = 'pending' AND expires_at <= $1",
+            )
+            .bind(ts(now))
+        })
+        .await?;
+        self.write(|| {
+            self.sql("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= $1")
+                .bind(ts(now - KEEP_COMPLETE))
+        })
+        .await
+    }
+
+    /// The transaction of [`SimStore::start_sim_session`], once.
+    async fn try_start_sim_session(
+        &self,
+        s: &SimSession,
+        now: OffsetDateTime,
+    ) -> Result<(), StartSimError> {
+        let mut tx = self.begin().await?;
+        self.sql(
+            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = $2 \
+             WHERE msisdn = $1 AND state = 'pending' AND expires_at <= $2",
+        )
+        .bind(s.msisdn.as_str())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let inserted = bind_sim_session(
+            self.sql(
+                "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
+                 display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at, \
+                 state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')",
+            ),
+            s,
+        )
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StartSimError::Busy),
+            Err(e) => return Err(StoreError::from(e).into()),
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The transaction of [`SimStore::complete_sim_session`], once.
+    async fn try_complete_sim_session(
+        &self,
+        id: &str,
+        result: SimResult,
+        outcome: Option<&str>,
+        ticket: Option<(&Ticket, &str)>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = self
+            .sql(
+                "UPDATE sim_sessions SET state = 'complete', result = $1, outcome = $2, \
+                 completed_at = $3 WHERE id = $4 AND state = 'pending'",
+            )
+            .bind(result.as_str())
+            .bind(outcome)
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some((t, payload)) = ticket {
+            self.sql("INSERT INTO tickets (id, expires_at, payload) VALUES ($1, $2, $3)")
+                .bind(t.id.as_str())
+                .bind(ts(t.expires_at))
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SimStore for PostgresStore {
+    async fn start_sim_session(
+        &self,
+        s: &SimSession,
+        now: OffsetDateTime,
+    ) -> Result<(), StartSimError> {
+        retrying!(self, self.try_start_sim_session(s, now))
+    }
+
+    async fn set_mssp_trans_id(&self, id: &str, trans: &str) -> Result<(), StoreError> {
+        self.write(|| {
+            self.sql("UPDATE sim_sessions SET mssp_trans_id = $1 WHERE id = $2")
+                .bind(trans.to_owned())
+                .bind(id.to_owned())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_sim_session(
+        &self,
+        id: &str,
+        result: SimResult,
+        outcome: Option<&SimOutcome>,
+        ticket: Option<&Ticket>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let outcome = outcome.map(encode_outcome).transpose()?;
+        let ticket = ticket
+            .map(|t| encode_ticket(t).map(|payload| (t, payload)))
+            .transpose()?;
+        retrying!(
+            self,
+            self.try_complete_sim_session(
+                id,
+                result,
+                outcome.as_deref(),
+                ticket.as_ref().map(|(t, p)| (*t, p.as_str())),
+                now,
+            )
+        )
+    }
+
+    async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
+        self.read_one(|| {
+            self.sql(concat!(
+                "SELECT ",
+                sim_session_columns!(),
+                " FROM sim_sessions WHERE id = $1"
+            ))
+            .bind(id.to_owned())
+        })
+        .await?
+        .as_ref()
+        .map(sim_session_of)
+        .transpose()
+    }
+
+    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
+        self.read(|| {
+            self.sql(concat!(
+                "SELECT ",
+                sim_session_columns!(),
+                " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
+            ))
+        })
+        .await?
+        .iter()
+        .map(sim_session_of)
+        .collect()
+    }
+
+    async fn sim_sessions_started_since(
+        &self,
+        msisdn: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let row = self
+            .read_one(|| {
+                self.sql("SELECT COUNT(*) FROM sim_sessions WHERE msisdn = $1 AND created_at >= $2")
+                    .bind(msisdn.to_owned())
+                    .bind(ts(since))
+            })
+            .await?;
+        let n: i64 = row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let claimed = self
+            .write(|| {
+                self.sql(
+                    "UPDATE sim_sessions SET token_issued = TRUE \
+                     WHERE id = $1 AND purpose = 'login' AND result = 'OK' \
+                     AND NOT token_issued AND expires_at > $2",
+                )
+                .bind(id.to_owned())
+                .bind(ts(now))
+            })
+            .await?;
+        Ok(claimed == 1)
+    }
+}

@@ -1,0 +1,284 @@
+//! What both SQL backends share about rows: times as Unix seconds, reading an account or
+//! a SIM session back from a row, and binding one to an `INSERT`. Written once, generic
+//! over the database, so the SQLite and PostgreSQL stores cannot drift apart in what a
+//! column means; only their SQL differs.
+
+use super::StoreError;
+use super::records::{decode_outcome, decode_subject};
+use crate::domain::{Account, AuditEntry, Challenge, Purpose, SimResult, SimSession, audit_hash};
+use kyso_verify::identity::SubjectType;
+use sqlx::{Database, Encode, Type};
+use time::OffsetDateTime;
+
+/// A query under construction, for either backend.
+pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
+
+/// A time as stored: Unix seconds, UTC.
+pub fn ts(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// A stored time read back.
+pub fn from_ts(s: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(s).map_err(|e| StoreError::Corrupt {
+        what: "time",
+        detail: e.to_string(),
+    })
+}
+
+/// Whether the database refused a row for a unique key (the database deciding a race).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Reading a column by name, the same way for every backend's rows.
+pub trait Columns {
+    /// A text column.
+    fn text(&self, name: &str) -> Result<String, StoreError>;
+    /// A nullable text column.
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// An integer column.
+    fn int(&self, name: &str) -> Result<i64, StoreError>;
+}
+
+macro_rules! columns_for {
+    ($($row:ty),+) => {$(
+        impl Columns for $row {
+            fn text(&self, name: &str) -> Result<String, StoreError> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn int(&self, name: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+        }
+    )+};
+}
+
+columns_for!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
+
+/// The challenge `id` from a row holding `nonce, purpose, origin, expires_at`.
+pub fn challenge_of(id: &str, row: &impl Columns) -> Result<Challenge, StoreError> {
+    let purpose = row.text("purpose")?;
+    Ok(Challenge {
+        id: id.to_owned(),
+        nonce: row.text("nonce")?,
+        purpose: Purpose::from_name(&purpose).ok_or_else(|| StoreError::Corrupt {
+            what: "challenge",
+            detail: format!("purpose {purpose:?}"),
+        })?,
+        origin: row.text("origin")?,
+        expires_at: from_ts(row.int("expires_at")?)?,
+    })
+}
+
+/// The account columns [`account_of`] reads.
+pub const ACCOUNT_COLUMNS: &str = "id, subject_json, email, phone, ial, created_at";
+
+/// An account from a row holding [`ACCOUNT_COLUMNS`].
+pub fn account_of(r: &impl Columns) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: r.text("id")?,
+        subject: decode_subject(&r.text("subject_json")?)?,
+        email: r.opt_text("email")?,
+        phone: r.opt_text("phone")?,
+        ial: u8::try_from(r.int("ial")?).map_err(|e| StoreError::Corrupt {
+            what: "account",
+            detail: e.to_string(),
+        })?,
+        created_at: from_ts(r.int("created_at")?)?,
+    })
+}
+
+/// The SIM session columns [`sim_session_of`] reads, as a literal for `concat!` (sqlx
+/// takes only static SQL).
+macro_rules! sim_session_columns {
+    () => {
+        "id, purpose, msisdn, subject_type, origin, nonce, display_text, verification_code, \
+         ap_trans_id, mssp_trans_id, result, outcome, created_at, answer_by, expires_at"
+    };
+}
+pub(crate) use sim_session_columns;
+
+fn corrupt_sim(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        what: "SIM session",
+        detail,
+    }
+}
+
+/// A SIM session from a row holding `sim_session_columns!()`.
+pub fn sim_session_of(row: &impl Columns) -> Result<SimSession, StoreError> {
+    let purpose = row.text("purpose")?;
+    let subject_type = row
+        .opt_text("subject_type")?
+        .map(|t| {
+            SubjectType::from_name(&t).ok_or_else(|| corrupt_sim(format!("subject type {t:?}")))
+        })
+        .transpose()?;
+    let result = row
+        .opt_text("result")?
+        .map(|r| SimResult::from_name(&r).ok_or_else(|| corrupt_sim(format!("result {r:?}"))))
+        .transpose()?;
+    let outcome = row
+        .opt_text("outcome")?
+        .map(|o| decode_outcome(&o))
+        .transpose()?;
+    Ok(SimSession {
+        id: row.text("id")?,
+        purpose: Purpose::from_name(&purpose)
+            .ok_or_else(|| corrupt_sim(format!("purpose {purpose:?}")))?,
+        msisdn: row.text("msisdn")?,
+        subject_type,
+        origin: row.text("origin")?,
+        nonce: row.text("nonce")?,
+        display_text: row.text("display_text")?,
+        verification_code: row.text("verification_code")?,
+        ap_trans_id: row.text("ap_trans_id")?,
+        mssp_trans_id: row.opt_text("mssp_trans_id")?,
+        created_at: from_ts(row.int("created_at")?)?,
+        answer_by: from_ts(row.int("answer_by")?)?,
+        expires_at: from_ts(row.int("expires_at")?)?,
+        result,
+        outcome,
+    })
+}
+
+/// Binds, in this order, what `INSERT INTO accounts (id, subject_type, identifier_kind,
+/// identifier_value, full_name, organization, email, phone, ial, created_at,
+/// subject_json)` takes.
+pub fn bind_account<'q, DB: Database>(
+    q: Query<'q, DB>,
+    account: &Account,
+    subject_json: String,
+) -> Query<'q, DB>
+where
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+{
+    let s = &account.subject;
+    q.bind(account.id.as_str())
+        .bind(s.subject_type.as_str())
+        .bind(s.identifier.kind.as_str())
+        .bind(s.identifier.value.as_str())
+        .bind(s.full_name.as_str())
+        .bind(s.organization.as_deref())
+        .bind(account.email.as_deref())
+        .bind(account.phone.as_deref())
+        .bind(i64::from(account.ial))
+        .bind(ts(account.created_at))
+        .bind(subject_json)
+}
+
+/// Binds, in this order, what `INSERT INTO sim_sessions (id, purpose, msisdn,
+/// subject_type, origin, nonce, display_text, verification_code, ap_trans_id, created_at,
+/// answer_by, expires_at)` takes.
+pub fn bind_sim_session<'q, DB: Database>(q: Query<'q, DB>, s: &SimSession) -> Query<'q, DB>
+where
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    q.bind(s.id.as_str())
+        .bind(s.purpose.as_str())
+        .bind(s.msisdn.as_str())
+        .bind(s.subject_type.map(SubjectType::as_str))
+        .bind(s.origin.as_str())
+        .bind(s.nonce.as_str())
+        .bind(s.display_text.as_str())
+        .bind(s.verification_code.as_str())
+        .bind(s.ap_trans_id.as_str())
+        .bind(ts(s.created_at))
+        .bind(ts(s.answer_by))
+        .bind(ts(s.expires_at))
+}
+
+/// An audit entry ready to insert after the row `prev_seq` whose hash is `prev_hash`
+/// (`prev_seq` 0 and an empty hash for the first row).
+pub struct ChainedAudit<'e> {
+    /// Its place in the chain.
+    pub seq: i64,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// What happened.
+    pub event: &'e str,
+    /// To which account.
+    pub account_id: Option<&'e str>,
+    /// The details as stored (JSON text).
+    pub details: String,
+    /// The previous row's hash.
+    pub prev_hash: String,
+    /// This row's hash, which the next row links to.
+    pub hash: String,
+}
+
+impl<'e> ChainedAudit<'e> {
+    /// Links `entry` after the row `prev_seq` with hash `prev_hash`.
+    pub fn after(prev_seq: i64, prev_hash: String, entry: &'e AuditEntry) -> Self {
+        let seq = prev_seq + 1;
+        let details = entry.details.to_string();
+        let at = ts(entry.at);
+        let account_id = entry.account_id.as_deref();
+        let hash = audit_hash(&prev_hash, seq, at, entry.event, account_id, &details);
+        Self {
+            seq,
+            at,
+            event: entry.event,
+            account_id,
+            details,
+            prev_hash,
+            hash,
+        }
+    }
+
+    /// Binds `seq, at, event, account_id, details, prev_hash, hash`, in that order.
+    pub fn bind<'q, DB: Database>(self, q: Query<'q, DB>) -> Query<'q, DB>
+    where
+        for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+        for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
+        for<'t> i64: Encode<'t, DB> + Type<DB>,
+        for<'t> String: Encode<'t, DB> + Type<DB>,
+    {
+        q.bind(self.seq)
+            .bind(self.at)
+            .bind(self.event)
+            .bind(self.account_id)
+            .bind(self.details)
+            .bind(self.prev_hash)
+            .bind(self.hash)
+    }
+}
+
+/// The audit columns [`verify_audit_rows`] reads, in chain order.
+pub const AUDIT_COLUMNS: &str = "seq, at, event, account_id, details, prev_hash, hash";
+
+/// Recomputes the chain over every audit row, read in `seq` order: the number of rows,
+/// or the first row whose link or hash is wrong, or whose `seq` is not the next one (a
+/// row removed from the middle or the start; sequence numbers are never reused).
+pub fn verify_audit_rows(rows: &[impl Columns]) -> Result<u64, StoreError> {
+    let mut prev = String::new();
+    for (expected, r) in (1..).zip(rows) {
+        let seq = r.int("seq")?;
+        if seq != expected {
+            return Err(StoreError::AuditChainBroken { seq: expected });
+        }
+        let want = audit_hash(
+            &prev,
+            seq,
+            r.int("at")?,
+            &r.text("event")?,
+            r.opt_text("account_id")?.as_deref(),
+            &r.text("details")?,
+        );
+        let hash = r.text("hash")?;
+        if r.text("prev_hash")? != prev || hash != want {
+            return Err(StoreError::AuditChainBroken { seq });
+        }
+        prev = hash;
+    }
+    Ok(rows.len() as u64)
+}

@@ -1,0 +1,239 @@
+//! The store conformance suite on PostgreSQL — at READ COMMITTED, at SERIALIZABLE (what
+//! CockroachDB and YugabyteDB run at), and through pgbouncer in transaction-pooling mode
+//! with prepared statements off — plus what only PostgreSQL has: serialization failures
+//! retried, and a schema check instead of migrating at start.
+//!
+//! Each test gets a database of its own on the server `KYSO_TEST_POSTGRES` names
+//! (default: the local server, `postgres://postgres@127.0.0.1:5432/test`).
+
+use crate::store::{AuditRow, Backend, conformance};
+use async_trait::async_trait;
+use kyso_gateway::store::{
+    AccountStore, Isolation, PostgresOptions, PostgresStore, Store, StoreError,
+};
+use kyso_tests::postgres::{Pgbouncer, TestDatabase};
+use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn options(isolation: Isolation, prepared_statements: bool) -> PostgresOptions {
+    PostgresOptions {
+        pool_size: 8,
+        statement_timeout: Duration::from_secs(10),
+        acquire_timeout: Duration::from_secs(10),
+        isolation,
+        prepared_statements,
+        sslmode: None,
+    }
+}
+
+/// A migrated PostgreSQL store on a database of its own.
+pub struct Pg {
+    /// Dropped last: the database goes with it.
+    db: TestDatabase,
+    store: Arc<PostgresStore>,
+    _bouncer: Option<Pgbouncer>,
+}
+
+impl Pg {
+    async fn with(options: PostgresOptions, through_bouncer: bool) -> Self {
+        let db = TestDatabase::create();
+        let bouncer = through_bouncer.then(|| Pgbouncer::start_shared(4));
+        let url = match &bouncer {
+            Some(b) => b.url(&db.name),
+            None => db.url.clone(),
+        };
+        // Migrations take a session lock: always straight to the server.
+        PostgresStore::open(&db.url, &options)
+            .unwrap()
+            .migrate()
+            .await
+            .unwrap();
+        let store = Arc::new(PostgresStore::open(&url, &options).unwrap());
+        store.ensure_schema().await.unwrap();
+        Self {
+            db,
+            store,
+            _bouncer: bouncer,
+        }
+    }
+
+    async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.db.url).await.unwrap()
+    }
+}
+
+#[async_trait]
+impl Backend for Pg {
+    async fn open() -> Self {
+        Self::with(options(Isolation::ReadCommitted, true), false).await
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn raw(&self, sql: &str) -> Result<u64, String> {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut self.connect().await)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn tamper_audit_details(&self, seq: i64, details: &str) {
+        let mut conn = self.connect().await;
+        for sql in [
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update".to_owned(),
+            format!(
+                "UPDATE audit_log SET details = '{}' WHERE seq = {seq}",
+                details.replace('\'', "''")
+            ),
+            "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update".to_owned(),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn audit_rows(&self) -> Vec<AuditRow> {
+        sqlx::query_as(
+            "SELECT seq, at, event, account_id, details, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&mut self.connect().await)
+        .await
+        .unwrap()
+    }
+}
+
+/// Every transaction at SERIALIZABLE: conflicts surface as SQLSTATE 40001 and are retried.
+pub struct PgSerializable(Pg);
+
+/// Through pgbouncer (transaction pooling, 4 server connections for 8 clients), unnamed
+/// statements only.
+pub struct PgBouncer(Pg);
+
+macro_rules! delegate {
+    ($($name:ident => $options:expr, $bouncer:expr;)+) => {$(
+        #[async_trait]
+        impl Backend for $name {
+            async fn open() -> Self {
+                Self(Pg::with($options, $bouncer).await)
+            }
+            fn store(&self) -> Arc<dyn Store> {
+                self.0.store()
+            }
+            async fn raw(&self, sql: &str) -> Result<u64, String> {
+                self.0.raw(sql).await
+            }
+            async fn tamper_audit_details(&self, seq: i64, details: &str) {
+                self.0.tamper_audit_details(seq, details).await
+            }
+            async fn audit_rows(&self) -> Vec<AuditRow> {
+                self.0.audit_rows().await
+            }
+        }
+    )+};
+}
+
+delegate! {
+    PgSerializable => options(Isolation::Serializable, true), false;
+    PgBouncer => options(Isolation::ReadCommitted, false), true;
+}
+
+conformance!(postgres, Pg);
+conformance!(postgres_serializable, PgSerializable);
+conformance!(postgres_pgbouncer, PgBouncer);
+
+/// A write that meets a serialization failure runs again, whole, and succeeds: the test
+/// holds the audit chain's head row in a transaction of its own, lets the store's account
+/// transaction start and wait for it, then commits a change to that row — which, at
+/// SERIALIZABLE, the waiting transaction can only answer with 40001.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_serialization_failure_is_retried_until_the_write_succeeds() {
+    let pg = Pg::with(options(Isolation::Serializable, true), false).await;
+    let mut holder = pg.connect().await;
+    sqlx::raw_sql("BEGIN; UPDATE audit_head SET seq = seq WHERE id = 0")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let store = pg.store.clone();
+    let writer = tokio::spawn(async move {
+        crate::store::register(
+            store.as_ref(),
+            "acc_conflict",
+            crate::store::citizen("001090012345", &[]),
+        )
+        .await
+    });
+    // Wait until the store's transaction is blocked on the head row.
+    let mut watcher = pg.connect().await;
+    let mut waited = 0;
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 2000, "the store's transaction never reached the head row");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(pg.store.conflicts(), 0);
+    sqlx::raw_sql("COMMIT").execute(&mut holder).await.unwrap();
+    writer.await.unwrap().expect("the retried write succeeds");
+    assert!(
+        pg.store.conflicts() >= 1,
+        "the first attempt must have failed with 40001 and been retried"
+    );
+    assert_eq!(pg.store.verify_audit_chain().await.unwrap(), 1);
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1, "one account, not one per attempt");
+}
+
+/// Many registrations at once at SERIALIZABLE all succeed and form one chain, whatever
+/// number of conflicts they met on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_at_serializable_all_commit_into_one_chain() {
+    let pg = Pg::with(options(Isolation::Serializable, true), false).await;
+    let store: Arc<dyn Store> = pg.store.clone();
+    let results = crate::common::at_once(40, |i| {
+        let store = store.clone();
+        async move {
+            crate::store::register(
+                store.as_ref(),
+                &format!("acc_{i}"),
+                crate::store::citizen(&format!("0010900{i:05}"), &[]),
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 40);
+}
+
+/// `serve` never migrates PostgreSQL: it refuses a database whose schema is behind.
+#[tokio::test]
+async fn an_unmigrated_database_is_refused_with_the_command_that_fixes_it() {
+    let db = TestDatabase::create();
+    let store = PostgresStore::open(&db.url, &options(Isolation::ReadCommitted, true)).unwrap();
+    match store.ensure_schema().await {
+        Err(e @ StoreError::SchemaOutdated { have: 0, .. }) => {
+            assert!(e.to_string().contains("kyso-gateway migrate"), "{e}");
+        }
+        other => panic!("an empty database must be refused: {other:?}"),
+    }
+    store.migrate().await.unwrap();
+    store.ensure_schema().await.unwrap();
+}
