@@ -3,7 +3,8 @@
 # SoftHSM2 (the test tokens), OpenSC (pkcs11-tool, an independent PKCS#11 client),
 # OpenSSL (independent verification, and the OCSP responder in tests), curl and jq
 # (the demo's copy-paste sequence), the PKCS#11 header for the PIN-lockout test module,
-# and Chromium with the Python packages the browser tests drive it with.
+# Chromium with the Python packages the browser tests drive it with, and PostgreSQL
+# with pgbouncer (the PostgreSQL store's tests; a server is started if none answers).
 # Safe to run again: it installs nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ command -v cc >/dev/null || missing+=(build-essential)
 [ -e /usr/include/p11-kit-1/p11-kit/pkcs11.h ] || missing+=(libp11-kit-dev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+command -v psql >/dev/null || missing+=(postgresql-client)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -25,6 +29,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The packaged pgbouncer service is not ours: the tests start their own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then
+  systemctl stop pgbouncer || true
+fi
+# The PostgreSQL tests need a server (KYSO_TEST_POSTGRES; default the local one on
+# 127.0.0.1:5432 with trust auth and a database `test`).
+if [ -z "${KYSO_TEST_POSTGRES:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "install-deps: starting the local PostgreSQL"
+  service postgresql start || pg_ctlcluster --skip-systemctl-redirect "$(ls /usr/lib/postgresql | sort -V | tail -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if [ -z "${KYSO_TEST_POSTGRES:-}" ]; then
+  psql -h 127.0.0.1 -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
 fi
 command -v cargo >/dev/null || { echo "install-deps: the Rust toolchain (cargo) is required" >&2; exit 1; }
 if ! python3 -c "import playwright, pytest" 2>/dev/null; then

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod citizens;
 pub mod mssp;
 pub mod postgres;
 pub mod processes;

@@ -80,6 +80,8 @@ pub struct GatewayOptions {
     pub extra: String,
     /// Log at debug level into this file (see [`start_logging`]).
     pub debug_log: Option<PathBuf>,
+    /// The database; `None`, a fresh SQLite file in the gateway's folder.
+    pub database_url: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -92,6 +94,7 @@ impl Default for GatewayOptions {
             policy: "revocation = \"off\"\n".into(),
             extra: String::new(),
             debug_log: None,
+            database_url: None,
         }
     }
 }
@@ -125,8 +128,8 @@ pub fn gateway_for(
     )
 }
 
-/// Writes `dir/kyso.toml`: a gateway trusting the PKI in `pki`, a fresh SQLite file in
-/// `dir`, `options`; returns its path.
+/// Writes `dir/kyso.toml`: a gateway trusting the PKI in `pki`, the database of
+/// `options` (default a fresh SQLite file in `dir`), `options`; returns its path.
 pub fn gateway_config(
     pki: &Path,
     manifest: &kyso_certs::Manifest,
@@ -143,12 +146,16 @@ pub fn gateway_config(
         .iter()
         .map(|p| format!("{:?}", pki.join(p)))
         .collect();
+    let database_url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("kyso.db").display()));
     let config = format!(
-        "listen = \"127.0.0.1:0\"\npublic_origin = \"{}\"\ndatabase_url = \"sqlite://{}\"\n\
+        "listen = \"127.0.0.1:0\"\npublic_origin = \"{}\"\ndatabase_url = {:?}\n\
          [trust]\nanchors = [{}]\nintermediates = [{}]\n[policy]\n{}\
          [limits]\nrate_per_minute = {}\nrate_burst = {}\nbody_bytes = {}\n{}",
         options.origin,
-        dir.join("kyso.db").display(),
+        database_url,
         anchors.join(", "),
         inter.join(", "),
         options.policy,
@@ -218,11 +225,22 @@ impl Reply {
 
 /// One HTTP/1.1 request with `Connection: close`; `body` is sent as JSON text when given.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    try_request(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`request`], with a failure to connect or a connection cut before a status line
+/// (a server killed mid-request) as an error instead of a panic.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Reply, String> {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = TcpStream::connect(host).expect("connect");
+    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
@@ -237,7 +255,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         ));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     if let Some(b) = body {
         // The server may answer (413) and close before reading everything.
         let _ = stream.write_all(b);
@@ -251,21 +271,26 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    Reply {
+    Ok(Reply {
         status,
         headers,
         json: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    }
+    })
 }
 
 /// POST JSON.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Reply {
     request("POST", url, headers, Some(body.to_string().as_bytes()))
+}
+
+/// POST JSON, a transport failure as an error (see [`try_request`]).
+pub fn try_post(url: &str, body: &serde_json::Value) -> Result<Reply, String> {
+    try_request("POST", url, &[], Some(body.to_string().as_bytes()))
 }
 
 /// `POST /v1/registrations/{ticket}/confirm` on the gateway at `gateway`.

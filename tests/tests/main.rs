@@ -5,6 +5,7 @@ mod demo;
 mod edge;
 mod lockout;
 mod logs;
+mod postgres;
 mod registration;
 mod revocation;
 mod sim;

@@ -4,7 +4,7 @@
 //! from a person answering on an interactive number through the device API or the
 //! `kyso-mssp-sim phone` command.
 
-use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim};
+use kyso_tests::mssp::{AP_SECRET, SimLimits, SimOptions, gateway_sim_table, mssp_sim};
 use kyso_tests::processes::{
     GatewayOptions, Reply, Running, account_me, confirm, gateway, post, request,
 };
@@ -30,27 +30,6 @@ const AUTO_ENTERPRISE_OK: &str = "+84913000012";
 const PIN: &str = "1234";
 const CONTACT: &str = "lien.he@kyso-thu-nghiem.vn";
 
-/// The `[sim]` settings the tests vary.
-struct SimLimits {
-    answer_timeout_seconds: u32,
-    http_timeout_seconds: u32,
-    starts_per_number: u32,
-    starts_per_ip_burst: u32,
-    ap_secret: String,
-}
-
-impl Default for SimLimits {
-    fn default() -> Self {
-        Self {
-            answer_timeout_seconds: 30,
-            http_timeout_seconds: 5,
-            starts_per_number: 1000,
-            starts_per_ip_burst: 1000,
-            ap_secret: AP_SECRET.into(),
-        }
-    }
-}
-
 struct Env {
     f: Fixtures,
     sim: Running,
@@ -58,24 +37,9 @@ struct Env {
     dir: tempfile::TempDir,
 }
 
-/// The `[sim]` table for an MSSP at `provider`.
-fn gateway_with_sim_options(provider: &str, limits: &SimLimits) -> String {
-    format!(
-        "[sim]\nprovider_url = {provider:?}\nap_id = {AP_ID:?}\nap_secret = {:?}\n\
-             display_prefix = \"Cổng DVC thử nghiệm\"\nanswer_timeout_seconds = {}\n\
-             hard_expiry_seconds = 60\npoll_wait_seconds = 2\nhttp_timeout_seconds = {}\n\
-             starts_per_number = {}\nstarts_per_ip_per_minute = 60\nstarts_per_ip_burst = {}\n",
-        limits.ap_secret,
-        limits.answer_timeout_seconds,
-        limits.http_timeout_seconds,
-        limits.starts_per_number,
-        limits.starts_per_ip_burst,
-    )
-}
-
 fn gateway_with_sim(f: &Fixtures, dir: &Path, provider: &str, limits: &SimLimits) -> Running {
     let options = GatewayOptions {
-        extra: gateway_with_sim_options(provider, limits),
+        extra: gateway_sim_table(provider, limits),
         ..GatewayOptions::default()
     };
     gateway(f, dir, &options)
@@ -530,7 +494,7 @@ fn sim_certificates_go_through_revocation_checking() {
             policy: "revocation = \"ocsp-crl\"\n".into(),
             ..GatewayOptions::default()
         };
-        let with_sim = gateway_with_sim_options(&sim.url, &SimLimits::default());
+        let with_sim = gateway_sim_table(&sim.url, &SimLimits::default());
         options.extra = format!(
             "{with_sim}[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {ocsp:?}\ncrl_url = {:?}\n",
             vnpt.display().to_string(),

@@ -14,13 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
-use kyso_certs::der::{Attribute, OID_COMMON_NAME, OID_COUNTRY, OID_UID, StringKind};
-use kyso_certs::keys::{self, KeyKind};
-use kyso_certs::{GenerateOptions, Pki, generate};
-use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, post};
+use kyso_certs::keys::KeyKind;
+use kyso_tests::citizens::Citizens;
+use kyso_tests::processes::{GatewayOptions, gateway_for};
 use kyso_tests::revocation::{OcspResponder, ResponderOptions};
-use kyso_tests::signer::FileSigner;
-use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,50 +77,24 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 fn main() {
     let a = args();
-    let dir = tempfile::tempdir().unwrap();
-    let pki_dir = dir.path().join("pki");
-    let manifest = generate(&GenerateOptions::new(&pki_dir), &mut |_| {}).unwrap();
-    let mut pki = Pki::open(&pki_dir, manifest.generated_at).unwrap();
-    let key = keys::generate(a.key).unwrap();
-    let signer = Arc::new(FileSigner::from_pkcs8(a.key, &key.pkcs8_der));
-    let template = kyso_certs::profiles::find("citizen-cccd").unwrap();
     let started = Instant::now();
-    let certs: Vec<Vec<u8>> = (0..a.registrations)
-        .map(|i| {
-            let profile = kyso_certs::profiles::PersonProfile {
-                subject: vec![
-                    Attribute {
-                        oid: OID_COUNTRY,
-                        kind: StringKind::Printable,
-                        value: "VN".into(),
-                    },
-                    Attribute {
-                        oid: OID_COMMON_NAME,
-                        kind: StringKind::Utf8,
-                        value: format!("Công dân thử tải {i}"),
-                    },
-                    Attribute {
-                        oid: OID_UID,
-                        kind: StringKind::Utf8,
-                        value: format!("CCCD:00109{:07}", i),
-                    },
-                ],
-                ..template.clone()
-            };
-            pki.issue_unsaved(&profile, &key.spki_der).unwrap().der
-        })
-        .collect();
-    pki.save("vnpt").unwrap();
+    let citizens = Citizens::issue(a.registrations, a.key);
     eprintln!(
         "issued {} certificates ({}) in {:.1?}",
-        certs.len(),
+        citizens.certs.len(),
         a.key.name(),
         started.elapsed()
     );
+    let (dir, pki_dir, manifest) = (
+        citizens.dir.path().to_owned(),
+        citizens.pki.clone(),
+        citizens.manifest.clone(),
+    );
+    let (pki_dir, manifest) = (&pki_dir, &manifest);
 
     let responder = a.ocsp.then(|| {
-        let options = ResponderOptions::of_ca(&pki_dir, &manifest, "vnpt");
-        OcspResponder::start(&pki_dir, &manifest, "vnpt", &options)
+        let options = ResponderOptions::of_ca(pki_dir, manifest, "vnpt");
+        OcspResponder::start(pki_dir, manifest, "vnpt", &options)
     });
     let options = GatewayOptions {
         rate_per_minute: 100_000_000,
@@ -142,75 +113,48 @@ fn main() {
         },
         ..GatewayOptions::default()
     };
-    let gw = gateway_for(&pki_dir, &manifest, dir.path(), &options);
+    let gw = gateway_for(pki_dir, manifest, &dir, &options);
     let url = gw.url.clone();
     if a.warm {
         let t = Instant::now();
-        for cert in &certs {
-            let c = post(
-                &format!("{url}/v1/challenges"),
-                &[],
-                &json!({ "purpose": "register" }),
-            );
-            let token = signer.token(cert, ORIGIN, c.json["nonce"].as_str().unwrap_or_default());
-            let p = post(
-                &format!("{url}/v1/registrations/token"),
-                &[],
-                &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }),
-            );
-            assert_eq!(p.status, 200, "warm-up preview: {}", p.json);
+        for i in 0..citizens.certs.len() {
+            if let Err(e) = citizens.ticket(&url, i) {
+                panic!("warm-up preview: {e:?}");
+            }
         }
         eprintln!(
             "warmed the OCSP cache with {} previews in {:.1?}",
-            certs.len(),
+            citizens.certs.len(),
             t.elapsed()
         );
     }
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.registrations)));
     let failures = Arc::new(AtomicUsize::new(0));
-    let certs = Arc::new(certs);
+    let citizens = Arc::new(citizens);
     let t0 = Instant::now();
     let workers: Vec<_> = (0..a.concurrency)
         .map(|_| {
-            let (url, next, latencies, failures, certs, signer) = (
+            let (url, next, latencies, failures, citizens) = (
                 url.clone(),
                 next.clone(),
                 latencies.clone(),
                 failures.clone(),
-                certs.clone(),
-                signer.clone(),
+                citizens.clone(),
             );
             std::thread::spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= certs.len() {
+                    if i >= citizens.certs.len() {
                         break;
                     }
                     let t = Instant::now();
-                    let c = post(
-                        &format!("{url}/v1/challenges"),
-                        &[],
-                        &json!({ "purpose": "register" }),
-                    );
-                    let nonce = c.json["nonce"].as_str().unwrap_or_default();
-                    let token = signer.token(&certs[i], ORIGIN, nonce);
-                    let p = post(
-                        &format!("{url}/v1/registrations/token"),
-                        &[],
-                        &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }),
-                    );
-                    let ticket = p.json["ticket"].as_str().unwrap_or_default();
-                    let r = post(
-                        &format!("{url}/v1/registrations/{ticket}/confirm"),
-                        &[],
-                        &json!({}),
-                    );
-                    if r.status == 201 {
-                        latencies.lock().unwrap().push(t.elapsed());
-                    } else {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("registration {i} failed: {} {}", p.status, r.json);
+                    match citizens.register(&url, i) {
+                        Ok(_) => latencies.lock().unwrap().push(t.elapsed()),
+                        Err(e) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("registration {i} failed: {e:?}");
+                        }
                     }
                 }
             })

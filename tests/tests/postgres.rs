@@ -1,0 +1,473 @@
+//! Several `kyso-gateway` processes on one PostgreSQL database (design §8): what must hold
+//! across instances is held by the database — single-use challenges and tickets, one
+//! account per identity, one pending SIM request per number, sessions, one audit chain —
+//! also through pgbouncer in transaction-pooling mode, across `kill -9` of instances, and
+//! across a restart of PostgreSQL itself.
+//!
+//! The shared server is `KYSO_TEST_POSTGRES` (default the local one); each test uses a
+//! database of its own. The tests that restart PostgreSQL or need pgbouncer start their own.
+
+use kyso_certs::Manifest;
+use kyso_certs::keys::KeyKind;
+use kyso_tests::Fixtures;
+use kyso_tests::citizens::{Citizens, Failure, cccd};
+use kyso_tests::mssp::{SimLimits, SimOptions, gateway_sim_table, mssp_sim};
+use kyso_tests::postgres::{OwnServer, Pgbouncer, TestDatabase, psql};
+use kyso_tests::processes::{
+    GatewayOptions, ORIGIN, Reply, Running, account_me, confirm, gateway_config, post, request,
+    start_logging,
+};
+use kyso_tests::{bin, run};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+
+/// Gateway instances sharing one database, each with its own folder and configuration.
+struct Cluster {
+    configs: Vec<PathBuf>,
+    gateways: Vec<Option<Running>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Writes `n` configurations for `serve_url`, migrates through `migrate_url` (straight
+    /// to the server: migrations take a session lock) with `kyso-gateway migrate`, and
+    /// starts the instances.
+    fn start(
+        pki: &Path,
+        manifest: &Manifest,
+        migrate_url: &str,
+        serve_url: &str,
+        extra: &str,
+        n: usize,
+    ) -> Self {
+        let options = |url: &str| GatewayOptions {
+            database_url: Some(url.to_owned()),
+            extra: extra.to_owned(),
+            ..GatewayOptions::default()
+        };
+        let migrate_dir = tempfile::tempdir().unwrap();
+        let migrate_config = gateway_config(pki, manifest, migrate_dir.path(), &options(migrate_url));
+        let out = run(bin("kyso-gateway")
+            .args(["migrate", "--config"])
+            .arg(&migrate_config));
+        assert!(
+            out.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let configs: Vec<PathBuf> = dirs
+            .iter()
+            .map(|d| gateway_config(pki, manifest, d.path(), &options(serve_url)))
+            .collect();
+        let mut cluster = Self {
+            gateways: configs.iter().map(|_| None).collect(),
+            configs,
+            _dirs: dirs,
+        };
+        for i in 0..n {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    /// Starts instance `i` (again) on its configuration.
+    fn restart(&mut self, i: usize) {
+        let mut cmd = bin("kyso-gateway");
+        cmd.args(["serve", "--config"])
+            .arg(&self.configs[i])
+            .env("KYSO_LOG", "warn");
+        self.gateways[i] = Some(start_logging(cmd, "kyso-gateway listening on ", None));
+    }
+
+    /// `kill -9` of instance `i`.
+    fn kill(&mut self, i: usize) {
+        // Running's drop sends SIGKILL and reaps the process.
+        self.gateways[i] = None;
+    }
+
+    fn url(&self, i: usize) -> String {
+        self.gateways[i].as_ref().expect("instance running").url.clone()
+    }
+
+    fn urls(&self) -> Vec<String> {
+        (0..self.gateways.len()).map(|i| self.url(i)).collect()
+    }
+
+    /// `kyso-gateway audit verify` with instance `i`'s configuration: its output, or the
+    /// failure.
+    fn verify_audit(&self, i: usize) -> Result<String, String> {
+        let out = run(bin("kyso-gateway")
+            .args(["audit", "verify", "--config"])
+            .arg(&self.configs[i]));
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{stdout} {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+}
+
+fn challenge(url: &str, purpose: &str) -> (String, String) {
+    let r = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": purpose }));
+    assert_eq!(r.status, 201, "{r:?}");
+    (
+        r.json["challenge_id"].as_str().unwrap().to_owned(),
+        r.json["nonce"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// What several instances must share, on the database `serve_url` reaches.
+fn instances_share_everything(migrate_url: &str, serve_url: &str, extra: &str) {
+    let citizens = Citizens::issue(41, KeyKind::EcP256);
+    let cluster = Cluster::start(
+        &citizens.pki,
+        &citizens.manifest,
+        migrate_url,
+        serve_url,
+        extra,
+        3,
+    );
+    let urls = cluster.urls();
+
+    // A challenge issued by one instance is taken once by another, and gone for the third.
+    let (id, nonce) = challenge(&urls[0], "register");
+    let token = citizens.signer.token(&citizens.certs[0], ORIGIN, &nonce);
+    let body = json!({ "challenge_id": id, "auth_token": token });
+    let first = post(&format!("{}/v1/registrations/token", urls[1]), &[], &body);
+    assert_eq!(first.status, 200, "{first:?}");
+    let again = post(&format!("{}/v1/registrations/token", urls[2]), &[], &body);
+    assert_eq!((again.status, again.code()), (404, "CHALLENGE_NOT_FOUND"), "{again:?}");
+
+    // 200 tickets for one identity, confirmed at once over the three: one account.
+    let tickets: Vec<String> = (0..200)
+        .map(|k| citizens.ticket(&urls[k % 3], 0).expect("ticket"))
+        .collect();
+    let barrier = Barrier::new(tickets.len());
+    let answers: Vec<Reply> = std::thread::scope(|s| {
+        let handles: Vec<_> = tickets
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let (url, barrier) = (&urls[(k + 1) % 3], &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    confirm(url, t, &json!({}))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created: Vec<&Reply> = answers.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(created.len(), 1, "exactly one account for one identity");
+    assert!(
+        answers
+            .iter()
+            .filter(|r| r.status != 201)
+            .all(|r| (r.status, r.code()) == (409, "ACCOUNT_EXISTS")),
+        "every other confirmation is ACCOUNT_EXISTS"
+    );
+    let account_id = created[0].json["account_id"].as_str().unwrap().to_owned();
+
+    // A session opened at one instance opens the account at the others.
+    let (id, nonce) = challenge(&urls[2], "login");
+    let token = citizens.signer.token(&citizens.certs[0], ORIGIN, &nonce);
+    let login = post(
+        &format!("{}/v1/sessions/token", urls[2]),
+        &[],
+        &json!({ "challenge_id": id, "auth_token": token }),
+    );
+    assert_eq!(login.status, 200, "{login:?}");
+    let session = login.json["session_token"].as_str().unwrap();
+    for url in &urls {
+        let me = account_me(url, session);
+        assert_eq!(me.status, 200, "{me:?}");
+        assert_eq!(me.json["id"], account_id.as_str());
+    }
+
+    // 40 registrations at once from all three append to one audit chain.
+    let done = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let (citizens, urls, done) = (&citizens, &urls, &done);
+            s.spawn(move || {
+                for i in (1 + w..=40).step_by(8) {
+                    citizens.register(&urls[i % 3], i).expect("registration");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(done.load(Ordering::Relaxed), 40);
+    // One account for citizen 0, its login session, and 40 accounts.
+    assert_eq!(
+        cluster.verify_audit(1).as_deref(),
+        Ok("audit chain intact: 42 rows")
+    );
+}
+
+#[test]
+fn three_instances_share_challenges_accounts_sessions_and_one_audit_chain() {
+    let db = TestDatabase::create();
+    instances_share_everything(&db.url, &db.url, "");
+}
+
+#[test]
+fn three_instances_through_pgbouncer_in_transaction_pooling_mode() {
+    let db = TestDatabase::create();
+    // Four server connections for three instances of eight: transactions interleave on
+    // shared server connections, as transaction pooling does.
+    let bouncer = Pgbouncer::start_shared(4);
+    instances_share_everything(
+        &db.url,
+        &bouncer.url(&db.name),
+        "[database]\nprepared_statements = false\n",
+    );
+}
+
+/// `(citizen, account id)` for every acknowledged registration.
+type Acknowledged = Mutex<Vec<(usize, String)>>;
+
+/// The CCCD → account id map of the database.
+fn accounts_by_cccd(url: &str) -> HashMap<String, String> {
+    psql(
+        url,
+        "SELECT value || ' ' || account_id FROM identifiers WHERE kind = 'CCCD'",
+    )
+    .unwrap()
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+#[test]
+fn kill_9_of_one_instance_then_of_all_loses_no_acknowledged_account() {
+    const N: usize = 360;
+    let citizens = Citizens::issue(N, KeyKind::EcP256);
+    let db = TestDatabase::create();
+    let mut cluster = Cluster::start(&citizens.pki, &citizens.manifest, &db.url, &db.url, "", 3);
+    let urls = cluster.urls();
+    let alive: Vec<AtomicBool> = (0..3).map(|_| AtomicBool::new(true)).collect();
+    let acked: Acknowledged = Mutex::default();
+    let next = AtomicUsize::new(0);
+    let all_dead = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let (citizens, urls, alive, acked, next, all_dead) =
+                (&citizens, &urls, &alive, &acked, &next, &all_dead);
+            s.spawn(move || {
+                while !all_dead.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= N {
+                        return;
+                    }
+                    let live: Vec<usize> =
+                        (0..3).filter(|g| alive[*g].load(Ordering::SeqCst)).collect();
+                    let Some(g) = live.get(i % live.len().max(1)) else {
+                        return;
+                    };
+                    match citizens.register(&urls[*g], i) {
+                        Ok(id) => acked.lock().unwrap().push((i, id)),
+                        // Killed mid-request: not acknowledged, maybe committed.
+                        Err(Failure::Transport(_)) => {}
+                        Err(Failure::Refused(r)) => {
+                            panic!("citizen {i} at instance {g} refused: {r:?}")
+                        }
+                    }
+                }
+            });
+        }
+        // The controller: kill one instance at 80 acknowledgements, all at 160.
+        let wait_for = |n: usize| {
+            while acked.lock().unwrap().len() < n && next.load(Ordering::SeqCst) < N {
+                std::thread::yield_now();
+            }
+        };
+        wait_for(80);
+        alive[0].store(false, Ordering::SeqCst);
+        cluster.kill(0);
+        wait_for(160);
+        for g in 1..3 {
+            alive[g].store(false, Ordering::SeqCst);
+            cluster.kill(g);
+        }
+        all_dead.store(true, Ordering::SeqCst);
+    });
+    let acked = acked.into_inner().unwrap();
+    assert!(acked.len() >= 160, "the load ran past both kills");
+
+    // Every acknowledged account is there, under its identity.
+    let stored = accounts_by_cccd(&db.url);
+    for (i, id) in &acked {
+        assert_eq!(
+            stored.get(&cccd(*i)),
+            Some(id),
+            "acknowledged account of citizen {i} lost"
+        );
+    }
+    cluster.restart(2);
+    assert!(cluster.verify_audit(2).unwrap().starts_with("audit chain intact"));
+    // Everyone not acknowledged registers now, or finds the account a killed instance
+    // committed without answering: never a second account, never an error.
+    let url = cluster.url(2);
+    let done: std::collections::HashSet<usize> = acked.iter().map(|(i, _)| *i).collect();
+    for i in (0..N).filter(|i| !done.contains(i)) {
+        match citizens.register(&url, i) {
+            Ok(_) => {}
+            Err(Failure::Refused(r)) if r.code() == "ACCOUNT_EXISTS" => {}
+            Err(e) => panic!("citizen {i} after the restart: {e:?}"),
+        }
+    }
+    assert_eq!(accounts_by_cccd(&db.url).len(), N);
+    let accounts = psql(&db.url, "SELECT count(*) FROM accounts").unwrap();
+    assert_eq!(accounts, N.to_string(), "one account per identity");
+    assert!(cluster.verify_audit(2).unwrap().starts_with("audit chain intact"));
+}
+
+#[test]
+fn a_postgresql_restart_is_503_while_down_and_nothing_acknowledged_is_lost() {
+    let citizens = Citizens::issue(20, KeyKind::EcP256);
+    let server = OwnServer::start();
+    let db = TestDatabase::create_on(&server.admin_url());
+    let cluster = Cluster::start(
+        &citizens.pki,
+        &citizens.manifest,
+        &db.url,
+        &db.url,
+        "[database]\nacquire_timeout_ms = 1000\nstatement_timeout_ms = 2000\n",
+        2,
+    );
+    let urls = cluster.urls();
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        acked.push(citizens.register(&urls[i % 2], i).expect("registration"));
+    }
+
+    server.stop();
+    for url in &urls {
+        let ready = request("GET", &format!("{url}/readyz"), &[], None);
+        assert_eq!((ready.status, ready.code()), (503, "STORAGE_UNAVAILABLE"), "{ready:?}");
+        let live = request("GET", &format!("{url}/healthz"), &[], None);
+        assert_eq!(live.status, 200, "liveness does not depend on the database");
+        // An answer, not a hang: the request's wait for a connection is bounded.
+        let r = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": "register" }));
+        assert_eq!((r.status, r.code()), (503, "STORAGE_UNAVAILABLE"), "{r:?}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{r:?}"
+        );
+    }
+
+    server.resume();
+    for url in &urls {
+        let mut ready = false;
+        for _ in 0..200 {
+            if request("GET", &format!("{url}/readyz"), &[], None).status == 200 {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(ready, "{url} came back by itself");
+    }
+    for i in 10..20 {
+        acked.push(citizens.register(&urls[i % 2], i).expect("registration after restart"));
+    }
+    let stored = accounts_by_cccd(&db.url);
+    for (i, id) in acked.iter().enumerate() {
+        assert_eq!(stored.get(&cccd(i)), Some(id), "citizen {i}");
+    }
+    assert_eq!(
+        cluster.verify_audit(0).as_deref(),
+        Ok("audit chain intact: 20 rows")
+    );
+}
+
+const SIM_CITIZEN_EC: &str = "+84912000002";
+
+#[test]
+fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
+    let db = TestDatabase::create();
+    let mut cluster = Cluster::start(
+        &f.pki,
+        &f.manifest,
+        &db.url,
+        &db.url,
+        &gateway_sim_table(&sim.url, &SimLimits::default()),
+        3,
+    );
+    let start = |url: &str, path: &str| {
+        post(&format!("{url}{path}"), &[], &json!({ "phone": SIM_CITIZEN_EC }))
+    };
+    let first = start(&cluster.url(0), "/v1/registrations/sim");
+    assert_eq!(first.status, 202, "{first:?}");
+    let id = first.json["session_id"].as_str().unwrap().to_owned();
+    let busy = start(&cluster.url(1), "/v1/registrations/sim");
+    assert_eq!((busy.status, busy.code()), (409, "BUSY"), "{busy:?}");
+    let busy = start(&cluster.url(2), "/v1/sessions/sim");
+    assert_eq!((busy.status, busy.code()), (409, "BUSY"), "{busy:?}");
+
+    // Two instances killed and restarted: both resume polling the one pending session.
+    for g in 0..2 {
+        cluster.kill(g);
+        cluster.restart(g);
+    }
+    let shown = (0..50)
+        .find_map(|_| {
+            let r = request(
+                "GET",
+                &format!("{}/device/v1/{SIM_CITIZEN_EC}/requests", sim.url),
+                &[],
+                None,
+            );
+            match r.json.as_array().map(Vec::as_slice) {
+                Some([one]) => Some(one.clone()),
+                _ => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    None
+                }
+            }
+        })
+        .expect("the request on the phone");
+    let signed = post(
+        &format!(
+            "{}/device/v1/{SIM_CITIZEN_EC}/requests/{}/confirm",
+            sim.url,
+            shown["id"].as_str().unwrap()
+        ),
+        &[],
+        &json!({ "pin": "1234" }),
+    );
+    assert_eq!(signed.json["result"], "SIGNED", "{signed:?}");
+    let outcome = (0..20)
+        .map(|_| {
+            request(
+                "GET",
+                &format!("{}/v1/registrations/sim/{id}?wait=10", cluster.url(2)),
+                &[],
+                None,
+            )
+        })
+        .find(|r| r.json["state"] != "pending")
+        .expect("the session completes");
+    assert_eq!(outcome.status, 200, "{outcome:?}");
+    // Both pollers saw the signature; one completion stored one ticket.
+    assert_eq!(psql(&db.url, "SELECT count(*) FROM tickets").unwrap(), "1");
+    let ticket = outcome.json["ticket"].as_str().unwrap();
+    let body = json!({ "email": "lien.he@kyso-thu-nghiem.vn" });
+    assert_eq!(confirm(&cluster.url(1), ticket, &body).status, 201);
+    let again = confirm(&cluster.url(0), ticket, &body);
+    assert_eq!((again.status, again.code()), (404, "TICKET_NOT_FOUND"), "{again:?}");
+}
