@@ -183,7 +183,10 @@ async fn a_serialization_failure_is_retried_until_the_write_succeeds() {
             break;
         }
         waited += 1;
-        assert!(waited < 2000, "the store's transaction never reached the head row");
+        assert!(
+            waited < 2000,
+            "the store's transaction never reached the head row"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(pg.store.conflicts(), 0);

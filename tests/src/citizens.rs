@@ -89,7 +89,10 @@ impl Citizens {
 
     /// A challenge, signed and previewed at `url` for citizen `i`: the ticket.
     pub fn ticket(&self, url: &str, i: usize) -> Result<String, Failure> {
-        let c = try_post(&format!("{url}/v1/challenges"), &json!({ "purpose": "register" }))?;
+        let c = try_post(
+            &format!("{url}/v1/challenges"),
+            &json!({ "purpose": "register" }),
+        )?;
         if c.status != 201 {
             return Err(c.into());
         }

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod citizens;
+pub mod cluster;
 pub mod mssp;
 pub mod postgres;
 pub mod processes;

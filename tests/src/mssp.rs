@@ -107,4 +107,3 @@ pub fn gateway_sim_table(provider: &str, limits: &SimLimits) -> String {
         limits.starts_per_ip_burst,
     )
 }
-

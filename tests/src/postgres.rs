@@ -19,7 +19,17 @@ pub fn admin_url() -> String {
 /// Runs SQL through psql against `url`; the output, or the error psql printed.
 pub fn psql(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
-        .args([url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
         .output()
         .map_err(|e| format!("cannot run psql: {e}"))?;
     if out.status.success() {
@@ -31,8 +41,12 @@ pub fn psql(url: &str, sql: &str) -> Result<String, String> {
 
 /// Replaces the database of a `postgres://…/db?params` URL.
 pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').expect("a postgres URL names a database");
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("a postgres URL names a database");
     match query {
         Some(q) => format!("{server}/{database}?{q}"),
         None => format!("{server}/{database}"),

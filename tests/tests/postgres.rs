@@ -7,116 +7,28 @@
 //! The shared server is `KYSO_TEST_POSTGRES` (default the local one); each test uses a
 //! database of its own. The tests that restart PostgreSQL or need pgbouncer start their own.
 
-use kyso_certs::Manifest;
 use kyso_certs::keys::KeyKind;
 use kyso_tests::Fixtures;
 use kyso_tests::citizens::{Citizens, Failure, cccd};
+use kyso_tests::cluster::Cluster;
 use kyso_tests::mssp::{SimLimits, SimOptions, gateway_sim_table, mssp_sim};
 use kyso_tests::postgres::{OwnServer, Pgbouncer, TestDatabase, psql};
 use kyso_tests::processes::{
-    GatewayOptions, ORIGIN, Reply, Running, account_me, confirm, gateway_config, post, request,
+    GatewayOptions, ORIGIN, Reply, account_me, confirm, gateway_config, post, request,
     start_logging,
 };
 use kyso_tests::{bin, run};
 use serde_json::json;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 
-/// Gateway instances sharing one database, each with its own folder and configuration.
-struct Cluster {
-    configs: Vec<PathBuf>,
-    gateways: Vec<Option<Running>>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-impl Cluster {
-    /// Writes `n` configurations for `serve_url`, migrates through `migrate_url` (straight
-    /// to the server: migrations take a session lock) with `kyso-gateway migrate`, and
-    /// starts the instances.
-    fn start(
-        pki: &Path,
-        manifest: &Manifest,
-        migrate_url: &str,
-        serve_url: &str,
-        extra: &str,
-        n: usize,
-    ) -> Self {
-        let options = |url: &str| GatewayOptions {
-            database_url: Some(url.to_owned()),
-            extra: extra.to_owned(),
-            ..GatewayOptions::default()
-        };
-        let migrate_dir = tempfile::tempdir().unwrap();
-        let migrate_config = gateway_config(pki, manifest, migrate_dir.path(), &options(migrate_url));
-        let out = run(bin("kyso-gateway")
-            .args(["migrate", "--config"])
-            .arg(&migrate_config));
-        assert!(
-            out.status.success(),
-            "migrate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
-        let configs: Vec<PathBuf> = dirs
-            .iter()
-            .map(|d| gateway_config(pki, manifest, d.path(), &options(serve_url)))
-            .collect();
-        let mut cluster = Self {
-            gateways: configs.iter().map(|_| None).collect(),
-            configs,
-            _dirs: dirs,
-        };
-        for i in 0..n {
-            cluster.restart(i);
-        }
-        cluster
-    }
-
-    /// Starts instance `i` (again) on its configuration.
-    fn restart(&mut self, i: usize) {
-        let mut cmd = bin("kyso-gateway");
-        cmd.args(["serve", "--config"])
-            .arg(&self.configs[i])
-            .env("KYSO_LOG", "warn");
-        self.gateways[i] = Some(start_logging(cmd, "kyso-gateway listening on ", None));
-    }
-
-    /// `kill -9` of instance `i`.
-    fn kill(&mut self, i: usize) {
-        // Running's drop sends SIGKILL and reaps the process.
-        self.gateways[i] = None;
-    }
-
-    fn url(&self, i: usize) -> String {
-        self.gateways[i].as_ref().expect("instance running").url.clone()
-    }
-
-    fn urls(&self) -> Vec<String> {
-        (0..self.gateways.len()).map(|i| self.url(i)).collect()
-    }
-
-    /// `kyso-gateway audit verify` with instance `i`'s configuration: its output, or the
-    /// failure.
-    fn verify_audit(&self, i: usize) -> Result<String, String> {
-        let out = run(bin("kyso-gateway")
-            .args(["audit", "verify", "--config"])
-            .arg(&self.configs[i]));
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "{stdout} {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-}
-
 fn challenge(url: &str, purpose: &str) -> (String, String) {
-    let r = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": purpose }));
+    let r = post(
+        &format!("{url}/v1/challenges"),
+        &[],
+        &json!({ "purpose": purpose }),
+    );
     assert_eq!(r.status, 201, "{r:?}");
     (
         r.json["challenge_id"].as_str().unwrap().to_owned(),
@@ -144,7 +56,11 @@ fn instances_share_everything(migrate_url: &str, serve_url: &str, extra: &str) {
     let first = post(&format!("{}/v1/registrations/token", urls[1]), &[], &body);
     assert_eq!(first.status, 200, "{first:?}");
     let again = post(&format!("{}/v1/registrations/token", urls[2]), &[], &body);
-    assert_eq!((again.status, again.code()), (404, "CHALLENGE_NOT_FOUND"), "{again:?}");
+    assert_eq!(
+        (again.status, again.code()),
+        (404, "CHALLENGE_NOT_FOUND"),
+        "{again:?}"
+    );
 
     // 200 tickets for one identity, confirmed at once over the three: one account.
     let tickets: Vec<String> = (0..200)
@@ -269,8 +185,9 @@ fn kill_9_of_one_instance_then_of_all_loses_no_acknowledged_account() {
                     if i >= N {
                         return;
                     }
-                    let live: Vec<usize> =
-                        (0..3).filter(|g| alive[*g].load(Ordering::SeqCst)).collect();
+                    let live: Vec<usize> = (0..3)
+                        .filter(|g| alive[*g].load(Ordering::SeqCst))
+                        .collect();
                     let Some(g) = live.get(i % live.len().max(1)) else {
                         return;
                     };
@@ -314,7 +231,12 @@ fn kill_9_of_one_instance_then_of_all_loses_no_acknowledged_account() {
         );
     }
     cluster.restart(2);
-    assert!(cluster.verify_audit(2).unwrap().starts_with("audit chain intact"));
+    assert!(
+        cluster
+            .verify_audit(2)
+            .unwrap()
+            .starts_with("audit chain intact")
+    );
     // Everyone not acknowledged registers now, or finds the account a killed instance
     // committed without answering: never a second account, never an error.
     let url = cluster.url(2);
@@ -329,7 +251,12 @@ fn kill_9_of_one_instance_then_of_all_loses_no_acknowledged_account() {
     assert_eq!(accounts_by_cccd(&db.url).len(), N);
     let accounts = psql(&db.url, "SELECT count(*) FROM accounts").unwrap();
     assert_eq!(accounts, N.to_string(), "one account per identity");
-    assert!(cluster.verify_audit(2).unwrap().starts_with("audit chain intact"));
+    assert!(
+        cluster
+            .verify_audit(2)
+            .unwrap()
+            .starts_with("audit chain intact")
+    );
 }
 
 #[test]
@@ -354,11 +281,19 @@ fn a_postgresql_restart_is_503_while_down_and_nothing_acknowledged_is_lost() {
     server.stop();
     for url in &urls {
         let ready = request("GET", &format!("{url}/readyz"), &[], None);
-        assert_eq!((ready.status, ready.code()), (503, "STORAGE_UNAVAILABLE"), "{ready:?}");
+        assert_eq!(
+            (ready.status, ready.code()),
+            (503, "STORAGE_UNAVAILABLE"),
+            "{ready:?}"
+        );
         let live = request("GET", &format!("{url}/healthz"), &[], None);
         assert_eq!(live.status, 200, "liveness does not depend on the database");
         // An answer, not a hang: the request's wait for a connection is bounded.
-        let r = post(&format!("{url}/v1/challenges"), &[], &json!({ "purpose": "register" }));
+        let r = post(
+            &format!("{url}/v1/challenges"),
+            &[],
+            &json!({ "purpose": "register" }),
+        );
         assert_eq!((r.status, r.code()), (503, "STORAGE_UNAVAILABLE"), "{r:?}");
         assert_eq!(
             r.header("content-type"),
@@ -380,7 +315,11 @@ fn a_postgresql_restart_is_503_while_down_and_nothing_acknowledged_is_lost() {
         assert!(ready, "{url} came back by itself");
     }
     for i in 10..20 {
-        acked.push(citizens.register(&urls[i % 2], i).expect("registration after restart"));
+        acked.push(
+            citizens
+                .register(&urls[i % 2], i)
+                .expect("registration after restart"),
+        );
     }
     let stored = accounts_by_cccd(&db.url);
     for (i, id) in acked.iter().enumerate() {
@@ -409,7 +348,11 @@ fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
         3,
     );
     let start = |url: &str, path: &str| {
-        post(&format!("{url}{path}"), &[], &json!({ "phone": SIM_CITIZEN_EC }))
+        post(
+            &format!("{url}{path}"),
+            &[],
+            &json!({ "phone": SIM_CITIZEN_EC }),
+        )
     };
     let first = start(&cluster.url(0), "/v1/registrations/sim");
     assert_eq!(first.status, 202, "{first:?}");
@@ -469,5 +412,71 @@ fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
     let body = json!({ "email": "lien.he@kyso-thu-nghiem.vn" });
     assert_eq!(confirm(&cluster.url(1), ticket, &body).status, 201);
     let again = confirm(&cluster.url(0), ticket, &body);
-    assert_eq!((again.status, again.code()), (404, "TICKET_NOT_FOUND"), "{again:?}");
+    assert_eq!(
+        (again.status, again.code()),
+        (404, "TICKET_NOT_FOUND"),
+        "{again:?}"
+    );
+}
+
+/// `database.sslmode` decides TLS to the server: `require` connects over TLS (the server
+/// says so in `pg_stat_ssl`); `verify-full` refuses a server whose certificate no trusted
+/// CA issued (Debian's self-signed "snakeoil" one), and the gateway says why.
+#[test]
+fn the_configured_sslmode_is_what_the_connections_use() {
+    let citizens = Citizens::issue(1, KeyKind::EcP256);
+    let db = TestDatabase::create();
+    let server_tls = psql(&db.url, "SHOW ssl").unwrap() == "on";
+    let with = |mode: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = GatewayOptions {
+            database_url: Some(db.url.clone()),
+            extra: format!("[database]\nsslmode = {mode:?}\n"),
+            ..GatewayOptions::default()
+        };
+        let config = gateway_config(&citizens.pki, &citizens.manifest, dir.path(), &options);
+        (dir, config)
+    };
+    let (_dir, require) = with("require");
+    let migrated = run(bin("kyso-gateway")
+        .args(["migrate", "--config"])
+        .arg(&require));
+    if !server_tls {
+        assert!(
+            !migrated.status.success(),
+            "require against a server without TLS"
+        );
+        return;
+    }
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let mut cmd = bin("kyso-gateway");
+    cmd.args(["serve", "--config"])
+        .arg(&require)
+        .env("KYSO_LOG", "warn");
+    let gw = start_logging(cmd, "kyso-gateway listening on ", None);
+    citizens
+        .register(&gw.url, 0)
+        .expect("registration over TLS");
+    let tls = psql(
+        &db.url,
+        &format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = '{}' AND s.ssl AND a.pid <> pg_backend_pid()",
+            db.name
+        ),
+    )
+    .unwrap();
+    assert_ne!(tls, "0", "the gateway's connections use TLS");
+
+    let (_dir, verify_full) = with("verify-full");
+    let refused = run(bin("kyso-gateway")
+        .args(["migrate", "--config"])
+        .arg(&verify_full));
+    assert!(!refused.status.success(), "an untrusted server certificate");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("database_url"), "{said}");
 }

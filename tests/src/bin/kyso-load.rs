@@ -10,12 +10,17 @@
 //! (a fresh answer each time); with `--warm` too, a first unmeasured pass of previews
 //! fills the gateway's OCSP cache, so the measured registrations use cached answers.
 //!
-//! `cargo build --release --bins && target/release/kyso-load --registrations 2000 --concurrency 8 --key ec [--revocation ocsp [--warm]]`
+//! With `--database-url postgres://…`, the gateways use that PostgreSQL database (it is
+//! migrated first; use an empty database) and `--instances N` of them run, the client
+//! threads taking them in turn.
+//!
+//! `cargo build --release --bins && target/release/kyso-load --registrations 2000 --concurrency 8 --key ec [--revocation ocsp [--warm]] [--database-url URL [--instances N]]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
 use kyso_certs::keys::KeyKind;
 use kyso_tests::citizens::Citizens;
+use kyso_tests::cluster::Cluster;
 use kyso_tests::processes::{GatewayOptions, gateway_for};
 use kyso_tests::revocation::{OcspResponder, ResponderOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +33,8 @@ struct Args {
     key: KeyKind,
     ocsp: bool,
     warm: bool,
+    database_url: Option<String>,
+    instances: usize,
 }
 
 fn args() -> Args {
@@ -37,6 +44,8 @@ fn args() -> Args {
         key: KeyKind::EcP256,
         ocsp: false,
         warm: false,
+        database_url: None,
+        instances: 1,
     };
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = argv.iter().position(|a| a == "--warm") {
@@ -51,11 +60,17 @@ fn args() -> Args {
             ("--concurrency", Some(v)) => a.concurrency = v.parse().expect("--concurrency N"),
             ("--key", Some(v)) if v == "rsa" => a.key = KeyKind::Rsa2048,
             ("--key", Some(v)) if v == "ec" => a.key = KeyKind::EcP256,
+            ("--database-url", Some(v)) => a.database_url = Some(v.clone()),
+            ("--instances", Some(v)) => a.instances = v.parse().expect("--instances N"),
             _ => panic!(
-                "usage: kyso-load [--registrations N] [--concurrency N] [--key rsa|ec] [--revocation off|ocsp] [--warm]"
+                "usage: kyso-load [--registrations N] [--concurrency N] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N]"
             ),
         }
     }
+    assert!(
+        a.instances == 1 || a.database_url.is_some(),
+        "--instances needs a shared --database-url"
+    );
     a
 }
 
@@ -111,10 +126,15 @@ fn main() {
             ),
             None => String::new(),
         },
+        database_url: a.database_url.clone(),
         ..GatewayOptions::default()
     };
-    let gw = gateway_for(pki_dir, manifest, &dir, &options);
-    let url = gw.url.clone();
+    let cluster = match &a.database_url {
+        Some(url) => Cluster::start_with(pki_dir, manifest, url, &options, a.instances),
+        None => Cluster::one(gateway_for(pki_dir, manifest, &dir, &options)),
+    };
+    let urls = Arc::new(cluster.urls());
+    let url = urls[0].clone();
     if a.warm {
         let t = Instant::now();
         for i in 0..citizens.certs.len() {
@@ -135,8 +155,8 @@ fn main() {
     let t0 = Instant::now();
     let workers: Vec<_> = (0..a.concurrency)
         .map(|_| {
-            let (url, next, latencies, failures, citizens) = (
-                url.clone(),
+            let (urls, next, latencies, failures, citizens) = (
+                urls.clone(),
                 next.clone(),
                 latencies.clone(),
                 failures.clone(),
@@ -149,7 +169,7 @@ fn main() {
                         break;
                     }
                     let t = Instant::now();
-                    match citizens.register(&url, i) {
+                    match citizens.register(&urls[i % urls.len()], i) {
                         Ok(_) => latencies.lock().unwrap().push(t.elapsed()),
                         Err(e) => {
                             failures.fetch_add(1, Ordering::Relaxed);
@@ -168,13 +188,22 @@ fn main() {
     l.sort();
     let done = l.len();
     println!(
-        "{} registrations ({} keys, revocation {}), concurrency {}: {:.1?} wall, {:.0} registrations/s; latency p50 {:.1?} p90 {:.1?} p99 {:.1?}; {} failed; gateway peak RSS {} MiB",
+        "{} registrations ({} keys, revocation {}, {} on {}), concurrency {}: {:.1?} wall, {:.0} registrations/s; latency p50 {:.1?} p90 {:.1?} p99 {:.1?}; {} failed; gateway peak RSS {} MiB",
         done,
         a.key.name(),
         match (a.ocsp, a.warm) {
             (false, _) => "off",
             (true, false) => "OCSP, fresh answers",
             (true, true) => "OCSP, cached answers",
+        },
+        match a.instances {
+            1 => "1 gateway".to_owned(),
+            n => format!("{n} gateways"),
+        },
+        if a.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
         },
         a.concurrency,
         wall,
@@ -183,6 +212,12 @@ fn main() {
         percentile(&l, 0.9),
         percentile(&l, 0.99),
         failures.load(Ordering::Relaxed),
-        peak_rss_kib(gw.pid()).map_or("?".into(), |k| (k / 1024).to_string()),
+        (0..a.instances)
+            .map(|i| cluster
+                .pid(i)
+                .and_then(peak_rss_kib)
+                .map_or("?".into(), |k| (k / 1024).to_string()))
+            .collect::<Vec<_>>()
+            .join(" / "),
     );
 }

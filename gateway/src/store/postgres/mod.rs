@@ -28,8 +28,9 @@ macro_rules! retrying {
         let mut attempt = 1;
         loop {
             match $attempt.await {
-                Err(e) if $crate::store::postgres::Conflict::is_conflict(&e)
-                    && attempt < $crate::store::postgres::MAX_ATTEMPTS =>
+                Err(e)
+                    if $crate::store::postgres::Conflict::is_conflict(&e)
+                        && attempt < $crate::store::postgres::MAX_ATTEMPTS =>
                 {
                     $store.after_conflict(attempt).await;
                     attempt += 1;

@@ -7,8 +7,8 @@ use super::SqliteStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
-    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, bind_account, is_unique_violation, ts,
-    verify_audit_rows,
+    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, bind_account, is_unique_violation,
+    ts, verify_audit_rows,
 };
 use crate::store::{AccountStore, CreateAccountError, StoreError};
 use async_trait::async_trait;

@@ -2,9 +2,9 @@
 //! of any number of concurrent takers exactly one gets it.
 
 use super::SqliteStore;
-use crate::store::rows::{challenge_of, ts};
 use crate::domain::{Challenge, Ticket};
 use crate::store::records::{decode_ticket, encode_ticket};
+use crate::store::rows::{challenge_of, ts};
 use crate::store::{ChallengeStore, StoreError};
 use async_trait::async_trait;
 use sqlx::Row;
