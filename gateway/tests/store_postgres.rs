@@ -240,3 +240,43 @@ async fn an_unmigrated_database_is_refused_with_the_command_that_fixes_it() {
     store.migrate().await.unwrap();
     store.ensure_schema().await.unwrap();
 }
+
+/// `statement_timeout` bounds every statement: an account transaction stuck behind a lock
+/// someone else holds fails with the database's cancellation (SQLSTATE 57014) instead of
+/// waiting, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_past_the_timeout_is_cancelled() {
+    let pg = Pg::with(
+        PostgresOptions {
+            statement_timeout: Duration::from_millis(200),
+            ..options(Isolation::ReadCommitted, true)
+        },
+        false,
+    )
+    .await;
+    let mut holder = pg.connect().await;
+    sqlx::raw_sql("BEGIN; UPDATE audit_head SET seq = seq WHERE id = 0")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = pg.store.clone();
+    let stuck = crate::store::register(
+        store.as_ref(),
+        "acc_stuck",
+        crate::store::citizen("001090012345", &[]),
+    )
+    .await;
+    match stuck {
+        Err(kyso_gateway::store::CreateAccountError::Store(StoreError::Database(
+            sqlx::Error::Database(d),
+        ))) => assert_eq!(d.code().as_deref(), Some("57014"), "{d}"),
+        other => panic!("the statement must be cancelled: {other:?}"),
+    }
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0);
+    assert_eq!(pg.store.verify_audit_chain().await.unwrap(), 0);
+}

@@ -107,3 +107,46 @@ pub fn gateway_sim_table(provider: &str, limits: &SimLimits) -> String {
         limits.starts_per_ip_burst,
     )
 }
+
+/// The one request the simulated phone `msisdn` shows, waiting up to 5 s for it to arrive.
+pub fn request_on_phone(sim_url: &str, msisdn: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let shown = crate::processes::request(
+            "GET",
+            &format!("{sim_url}/device/v1/{msisdn}/requests"),
+            &[],
+            None,
+        );
+        assert_eq!(shown.status, 200, "{shown:?}");
+        if let Some([one]) = shown.json.as_array().map(Vec::as_slice) {
+            return one.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no request reached {msisdn}");
+}
+
+/// The person confirms request `id` on the phone `msisdn` with `pin`.
+pub fn confirm_on_phone(
+    sim_url: &str,
+    msisdn: &str,
+    id: &str,
+    pin: &str,
+) -> crate::processes::Reply {
+    crate::processes::post(
+        &format!("{sim_url}/device/v1/{msisdn}/requests/{id}/confirm"),
+        &[],
+        &serde_json::json!({ "pin": pin }),
+    )
+}
+
+/// The phone `msisdn` shows one request; the person confirms it with `pin`.
+pub fn sign_on_phone(sim_url: &str, msisdn: &str, pin: &str) -> crate::processes::Reply {
+    let shown = request_on_phone(sim_url, msisdn);
+    confirm_on_phone(
+        sim_url,
+        msisdn,
+        shown["id"].as_str().unwrap_or_default(),
+        pin,
+    )
+}

@@ -5,7 +5,7 @@
 //! PIN, the SIM PIN, the AP secret, tickets, session tokens and SIM session ids.
 
 use kyso_tests::Fixtures;
-use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim};
+use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim, sign_on_phone};
 use kyso_tests::processes::{
     GatewayOptions, ORIGIN, Reply, account_me, agent_logging, confirm, gateway, post, request,
 };
@@ -105,30 +105,7 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
     );
     assert_eq!(started.status, 202, "{started:?}");
     let session_id = text(&started, "session_id");
-    let on_phone = (0..100)
-        .find_map(|_| {
-            let shown = request(
-                "GET",
-                &format!("{}/device/v1/{SIM_PHONE}/requests", sim.url),
-                &[],
-                None,
-            );
-            let first = shown.json.as_array().and_then(|a| a.first().cloned());
-            if first.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            first
-        })
-        .expect("the request reaches the phone");
-    let answered = post(
-        &format!(
-            "{}/device/v1/{SIM_PHONE}/requests/{}/confirm",
-            sim.url,
-            on_phone["id"].as_str().unwrap()
-        ),
-        &[],
-        &json!({ "pin": SIM_PIN }),
-    );
+    let answered = sign_on_phone(&sim.url, SIM_PHONE, SIM_PIN);
     assert_eq!(answered.status, 200, "{answered:?}");
     let result = (0..20)
         .map(|_| {

@@ -11,7 +11,7 @@ use kyso_certs::keys::KeyKind;
 use kyso_tests::Fixtures;
 use kyso_tests::citizens::{Citizens, Failure, cccd};
 use kyso_tests::cluster::Cluster;
-use kyso_tests::mssp::{SimLimits, SimOptions, gateway_sim_table, mssp_sim};
+use kyso_tests::mssp::{SimLimits, SimOptions, gateway_sim_table, mssp_sim, sign_on_phone};
 use kyso_tests::postgres::{OwnServer, Pgbouncer, TestDatabase, psql};
 use kyso_tests::processes::{
     GatewayOptions, ORIGIN, Reply, account_me, confirm, gateway_config, post, request,
@@ -212,8 +212,8 @@ fn kill_9_of_one_instance_then_of_all_loses_no_acknowledged_account() {
         alive[0].store(false, Ordering::SeqCst);
         cluster.kill(0);
         wait_for(160);
-        for g in 1..3 {
-            alive[g].store(false, Ordering::SeqCst);
+        for (g, up) in alive.iter().enumerate().skip(1) {
+            up.store(false, Ordering::SeqCst);
             cluster.kill(g);
         }
         all_dead.store(true, Ordering::SeqCst);
@@ -367,32 +367,7 @@ fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
         cluster.kill(g);
         cluster.restart(g);
     }
-    let shown = (0..50)
-        .find_map(|_| {
-            let r = request(
-                "GET",
-                &format!("{}/device/v1/{SIM_CITIZEN_EC}/requests", sim.url),
-                &[],
-                None,
-            );
-            match r.json.as_array().map(Vec::as_slice) {
-                Some([one]) => Some(one.clone()),
-                _ => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    None
-                }
-            }
-        })
-        .expect("the request on the phone");
-    let signed = post(
-        &format!(
-            "{}/device/v1/{SIM_CITIZEN_EC}/requests/{}/confirm",
-            sim.url,
-            shown["id"].as_str().unwrap()
-        ),
-        &[],
-        &json!({ "pin": "1234" }),
-    );
+    let signed = sign_on_phone(&sim.url, SIM_CITIZEN_EC, "1234");
     assert_eq!(signed.json["result"], "SIGNED", "{signed:?}");
     let outcome = (0..20)
         .map(|_| {

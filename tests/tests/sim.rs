@@ -4,7 +4,10 @@
 //! from a person answering on an interactive number through the device API or the
 //! `kyso-mssp-sim phone` command.
 
-use kyso_tests::mssp::{AP_SECRET, SimLimits, SimOptions, gateway_sim_table, mssp_sim};
+use kyso_tests::mssp::{
+    AP_SECRET, SimLimits, SimOptions, confirm_on_phone, gateway_sim_table, mssp_sim,
+    request_on_phone,
+};
 use kyso_tests::processes::{
     GatewayOptions, Reply, Running, account_me, confirm, gateway, post, request,
 };
@@ -106,35 +109,13 @@ impl Env {
         panic!("session {id} never completed");
     }
 
-    fn phone_requests(&self, msisdn: &str) -> Vec<Value> {
-        let r = request(
-            "GET",
-            &format!("{}/device/v1/{msisdn}/requests", self.sim.url),
-            &[],
-            None,
-        );
-        assert_eq!(r.status, 200, "{r:?}");
-        r.json.as_array().unwrap().clone()
-    }
-
     /// The phone shows exactly one request; returns it.
     fn on_phone(&self, msisdn: &str) -> Value {
-        for _ in 0..50 {
-            let shown = self.phone_requests(msisdn);
-            if let [one] = shown.as_slice() {
-                return one.clone();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("no request on {msisdn}");
+        request_on_phone(&self.sim.url, msisdn)
     }
 
     fn confirm_on_phone(&self, msisdn: &str, id: &str, pin: &str) -> Reply {
-        post(
-            &format!("{}/device/v1/{msisdn}/requests/{id}/confirm", self.sim.url),
-            &[],
-            &json!({ "pin": pin }),
-        )
+        confirm_on_phone(&self.sim.url, msisdn, id, pin)
     }
 
     fn confirm(&self, ticket: &str, body: &Value) -> Reply {
