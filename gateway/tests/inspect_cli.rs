@@ -32,8 +32,14 @@ fn reads_our_certificates_as_pem_and_der_alike() {
     let p = m.person("citizen-cmnd-cccd").unwrap();
     let (out_pem, pem) = inspect(&dir.path().join(&p.cert));
     let (out_der, der) = inspect(&dir.path().join(&p.cert_der));
-    assert_eq!(out_pem.status.code(), Some(0));
-    assert_eq!(out_der.status.code(), Some(0));
+    for out in [&out_pem, &out_der] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(pem, der);
     assert_eq!(pem["subject"]["type"], "citizen");
     assert_eq!(pem["subject"]["identifier"]["value"], "079195001234");

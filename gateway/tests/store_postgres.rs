@@ -272,7 +272,10 @@ async fn a_statement_past_the_timeout_is_cancelled() {
         ))) => assert_eq!(d.code().as_deref(), Some("57014"), "{d}"),
         other => panic!("the statement must be cancelled: {other:?}"),
     }
-    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
     let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
         .fetch_one(&mut holder)
         .await
