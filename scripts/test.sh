@@ -11,11 +11,15 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # End-to-end tests run the workspace's binaries, so build them first.
 cargo build --workspace --bins --locked
+# Every refusal a test receives is noted there (tests/src/codes.rs); start empty.
+rm -rf target/debug/codes-seen
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# Every error code of the gateway and the agent was produced by some test over HTTP.
+target/debug/kyso-codes-check
 # The fuzz targets compile with libFuzzer linked, and every seed runs through its target.
 cargo check --manifest-path fuzz/Cargo.toml --bins --locked --target-dir target/fuzz
 cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked --target-dir target/fuzz

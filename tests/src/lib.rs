@@ -9,6 +9,7 @@
 
 pub mod citizens;
 pub mod cluster;
+pub mod codes;
 pub mod mssp;
 pub mod postgres;
 pub mod processes;

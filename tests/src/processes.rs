@@ -276,10 +276,12 @@ pub fn try_request(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    crate::codes::note(&json);
     Ok(Reply {
         status,
         headers,
-        json: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        json,
     })
 }
 

@@ -33,9 +33,12 @@ pub struct ReportError {
 #[error("not an X.509 certificate (PEM or DER): {0}")]
 pub struct NotACertificate(String);
 
-/// Decodes PEM (the first `CERTIFICATE` block) or DER.
+/// Decodes PEM (the first `CERTIFICATE` block) or DER. A DER certificate is a SEQUENCE,
+/// so it starts with the byte 0x30, which no PEM file does (its first line is text or
+/// `-----BEGIN`); whatever else the bytes hold — a `-` in a serial number, say — does not
+/// decide it.
 pub fn decode_certificate(bytes: &[u8]) -> Result<Vec<u8>, NotACertificate> {
-    if bytes.starts_with(b"-----BEGIN") || bytes.iter().take(64).any(|b| *b == b'-') {
+    if bytes.first() != Some(&0x30) {
         let blocks = pem::parse_many(bytes).map_err(|e| NotACertificate(e.to_string()))?;
         return blocks
             .into_iter()
@@ -71,4 +74,28 @@ pub fn inspect(bytes: &[u8], at: OffsetDateTime) -> Result<InspectReport, NotACe
         error,
         certificate: CertificateFacts::of(&cert, &der),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_certificate;
+
+    #[test]
+    fn der_is_told_from_pem_by_its_first_byte_not_by_dashes_inside() {
+        // A DER SEQUENCE whose first bytes hold `-` (0x2D), as a serial number may.
+        let der = [
+            0x30, 0x82, 0x01, 0x2d, 0x02, 0x10, 0x2d, 0x2d, 0x2d, 0x2d, 0x2d,
+        ];
+        assert_eq!(decode_certificate(&der).unwrap(), der);
+        let pem =
+            b"subject=CN = x\n-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            decode_certificate(pem).unwrap(),
+            [0x30, 0x03, 0x02, 0x01, 0x01]
+        );
+        assert!(
+            decode_certificate(b"-----BEGIN PUBLIC KEY-----\nMAMCAQE=\n-----END PUBLIC KEY-----\n")
+                .is_err()
+        );
+    }
 }

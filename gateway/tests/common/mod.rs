@@ -183,11 +183,9 @@ pub async fn send(
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-    (
-        parts.status,
-        parts.headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    kyso_tests::codes::note(&json);
+    (parts.status, parts.headers, json)
 }
 
 /// GETs `path` through the router in process; returns the status and the JSON answer.
