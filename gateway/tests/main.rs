@@ -6,6 +6,7 @@
 mod common;
 
 mod http_clock;
+mod http_codes;
 mod http_concurrency;
 mod http_page;
 mod http_refusals;

@@ -49,7 +49,11 @@ fn until_closed(s: &mut TcpStream) -> String {
     s.set_read_timeout(Some(BOUND)).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    let answer = String::from_utf8_lossy(&out).into_owned();
+    if let Some((_, body)) = answer.split_once("\r\n\r\n") {
+        kyso_tests::codes::note(&serde_json::from_str(body).unwrap_or_default());
+    }
+    answer
 }
 
 #[test]
@@ -117,7 +121,14 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
     let dir = tempfile::tempdir().unwrap();
     let pin = dir.path().join("pin");
     std::fs::write(&pin, &f.tokens.tokens[0].user_pin).unwrap();
-    let agent = agent_with(&f, &pin, &[("KYSO_SHIM_HEADER_TIMEOUT_SECONDS", "2")]);
+    let agent = agent_with(
+        &f,
+        &pin,
+        &[
+            ("KYSO_SHIM_HEADER_TIMEOUT_SECONDS", "2"),
+            ("KYSO_SHIM_BODY_TIMEOUT_SECONDS", "2"),
+        ],
+    );
     let mut heads = slow_heads(&agent.url, 200);
     let status = request(
         "GET",
@@ -130,6 +141,17 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
     for s in &mut heads {
         assert_eq!(until_closed(s), "");
     }
+    // A body that stops arriving: cut at the body deadline with a problem document.
+    let mut stalled = TcpStream::connect(host_of(&agent.url)).unwrap();
+    write!(
+        stalled,
+        "POST /v1/authenticate HTTP/1.1\r\nHost: {}\r\nOrigin: {ORIGIN}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{",
+        host_of(&agent.url)
+    )
+    .unwrap();
+    let answer = until_closed(&mut stalled);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
 
     let origin = [("Origin", ORIGIN)];
     for (method, path, code, status) in [

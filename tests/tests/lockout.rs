@@ -51,8 +51,15 @@ impl LockingToken<'_> {
                 label,
             ]);
         let out = run(&mut cmd);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        // The command line is a layer people use: its refusals count as produced.
+        if let Some(code) = reply["error"]["code"].as_str() {
+            kyso_tests::codes::note(&serde_json::json!({
+                "type": format!("urn:kyso:agent-error:{code}")
+            }));
+        }
+        reply
     }
 
     /// Wrong tries the wrapper has counted for every token so far.

@@ -1,6 +1,7 @@
 //! kyso's end-to-end tests, one binary: the real gateway, agent, simulator and OpenSSL
 //! responders started as processes over the generated PKI and SoftHSM tokens.
 
+mod agent;
 mod demo;
 mod edge;
 mod lockout;

@@ -103,6 +103,21 @@ pub async fn world() -> World {
 
 /// A world over an existing PKI with this policy (revocation checking, say).
 pub async fn world_over(pki: Pki, policy: CertificatePolicy) -> World {
+    world_from(pki, policy, Arc::new(SystemEntropy)).await
+}
+
+/// A world whose randomness comes from `entropy` (one that fails, say).
+pub async fn world_with_entropy(entropy: Arc<dyn kyso_gateway::entropy::Entropy>) -> World {
+    let pki = Pki::generate();
+    let policy = pki.policy();
+    world_from(pki, policy, entropy).await
+}
+
+async fn world_from(
+    pki: Pki,
+    policy: CertificatePolicy,
+    entropy: Arc<dyn kyso_gateway::entropy::Entropy>,
+) -> World {
     let db = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", db.path().join("kyso.db").display());
     let store = Arc::new(SqliteStore::open(&url, 8).await.unwrap());
@@ -118,7 +133,7 @@ pub async fn world_over(pki: Pki, policy: CertificatePolicy) -> World {
         store.clone(),
         Arc::new(policy),
         clock.clone(),
-        Arc::new(SystemEntropy),
+        entropy,
         settings,
     ));
     World {
@@ -138,12 +153,20 @@ impl World {
 
     /// The real router with this per-address rate limit, on the world's clock.
     pub fn app_rate_limited(&self, per_minute: u32, burst: u32) -> axum::Router {
-        let limits = HttpLimits {
-            body_bytes: 65536,
-            max_concurrent_requests: 16,
-            max_concurrent_polls: 16,
-            queue_wait: std::time::Duration::from_secs(5),
-        };
+        self.app_with(
+            per_minute,
+            burst,
+            HttpLimits {
+                body_bytes: 65536,
+                max_concurrent_requests: 16,
+                max_concurrent_polls: 16,
+                queue_wait: std::time::Duration::from_secs(5),
+            },
+        )
+    }
+
+    /// The real router with this rate limit and these limits.
+    pub fn app_with(&self, per_minute: u32, burst: u32, limits: HttpLimits) -> axum::Router {
         let limiters = Limiters {
             requests: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
             sim_starts: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),

@@ -1,0 +1,134 @@
+//! The refusals of the registration and login flow, each through the HTTP layer a portal
+//! sees (the real router, in process): a subject type that does not match, a login
+//! without an account, a malformed email, the system's randomness failing, and every
+//! worker busy.
+
+use crate::common::{ORIGIN, World, call, call_full, world, world_with_entropy};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use kyso_gateway::entropy::{Entropy, EntropyFailed};
+use kyso_gateway::http::HttpLimits;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A challenge for `purpose` and `person`'s token over it: the request body for the
+/// token endpoints.
+async fn signed(w: &World, app: &axum::Router, purpose: &str, person: &str) -> Value {
+    let (status, c) = call(app, "/v1/challenges", json!({ "purpose": purpose })).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let token = w.pki.token(person, ORIGIN, c["nonce"].as_str().unwrap());
+    json!({ "challenge_id": c["challenge_id"], "auth_token": token })
+}
+
+#[tokio::test]
+async fn the_flows_refusals_are_problem_documents_with_their_codes() {
+    let w = world().await;
+    let app = w.app();
+
+    let mut body = signed(&w, &app, "register", "enterprise-employee").await;
+    body["subject_type"] = json!("organization");
+    let (status, r) = call(&app, "/v1/registrations/token", body).await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("SUBJECT_TYPE_MISMATCH")
+        ),
+        "{r}"
+    );
+
+    let body = signed(&w, &app, "login", "citizen-ec").await;
+    let (status, r) = call(&app, "/v1/sessions/token", body).await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ACCOUNT_NOT_FOUND")),
+        "{r}"
+    );
+
+    let body = signed(&w, &app, "register", "enterprise-branch").await;
+    let (status, preview) = call(&app, "/v1/registrations/token", body).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let confirm = format!(
+        "/v1/registrations/{}/confirm",
+        preview["ticket"].as_str().unwrap()
+    );
+    let (status, r) = call(&app, &confirm, json!({ "email": "not-an-email" })).await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("INVALID_EMAIL")),
+        "{r}"
+    );
+    // The refusal did not use the ticket up.
+    let (status, r) = call(&app, &confirm, json!({ "email": "lien.he@example.vn" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+}
+
+/// Randomness that always fails.
+struct NoEntropy;
+
+impl Entropy for NoEntropy {
+    fn fill(&self, _: &mut [u8]) -> Result<(), EntropyFailed> {
+        Err(EntropyFailed)
+    }
+}
+
+#[tokio::test]
+async fn without_randomness_a_challenge_is_an_internal_error_not_a_weak_nonce() {
+    let w = world_with_entropy(Arc::new(NoEntropy)).await;
+    let (status, headers, r) =
+        call_full(&w.app(), "/v1/challenges", json!({ "purpose": "register" })).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{r}");
+    assert_eq!(r["code"], "INTERNAL_ERROR");
+    assert!(r.get("nonce").is_none());
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
+    let w = world().await;
+    let app = w.app_with(
+        6000,
+        1000,
+        HttpLimits {
+            body_bytes: 65536,
+            max_concurrent_requests: 1,
+            max_concurrent_polls: 1,
+            queue_wait: std::time::Duration::from_millis(50),
+        },
+    );
+    // A request whose body never finishes holds the only slot.
+    let (_sender, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    let stalled = Request::post("/v1/challenges")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(tokio_stream_of(rx)))
+        .unwrap();
+    let holder = tokio::spawn({
+        let app = app.clone();
+        async move { crate::common::send(&app, stalled).await }
+    });
+    let mut answer = None;
+    for _ in 0..200 {
+        let (status, headers, r) =
+            call_full(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            answer = Some((headers, r));
+            break;
+        }
+        // The stalled request had not taken its slot yet.
+        tokio::task::yield_now().await;
+    }
+    let (headers, r) = answer.expect("a request beyond the pool is refused");
+    assert_eq!(r["code"], "OVERLOADED", "{r}");
+    assert!(headers.get("retry-after").is_some());
+    holder.abort();
+}
+
+/// The receiving half of a channel as a body stream.
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
