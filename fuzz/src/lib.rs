@@ -5,5 +5,6 @@
 pub mod auth_token;
 pub mod crl;
 pub mod identity;
+pub mod mss;
 pub mod ocsp_response;
 pub mod phone;

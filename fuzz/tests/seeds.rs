@@ -37,6 +37,11 @@ fn identity_seeds() {
 }
 
 #[test]
+fn mss_seeds() {
+    each_seed("mss", kyso_fuzz::mss::run);
+}
+
+#[test]
 fn ocsp_response_seeds() {
     each_seed("ocsp_response", kyso_fuzz::ocsp_response::run);
 }
