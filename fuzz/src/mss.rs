@@ -17,7 +17,9 @@ use kyso_proto::mss::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-fn round_trips<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(data: &[u8]) -> Option<T> {
+fn round_trips<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    data: &[u8],
+) -> Option<T> {
     let value: T = serde_json::from_slice(data).ok()?;
     let again: T = serde_json::from_slice(&serde_json::to_vec(&value).expect("encodes"))
         .expect("decodes what it encoded");
@@ -47,7 +49,10 @@ pub fn run(data: &[u8]) {
     match verification_code_of_signed_data(data) {
         Some(code) => {
             assert_eq!(data.len(), SIM_SIGNED_DATA_LEN);
-            assert!(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+            assert!(
+                code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit()),
+                "{code}"
+            );
         }
         None => assert_ne!(data.len(), SIM_SIGNED_DATA_LEN),
     }
