@@ -14,6 +14,7 @@ mod inspect_cli;
 mod revocation;
 mod serve_cli;
 mod service;
+mod sim_flow;
 mod store;
 mod store_postgres;
 mod verify_token_cli;

@@ -152,3 +152,103 @@ impl CrlStore {
         self.cache.get(&url.to_owned(), at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Serves `body` to every request, slowly enough that concurrent askers overlap;
+    /// its URL and the number of downloads served.
+    fn crl_server(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut head = [0u8; 4096];
+                let _ = s.read(&mut head);
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            }
+        });
+        (url, served)
+    }
+
+    /// A real CRL of the test PKI, and when it was made.
+    fn test_crl() -> (Vec<u8>, OffsetDateTime) {
+        let dir = tempfile::tempdir().unwrap();
+        let m = kyso_certs::generate(&kyso_certs::GenerateOptions::new(dir.path()), &mut |_| {})
+            .unwrap();
+        let crl = std::fs::read(dir.path().join(&m.ca("vnpt").unwrap().crl)).unwrap();
+        (crl, m.generated_at)
+    }
+
+    fn fetcher() -> HttpFetcher {
+        HttpFetcher::new(std::time::Duration::from_secs(10), 1 << 20).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_askers_share_one_download_and_then_the_cache() {
+        let (crl, made) = test_crl();
+        let (url, served) = crl_server(crl);
+        let store = Arc::new(CrlStore::new(16, Duration::minutes(5)));
+        let fetcher = fetcher();
+        let at = made + Duration::minutes(1);
+        let askers: Vec<_> = (0..10)
+            .map(|_| {
+                let (store, fetcher, url) = (store.clone(), fetcher.clone(), url.clone());
+                tokio::spawn(async move { store.get(&fetcher, &url, at).await })
+            })
+            .collect();
+        let mut got = Vec::new();
+        for a in askers {
+            got.push(a.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            1,
+            "one download for ten askers"
+        );
+        assert!(got.iter().all(|c| Arc::ptr_eq(c, &got[0])));
+        store.get(&fetcher, &url, at).await.unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 1, "then the cache answers");
+    }
+
+    #[tokio::test]
+    async fn a_crl_past_its_next_update_or_not_yet_issued_is_unusable() {
+        let (crl, made) = test_crl();
+        let decoded = decode(&crl).unwrap();
+        let (url, served) = crl_server(crl);
+        let store = CrlStore::new(16, Duration::minutes(5));
+        let fetcher = fetcher();
+        let late = decoded.next_update + Duration::seconds(1);
+        let r = store.get(&fetcher, &url, late).await;
+        assert!(
+            matches!(&r, Err(CrlError::Unusable(why)) if why.contains("expired")),
+            "{r:?}"
+        );
+        let early = made - Duration::hours(1);
+        let r = store.get(&fetcher, &url, early).await;
+        assert!(
+            matches!(&r, Err(CrlError::Unusable(why)) if why.contains("future")),
+            "{r:?}"
+        );
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            2,
+            "nothing unusable was cached"
+        );
+        assert!(store.get(&fetcher, &url, made).await.is_ok());
+    }
+}

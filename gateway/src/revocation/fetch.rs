@@ -129,3 +129,112 @@ async fn read_limited(
             },
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-connection-at-a-time HTTP server on loopback answering every request with
+    /// `answer` (raw bytes; `None` to accept and never answer). Its URL.
+    fn server(answer: Option<Vec<u8>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let mut head = [0u8; 4096];
+                let _ = s.read(&mut head);
+                match &answer {
+                    Some(bytes) => {
+                        let _ = s.write_all(bytes);
+                    }
+                    None => held.push(s),
+                }
+            }
+        });
+        url
+    }
+
+    fn ok_with(body: &[u8], content_length: bool) -> Vec<u8> {
+        let mut out = if content_length {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+        } else {
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()
+        }
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn fetcher(crl_max_bytes: usize) -> HttpFetcher {
+        HttpFetcher::new(Duration::from_millis(500), crl_max_bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_up_to_the_limit_is_read_and_one_byte_more_is_refused() {
+        let f = fetcher(100);
+        let exact = server(Some(ok_with(&[7; 100], true)));
+        assert_eq!(f.get_crl(&exact).await.unwrap(), vec![7; 100]);
+        for declared in [true, false] {
+            // Refused from the declared length, or while reading an undeclared one.
+            let over = server(Some(ok_with(&[7; 101], declared)));
+            assert_eq!(
+                f.get_crl(&over).await,
+                Err(FetchError::TooLarge {
+                    url: over.clone(),
+                    limit: 100
+                }),
+                "declared length: {declared}"
+            );
+        }
+        let ocsp = server(Some(ok_with(&vec![1; OCSP_MAX_BYTES + 1], false)));
+        assert!(matches!(
+            f.post_ocsp(&ocsp, vec![0x30, 0x00]).await,
+            Err(FetchError::TooLarge {
+                limit: OCSP_MAX_BYTES,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_costs_the_timeout_and_no_more() {
+        let silent = server(None);
+        // The fetcher's own deadline (500 ms) ends the call; the outer bound, forty
+        // times longer, only keeps a broken deadline from hanging the suite.
+        let r = tokio::time::timeout(Duration::from_secs(20), fetcher(100).get_crl(&silent))
+            .await
+            .expect("the fetch ends at its own deadline");
+        assert!(matches!(r, Err(FetchError::Transport { .. })), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn only_200_is_an_answer_and_only_http_is_fetched() {
+        let missing = server(Some(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+        ));
+        assert_eq!(
+            fetcher(100).get_crl(&missing).await,
+            Err(FetchError::Status {
+                url: missing.clone(),
+                status: 404
+            })
+        );
+        for url in [
+            "ldap://ldap.example/cn=CA?certificateRevocationList",
+            "file:///etc/passwd",
+        ] {
+            assert_eq!(
+                fetcher(100).get_crl(url).await,
+                Err(FetchError::UnsupportedUrl(url.into()))
+            );
+        }
+        assert!(check_scheme("HTTPS://ca.example/crl").is_ok());
+    }
+}
