@@ -97,11 +97,14 @@ pub async fn serve_with_limits(
         let Ok(service) = make.call(peer).await;
         let connection = graceful
             .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        // Counted for `kyso_open_connections` (a no-op without a metrics recorder).
+        metrics::gauge!("kyso_open_connections").increment(1.0);
         tasks.spawn(async move {
             let _slot = slot;
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended");
             }
+            metrics::gauge!("kyso_open_connections").decrement(1.0);
         });
     }
     drop(listener);

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod entropy;
 pub mod http;
 pub mod http_client;
+pub mod metrics;
 pub mod revocation;
 pub mod server;
 pub mod service;

@@ -105,6 +105,18 @@ enum AuditCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Write the evidence out as JSON lines, one per audit row in chain order: when, what,
+    /// which account, the identifier, the certificate, the challenge, the signed data and
+    /// the signature, with the row's hash and the previous one's (so the chain can be
+    /// recomputed from the export alone).
+    Export {
+        /// Configuration file (the database).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only rows at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 fn usage_error(e: impl std::fmt::Display) -> ExitCode {
@@ -143,15 +155,19 @@ fn main() -> ExitCode {
                 Ok(store.migrate().await?)
             })
         }
-        Command::Audit {
-            command: AuditCommand::Verify { config },
-        } => {
+        Command::Audit { command } => {
             init_logging();
-            let config = match load_config(&config) {
+            let path = match &command {
+                AuditCommand::Verify { config } | AuditCommand::Export { config, .. } => config,
+            };
+            let config = match load_config(path) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            audit_verify(&config)
+            match command {
+                AuditCommand::Verify { .. } => audit_verify(&config),
+                AuditCommand::Export { since, .. } => audit_export(&config, since.as_deref()),
+            }
         }
         Command::Inspect { cert } => inspect(&cert),
         Command::VerifyToken {
@@ -220,6 +236,49 @@ fn audit_verify(config: &Config) -> ExitCode {
         }
         Ok(Err(e)) => usage_error(e),
     }
+}
+
+fn audit_export(config: &Config, since: Option<&str>) -> ExitCode {
+    let since = match since
+        .map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => return usage_error(format!("--since: {e}")),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let rows = runtime.block_on(async {
+        let store = kyso_gateway::startup::open_store(config).await?;
+        store.ensure_schema().await?;
+        Ok::<_, StartupError>(store.audit_rows(since).await?)
+    });
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return usage_error(e),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for row in rows {
+        let line = serde_json::json!({
+            "seq": row.seq,
+            "at": row.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "event": row.event,
+            "account_id": row.account_id,
+            "details": serde_json::from_str::<serde_json::Value>(&row.details)
+                .unwrap_or(serde_json::Value::String(row.details)),
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        });
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::from(2);
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
 
 fn print_json(value: &impl serde::Serialize) -> std::io::Result<()> {

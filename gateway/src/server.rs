@@ -118,7 +118,27 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         sim_enabled: sim.is_some(),
         origin: config.public_origin.clone(),
     });
-    let app = router(AppState { gateway, sim, page }, &limiters, &http_limits);
+    let metrics = crate::metrics::install();
+    if let Some(handle) = metrics.clone() {
+        // Histograms are kept fresh by the recorder's upkeep.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    let app = router(
+        AppState {
+            gateway,
+            sim,
+            page,
+            metrics,
+        },
+        &limiters,
+        &http_limits,
+    );
 
     let purge_store = store.clone();
     tokio::spawn(async move {

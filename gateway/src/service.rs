@@ -11,6 +11,7 @@ use crate::domain::{
     SessionIssued, Ticket,
 };
 use crate::entropy::{Entropy, random_b64};
+use crate::metrics;
 use crate::store::records::evidence_json;
 use crate::store::{CreateAccountError, Store, StoreError};
 use base64::Engine;
@@ -222,16 +223,18 @@ impl Gateway {
             account_id: Some(account.id.clone()),
             details: serde_json::json!({ "evidence": evidence_json(evidence) }),
         };
-        self.store
-            .create_session(
+        metrics::store(
+            "create_session",
+            self.store.create_session(
                 &session_hash(&session_token),
                 &account.id,
                 expires_at,
                 certificate,
                 &audit,
-            )
-            .await
-            .map_err(store_failed)?;
+            ),
+        )
+        .await
+        .map_err(store_failed)?;
         Ok(SessionIssued {
             session_token,
             account,
@@ -248,8 +251,7 @@ impl Gateway {
             origin: self.settings.origin.clone(),
             expires_at: self.clock.now() + self.settings.challenge_ttl,
         };
-        self.store
-            .put_challenge(&challenge)
+        metrics::store("put_challenge", self.store.put_challenge(&challenge))
             .await
             .map_err(store_failed)?;
         Ok(challenge)
@@ -270,9 +272,7 @@ impl Gateway {
                 "no such challenge, or it was already used",
             )
         };
-        let challenge = self
-            .store
-            .take_challenge(challenge_id)
+        let challenge = metrics::store("take_challenge", self.store.take_challenge(challenge_id))
             .await
             .map_err(store_failed)?
             .ok_or_else(not_found)?;
@@ -326,7 +326,9 @@ impl Gateway {
             CertificateRecord::of(&proof.facts),
             proof.evidence(),
         )?;
-        self.store.put_ticket(&ticket).await.map_err(store_failed)?;
+        metrics::store("put_ticket", self.store.put_ticket(&ticket))
+            .await
+            .map_err(store_failed)?;
         Ok(Preview {
             ticket: ticket.id,
             subject: proof.subject,
@@ -359,6 +361,34 @@ impl Gateway {
         if now >= ticket.expires_at {
             return Err(gone());
         }
+        let created = self
+            .create_account(&ticket, ticket_id, now, email, phone)
+            .await;
+        metrics::registration(
+            ticket.evidence.method.as_str(),
+            ticket.subject.subject_type.as_str(),
+            created
+                .as_ref()
+                .map_or_else(|r| r.code.as_str(), |_| "created"),
+        );
+        created
+    }
+
+    /// The account of a live ticket, with its contact details: one transaction.
+    async fn create_account(
+        &self,
+        ticket: &Ticket,
+        ticket_id: &str,
+        now: time::OffsetDateTime,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Account, Rejection> {
+        let gone = || {
+            Rejection::new(
+                ErrorCode::TicketNotFound,
+                "no such ticket, or it was used or expired",
+            )
+        };
         let contact = Contact::validate(email, phone, ticket.subject.subject_type)?;
         let account = Account {
             id: format!("acc_{}", self.random(16, &URL_SAFE_NO_PAD)?),
@@ -380,17 +410,20 @@ impl Gateway {
                 "evidence": evidence_json(&ticket.evidence),
             }),
         };
-        self.store
-            .create_account(ticket_id, now, &account, &ticket.certificate, &audit)
-            .await
-            .map_err(|e| match e {
-                CreateAccountError::TicketNotFound => gone(),
-                CreateAccountError::AccountExists => Rejection::new(
-                    ErrorCode::AccountExists,
-                    "this identity already has an account",
-                ),
-                CreateAccountError::Store(e) => store_failed(e),
-            })
+        metrics::store(
+            "create_account",
+            self.store
+                .create_account(ticket_id, now, &account, &ticket.certificate, &audit),
+        )
+        .await
+        .map_err(|e| match e {
+            CreateAccountError::TicketNotFound => gone(),
+            CreateAccountError::AccountExists => Rejection::new(
+                ErrorCode::AccountExists,
+                "this identity already has an account",
+            ),
+            CreateAccountError::Store(e) => store_failed(e),
+        })
     }
 
     /// Logs in with a token (and `extra` intermediates that travelled with it, as at
@@ -402,16 +435,24 @@ impl Gateway {
         token: &AuthToken,
         extra: &[Vec<u8>],
     ) -> Result<SessionIssued, Rejection> {
-        let proof = self
-            .prove(Purpose::Login, challenge_id, token, extra)
-            .await?;
-        let account = self.account_of(&proof.subject).await?;
-        self.issue_session(
-            account,
-            &CertificateRecord::of(&proof.facts),
-            &proof.evidence(),
-        )
-        .await
+        let issued = async {
+            let proof = self
+                .prove(Purpose::Login, challenge_id, token, extra)
+                .await?;
+            let account = self.account_of(&proof.subject).await?;
+            self.issue_session(
+                account,
+                &CertificateRecord::of(&proof.facts),
+                &proof.evidence(),
+            )
+            .await
+        }
+        .await;
+        metrics::login(
+            "token",
+            issued.as_ref().map_or_else(|r| r.code.as_str(), |_| "ok"),
+        );
+        issued
     }
 
     /// The account behind a bearer session token.

@@ -140,3 +140,42 @@ fn the_api_docs_list_every_code_with_its_status() {
         "documented but not a code: {documented:?}"
     );
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_problem_documents_name_it() {
+    let world = crate::common::world().await;
+    let app = world.app();
+    let ask = |id: Option<&str>| {
+        let mut r = Request::builder().method("GET").uri("/v1/nope");
+        if let Some(id) = id {
+            r = r.header("x-request-id", id);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    // A plain id from the client (a load balancer's) is kept, on the answer and in it.
+    let (_, headers, json) = crate::common::send(&app, ask(Some("lb-7f3a:42"))).await;
+    assert_eq!(headers.get("x-request-id").unwrap(), "lb-7f3a:42");
+    assert_eq!(json["request_id"], "lb-7f3a:42");
+    // None, or one that could forge a log line: a fresh id instead.
+    let mut seen = Vec::new();
+    for id in [None, Some("evil\" injected=1"), Some(&*"x".repeat(65))] {
+        let (_, headers, json) = crate::common::send(&app, ask(id)).await;
+        let given = headers
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(given.len(), 32, "{given}");
+        assert!(given.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(json["request_id"], given.as_str());
+        seen.push(given);
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "a fresh id each time");
+    // Successful answers carry it too.
+    let (status, headers, _) =
+        crate::common::send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("x-request-id").is_some());
+}

@@ -139,7 +139,10 @@ def test_the_proxy_passes_answers_on_unchanged(base_url, stack):
                 ("GET", "/v1/accounts/me", None), ("POST", "/v1/challenges", b"{}"),
                 ("POST", "/v1/sessions/token", b"not json"), ("PUT", "/config.json", None)]
     for method, path, body in requests:
-        extra = {"Content-Type": "application/json"} if body is not None else None
+        # A request id of our own, so both answers carry the same one.
+        extra = {"X-Request-Id": f"served-{method}-{len(path)}"}
+        if body is not None:
+            extra["Content-Type"] = "application/json"
         direct = fetch(stack.gateway.url, path, method, body, extra)
         proxied = fetch(base_url, path, method, body, extra)
 

@@ -121,6 +121,23 @@ impl Cluster {
         (0..self.gateways.len()).map(|i| self.url(i)).collect()
     }
 
+    /// `kyso-gateway audit export` with instance `i`'s configuration: one JSON value per
+    /// line of its output.
+    pub fn export_audit(&self, i: usize) -> Vec<serde_json::Value> {
+        let out = run(bin("kyso-gateway")
+            .args(["audit", "export", "--config"])
+            .arg(&self.configs[i]));
+        assert!(
+            out.status.success(),
+            "audit export: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
     /// `kyso-gateway audit verify` with instance `i`'s configuration: its output, or the
     /// failure.
     pub fn verify_audit(&self, i: usize) -> Result<String, String> {

@@ -127,6 +127,38 @@ fn instances_share_everything(migrate_url: &str, serve_url: &str, extra: &str) {
         cluster.verify_audit(1).as_deref(),
         Ok("audit chain intact: 42 rows")
     );
+
+    // The export is the evidence: who registered which identity with which certificate,
+    // challenge and signature, when — and the chain's links.
+    let rows = cluster.export_audit(0);
+    assert_eq!(rows.len(), 42);
+    let first = &rows[0];
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["event"], "account.created");
+    assert_eq!(first["account_id"], account_id.as_str());
+    assert_eq!(first["details"]["identifier"]["value"], cccd(0));
+    let evidence = &first["details"]["evidence"];
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(evidence["certificate"], b64.encode(&citizens.certs[0]));
+    assert!(
+        evidence["challenge_id"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+    assert!(
+        evidence["signature"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(first["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    for pair in rows.windows(2) {
+        assert_eq!(
+            pair[1]["prev_hash"], pair[0]["hash"],
+            "the links are exported"
+        );
+    }
+    assert_eq!(rows[1]["event"], "session.created");
 }
 
 #[test]

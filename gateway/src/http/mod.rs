@@ -11,9 +11,11 @@
 pub mod api;
 mod extract;
 pub mod messages;
+mod observe;
 pub mod page;
 mod problem;
 mod rate_limit;
+pub mod request_id;
 mod routes;
 
 pub use problem::ApiError;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub sim: Option<Arc<SimService>>,
     /// What the registration page is told, and its headers.
     pub page: Arc<page::PageSettings>,
+    /// Renders `/metrics`; `None` without a recorder (404).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The per-IP rate limiters.
@@ -114,6 +118,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .merge(polls)
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(observe::render))
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset))
         .route("/messages/{name}", get(page::messages))
@@ -125,5 +130,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             problems::ensure,
         ))
         .layer(axum::middleware::from_fn_with_state(headers, page::secure))
+        .layer(axum::middleware::from_fn(observe::count))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }

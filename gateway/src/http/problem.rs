@@ -70,13 +70,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code;
         let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!("urn:kyso:error:{}", code.as_str()),
             "title": super::messages::title(code, "vi"),
             "status": status.as_u16(),
             "code": code.as_str(),
             "detail": self.0.detail,
         });
+        if let Some(id) = super::request_id::current() {
+            body["request_id"] = serde_json::Value::from(id.as_ref());
+        }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -354,8 +354,10 @@ impl OcspCrlChecker {
         })?;
         let id = CertId::of(&cert, &issuer);
         if let Some(cached) = self.answers.get(&id, at) {
+            crate::metrics::revocation_cache("ocsp", true);
             return Ok(status_of(cached, "a cached OCSP answer"));
         }
+        crate::metrics::revocation_cache("ocsp", false);
         let pointers = RevocationPointers::of(&cert);
         let over = self.override_for(&id);
         let mut failures = Failures::default();

@@ -101,8 +101,10 @@ impl CrlStore {
         at: OffsetDateTime,
     ) -> Result<Arc<CachedCrl>, CrlError> {
         if let Some(crl) = self.cache.get(&url.to_owned(), at) {
+            crate::metrics::revocation_cache("crl", true);
             return Ok(crl);
         }
+        crate::metrics::revocation_cache("crl", false);
         let flight = self.flight(url);
         let _one_download = flight.lock().await;
         if let Some(crl) = self.cache.get(&url.to_owned(), at) {

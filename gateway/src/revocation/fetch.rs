@@ -82,6 +82,7 @@ impl HttpFetcher {
     /// POSTs an OCSP request (RFC 6960 appendix A.1) and returns the response body.
     pub async fn post_ocsp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, FetchError> {
         check_scheme(url)?;
+        let started = std::time::Instant::now();
         let response = self
             .client
             .post(url)
@@ -90,15 +91,41 @@ impl HttpFetcher {
             .body(request)
             .send()
             .await;
-        read_limited(url, response, OCSP_MAX_BYTES).await
+        counted(
+            "ocsp",
+            started,
+            read_limited(url, response, OCSP_MAX_BYTES).await,
+        )
     }
 
     /// GETs a CRL and returns its bytes (DER, or PEM which the caller decodes).
     pub async fn get_crl(&self, url: &str) -> Result<Vec<u8>, FetchError> {
         check_scheme(url)?;
+        let started = std::time::Instant::now();
         let response = self.client.get(url).send().await;
-        read_limited(url, response, self.crl_max_bytes).await
+        counted(
+            "crl",
+            started,
+            read_limited(url, response, self.crl_max_bytes).await,
+        )
     }
+}
+
+/// Records a download's outcome and time.
+fn counted(
+    kind: &'static str,
+    started: std::time::Instant,
+    fetched: Result<Vec<u8>, FetchError>,
+) -> Result<Vec<u8>, FetchError> {
+    let outcome = match &fetched {
+        Ok(_) => "ok",
+        Err(FetchError::UnsupportedUrl(_)) => "unsupported_url",
+        Err(FetchError::Transport { .. }) => "transport",
+        Err(FetchError::Status { .. }) => "status",
+        Err(FetchError::TooLarge { .. }) => "too_large",
+    };
+    crate::metrics::revocation_fetch(kind, outcome, started.elapsed());
+    fetched
 }
 
 async fn read_limited(

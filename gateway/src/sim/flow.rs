@@ -238,7 +238,19 @@ impl SimService {
             timeout: std::time::Duration::try_from(self.settings.answer_timeout)
                 .unwrap_or(std::time::Duration::from_secs(120)),
         };
-        match self.mssp.request_signature(&request).await {
+        let asked = std::time::Instant::now();
+        let pushed = self.mssp.request_signature(&request).await;
+        crate::metrics::mssp_call(
+            "request",
+            match &pushed {
+                Ok(Ok(_)) => "accepted",
+                Ok(Err(_)) => "refused",
+                Err(MssError::Unreachable(_)) => "unreachable",
+                Err(MssError::Garbled(_)) => "garbled",
+            },
+            asked.elapsed(),
+        );
+        match pushed {
             Ok(Ok(trans_id)) => {
                 if let Err(e) = self
                     .gateway
@@ -314,7 +326,19 @@ impl SimService {
             let left = std::time::Duration::try_from(session.expires_at - now).unwrap_or_default();
             let wait = self.settings.poll_wait.min(left);
             let asked = tokio::time::Instant::now();
-            let judgement = match self.mssp.status(&trans_id, wait).await {
+            let answer = self.mssp.status(&trans_id, wait).await;
+            crate::metrics::mssp_call(
+                "status",
+                match &answer {
+                    Ok(MssStatus::Outstanding) => "outstanding",
+                    Ok(MssStatus::Signed(_)) => "signed",
+                    Ok(MssStatus::Failed(_)) => "failed",
+                    Err(MssError::Unreachable(_)) => "unreachable",
+                    Err(MssError::Garbled(_)) => "garbled",
+                },
+                asked.elapsed(),
+            );
+            let judgement = match answer {
                 Ok(MssStatus::Outstanding) => {
                     unreachable = 0;
                     // An operator that answers at once is not asked again at once.
@@ -350,6 +374,7 @@ impl SimService {
             .await
         {
             Ok(true) => {
+                crate::metrics::sim_session(result.as_str());
                 tracing::info!(session = %tag(id), result = result.as_str(), "SIM session complete")
             }
             Ok(false) => {}
@@ -548,6 +573,7 @@ impl SimService {
                 "this login was already handed out, or waited too long; start a new one",
             ));
         }
+        crate::metrics::login("sim", "ok");
         let account = store
             .account(&login.account_id)
             .await

@@ -65,6 +65,25 @@ pub enum StoreError {
     },
 }
 
+/// One audit row as stored: what `kyso-gateway audit export` writes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Its place in the chain (1, 2, …).
+    pub seq: i64,
+    /// When.
+    pub at: OffsetDateTime,
+    /// What happened (`account.created`, `session.created`).
+    pub event: String,
+    /// To which account.
+    pub account_id: Option<String>,
+    /// The details as stored (JSON text: identifier, evidence).
+    pub details: String,
+    /// The previous row's hash.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAccountError {
@@ -141,6 +160,8 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<Account>, StoreError>;
     /// Recomputes the audit chain; the number of rows, or the first broken one.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
+    /// The audit rows at or after `since` (all without it), in chain order, as stored.
+    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError>;
 }
 
 /// Signing-SIM sessions.

@@ -3,8 +3,8 @@
 //! over the database, so the SQLite and PostgreSQL stores cannot drift apart in what a
 //! column means; only their SQL differs.
 
-use super::StoreError;
 use super::records::{decode_outcome, decode_subject};
+use super::{AuditRow, StoreError};
 use crate::domain::{Account, AuditEntry, Challenge, Purpose, SimResult, SimSession, audit_hash};
 use kyso_verify::identity::SubjectType;
 use sqlx::{Database, Encode, Type};
@@ -251,6 +251,19 @@ impl<'e> ChainedAudit<'e> {
             .bind(self.prev_hash)
             .bind(self.hash)
     }
+}
+
+/// An audit row from a row holding [`AUDIT_COLUMNS`].
+pub fn audit_row_of(r: &impl Columns) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        seq: r.int("seq")?,
+        at: from_ts(r.int("at")?)?,
+        event: r.text("event")?,
+        account_id: r.opt_text("account_id")?,
+        details: r.text("details")?,
+        prev_hash: r.text("prev_hash")?,
+        hash: r.text("hash")?,
+    })
 }
 
 /// The audit columns [`verify_audit_rows`] reads, in chain order.

@@ -179,6 +179,7 @@ impl World {
                 sim_enabled: false,
                 origin: ORIGIN.into(),
             }),
+            metrics: None,
         };
         router(state, &limiters, &limits)
     }

@@ -11,9 +11,10 @@ use super::PostgresStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
-    ChainedAudit, account_of, bind_account, is_unique_violation, ts, verify_audit_rows,
+    ChainedAudit, account_of, audit_row_of, bind_account, is_unique_violation, ts,
+    verify_audit_rows,
 };
-use crate::store::{AccountStore, CreateAccountError, StoreError};
+use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use sqlx::{PgConnection, Row};
@@ -263,5 +264,19 @@ impl AccountStore for PostgresStore {
             })
             .await?;
         verify_audit_rows(&rows)
+    }
+
+    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError> {
+        self.read(|| {
+            self.sql(
+                "SELECT seq, at, event, account_id, details, prev_hash, hash \
+                 FROM audit_log WHERE at >= $1 ORDER BY seq",
+            )
+            .bind(since.map_or(i64::MIN, ts))
+        })
+        .await?
+        .iter()
+        .map(audit_row_of)
+        .collect()
     }
 }

@@ -7,10 +7,10 @@ use super::SqliteStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
-    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, bind_account, is_unique_violation,
-    ts, verify_audit_rows,
+    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, audit_row_of, bind_account,
+    is_unique_violation, ts, verify_audit_rows,
 };
-use crate::store::{AccountStore, CreateAccountError, StoreError};
+use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use sqlx::{Connection, Row, SqliteConnection, Transaction};
@@ -265,5 +265,16 @@ impl AccountStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         verify_audit_rows(&rows)
+    }
+
+    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE at >= ? ORDER BY seq");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(since.map_or(i64::MIN, ts))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_row_of)
+            .collect()
     }
 }

@@ -1,0 +1,49 @@
+//! `GET /metrics` and the HTTP layer's own metrics (see [`crate::metrics`]): every
+//! answer counted by route template, method and status, timed, and the requests in flight.
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Middleware: counts and times every request by its route template (`unmatched` for
+/// paths no route takes, so a scanner cannot add series).
+pub async fn count(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
+    let started = std::time::Instant::now();
+    crate::metrics::in_flight(1.0);
+    let response = next.run(request).await;
+    crate::metrics::in_flight(-1.0);
+    crate::metrics::http_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+pub async fn render(State(s): State<AppState>) -> Response {
+    match &s.metrics {
+        Some(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -1,0 +1,83 @@
+//! `X-Request-Id`: one id per request, on the response, in every log line written while
+//! the request is handled, and in its problem document (`request_id`), so an operator can
+//! find the log lines of the refusal a person reports.
+//!
+//! A client's (or load balancer's) `X-Request-Id` is kept when it is 1 to 64 characters
+//! of `A–Z a–z 0–9 . _ : -` — anything else could forge log lines or carry markup — and
+//! otherwise replaced by 16 random bytes in hex. The id says nothing secret; it is not an
+//! authenticator.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The header.
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static CURRENT: Arc<str>;
+}
+
+/// The id of the request being handled on this task, if any.
+pub fn current() -> Option<Arc<str>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+fn acceptable(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+fn fresh() -> String {
+    let mut bytes = [0u8; 16];
+    // Uniqueness, not secrecy: if the system's randomness fails, the time will do.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_be_bytes();
+    }
+    hex::encode(bytes)
+}
+
+/// Middleware: gives the request its id, runs it inside a `request` span carrying the id
+/// and the method, and puts the id on the response. Not the path: paths carry tickets and
+/// signing-SIM session ids, which are bearer secrets and never go to a log.
+pub async fn assign(request: Request, next: Next) -> Response {
+    let id: Arc<str> = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map_or_else(fresh, str::to_owned)
+        .into();
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method());
+    let mut response = CURRENT
+        .scope(id.clone(), next.run(request).instrument(span))
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable;
+
+    #[test]
+    fn only_plain_short_ids_are_taken_from_the_client() {
+        for ok in ["a", "7f3a-11ee:req_9.2", &"x".repeat(64)] {
+            assert!(acceptable(ok), "{ok}");
+        }
+        for bad in ["", &"x".repeat(65), "a b", "a\nb", "<script>", "ü"] {
+            assert!(!acceptable(bad), "{bad:?}");
+        }
+    }
+}
