@@ -132,3 +132,19 @@ fn tokio_stream_of(
 ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn readiness_needs_a_trust_anchor_that_is_valid_now() {
+    let w = world().await;
+    let app = w.app();
+    let (status, r) = crate::common::get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    // Far past every anchor's notAfter: no certificate could be verified any more.
+    w.clock.advance(time::Duration::days(365 * 60));
+    let (status, r) = crate::common::get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{r}");
+    assert_eq!(r["code"], "TRUST_UNAVAILABLE");
+    // Liveness does not depend on it.
+    let (status, _) = crate::common::get(&app, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -150,6 +150,9 @@ code_table! {
         ProviderError = ("PROVIDER_ERROR", 502),
         /// The store failed; the request can be retried.
         StorageUnavailable = ("STORAGE_UNAVAILABLE", 503),
+        /// No configured trust anchor is valid now: the gateway cannot verify any
+        /// certificate until its trust configuration is renewed (`/readyz`).
+        TrustUnavailable = ("TRUST_UNAVAILABLE", 503),
         /// Too many requests are being handled; retry shortly.
         Overloaded = ("OVERLOADED", 503),
         /// The gateway itself failed (e.g. the system's randomness); never bad input.

@@ -187,7 +187,8 @@ pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers too.
+/// `GET /readyz`: the database answers, and the trust configuration can still verify a
+/// certificate (a trust anchor is valid now).
 pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     s.gateway.store().ping().await.map_err(|_| {
         ApiError::new(
@@ -195,6 +196,12 @@ pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiE
             "the database does not answer",
         )
     })?;
+    if !s.gateway.policy().has_valid_anchor(s.gateway.clock().now()) {
+        return Err(ApiError::new(
+            ErrorCode::TrustUnavailable,
+            "no configured trust anchor is valid now: no certificate can be verified",
+        ));
+    }
     Ok(Json(serde_json::json!({ "status": "ready" })))
 }
 

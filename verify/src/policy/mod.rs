@@ -331,6 +331,14 @@ impl CertificatePolicy {
         self.check_revocation(&path).await
     }
 
+    /// Whether any path can be built at `at`: `false` once every configured trust anchor
+    /// has expired (or none is valid yet), when every registration would be
+    /// `CERT_UNTRUSTED` — what `/readyz` reports, so a load balancer stops sending people
+    /// to an instance whose trust configuration is dead.
+    pub fn has_valid_anchor(&self, at: OffsetDateTime) -> bool {
+        !self.trust.anchors_at(at).is_empty()
+    }
+
     /// How many signature verifications the trust store's start-up validation has saved.
     pub fn remembered_signatures_used(&self) -> u64 {
         self.trust.remembered_signatures_used()
