@@ -3,10 +3,12 @@
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
 use kyso_gateway::startup::{StartupError, policy_with, read_certificates, revocation_checker};
+use kyso_gateway::store::Store;
 use kyso_verify::policy::{CertificatePolicy, PathUsage};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 #[derive(Parser)]
@@ -214,16 +216,26 @@ fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> 
     }
 }
 
+/// Opens the configured store (its schema current) and runs `work` on it.
+fn on_store<T, F>(config: &Config, work: impl FnOnce(Arc<dyn Store>) -> F) -> Result<T, String>
+where
+    F: std::future::Future<Output = T>,
+{
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = kyso_gateway::startup::open_store(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.ensure_schema().await.map_err(|e| e.to_string())?;
+        Ok(work(store).await)
+    })
+}
+
 fn audit_verify(config: &Config) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
-    let verified = runtime.block_on(async {
-        let store = kyso_gateway::startup::open_store(config).await?;
-        store.ensure_schema().await?;
-        Ok::<_, StartupError>(store.verify_audit_chain().await)
-    });
+    let verified = on_store(
+        config,
+        |store| async move { store.verify_audit_chain().await },
+    );
     match verified {
         Err(e) => usage_error(e),
         Ok(Ok(rows)) => {
@@ -246,17 +258,9 @@ fn audit_export(config: &Config, since: Option<&str>) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage_error(format!("--since: {e}")),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => return usage_error(e),
-    };
-    let rows = runtime.block_on(async {
-        let store = kyso_gateway::startup::open_store(config).await?;
-        store.ensure_schema().await?;
-        Ok::<_, StartupError>(store.audit_rows(since).await?)
-    });
-    let rows = match rows {
-        Ok(rows) => rows,
+    let rows = match on_store(config, |store| async move { store.audit_rows(since).await }) {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return usage_error(e),
         Err(e) => return usage_error(e),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
