@@ -41,6 +41,14 @@ pub struct Settings {
 /// At most this many intermediates may travel with a token.
 pub const MAX_EXTRA_INTERMEDIATES: usize = 4;
 
+/// The refusal for a ticket that is not there: never existed, used, or expired.
+fn ticket_gone() -> Rejection {
+    Rejection::new(
+        ErrorCode::TicketNotFound,
+        "no such ticket, or it was used or expired",
+    )
+}
+
 /// A store failure as the client sees it: retry later (the cause is logged).
 pub(crate) fn store_failed(e: StoreError) -> Rejection {
     tracing::error!(error = %e, "store failure");
@@ -346,20 +354,14 @@ impl Gateway {
         phone: Option<&str>,
     ) -> Result<Account, Rejection> {
         let now = self.clock.now();
-        let gone = || {
-            Rejection::new(
-                ErrorCode::TicketNotFound,
-                "no such ticket, or it was used or expired",
-            )
-        };
         let ticket = self
             .store
             .get_ticket(ticket_id)
             .await
             .map_err(store_failed)?
-            .ok_or_else(gone)?;
+            .ok_or_else(ticket_gone)?;
         if now >= ticket.expires_at {
-            return Err(gone());
+            return Err(ticket_gone());
         }
         let created = self
             .create_account(&ticket, ticket_id, now, email, phone)
@@ -383,12 +385,6 @@ impl Gateway {
         email: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Account, Rejection> {
-        let gone = || {
-            Rejection::new(
-                ErrorCode::TicketNotFound,
-                "no such ticket, or it was used or expired",
-            )
-        };
         let contact = Contact::validate(email, phone, ticket.subject.subject_type)?;
         let account = Account {
             id: format!("acc_{}", self.random(16, &URL_SAFE_NO_PAD)?),
@@ -417,7 +413,7 @@ impl Gateway {
         )
         .await
         .map_err(|e| match e {
-            CreateAccountError::TicketNotFound => gone(),
+            CreateAccountError::TicketNotFound => ticket_gone(),
             CreateAccountError::AccountExists => Rejection::new(
                 ErrorCode::AccountExists,
                 "this identity already has an account",
