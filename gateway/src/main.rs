@@ -216,11 +216,19 @@ fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> 
     }
 }
 
-/// Opens the configured store (its schema current) and runs `work` on it.
+/// Opens the configured store (its schema current) and runs `work` on it. An SQLite file
+/// must exist already: reading the audit log of a mistyped path must not create an empty
+/// database and call its chain intact.
 fn on_store<T, F>(config: &Config, work: impl FnOnce(Arc<dyn Store>) -> F) -> Result<T, String>
 where
     F: std::future::Future<Output = T>,
 {
+    if let Some(rest) = config.database_url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if !Path::new(path).exists() {
+            return Err(format!("database_url: there is no database at {path}"));
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let store = kyso_gateway::startup::open_store(config)

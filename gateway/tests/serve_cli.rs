@@ -124,3 +124,54 @@ fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
     );
     assert!(!stderr.contains("12345678"), "a PIN is never logged");
 }
+
+/// `audit verify` and `audit export` read an existing database and never create one: a
+/// mistyped path is an error, not an empty chain called intact.
+#[test]
+fn the_audit_commands_never_create_a_database() {
+    let pki = crate::common::Pki::generate();
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kyso.db");
+    let config = dir.path().join("kyso.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let gateway = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for command in [["audit", "verify"], ["audit", "export"]] {
+        let (code, _, err) = gateway(&command);
+        assert_eq!(code, Some(2), "{command:?}: {err}");
+        assert!(err.contains("there is no database at"), "{err}");
+        assert!(!db.exists(), "{command:?} created the database");
+    }
+    assert_eq!(gateway(&["migrate"]).0, Some(0));
+    assert_eq!(
+        gateway(&["audit", "verify"]),
+        (
+            Some(0),
+            "audit chain intact: 0 rows\n".into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        gateway(&["audit", "export"]),
+        (Some(0), String::new(), String::new())
+    );
+}
