@@ -37,6 +37,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the API's OpenAPI 3.1 description (what `GET /openapi.json` serves;
+    /// `docs/openapi.json` is this output).
+    Openapi,
     /// Print a certificate's identity and facts as JSON (no trust decision).
     ///
     /// Exit 0 when an identity was read, 1 when the certificate has none (the JSON says
@@ -170,6 +173,10 @@ fn main() -> ExitCode {
                 AuditCommand::Verify { .. } => audit_verify(&config),
                 AuditCommand::Export { since, .. } => audit_export(&config, since.as_deref()),
             }
+        }
+        Command::Openapi => {
+            print!("{}", kyso_gateway::http::openapi::render());
+            ExitCode::SUCCESS
         }
         Command::Inspect { cert } => inspect(&cert),
         Command::VerifyToken {

@@ -13,14 +13,23 @@ pub const FORMAT: &str = "web-eid:1.0";
 
 /// The token the signing agent returns and the gateway verifies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthToken {
     /// Always [`FORMAT`]; checked by the verifier, kept as text so unknown versions are
     /// reported as such rather than as a JSON error.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "web-eid:1.0", pattern = "^web-eid:1\\.0$")
+    )]
     pub format: String,
     /// Base64 (standard) DER of the signer's certificate; "unverified" until the chain is.
     pub unverified_certificate: String,
     /// JOSE algorithm name, see [`SignatureAlgorithm`].
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "ES256", pattern = "^(RS|PS|ES)(256|384|512)$")
+    )]
     pub algorithm: String,
     /// Base64 (standard) signature over [`signed_data`].
     pub signature: String,

@@ -172,7 +172,11 @@ class Stack:
     # -- programs ---------------------------------------------------------------------
 
     def start_sim(self) -> Process:
-        config = self.workdir / "mssp-sim.toml"
+        self.sim = self._start_sim("kyso-mssp-sim")
+        return self.sim
+
+    def _start_sim(self, name: str) -> Process:
+        config = self.workdir / f"{name}.toml"
         config.write_text(
             'listen = "127.0.0.1:0"\n'
             f"pki = {toml_str(str(self.pki))}\n"
@@ -180,8 +184,8 @@ class Stack:
             "auto_answer_ms = 300\nslow_answer_ms = 2000\nmax_timeout_s = 300\n"
             f"[[ap]]\nid = {toml_str(AP_ID)}\nsecret = {toml_str(self.ap_secret)}\n"
         )
-        self.sim = self._start("kyso-mssp-sim", ["serve", "--config", str(config)], "kyso-mssp-sim listening on ")
-        return self.sim
+        return self._start("kyso-mssp-sim", ["serve", "--config", str(config)], "kyso-mssp-sim listening on ",
+                           log_name=name)
 
     def start_proxy(self) -> ReverseProxy:
         self.proxy = ReverseProxy("127.0.0.1:0").start()
@@ -195,10 +199,27 @@ class Stack:
     def start_gateway(self, origin: str, agent_url: str) -> Process:
         """The gateway (public_origin = origin, [web] agent_url = agent_url); the proxy, if
         any, forwards to it. The database is kept across restarts."""
+        config = self._gateway_config("kyso", origin, agent_url, self.sim)
+        self.gateway = self._start("kyso-gateway", ["serve", "--config", str(config)], "kyso-gateway listening on ",
+                                   env={"KYSO_LOG": "warn"})
+        self.gateway_agent_url = agent_url
+        if self.proxy:
+            self.proxy.upstream = self.gateway.url
+        return self.gateway
+
+    def start_separate_gateway(self, name: str) -> Process:
+        """A second gateway with a database and a SIM simulator of its own, for a test that
+        must leave the shared gateway's accounts, limits and phones untouched."""
+        sim = self._start_sim(f"{name}-mssp-sim")
+        config = self._gateway_config(name, self.origin, self.gateway_agent_url or "http://127.0.0.1:9", sim)
+        return self._start("kyso-gateway", ["serve", "--config", str(config)], "kyso-gateway listening on ",
+                           env={"KYSO_LOG": "warn"}, log_name=name)
+
+    def _gateway_config(self, name: str, origin: str, agent_url: str, sim: Process | None) -> Path:
         anchors = ", ".join(toml_str(str(self.pki / p)) for p in self.manifest["trust_anchors"])
         inter = ", ".join(toml_str(str(self.pki / p)) for p in self.manifest["intermediates"])
-        db = self.workdir / "kyso.db"
-        config = self.workdir / "kyso.toml"
+        db = self.workdir / f"{name}.db"
+        config = self.workdir / f"{name}.toml"
         text = (
             'listen = "127.0.0.1:0"\n'
             f"public_origin = {toml_str(origin)}\n"
@@ -208,21 +229,16 @@ class Stack:
             "[limits]\nrate_per_minute = 100000\nrate_burst = 10000\n"
             f"[web]\nagent_url = {toml_str(agent_url)}\n"
         )
-        if self.sim:
+        if sim:
             text += (
-                f"[sim]\nprovider_url = {toml_str(self.sim.url)}\n"
+                f"[sim]\nprovider_url = {toml_str(sim.url)}\n"
                 f"ap_id = {toml_str(AP_ID)}\nap_secret = {toml_str(self.ap_secret)}\n"
                 'display_prefix = "Cổng DVC (thử nghiệm)"\n'
                 "answer_timeout_seconds = 120\n"
                 "starts_per_number = 1000\nstarts_per_ip_per_minute = 1000\nstarts_per_ip_burst = 1000\n"
             )
         config.write_text(text)
-        self.gateway = self._start("kyso-gateway", ["serve", "--config", str(config)], "kyso-gateway listening on ",
-                                   env={"KYSO_LOG": "warn"})
-        self.gateway_agent_url = agent_url
-        if self.proxy:
-            self.proxy.upstream = self.gateway.url
-        return self.gateway
+        return config
 
     def use_agent(self, agent_url: str) -> None:
         """Points the page at the agent at agent_url: the agent's address is the gateway's

@@ -21,7 +21,7 @@ ROUTES = {
     "/v1/challenges", "/v1/registrations/token", "/v1/registrations/{ticket}/confirm",
     "/v1/sessions/token", "/v1/registrations/sim", "/v1/sessions/sim",
     "/v1/registrations/sim/{id}", "/v1/sessions/sim/{id}", "/v1/accounts/me", "/healthz",
-    "/readyz", "/metrics", "/", "/assets/{name}", "/messages/{name}", "/config.json",
+    "/readyz", "/metrics", "/openapi.json", "/", "/assets/{name}", "/messages/{name}", "/config.json",
     "unmatched",
 }
 

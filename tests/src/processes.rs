@@ -277,7 +277,7 @@ pub fn try_request(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-    crate::codes::note(&json);
+    crate::codes::note_answer(&json, method, &path);
     Ok(Reply {
         status,
         headers,

@@ -7,12 +7,76 @@ use crate::domain::{Account, Challenge, Preview, Purpose, SessionIssued};
 use crate::sim::{SimStarted, SimView};
 use kyso_proto::webeid::AuthToken;
 use kyso_verify::certificate::CertificateFacts;
+use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Identifier, Subject, SubjectType};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document: every refusal, whatever the route.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDocument {
+    /// `urn:kyso:error:` and the code.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:kyso:error:CHALLENGE_NOT_FOUND")]
+    pub problem_type: String,
+    /// The code's title in Vietnamese (the page shows its own translation).
+    pub title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(example = 404)]
+    pub status: u16,
+    /// The stable code clients act on.
+    #[schema(schema_with = error_code_schema)]
+    pub code: &'static str,
+    /// What exactly was wrong, in English; never a secret.
+    pub detail: String,
+    /// The request's `X-Request-Id`, to quote to an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The `code` property: one of the table's wire names.
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .description(Some("A code of the gateway's error table."))
+        .build()
+}
+
+/// The forms of a Vietnamese mobile number the gateway reads: `0`, `84` or `+84` and nine
+/// digits, spaces, dots and hyphens anywhere between them, spaces around (which first
+/// digits are mobile is checked beyond this).
+fn phone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(
+            r"^\s*[ .-]*(\+[ .-]*8[ .-]*4|8[ .-]*4|0)([ .-]*[0-9]){9}[ .-]*\s*$",
+        ))
+        .examples(["0912345678", "+84912345678"])
+        .description(Some(
+            "A Vietnamese mobile number: `0912…`, `84912…` or `+84912…`.",
+        ))
+        .build()
+}
+
+/// [`phone_schema`], or null.
+fn optional_phone_schema() -> utoipa::openapi::Schema {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(phone_schema())
+        .item(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Null))
+        .into()
+}
+
+/// `/healthz` and `/readyz` when all is well.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusBody {
+    /// `ok` (live) or `ready`.
+    pub status: &'static str,
+}
 
 /// What a challenge is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PurposeBody {
     /// Registering a new account.
@@ -31,7 +95,7 @@ impl From<PurposeBody> for Purpose {
 }
 
 /// A citizen's or an organization's account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectTypeBody {
     /// A person, keyed by CCCD (or CMND).
@@ -59,7 +123,7 @@ impl From<SubjectType> for SubjectTypeBody {
 }
 
 /// `POST /v1/challenges` request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeRequest {
     /// `register` or `login`.
@@ -67,13 +131,20 @@ pub struct ChallengeRequest {
 }
 
 /// `POST /v1/challenges` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChallengeResponse {
     /// Id to send back with the signed token.
+    #[schema(example = "yDq3o2b3Qk6cO1d8Zr7uVw")]
     pub challenge_id: String,
     /// What to sign (standard base64 of 32 random bytes, 44 characters).
+    #[schema(
+        example = "k0Ff3F8pJ2s7gQnV9h5mC1xYbR4tLwE6aZ0uDiKoSjM=",
+        min_length = 44,
+        max_length = 44
+    )]
     pub nonce: String,
     /// The origin the signature must bind.
+    #[schema(example = "https://dichvucong.example.vn")]
     pub origin: String,
     /// End of its life.
     #[serde(with = "time::serde::rfc3339")]
@@ -92,22 +163,24 @@ impl From<Challenge> for ChallengeResponse {
 }
 
 /// `POST /v1/registrations/token` request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRegistrationRequest {
     /// The `register` challenge.
+    #[schema(example = "yDq3o2b3Qk6cO1d8Zr7uVw")]
     pub challenge_id: String,
     /// The Web eID 1.0 token the agent made.
     pub auth_token: AuthToken,
     /// Intermediate CA certificates (standard base64 DER, at most 4).
     #[serde(default)]
+    #[schema(max_items = 4)]
     pub intermediates: Vec<String>,
     /// The account type asked for.
     pub subject_type: Option<SubjectTypeBody>,
 }
 
 /// `POST /v1/sessions/token` request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenLoginRequest {
     /// The `login` challenge.
@@ -116,43 +189,50 @@ pub struct TokenLoginRequest {
     pub auth_token: AuthToken,
     /// Intermediate CA certificates (standard base64 DER, at most 4), as at registration.
     #[serde(default)]
+    #[schema(max_items = 4)]
     pub intermediates: Vec<String>,
 }
 
 /// `POST /v1/registrations/{ticket}/confirm` request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     /// Required for organizations.
+    #[schema(example = "ketoan@congty.example.vn")]
     pub email: Option<String>,
     /// Vietnamese mobile number, any accepted form.
+    #[schema(schema_with = optional_phone_schema)]
     pub phone: Option<String>,
 }
 
 /// `POST /v1/registrations/sim` request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimRegistrationRequest {
     /// The phone, `0912…`, `84912…` or `+84912…`.
+    #[schema(schema_with = phone_schema)]
     pub phone: String,
     /// The account type asked for.
     pub subject_type: Option<SubjectTypeBody>,
 }
 
 /// `POST /v1/sessions/sim` request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimLoginRequest {
     /// The phone.
+    #[schema(schema_with = phone_schema)]
     pub phone: String,
 }
 
 /// A typed identifier, e.g. `{"kind": "CCCD", "value": "001090012345"}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct IdentifierBody {
     /// `CCCD`, `CMND`, `MST`, `HC` or `MNS`.
+    #[schema(example = "CCCD")]
     pub kind: &'static str,
     /// The canonical value.
+    #[schema(example = "001090012345")]
     pub value: String,
 }
 
@@ -166,7 +246,7 @@ impl From<&Identifier> for IdentifierBody {
 }
 
 /// Who the certificate proves (design §4 `subject`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SubjectBody {
     /// `citizen` or `organization`.
     #[serde(rename = "type")]
@@ -199,7 +279,7 @@ impl From<&Subject> for SubjectBody {
 }
 
 /// The certificate that proved an identity (design §4 `certificate`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CertificateBody {
     /// Subject DN for display.
     pub subject: String,
@@ -255,7 +335,7 @@ impl From<CertificateFacts> for CertificateBody {
 }
 
 /// The identity preview with its ticket.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewResponse {
     /// Single-use ticket for the confirmation.
     pub ticket: String,
@@ -283,7 +363,7 @@ impl From<Preview> for PreviewResponse {
 }
 
 /// `POST /v1/registrations/{ticket}/confirm` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountCreatedResponse {
     /// The new account's id.
     pub account_id: String,
@@ -308,7 +388,7 @@ impl From<Account> for AccountCreatedResponse {
 }
 
 /// An account (`GET /v1/accounts/me`, and in a login).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountBody {
     /// Account id.
     pub id: String,
@@ -341,7 +421,7 @@ impl From<Account> for AccountBody {
 }
 
 /// A login.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     /// Bearer token for `GET /v1/accounts/me`; shown once.
     pub session_token: String,
@@ -363,11 +443,12 @@ impl From<SessionIssued> for SessionResponse {
 }
 
 /// `POST /v1/registrations/sim` and `/v1/sessions/sim` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SimStartedResponse {
     /// Id to read the result with.
     pub session_id: String,
     /// The code the phone shows too.
+    #[schema(example = "4821", pattern = "^[0-9]{4}$")]
     pub verification_code: String,
     /// The person must answer by then.
     #[serde(with = "time::serde::rfc3339")]
@@ -386,7 +467,7 @@ impl From<SimStarted> for SimStartedResponse {
 
 /// `GET /v1/registrations/sim/{id}` and `/v1/sessions/sim/{id}` answer (failures are
 /// problem documents).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum SimStateResponse {
     /// Waiting for the person.
@@ -394,6 +475,7 @@ pub enum SimStateResponse {
     /// Done: `result` is always `OK` (failures are refusals).
     Complete {
         /// `OK`.
+        #[schema(example = "OK")]
         result: &'static str,
         /// The session.
         session_id: String,
@@ -404,7 +486,7 @@ pub enum SimStateResponse {
 }
 
 /// What a successful SIM session gives the browser.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SimCompleteBody {
     /// Registration: confirm with the ticket.

@@ -12,6 +12,7 @@ pub mod api;
 mod extract;
 pub mod messages;
 mod observe;
+pub mod openapi;
 pub mod page;
 mod problem;
 mod rate_limit;
@@ -119,6 +120,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(observe::render))
+        .route("/openapi.json", get(openapi::serve))
         .route("/", get(page::index))
         .route("/assets/{name}", get(page::asset))
         .route("/messages/{name}", get(page::messages))

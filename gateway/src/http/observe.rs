@@ -3,7 +3,7 @@
 
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -34,6 +34,12 @@ pub async fn count(request: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Every metric in the Prometheus text exposition format (docs/operations.md).", content_type = "text/plain", body = String)),
+)]
 pub async fn render(State(s): State<AppState>) -> Response {
     match &s.metrics {
         Some(handle) => (
@@ -44,6 +50,10 @@ pub async fn render(State(s): State<AppState>) -> Response {
             handle.render(),
         )
             .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => super::ApiError::new(
+            kyso_verify::error::ErrorCode::NotFound,
+            "this gateway records no metrics",
+        )
+        .into_response(),
     }
 }

@@ -169,30 +169,72 @@ fn not_found() -> Response {
 }
 
 /// `GET /`: the page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    responses((status = 200, description = "The registration page.", content_type = "text/html", body = String)),
+)]
 pub async fn index() -> Response {
     file("index.html").unwrap_or_else(not_found)
 }
 
 /// `GET /assets/{name}`.
+#[utoipa::path(
+    get,
+    path = "/assets/{name}",
+    tag = "page",
+    params(("name" = String, Path, description = "A file of the page.", example = "app.js")),
+    responses((status = 200, description = "The page's script or style sheet.", content(
+        (String = "text/javascript"),
+        (String = "text/css"),
+    ))),
+)]
 pub async fn asset(Path(name): Path<String>) -> Response {
     file(&format!("assets/{name}")).unwrap_or_else(not_found)
 }
 
 /// `GET /messages/{name}` (`vi.json`, `en.json`).
+#[utoipa::path(
+    get,
+    path = "/messages/{name}",
+    tag = "page",
+    params(("name" = String, Path, description = "`vi.json` or `en.json`.", example = "vi.json")),
+    responses((status = 200, description = "The page's texts in one language, grouped by screen.", body = serde_json::Value)),
+)]
 pub async fn messages(Path(name): Path<String>) -> Response {
     file(&format!("messages/{name}")).unwrap_or_else(not_found)
 }
 
+/// What the page is told about this gateway.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PageConfig {
+    /// The local signing agent the page talks to.
+    #[schema(example = "http://127.0.0.1:18765")]
+    pub agent_url: String,
+    /// Whether the signing-SIM tab is offered.
+    pub sim_enabled: bool,
+    /// The gateway's public origin.
+    #[schema(example = "https://dichvucong.example.vn")]
+    pub origin: String,
+}
+
 /// `GET /config.json`.
+#[utoipa::path(
+    get,
+    path = "/config.json",
+    tag = "page",
+    responses((status = 200, description = "What the page needs to know about this gateway.", body = PageConfig)),
+)]
 pub async fn config(State(state): State<super::AppState>) -> impl IntoResponse {
     let settings = &state.page;
     (
         [(header::CACHE_CONTROL, "no-cache")],
-        Json(serde_json::json!({
-            "agent_url": settings.agent_url,
-            "sim_enabled": settings.sim_enabled,
-            "origin": settings.origin,
-        })),
+        Json(PageConfig {
+            agent_url: settings.agent_url.clone(),
+            sim_enabled: settings.sim_enabled,
+            origin: settings.origin.clone(),
+        }),
     )
 }
 

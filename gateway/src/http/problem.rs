@@ -70,17 +70,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code;
         let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut body = serde_json::json!({
-            "type": format!("urn:kyso:error:{}", code.as_str()),
-            "title": super::messages::title(code, "vi"),
-            "status": status.as_u16(),
-            "code": code.as_str(),
-            "detail": self.0.detail,
-        });
-        if let Some(id) = super::request_id::current() {
-            body["request_id"] = serde_json::Value::from(id.as_ref());
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let body = super::api::ProblemDocument {
+            problem_type: format!("urn:kyso:error:{}", code.as_str()),
+            title: super::messages::title(code, "vi"),
+            status: status.as_u16(),
+            code: code.as_str(),
+            detail: self.0.detail,
+            request_id: super::request_id::current().map(|id| id.as_ref().to_owned()),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

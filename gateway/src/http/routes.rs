@@ -4,7 +4,7 @@
 use super::api::{
     AccountBody, AccountCreatedResponse, ChallengeRequest, ChallengeResponse, ConfirmRequest,
     PreviewResponse, SessionResponse, SimLoginRequest, SimRegistrationRequest, SimStartedResponse,
-    SimStateResponse, TokenLoginRequest, TokenRegistrationRequest,
+    SimStateResponse, StatusBody, TokenLoginRequest, TokenRegistrationRequest,
 };
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
@@ -19,6 +19,13 @@ use kyso_verify::error::ErrorCode;
 use std::sync::Arc;
 
 /// `POST /v1/challenges`: a fresh single-use challenge.
+#[utoipa::path(
+    post,
+    path = "/v1/challenges",
+    tag = "proof",
+    request_body = ChallengeRequest,
+    responses((status = 201, description = "A new challenge, usable once until `expires_at`.", body = ChallengeResponse)),
+)]
 pub async fn create_challenge(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<ChallengeRequest>,
@@ -31,6 +38,13 @@ pub async fn create_challenge(
 }
 
 /// `POST /v1/registrations/token`: verify the token, answer the identity preview.
+#[utoipa::path(
+    post,
+    path = "/v1/registrations/token",
+    tag = "registration",
+    request_body = TokenRegistrationRequest,
+    responses((status = 200, description = "The verified identity and a ticket to confirm it with; nothing is stored yet.", body = PreviewResponse)),
+)]
 pub async fn register_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenRegistrationRequest>,
@@ -49,6 +63,14 @@ pub async fn register_token(
 }
 
 /// `POST /v1/registrations/{ticket}/confirm`: create the previewed account.
+#[utoipa::path(
+    post,
+    path = "/v1/registrations/{ticket}/confirm",
+    tag = "registration",
+    params(("ticket" = String, Path, description = "The single-use ticket of the preview.")),
+    request_body = ConfirmRequest,
+    responses((status = 201, description = "The account, created.", body = AccountCreatedResponse)),
+)]
 pub async fn confirm(
     State(s): State<AppState>,
     Path(ticket): Path<String>,
@@ -65,6 +87,13 @@ pub async fn confirm(
 }
 
 /// `POST /v1/sessions/token`: log in with a token.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/token",
+    tag = "login",
+    request_body = TokenLoginRequest,
+    responses((status = 200, description = "A session for the account the certificate proves.", body = SessionResponse)),
+)]
 pub async fn login_token(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<TokenLoginRequest>,
@@ -112,6 +141,13 @@ fn wait_of(query: Option<&str>) -> Result<std::time::Duration, ApiError> {
 }
 
 /// `POST /v1/registrations/sim`: push a registration request to the phone.
+#[utoipa::path(
+    post,
+    path = "/v1/registrations/sim",
+    tag = "registration",
+    request_body = SimRegistrationRequest,
+    responses((status = 202, description = "The request is on its way to the phone; read the result with the session id.", body = SimStartedResponse)),
+)]
 pub async fn start_sim_registration(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<SimRegistrationRequest>,
@@ -130,6 +166,13 @@ pub async fn start_sim_registration(
 }
 
 /// `POST /v1/sessions/sim`: push a login request to the phone.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/sim",
+    tag = "login",
+    request_body = SimLoginRequest,
+    responses((status = 202, description = "The request is on its way to the phone; read the result with the session id.", body = SimStartedResponse)),
+)]
 pub async fn start_sim_login(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<SimLoginRequest>,
@@ -142,6 +185,16 @@ pub async fn start_sim_login(
 }
 
 /// `GET /v1/registrations/sim/{id}?wait=SECONDS`: the registration's state or result.
+#[utoipa::path(
+    get,
+    path = "/v1/registrations/sim/{id}",
+    tag = "registration",
+    params(
+        ("id" = String, Path, description = "The signing-SIM session."),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for the person before answering `pending` (long poll; capped by the gateway)."),
+    ),
+    responses((status = 200, description = "Pending, or the preview to confirm; a failed session is a problem document.", body = SimStateResponse)),
+)]
 pub async fn sim_registration(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -153,6 +206,16 @@ pub async fn sim_registration(
 }
 
 /// `GET /v1/sessions/sim/{id}?wait=SECONDS`: the login's state or session.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/sim/{id}",
+    tag = "login",
+    params(
+        ("id" = String, Path, description = "The signing-SIM session."),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for the person before answering `pending` (long poll; capped by the gateway)."),
+    ),
+    responses((status = 200, description = "Pending, or the session; a failed session is a problem document.", body = SimStateResponse)),
+)]
 pub async fn sim_login(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -164,6 +227,13 @@ pub async fn sim_login(
 }
 
 /// `GET /v1/accounts/me`: the account of a bearer session token.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/me",
+    tag = "account",
+    security(("session" = [])),
+    responses((status = 200, description = "The account of the session.", body = AccountBody)),
+)]
 pub async fn account_me(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -183,12 +253,24 @@ pub async fn account_me(
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers (liveness only).", body = StatusBody, example = json!({"status": "ok"}))),
+)]
 pub async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
+    Json(StatusBody { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers, and the trust configuration can still verify a
 /// certificate (a trust anchor is valid now).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "The database answers and a trust anchor is valid now.", body = StatusBody, example = json!({"status": "ready"}))),
+)]
 pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     s.gateway.store().ping().await.map_err(|_| {
         ApiError::new(
@@ -202,7 +284,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiE
             "no configured trust anchor is valid now: no certificate can be verified",
         ));
     }
-    Ok(Json(serde_json::json!({ "status": "ready" })))
+    Ok(Json(StatusBody { status: "ready" }))
 }
 
 /// Anything else: a problem document, not axum's plain 404.

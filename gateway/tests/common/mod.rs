@@ -204,11 +204,12 @@ pub async fn send(
     app: &axum::Router,
     request: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    kyso_tests::codes::note(&json);
+    kyso_tests::codes::note_answer(&json, method.as_str(), &path);
     (parts.status, parts.headers, json)
 }
 
