@@ -28,15 +28,25 @@ pub struct Citizens {
 impl Citizens {
     /// Generates the PKI and `n` citizens with `key` keys.
     pub fn issue(n: usize, key: KeyKind) -> Self {
+        Self::issue_at(None, n, key, 0)
+    }
+
+    /// `n` citizens with `key` keys, numbered from `first`, issued by the PKI in `pki`
+    /// (made there when it has none: gateways started elsewhere can then trust it), or
+    /// by a fresh one.
+    pub fn issue_at(pki: Option<&std::path::Path>, n: usize, key: KeyKind, first: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let pki_dir = dir.path().join("pki");
-        let manifest = generate(&GenerateOptions::new(&pki_dir), &mut |_| {}).expect("PKI");
+        let pki_dir = pki.map_or_else(|| dir.path().join("pki"), ToOwned::to_owned);
+        let manifest = match Manifest::load(&pki_dir) {
+            Ok(m) => m,
+            Err(_) => generate(&GenerateOptions::new(&pki_dir), &mut |_| {}).expect("PKI"),
+        };
         let mut pki = Pki::open(&pki_dir, manifest.generated_at).expect("open PKI");
         let kind = key;
         let key = keys::generate(kind).expect("key");
         let signer = Arc::new(FileSigner::from_pkcs8(kind, &key.pkcs8_der));
         let template = kyso_certs::profiles::find("citizen-cccd").expect("citizen profile");
-        let certs = (0..n)
+        let certs = (first..first + n)
             .map(|i| {
                 let profile = kyso_certs::profiles::PersonProfile {
                     subject: vec![
@@ -76,30 +86,35 @@ impl Citizens {
     /// Registers citizen `i` at the gateway `url`: the account id, or what went wrong
     /// (a refusal's status and code, or the connection's failure).
     pub fn register(&self, url: &str, i: usize) -> Result<String, Failure> {
-        let ticket = self.ticket(url, i)?;
-        let r = try_post(
-            &format!("{url}/v1/registrations/{ticket}/confirm"),
-            &json!({}),
-        )?;
+        self.register_over(&mut |path, body| try_post(&format!("{url}{path}"), body), i)
+    }
+
+    /// A challenge, signed and previewed at `url` for citizen `i`: the ticket.
+    pub fn ticket(&self, url: &str, i: usize) -> Result<String, Failure> {
+        self.ticket_over(&mut |path, body| try_post(&format!("{url}{path}"), body), i)
+    }
+
+    /// [`Self::register`] with `post(path, body)` sending each request (a keep-alive
+    /// connection, say).
+    pub fn register_over(&self, post: &mut Post<'_>, i: usize) -> Result<String, Failure> {
+        let ticket = self.ticket_over(post, i)?;
+        let r = post(&format!("/v1/registrations/{ticket}/confirm"), &json!({}))?;
         match (r.status, r.json["account_id"].as_str()) {
             (201, Some(id)) => Ok(id.to_owned()),
             _ => Err(r.into()),
         }
     }
 
-    /// A challenge, signed and previewed at `url` for citizen `i`: the ticket.
-    pub fn ticket(&self, url: &str, i: usize) -> Result<String, Failure> {
-        let c = try_post(
-            &format!("{url}/v1/challenges"),
-            &json!({ "purpose": "register" }),
-        )?;
+    /// [`Self::ticket`] with `post(path, body)` sending each request.
+    pub fn ticket_over(&self, post: &mut Post<'_>, i: usize) -> Result<String, Failure> {
+        let c = post("/v1/challenges", &json!({ "purpose": "register" }))?;
         if c.status != 201 {
             return Err(c.into());
         }
         let nonce = c.json["nonce"].as_str().unwrap_or_default();
         let token = self.signer.token(&self.certs[i], ORIGIN, nonce);
-        let p = try_post(
-            &format!("{url}/v1/registrations/token"),
+        let p = post(
+            "/v1/registrations/token",
             &json!({ "challenge_id": c.json["challenge_id"], "auth_token": token }),
         )?;
         match (p.status, p.json["ticket"].as_str()) {
@@ -108,6 +123,9 @@ impl Citizens {
         }
     }
 }
+
+/// Sends one POST of a registration: `(path, JSON body)` to the answer.
+pub type Post<'a> = dyn FnMut(&str, &serde_json::Value) -> Result<Reply, String> + 'a;
 
 /// Why a registration did not complete.
 #[derive(Debug)]

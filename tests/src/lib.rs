@@ -10,6 +10,8 @@
 pub mod citizens;
 pub mod cluster;
 pub mod codes;
+pub mod floor;
+pub mod keep_alive;
 pub mod mssp;
 pub mod postgres;
 pub mod processes;

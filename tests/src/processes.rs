@@ -80,6 +80,8 @@ pub struct GatewayOptions {
     pub extra: String,
     /// Log at debug level into this file (see [`start_logging`]).
     pub debug_log: Option<PathBuf>,
+    /// Log JSON lines (`KYSO_LOG_FORMAT=json`).
+    pub json_logs: bool,
     /// The database; `None`, a fresh SQLite file in the gateway's folder.
     pub database_url: Option<String>,
 }
@@ -94,6 +96,7 @@ impl Default for GatewayOptions {
             policy: "revocation = \"off\"\n".into(),
             extra: String::new(),
             debug_log: None,
+            json_logs: false,
             database_url: None,
         }
     }
@@ -121,6 +124,9 @@ pub fn gateway_for(
     cmd.args(["serve", "--config"])
         .arg(&path)
         .env("KYSO_LOG", "warn");
+    if options.json_logs {
+        cmd.env("KYSO_LOG_FORMAT", "json");
+    }
     start_logging(
         cmd,
         "kyso-gateway listening on ",

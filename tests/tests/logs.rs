@@ -2,7 +2,9 @@
 //! level (their dependencies' debug output included) with their logs in files, through a
 //! token registration and login and a signing-SIM registration with a person confirming
 //! on the phone; then every log is searched for each secret the run handled: the token
-//! PIN, the SIM PIN, the AP secret, tickets, session tokens and SIM session ids.
+//! PIN, the SIM PIN, the AP secret, tickets, session tokens and SIM session ids. The
+//! gateway logs in its JSON format: every line is a JSON object, and the lines of a
+//! request carry the `X-Request-Id` it was sent with.
 
 use kyso_tests::Fixtures;
 use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim, sign_on_phone};
@@ -13,6 +15,7 @@ use serde_json::json;
 
 const SIM_PIN: &str = "739164";
 const SIM_PHONE: &str = "+84912000002";
+const REQUEST_ID: &str = "portal-7f3a.preview";
 
 fn text(r: &Reply, field: &str) -> String {
     r.json[field]
@@ -44,6 +47,7 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
                 sim.url
             ),
             debug_log: Some(logs[0].clone()),
+            json_logs: true,
             ..GatewayOptions::default()
         },
     );
@@ -83,8 +87,13 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
     };
     let preview = post(
         &format!("{}/v1/registrations/token", gw.url),
-        &[],
+        &[("X-Request-Id", REQUEST_ID)],
         &signed("register"),
+    );
+    assert!(
+        preview
+            .headers
+            .contains(&("x-request-id".into(), REQUEST_ID.into()))
     );
     let ticket = text(&preview, "ticket");
     assert_eq!(confirm(&gw.url, &ticket, &json!({})).status, 201);
@@ -123,6 +132,23 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
     secrets.extend([session_id, sim_ticket]);
 
     drop((agent, gw, sim));
+    let gateway_log = std::fs::read_to_string(&logs[0]).unwrap();
+    let lines: Vec<serde_json::Value> = gateway_log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["fields"].is_object())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["request_id"] == REQUEST_ID && l["span"]["method"] == "POST"),
+        "no log line of the preview carries its request id"
+    );
     for log in &logs {
         let written = std::fs::read_to_string(log).unwrap();
         assert!(

@@ -1,84 +1,123 @@
-//! `kyso-load`: a quick local load on a real `kyso-gateway` process, for
-//! `docs/performance.md`. It makes a fresh test PKI plus N synthetic citizens (one key,
-//! N certificates with distinct CCCDs), starts the gateway (SQLite) on loopback, and runs
-//! complete USB-token registrations (challenge, sign, preview, confirm) from C client
-//! threads. It prints throughput, latency percentiles and the gateway's peak RSS. The
-//! client signs with aws-lc-rs in process and shares the machine's cores.
+//! `kyso-load`: a local load of complete USB-token registrations (challenge, sign,
+//! preview, confirm) on real `kyso-gateway` processes, for `docs/performance.md`.
+//!
+//! It issues N synthetic citizens (one key, N certificates with distinct CCCDs) and
+//! either starts the gateway itself — SQLite, or `--database-url postgres://…` with
+//! `--instances N` — or targets running gateways (`--url`, repeated, with `--pki DIR`:
+//! the PKI those gateways trust, made there on first use). The client signs with
+//! aws-lc-rs in process and shares the machine's cores.
+//!
+//! - Closed loop (default): `--concurrency C` clients, each registering as fast as its
+//!   answers come. Open loop: `--rate R` registrations per second offered on a fixed
+//!   schedule whatever the answers do, by up to C clients; latency counts from each
+//!   registration's scheduled start, so queueing behind a slow answer is measured.
+//! - Each client keeps one HTTP/1.1 connection alive (`--close`: a new connection per
+//!   request, as before).
+//! - It reports completed registrations/s, p50/p90/p99 and, for gateways it started,
+//!   their CPU time (user+sys from `/proc`) per registration, its ratio to the floor
+//!   measured in the same run ([`kyso_tests::floor`]: the raw verification of one
+//!   registration's two signatures), and peak RSS.
 //!
 //! Revocation is off unless `--revocation ocsp`: then an `openssl ocsp` responder answers
-//! for the test CA and every registration asks it about a certificate it has not seen
-//! (a fresh answer each time); with `--warm` too, a first unmeasured pass of previews
-//! fills the gateway's OCSP cache, so the measured registrations use cached answers.
+//! for the test CA and every registration asks it about a certificate it has not seen;
+//! with `--warm` too, a first unmeasured pass of previews fills the gateway's OCSP cache.
 //!
-//! With `--database-url postgres://…`, the gateways use that PostgreSQL database (it is
-//! migrated first; use an empty database) and `--instances N` of them run, the client
-//! threads taking them in turn.
-//!
-//! `cargo build --release --bins && target/release/kyso-load --registrations 2000 --concurrency 8 --key ec [--revocation ocsp [--warm]] [--database-url URL [--instances N]]`
+//! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--url URL… --pki DIR [--first N]]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
 use kyso_certs::keys::KeyKind;
 use kyso_tests::citizens::Citizens;
 use kyso_tests::cluster::Cluster;
-use kyso_tests::processes::{GatewayOptions, gateway_for};
+use kyso_tests::floor::SignatureFloor;
+use kyso_tests::keep_alive::Connection;
+use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for};
 use kyso_tests::revocation::{OcspResponder, ResponderOptions};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--url URL]… [--pki DIR] [--first N]";
+
 struct Args {
     registrations: usize,
     concurrency: usize,
+    rate: Option<f64>,
+    close: bool,
     key: KeyKind,
     ocsp: bool,
     warm: bool,
     database_url: Option<String>,
     instances: usize,
+    urls: Vec<String>,
+    pki: Option<PathBuf>,
+    first: usize,
 }
 
 fn args() -> Args {
     let mut a = Args {
         registrations: 500,
         concurrency: 4,
+        rate: None,
+        close: false,
         key: KeyKind::EcP256,
         ocsp: false,
         warm: false,
         database_url: None,
         instances: 1,
+        urls: Vec::new(),
+        pki: None,
+        first: 0,
     };
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(i) = argv.iter().position(|a| a == "--warm") {
-        a.warm = true;
-        argv.remove(i);
-    }
-    for pair in argv.chunks(2) {
-        match (pair[0].as_str(), pair.get(1)) {
-            ("--revocation", Some(v)) if v == "ocsp" => a.ocsp = true,
-            ("--revocation", Some(v)) if v == "off" => a.ocsp = false,
-            ("--registrations", Some(v)) => a.registrations = v.parse().expect("--registrations N"),
-            ("--concurrency", Some(v)) => a.concurrency = v.parse().expect("--concurrency N"),
-            ("--key", Some(v)) if v == "rsa" => a.key = KeyKind::Rsa2048,
-            ("--key", Some(v)) if v == "ec" => a.key = KeyKind::EcP256,
-            ("--database-url", Some(v)) => a.database_url = Some(v.clone()),
-            ("--instances", Some(v)) => a.instances = v.parse().expect("--instances N"),
-            _ => panic!(
-                "usage: kyso-load [--registrations N] [--concurrency N] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N]"
-            ),
+    let mut argv = std::env::args().skip(1);
+    while let Some(flag) = argv.next() {
+        let mut value = || {
+            argv.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--warm" => a.warm = true,
+            "--close" => a.close = true,
+            "--revocation" => a.ocsp = value() == "ocsp",
+            "--registrations" => a.registrations = value().parse().expect("--registrations N"),
+            "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
+            "--rate" => a.rate = Some(value().parse().expect("--rate R")),
+            "--key" => {
+                a.key = match value().as_str() {
+                    "rsa" => KeyKind::Rsa2048,
+                    "ec" => KeyKind::EcP256,
+                    other => panic!("--key rsa|ec, not {other}"),
+                }
+            }
+            "--database-url" => a.database_url = Some(value()),
+            "--instances" => a.instances = value().parse().expect("--instances N"),
+            "--url" => a.urls.push(value()),
+            "--pki" => a.pki = Some(value().into()),
+            "--first" => a.first = value().parse().expect("--first N"),
+            _ => panic!("{USAGE}"),
         }
     }
     assert!(
         a.instances == 1 || a.database_url.is_some(),
         "--instances needs a shared --database-url"
     );
+    assert!(
+        a.urls.is_empty() || a.pki.is_some(),
+        "--url needs --pki DIR, the PKI the gateways trust"
+    );
     a
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A field of `/proc/PID/status`, in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -90,16 +129,42 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// User plus system CPU time of `pid` so far (`/proc/PID/stat` fields 14 and 15, in
+/// clock ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; count fields after its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The floor of one registration in this run: citizen 0's token on a fresh nonce.
+fn floor_of(citizens: &Citizens) -> Duration {
+    let issuer = std::fs::read(
+        citizens
+            .pki
+            .join(&citizens.manifest.ca("vnpt").unwrap().cert),
+    )
+    .unwrap();
+    let issuer = pem::parse(&issuer).map_or(issuer, |p| p.into_contents());
+    let nonce = "q2Zlx1BNyvE4ZC0Yb0Q2dPbu7zj6M0m3X9j1kUyGZ+8=";
+    let token = citizens.signer.token(&citizens.certs[0], ORIGIN, nonce);
+    SignatureFloor::of(&token, ORIGIN, nonce, &issuer).measure(41, 100)
+}
+
 fn main() {
     let a = args();
     let started = Instant::now();
-    let citizens = Citizens::issue(a.registrations, a.key);
+    let citizens = Citizens::issue_at(a.pki.as_deref(), a.registrations, a.key, a.first);
     eprintln!(
         "issued {} certificates ({}) in {:.1?}",
         citizens.certs.len(),
         a.key.name(),
         started.elapsed()
     );
+    let floor = floor_of(&citizens);
     let (dir, pki_dir, manifest) = (
         citizens.dir.path().to_owned(),
         citizens.pki.clone(),
@@ -107,7 +172,7 @@ fn main() {
     );
     let (pki_dir, manifest) = (&pki_dir, &manifest);
 
-    let responder = a.ocsp.then(|| {
+    let responder = (a.ocsp && a.urls.is_empty()).then(|| {
         let options = ResponderOptions::of_ca(pki_dir, manifest, "vnpt");
         OcspResponder::start(pki_dir, manifest, "vnpt", &options)
     });
@@ -129,16 +194,26 @@ fn main() {
         database_url: a.database_url.clone(),
         ..GatewayOptions::default()
     };
-    let cluster = match &a.database_url {
-        Some(url) => Cluster::start_with(pki_dir, manifest, url, &options, a.instances),
-        None => Cluster::one(gateway_for(pki_dir, manifest, &dir, &options)),
+    let cluster = match (&a.database_url, a.urls.is_empty()) {
+        (_, false) => None,
+        (Some(url), true) => Some(Cluster::start_with(
+            pki_dir,
+            manifest,
+            url,
+            &options,
+            a.instances,
+        )),
+        (None, true) => Some(Cluster::one(gateway_for(pki_dir, manifest, &dir, &options))),
     };
-    let urls = Arc::new(cluster.urls());
-    let url = urls[0].clone();
+    let urls = Arc::new(
+        cluster
+            .as_ref()
+            .map_or_else(|| a.urls.clone(), Cluster::urls),
+    );
     if a.warm {
         let t = Instant::now();
         for i in 0..citizens.certs.len() {
-            if let Err(e) = citizens.ticket(&url, i) {
+            if let Err(e) = citizens.ticket(&urls[0], i) {
                 panic!("warm-up preview: {e:?}");
             }
         }
@@ -148,13 +223,19 @@ fn main() {
             t.elapsed()
         );
     }
+    let pids: Vec<u32> = cluster
+        .as_ref()
+        .map(|c| (0..c.urls().len()).filter_map(|i| c.pid(i)).collect())
+        .unwrap_or_default();
+    let cpu_before: Option<Duration> = pids.iter().map(|&p| cpu_time(p)).sum();
+
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.registrations)));
     let failures = Arc::new(AtomicUsize::new(0));
     let citizens = Arc::new(citizens);
     let t0 = Instant::now();
     let workers: Vec<_> = (0..a.concurrency)
-        .map(|_| {
+        .map(|w| {
             let (urls, next, latencies, failures, citizens) = (
                 urls.clone(),
                 next.clone(),
@@ -162,15 +243,30 @@ fn main() {
                 failures.clone(),
                 citizens.clone(),
             );
+            let (rate, close) = (a.rate, a.close);
             std::thread::spawn(move || {
+                let url = &urls[w % urls.len()];
+                let mut connection = Connection::new(url);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= citizens.certs.len() {
                         break;
                     }
-                    let t = Instant::now();
-                    match citizens.register(&urls[i % urls.len()], i) {
-                        Ok(_) => latencies.lock().unwrap().push(t.elapsed()),
+                    let start = match rate {
+                        Some(r) => {
+                            let due = t0 + Duration::from_secs_f64(i as f64 / r);
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            due
+                        }
+                        None => Instant::now(),
+                    };
+                    let result = if close {
+                        citizens.register(url, i)
+                    } else {
+                        citizens.register_over(&mut |path, body| connection.post(path, body), i)
+                    };
+                    match result {
+                        Ok(_) => latencies.lock().unwrap().push(start.elapsed()),
                         Err(e) => {
                             failures.fetch_add(1, Ordering::Relaxed);
                             eprintln!("registration {i} failed: {e:?}");
@@ -184,40 +280,67 @@ fn main() {
         w.join().unwrap();
     }
     let wall = t0.elapsed();
+    let cpu_after: Option<Duration> = pids.iter().map(|&p| cpu_time(p)).sum();
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let done = l.len();
+    let load = match a.rate {
+        Some(r) => format!(
+            "open loop at {r:.0}/s offered by up to {} clients",
+            a.concurrency
+        ),
+        None => format!("closed loop, {} clients", a.concurrency),
+    };
     println!(
-        "{} registrations ({} keys, revocation {}, {} on {}), concurrency {}: {:.1?} wall, {:.0} registrations/s; latency p50 {:.1?} p90 {:.1?} p99 {:.1?}; {} failed; gateway peak RSS {} MiB",
-        done,
+        "{done} registrations ({} keys, revocation {}, {} on {}, {load}, {}): {:.1?} wall, {:.0} registrations/s; latency p50 {:.1?} p90 {:.1?} p99 {:.1?}; {} failed",
         a.key.name(),
         match (a.ocsp, a.warm) {
             (false, _) => "off",
             (true, false) => "OCSP, fresh answers",
             (true, true) => "OCSP, cached answers",
         },
-        match a.instances {
+        match urls.len() {
             1 => "1 gateway".to_owned(),
             n => format!("{n} gateways"),
         },
         if a.database_url.is_some() {
             "PostgreSQL"
-        } else {
+        } else if a.urls.is_empty() {
             "SQLite"
+        } else {
+            "their own databases"
         },
-        a.concurrency,
+        if a.close {
+            "a connection per request"
+        } else {
+            "keep-alive"
+        },
         wall,
         done as f64 / wall.as_secs_f64(),
         percentile(&l, 0.5),
         percentile(&l, 0.9),
         percentile(&l, 0.99),
         failures.load(Ordering::Relaxed),
-        (0..a.instances)
-            .map(|i| cluster
-                .pid(i)
-                .and_then(peak_rss_kib)
-                .map_or("?".into(), |k| (k / 1024).to_string()))
-            .collect::<Vec<_>>()
-            .join(" / "),
     );
+    println!(
+        "floor (one registration's two signatures, aws-lc-rs): {:.1} µs",
+        floor.as_secs_f64() * 1e6
+    );
+    if let (Some(before), Some(after), true) = (cpu_before, cpu_after, done > 0 && !pids.is_empty())
+    {
+        let per = (after - before) / u32::try_from(done).unwrap();
+        println!(
+            "gateway CPU (user+sys): {:.2} s, {:.0} µs per registration = {:.1}× the floor",
+            (after - before).as_secs_f64(),
+            per.as_secs_f64() * 1e6,
+            per.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "gateway peak RSS: {} MiB",
+            pids.iter()
+                .map(|&p| peak_rss_kib(p).map_or("?".into(), |k| (k / 1024).to_string()))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
 }
