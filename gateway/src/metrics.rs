@@ -20,6 +20,8 @@
 //! | `kyso_mssp_call_duration_seconds` | histogram | `call` |
 //! | `kyso_sim_sessions_total` | counter | `result` |
 //! | `kyso_store_operation_duration_seconds` | histogram | `operation`, `outcome` (ok, error) |
+//! | `kyso_store_group_commits_total` | counter | (SQLite's durable writes: groups committed) |
+//! | `kyso_store_group_commit_jobs_total` | counter | (writes in them; jobs ÷ commits is the mean group) |
 //! | `kyso_open_connections` | gauge | (the HTTP edge's) |
 
 use metrics::{counter, gauge, histogram};
@@ -87,6 +89,12 @@ pub fn mssp_call(call: &'static str, outcome: &'static str, took: Duration) {
 /// A signing-SIM session ended with `result`.
 pub fn sim_session(result: &'static str) {
     counter!("kyso_sim_sessions_total", "result" => result).increment(1);
+}
+
+/// One group of durable writes committed on SQLite, with `jobs` writes in it.
+pub fn group_commit(jobs: usize) {
+    counter!("kyso_store_group_commits_total").increment(1);
+    counter!("kyso_store_group_commit_jobs_total").increment(jobs as u64);
 }
 
 /// Times one store operation.

@@ -1,7 +1,8 @@
 //! Accounts, identifiers, certificates, login sessions and the audit log on SQLite.
 //!
-//! Account and session transactions run on the writer connection in `BEGIN IMMEDIATE`,
-//! committed with `synchronous = FULL` ([`Durable`]).
+//! Account and session transactions are jobs of the group commit
+//! ([`super::group_commit`]): each runs in a savepoint of its group's `BEGIN IMMEDIATE`
+//! transaction, which is committed with `synchronous = FULL` before it is answered.
 
 use super::SqliteStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord};
@@ -16,33 +17,7 @@ use kyso_verify::identity::Identifier;
 use sqlx::{Connection, Row, SqliteConnection, Transaction};
 use time::OffsetDateTime;
 
-/// The writer connection switched to `synchronous = FULL`, so a commit on it is on disk
-/// before it returns; [`Durable::release`] switches it back.
-struct Durable(sqlx::pool::PoolConnection<sqlx::Sqlite>);
-
-impl Durable {
-    /// Switches back to `NORMAL`. Best effort: the write is done; a connection left at
-    /// FULL is only slower.
-    async fn release(mut self) {
-        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *self.0)
-            .await
-        {
-            tracing::warn!(error = %e, "could not restore synchronous = NORMAL");
-        }
-    }
-}
-
 impl SqliteStore {
-    /// The writer connection for a durable commit.
-    async fn durable(&self) -> Result<Durable, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await?;
-        Ok(Durable(conn))
-    }
-
     async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -53,7 +28,8 @@ impl SqliteStore {
     }
 }
 
-/// The account transaction of [`AccountStore::create_account`].
+/// The account transaction of [`AccountStore::create_account`], a savepoint of its
+/// group's transaction (which holds the write lock, `BEGIN IMMEDIATE`).
 async fn insert_account(
     conn: &mut SqliteConnection,
     ticket_id: &str,
@@ -62,10 +38,7 @@ async fn insert_account(
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<Account, CreateAccountError> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(StoreError::from)?;
+    let mut tx = conn.begin().await.map_err(StoreError::from)?;
     let used = sqlx::query("DELETE FROM tickets WHERE id = ? AND expires_at > ?")
         .bind(ticket_id)
         .bind(ts(now))
@@ -112,7 +85,8 @@ async fn insert_account(
     Ok(account.clone())
 }
 
-/// The session transaction of [`AccountStore::create_session`].
+/// The session transaction of [`AccountStore::create_session`], a savepoint of its
+/// group's transaction.
 async fn insert_session(
     conn: &mut SqliteConnection,
     token_hash: &str,
@@ -121,7 +95,7 @@ async fn insert_session(
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin().await?;
     upsert_certificate(&mut tx, account_id, certificate, audit.at).await?;
     sqlx::query(
         "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -136,8 +110,9 @@ async fn insert_session(
     Ok(tx.commit().await?)
 }
 
-/// Appends `entry` after the last row, linking it by hash. The writer connection and
-/// `BEGIN IMMEDIATE` make the read of the last row and the insert one step.
+/// Appends `entry` after the last row, linking it by hash. The group's `BEGIN IMMEDIATE`
+/// transaction on the one writer connection makes the read of the last row and the
+/// insert one step.
 async fn append_audit(
     tx: &mut Transaction<'_, sqlx::Sqlite>,
     entry: &AuditEntry,
@@ -213,11 +188,19 @@ impl AccountStore for SqliteStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
-        let mut writer = self.durable().await?;
-        let created =
-            insert_account(&mut writer.0, ticket_id, now, account, certificate, audit).await;
-        writer.release().await;
-        created
+        let (ticket_id, account, certificate, audit) = (
+            ticket_id.to_owned(),
+            account.clone(),
+            certificate.clone(),
+            audit.clone(),
+        );
+        self.durable
+            .submit(move |conn| {
+                Box::pin(async move {
+                    insert_account(conn, &ticket_id, now, &account, &certificate, &audit).await
+                })
+            })
+            .await
     }
 
     async fn create_session(
@@ -228,18 +211,27 @@ impl AccountStore for SqliteStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let mut writer = self.durable().await?;
-        let created = insert_session(
-            &mut writer.0,
-            token_hash,
-            account_id,
-            expires_at,
-            certificate,
-            audit,
-        )
-        .await;
-        writer.release().await;
-        created
+        let (token_hash, account_id, certificate, audit) = (
+            token_hash.to_owned(),
+            account_id.to_owned(),
+            certificate.clone(),
+            audit.clone(),
+        );
+        self.durable
+            .submit(move |conn| {
+                Box::pin(async move {
+                    insert_session(
+                        conn,
+                        &token_hash,
+                        &account_id,
+                        expires_at,
+                        &certificate,
+                        &audit,
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     async fn session_account(

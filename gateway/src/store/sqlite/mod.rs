@@ -8,15 +8,17 @@
 //!
 //! Durability is chosen per write. The database runs with `synchronous = NORMAL` (WAL):
 //! every commit survives a process crash (`kill -9`). Account and session transactions
-//! switch to `synchronous = FULL` around their commit, so an acknowledged account also
-//! survives power loss; challenges and tickets, whose loss costs the person a retry, are
-//! not fsynced one by one.
+//! are committed in groups with `synchronous = FULL` ([`group_commit`]): concurrent
+//! confirmations share one fsync, and each is answered only once its group is on disk,
+//! so an acknowledged account also survives power loss. Challenges and tickets, whose
+//! loss costs the person a retry, are not fsynced one by one.
 //!
 //! One file per concern: [`challenges`], [`accounts`] (with sessions and the audit log),
-//! [`sim`].
+//! [`sim`], [`group_commit`].
 
 mod accounts;
 mod challenges;
+mod group_commit;
 mod sim;
 
 use super::rows::ts;
@@ -35,6 +37,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer connection.
     writer: SqlitePool,
+    /// Durable writes, committed in groups on the writer connection.
+    durable: group_commit::GroupCommit,
 }
 
 impl SqliteStore {
@@ -55,7 +59,11 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            durable: group_commit::GroupCommit::start(writer.clone()),
+            writer,
+        })
     }
 }
 
