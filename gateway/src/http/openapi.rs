@@ -8,6 +8,7 @@
 
 use super::api::ProblemDocument;
 use super::{observe, page, routes};
+use crate::domain::SimResult;
 use axum::http::header;
 use axum::response::IntoResponse;
 use kyso_verify::error::ErrorCode;
@@ -106,23 +107,15 @@ const CERTIFICATE: &[ErrorCode] = &[
     NoIdentity,
     InvalidIdentifier,
 ];
-/// How a signing-SIM session can end without a signature (`BUSY`: the operator found
-/// another request outstanding on the phone).
-const SIM_OUTCOME: &[ErrorCode] = &[
-    Busy,
-    UserRefused,
-    Expired,
-    NotEnrolled,
-    PinBlocked,
-    DeliveryFailed,
-    DeviceError,
-    VerificationFailed,
-    ProviderError,
-];
-
 /// The problem codes an operation can answer, by its operation id (the handler's name);
 /// `None` for an operation this table forgot (a test fails on it).
 pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
+    // How a signing-SIM session can end without a signature: the results' own codes.
+    let sim_outcome: Vec<ErrorCode> = SimResult::ALL
+        .iter()
+        .filter_map(|r| r.error_code())
+        .collect();
+    let sim_outcome = sim_outcome.as_slice();
     let parts: &[&[ErrorCode]] = match operation {
         "create_challenge" => &[BODY, LIMITS, FAILURES],
         "register_token" => &[
@@ -160,7 +153,7 @@ pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
             &[MalformedRequest, NotFound, SimSessionNotFound],
             LIMITS,
             FAILURES,
-            SIM_OUTCOME,
+            sim_outcome,
             CERTIFICATE,
             &[SubjectTypeMismatch, AccountExists],
         ],
@@ -168,7 +161,7 @@ pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
             &[MalformedRequest, NotFound, SimSessionNotFound],
             LIMITS,
             FAILURES,
-            SIM_OUTCOME,
+            sim_outcome,
             CERTIFICATE,
             &[AccountNotFound],
         ],
