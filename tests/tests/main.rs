@@ -10,4 +10,5 @@ mod postgres;
 mod registration;
 mod revocation;
 mod sim;
+mod sqlite;
 mod tokens;
