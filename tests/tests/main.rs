@@ -4,6 +4,7 @@
 mod agent;
 mod demo;
 mod edge;
+mod load;
 mod lockout;
 mod logs;
 mod postgres;

@@ -1,0 +1,67 @@
+//! `kyso-load`, the tool docs/performance.md's figures come from, still measures what it
+//! says: a small closed-loop and open-loop run on a gateway it starts completes every
+//! registration and reports throughput, percentiles, the floor and the gateway's CPU per
+//! registration as a multiple of it.
+
+use kyso_tests::{bin, run};
+
+fn load(args: &[&str]) -> String {
+    let out = run(bin("kyso-load").args(args));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kyso-load {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The number before `label` on the line that has it.
+fn figure(report: &str, label: &str) -> f64 {
+    let at = report
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {report}"));
+    report[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure before {label:?} in {report}"))
+}
+
+#[test]
+fn closed_and_open_loop_runs_report_every_figure() {
+    let closed = load(&["--registrations", "30", "--concurrency", "3"]);
+    assert!(closed.starts_with("30 registrations"), "{closed}");
+    assert!(
+        closed.contains("closed loop, 3 clients, keep-alive"),
+        "{closed}"
+    );
+    assert!(closed.contains("; 0 failed"), "{closed}");
+    assert!(figure(&closed, "registrations/s") > 0.0);
+    assert!(figure(&closed, "µs per registration") > 0.0);
+    assert!(
+        figure(&closed, "× the floor") > 1.0,
+        "the gateway does more than verify"
+    );
+    assert!(figure(&closed, "MiB") > 0.0);
+
+    let open = load(&[
+        "--registrations",
+        "20",
+        "--concurrency",
+        "4",
+        "--rate",
+        "40",
+        "--close",
+    ]);
+    assert!(
+        open.contains("open loop at 40/s offered by up to 4 clients"),
+        "{open}"
+    );
+    assert!(open.contains("a connection per request"), "{open}");
+    assert!(open.contains("; 0 failed"), "{open}");
+    // The schedule holds the rate: the last of twenty starts 19/40 s after the first, so
+    // no more than 20 / 0.475 registrations a second can complete.
+    let rate = figure(&open, "registrations/s");
+    assert!(rate > 0.0 && rate <= 42.2, "{open}");
+}
