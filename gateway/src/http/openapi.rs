@@ -107,6 +107,7 @@ const CERTIFICATE: &[ErrorCode] = &[
     NoIdentity,
     InvalidIdentifier,
 ];
+
 /// The problem codes an operation can answer, by its operation id (the handler's name);
 /// `None` for an operation this table forgot (a test fails on it).
 pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
