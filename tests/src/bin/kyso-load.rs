@@ -308,7 +308,7 @@ fn main() {
         } else if a.urls.is_empty() {
             "SQLite"
         } else {
-            "their own databases"
+            "the database they were started with"
         },
         if a.close {
             "a connection per request"
