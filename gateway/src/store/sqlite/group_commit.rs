@@ -109,28 +109,26 @@ async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>, groups: Arc<Ato
                 Err(_) => break,
             }
         }
-        let jobs = batch.len();
         let committed = match conn {
-            Ok(mut conn) => commit(&mut conn, batch).await,
+            Ok(mut conn) => commit(&mut conn, batch, &groups).await,
             Err(e) => Err(e.into()), // the jobs are dropped unanswered: not written
         };
-        match committed {
-            Ok(()) => {
-                let group = groups.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::debug!(group, jobs, "group committed");
-                crate::metrics::group_commit(jobs);
-            }
-            Err(e) => tracing::warn!(error = %e, "a group commit failed; its writes were refused"),
+        if let Err(e) = committed {
+            tracing::warn!(error = %e, "a group commit failed; its writes were refused");
         }
     }
 }
 
 /// Runs and commits one group with `synchronous = FULL`; answers every job it ran.
-async fn commit(conn: &mut SqliteConnection, batch: Vec<Job>) -> Result<(), StoreError> {
+async fn commit(
+    conn: &mut SqliteConnection,
+    batch: Vec<Job>,
+    groups: &AtomicU64,
+) -> Result<(), StoreError> {
     sqlx::query("PRAGMA synchronous = FULL")
         .execute(&mut *conn)
         .await?;
-    let result = commit_on(conn, batch).await;
+    let result = commit_on(conn, batch, groups).await;
     // Best effort: the group is done; a connection left at FULL is only slower.
     if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
@@ -141,13 +139,25 @@ async fn commit(conn: &mut SqliteConnection, batch: Vec<Job>) -> Result<(), Stor
     result
 }
 
-async fn commit_on(conn: &mut SqliteConnection, batch: Vec<Job>) -> Result<(), StoreError> {
+/// Runs the jobs in one transaction and commits it; counts the group before answering
+/// anyone, so an answered job's group is already counted.
+async fn commit_on(
+    conn: &mut SqliteConnection,
+    batch: Vec<Job>,
+    groups: &AtomicU64,
+) -> Result<(), StoreError> {
+    let jobs = batch.len();
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut finishes = Vec::with_capacity(batch.len());
+    let mut finishes = Vec::with_capacity(jobs);
     for job in batch {
         finishes.push(job(&mut tx).await);
     }
     let committed = tx.commit().await;
+    if committed.is_ok() {
+        let group = groups.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(group, jobs, "group committed");
+        crate::metrics::group_commit(jobs);
+    }
     for finish in finishes {
         finish(match committed {
             Ok(()) => Ok(()),
