@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::domain::account::{identifiers_of, session_hash};
 use crate::domain::registration::Method;
 use crate::domain::{
-    Account, AuditEntry, CertificateRecord, Challenge, Contact, Evidence, IAL, Preview, Purpose,
-    SessionIssued, Ticket,
+    Account, AuditEntry, CertificateRecord, Challenge, Contact, Evidence, IAL, NewSession, Preview,
+    Purpose, SessionIssued, SessionLogin, Ticket,
 };
 use crate::entropy::{Entropy, random_b64};
 use crate::metrics;
@@ -234,9 +234,12 @@ impl Gateway {
         metrics::store(
             "create_session",
             self.store.create_session(
-                &session_hash(&session_token),
-                &account.id,
-                expires_at,
+                &NewSession {
+                    token_hash: session_hash(&session_token),
+                    account_id: account.id.clone(),
+                    method: evidence.method,
+                    expires_at,
+                },
                 certificate,
                 &audit,
             ),
@@ -453,10 +456,24 @@ impl Gateway {
 
     /// The account behind a bearer session token.
     pub async fn account_for_session(&self, session_token: &str) -> Result<Account, Rejection> {
+        Ok(self.session_login(session_token).await?.account)
+    }
+
+    /// The login behind a session token: its account, when and how it was proven.
+    pub async fn session_login(&self, session_token: &str) -> Result<SessionLogin, Rejection> {
         self.store
-            .session_account(&session_hash(session_token), self.clock.now())
+            .session_login(&session_hash(session_token), self.clock.now())
             .await
             .map_err(store_failed)?
             .ok_or_else(|| Rejection::new(ErrorCode::Unauthenticated, "no valid session"))
+    }
+
+    /// Ends a session (logout); ending one that is already gone is not an error.
+    pub async fn end_session(&self, session_token: &str) -> Result<(), Rejection> {
+        self.store
+            .delete_session(&session_hash(session_token))
+            .await
+            .map_err(store_failed)?;
+        Ok(())
     }
 }

@@ -2,16 +2,18 @@
 //! for every backend (`conformance!` at the bottom names them). What it holds every backend
 //! to is the storage contract of design §8: identifiers and aliases unique across accounts,
 //! challenges and tickets single use under concurrency, session tokens that open their
-//! account until they expire, the signing-SIM session rules (one pending per number,
+//! account until they expire or end, OpenID grants whose code is redeemed once (a reuse
+//! revoking its token) and consents, the signing-SIM session rules (one pending per number,
 //! terminal states final), and an append-only audit chain that any change breaks — checked
 //! with an implementation of the chain independent of the gateway's.
 
 use crate::common::at_once;
 use async_trait::async_trait;
+use kyso_gateway::domain::oidc::{Consent, Grant, Redeemed};
 use kyso_gateway::domain::registration::Method;
 use kyso_gateway::domain::{
-    Account, AuditEntry, CertificateRecord, Challenge, Evidence, Purpose, SimOutcome, SimResult,
-    SimSession, Ticket,
+    Account, AuditEntry, CertificateRecord, Challenge, Evidence, NewSession, Purpose, SessionLogin,
+    SimOutcome, SimResult, SimSession, Ticket,
 };
 use kyso_gateway::store::{CreateAccountError, StartSimError, Store, StoreError};
 use kyso_verify::error::ErrorCode;
@@ -274,25 +276,201 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
         .await
         .unwrap();
     let expires = T0 + Duration::hours(1);
+    for (hash, method) in [("hash-1", Method::Token), ("hash-3", Method::Sim)] {
+        store
+            .create_session(
+                &NewSession {
+                    token_hash: hash.into(),
+                    account_id: a.id.clone(),
+                    method,
+                    expires_at: expires,
+                },
+                &certificate("fp-login"),
+                &audit("session.created", &a.id),
+            )
+            .await
+            .unwrap();
+    }
+    let login = store.session_login("hash-1", T0).await.unwrap().unwrap();
+    assert_eq!(
+        login,
+        SessionLogin {
+            account: a.clone(),
+            auth_time: T0,
+            method: Method::Token
+        }
+    );
+    let sim = store.session_login("hash-3", T0).await.unwrap().unwrap();
+    assert_eq!(sim.method, Method::Sim);
+    assert_eq!(store.session_login("hash-1", expires).await.unwrap(), None);
+    assert_eq!(store.session_login("hash-2", T0).await.unwrap(), None);
+    // Logout ends one session, once.
+    assert!(store.delete_session("hash-3").await.unwrap());
+    assert!(!store.delete_session("hash-3").await.unwrap());
+    assert_eq!(store.session_login("hash-3", T0).await.unwrap(), None);
+    assert!(store.session_login("hash-1", T0).await.unwrap().is_some());
+    let purged = store.purge_expired(expires).await.unwrap();
+    assert!(purged >= 1);
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 3);
+}
+
+fn grant(client: &str, account_id: &str) -> Grant {
+    Grant {
+        client_id: client.into(),
+        account_id: account_id.into(),
+        redirect_uri: "https://a.gov.vn/cb".into(),
+        scopes: vec!["openid".into(), "vn_identity".into()],
+        nonce: Some("n-1".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        auth_time: T0 - Duration::minutes(1),
+        method: Method::Sim,
+        code_expires_at: T0 + Duration::seconds(60),
+    }
+}
+
+pub async fn a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_o", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    let g = grant("portal-a", &a.id);
+    store.put_grant("code-1", &g).await.unwrap();
+    let results = at_once(100, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .redeem_code("code-1", &format!("at-{i}"), T0 + Duration::minutes(10), T0)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let winners: Vec<usize> = (0..100)
+        .filter(|&i| results[i] == Redeemed::Granted(g.clone()))
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    // Every loser found the code used, and each such attempt revoked the token it gave.
+    assert!(results.iter().filter(|r| **r == Redeemed::Reused).count() == 99);
+    let token = format!("at-{}", winners[0]);
+    assert_eq!(store.access_grant(&token, T0).await.unwrap(), None);
+}
+
+pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_o", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    let g = grant("portal-a", &a.id);
+    store.put_grant("code-1", &g).await.unwrap();
+    store.put_grant("code-2", &g).await.unwrap();
+    let until = T0 + Duration::minutes(10);
+    // An expired code is unknown, and stays unknown.
+    assert_eq!(
+        store
+            .redeem_code("code-2", "at-x", until, g.code_expires_at)
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+    assert_eq!(
+        store.redeem_code("nope", "at-y", until, T0).await.unwrap(),
+        Redeemed::Unknown
+    );
+    assert_eq!(
+        store
+            .redeem_code("code-1", "at-1", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Granted(g.clone())
+    );
+    assert_eq!(
+        store.access_grant("at-1", T0).await.unwrap(),
+        Some(g.clone())
+    );
+    assert_eq!(store.access_grant("at-1", until).await.unwrap(), None);
+    assert_eq!(store.access_grant("at-x", T0).await.unwrap(), None);
+    // The code again: refused, and the token it gave is revoked.
+    assert_eq!(
+        store
+            .redeem_code("code-1", "at-2", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Reused
+    );
+    assert_eq!(store.access_grant("at-1", T0).await.unwrap(), None);
+    assert_eq!(store.access_grant("at-2", T0).await.unwrap(), None);
+    assert!(store.purge_expired(until).await.unwrap() >= 2);
+    assert_eq!(
+        store
+            .redeem_code("code-1", "at-3", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+}
+
+pub async fn consents_are_listed_replaced_and_withdrawn_with_their_tokens(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_o", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    assert_eq!(store.consents(&a.id).await.unwrap(), vec![]);
+    let consent = |client: &str, scopes: &[&str], at: OffsetDateTime| Consent {
+        client_id: client.into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        granted_at: at,
+    };
     store
-        .create_session(
-            "hash-1",
+        .put_consent(&a.id, &consent("portal-b", &["openid"], T0))
+        .await
+        .unwrap();
+    store
+        .put_consent(
             &a.id,
-            expires,
-            &certificate("fp-login"),
-            &audit("session.created", &a.id),
+            &consent("portal-a", &["openid"], T0 + Duration::seconds(1)),
         )
         .await
         .unwrap();
-    assert_eq!(store.session_account("hash-1", T0).await.unwrap(), Some(a));
-    assert_eq!(
-        store.session_account("hash-1", expires).await.unwrap(),
-        None
+    let wider = consent(
+        "portal-b",
+        &["openid", "profile"],
+        T0 + Duration::seconds(2),
     );
-    assert_eq!(store.session_account("hash-2", T0).await.unwrap(), None);
-    let purged = store.purge_expired(expires).await.unwrap();
-    assert!(purged >= 1);
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 2);
+    store.put_consent(&a.id, &wider).await.unwrap();
+    assert_eq!(
+        store.consents(&a.id).await.unwrap(),
+        vec![
+            consent("portal-a", &["openid"], T0 + Duration::seconds(1)),
+            wider
+        ]
+    );
+    let g = grant("portal-b", &a.id);
+    store.put_grant("code-b", &g).await.unwrap();
+    let until = T0 + Duration::minutes(10);
+    store
+        .redeem_code("code-b", "at-b", until, T0)
+        .await
+        .unwrap();
+    assert!(store.access_grant("at-b", T0).await.unwrap().is_some());
+    assert!(store.delete_consent(&a.id, "portal-b").await.unwrap());
+    assert!(!store.delete_consent(&a.id, "portal-b").await.unwrap());
+    assert_eq!(store.access_grant("at-b", T0).await.unwrap(), None);
+    assert_eq!(store.consents(&a.id).await.unwrap().len(), 1);
+}
+
+pub async fn a_client_assertion_is_accepted_once(b: impl Backend) {
+    let store = b.store();
+    let exp = T0 + Duration::minutes(5);
+    assert!(store.use_assertion("portal-a", "jti-1", exp).await.unwrap());
+    assert!(!store.use_assertion("portal-a", "jti-1", exp).await.unwrap());
+    assert!(store.use_assertion("portal-b", "jti-1", exp).await.unwrap());
+    store.purge_expired(exp).await.unwrap();
+    assert!(
+        store
+            .use_assertion("portal-a", "jti-1", exp + Duration::minutes(5))
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn expired_challenges_and_tickets_are_purged_and_live_ones_kept(b: impl Backend) {
@@ -557,6 +735,10 @@ macro_rules! conformance {
                 one_identity_gets_one_account_whatever_the_tickets,
                 identifiers_and_aliases_are_unique_across_accounts,
                 a_session_token_opens_its_account_until_it_expires,
+                a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers,
+                a_redeemed_code_gives_its_access_token_until_reused_or_expired,
+                consents_are_listed_replaced_and_withdrawn_with_their_tokens,
+                a_client_assertion_is_accepted_once,
                 expired_challenges_and_tickets_are_purged_and_live_ones_kept,
                 one_sim_session_is_pending_per_number_and_results_are_final,
                 the_audit_log_is_append_only_and_any_change_breaks_the_chain,

@@ -1,5 +1,6 @@
 //! Accounts and login sessions.
 
+use super::registration::Method;
 use kyso_verify::identity::{Identifier, Subject};
 use time::OffsetDateTime;
 
@@ -43,6 +44,31 @@ pub struct SessionIssued {
     pub account: Account,
     /// End of the session.
     pub expires_at: OffsetDateTime,
+}
+
+/// A login session to store: the token's hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// [`session_hash`] of the bearer token.
+    pub token_hash: String,
+    /// The account logged in to.
+    pub account_id: String,
+    /// How the person proved who they are (the portals' `amr`).
+    pub method: Method,
+    /// End of the session.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A live login session as read back: whose, since when and how proven (what the OpenID
+/// Provider tells portals as `auth_time` and `amr`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLogin {
+    /// The account.
+    pub account: Account,
+    /// When the proof was made.
+    pub auth_time: OffsetDateTime,
+    /// How.
+    pub method: Method,
 }
 
 /// The SHA-256 (hex) under which a session token is stored: a stolen database opens no

@@ -9,17 +9,19 @@
 //! - [`contact`]: the contact details a person gives at confirmation, validated.
 //! - [`audit`]: audit events and the hash chain that links them.
 //! - [`sim`]: signing-SIM sessions, their results and outcomes.
+//! - [`oidc`]: the OpenID Provider's grants and consents.
 
 pub mod account;
 pub mod audit;
 pub mod contact;
+pub mod oidc;
 pub mod registration;
 pub mod sim;
 
-pub use account::{Account, SessionIssued};
+pub use account::{Account, NewSession, SessionIssued, SessionLogin};
 pub use audit::{AuditEntry, audit_hash};
 pub use contact::Contact;
-pub use registration::{CertificateRecord, Challenge, Evidence, Preview, Purpose, Ticket};
+pub use registration::{CertificateRecord, Challenge, Evidence, Method, Preview, Purpose, Ticket};
 pub use sim::{Login, Registration, SimOutcome, SimResult, SimSession};
 
 /// Identity assurance level of every certificate-proven account (design §4).

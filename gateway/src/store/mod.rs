@@ -4,7 +4,8 @@
 //! - [`AccountStore`]: accounts with their identifiers and certificates, login sessions,
 //!   and the hash-chained audit log;
 //! - [`SimStore`]: signing-SIM sessions;
-//! - [`Store`]: all three, plus migrations, readiness and purging.
+//! - [`OidcStore`]: the OpenID Provider's grants and consents;
+//! - [`Store`]: all four, plus migrations, readiness and purging.
 //!
 //! The rules that matter for security live in the database, not in check-then-insert
 //! code: identifiers are unique, challenges and tickets are taken out atomically (a second
@@ -23,8 +24,9 @@ mod sqlite;
 pub use postgres::{Isolation, MAX_ATTEMPTS, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
+use crate::domain::oidc::{Consent, Grant, Redeemed};
 use crate::domain::{Account, AuditEntry, CertificateRecord, Challenge, SimOutcome, SimResult};
-use crate::domain::{SimSession, Ticket};
+use crate::domain::{NewSession, SessionLogin, SimSession, Ticket};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use time::OffsetDateTime;
@@ -146,18 +148,18 @@ pub trait AccountStore: Send + Sync {
     /// hash) and appends the audit entry. Durable when it returns.
     async fn create_session(
         &self,
-        token_hash: &str,
-        account_id: &str,
-        expires_at: OffsetDateTime,
+        session: &NewSession,
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
-    /// The account of an unexpired session.
-    async fn session_account(
+    /// An unexpired session: its account, when and how it was proven.
+    async fn session_login(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Account>, StoreError>;
+    ) -> Result<Option<SessionLogin>, StoreError>;
+    /// Ends a session (logout); whether there was one.
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError>;
     /// Recomputes the audit chain; the number of rows, or the first broken one.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
     /// The audit rows at or after `since` (all without it), in chain order, as stored.
@@ -203,9 +205,47 @@ pub trait SimStore: Send + Sync {
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
+/// The OpenID Provider's grants and consents.
+#[async_trait]
+pub trait OidcStore: Send + Sync {
+    /// Stores a grant under its authorization code's hash.
+    async fn put_grant(&self, code_hash: &str, grant: &Grant) -> Result<(), StoreError>;
+    /// Redeems a code unexpired at `now`, recording the access token it gives, in one
+    /// statement: of any number of concurrent redeemers one gets the grant. A code
+    /// redeemed before is [`Redeemed::Reused`], and the access token it gave is revoked.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        access_token_hash: &str,
+        access_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Redeemed, StoreError>;
+    /// The grant behind an access token unexpired at `now` and not revoked.
+    async fn access_grant(
+        &self,
+        access_token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Grant>, StoreError>;
+    /// Records (or replaces) what `account_id` agreed `client_id` receives.
+    async fn put_consent(&self, account_id: &str, consent: &Consent) -> Result<(), StoreError>;
+    /// Every portal `account_id` consented to, oldest first.
+    async fn consents(&self, account_id: &str) -> Result<Vec<Consent>, StoreError>;
+    /// Withdraws a consent and revokes the access tokens the portal holds for the
+    /// account; whether there was one.
+    async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError>;
+    /// Records a `private_key_jwt` assertion's use; `false` when it was used before
+    /// (the database's primary key decides, whichever instance saw it first).
+    async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
 /// The whole store.
 #[async_trait]
-pub trait Store: ChallengeStore + AccountStore + SimStore {
+pub trait Store: ChallengeStore + AccountStore + SimStore + OidcStore {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Makes sure the schema is current before serving: SQLite, whose file one instance

@@ -1,5 +1,5 @@
 //! The JSON the store keeps inside rows (`accounts.subject_json`, `tickets.payload`,
-//! `sim_sessions.outcome`), as versioned records of their own: renaming a field of the
+//! `sim_sessions.outcome`, `oidc_grants.payload`), as versioned records of their own: renaming a field of the
 //! API or of a domain type cannot silently make stored rows unreadable, and a change of
 //! shape is a new version read beside the old one.
 //!
@@ -9,6 +9,7 @@
 //! `purge_expired`) reads as unreadable and its session as `STORAGE_UNAVAILABLE`.
 
 use super::StoreError;
+use crate::domain::oidc::Grant;
 use crate::domain::registration::Method;
 use crate::domain::{CertificateRecord, Evidence, Login, Registration, SimOutcome, Ticket};
 use base64::Engine;
@@ -237,6 +238,52 @@ pub fn decode_ticket(text: &str) -> Result<Ticket, StoreError> {
         subject: t.subject.into_domain()?,
         certificate: t.certificate.into(),
         evidence: t.evidence.into_domain()?,
+    })
+}
+
+/// `oidc_grants.payload`: what the token request must match and the ID token tells.
+#[derive(Serialize, Deserialize)]
+struct GrantV1 {
+    redirect_uri: String,
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    #[serde(with = "time::serde::timestamp")]
+    auth_time: OffsetDateTime,
+    method: String,
+}
+
+/// `oidc_grants.payload` of `g` (its client, account and expiry are columns).
+pub fn encode_grant(g: &Grant) -> Result<String, StoreError> {
+    encode(GrantV1 {
+        redirect_uri: g.redirect_uri.clone(),
+        scopes: g.scopes.clone(),
+        nonce: g.nonce.clone(),
+        code_challenge: g.code_challenge.clone(),
+        auth_time: g.auth_time,
+        method: g.method.as_str().to_owned(),
+    })
+}
+
+/// Reads a grant back from its columns and `oidc_grants.payload`.
+pub fn decode_grant(
+    client_id: String,
+    account_id: String,
+    code_expires_at: OffsetDateTime,
+    payload: &str,
+) -> Result<Grant, StoreError> {
+    let g: GrantV1 = decode("grant", payload)?;
+    Ok(Grant {
+        client_id,
+        account_id,
+        redirect_uri: g.redirect_uri,
+        scopes: g.scopes,
+        nonce: g.nonce,
+        code_challenge: g.code_challenge,
+        auth_time: g.auth_time,
+        method: Method::from_name(&g.method)
+            .ok_or_else(|| corrupt("grant", format!("method {:?}", g.method)))?,
+        code_expires_at,
     })
 }
 

@@ -3,9 +3,13 @@
 //! over the database, so the SQLite and PostgreSQL stores cannot drift apart in what a
 //! column means; only their SQL differs.
 
-use super::records::{decode_outcome, decode_subject};
+use super::records::{decode_grant, decode_outcome, decode_subject};
 use super::{AuditRow, StoreError};
-use crate::domain::{Account, AuditEntry, Challenge, Purpose, SimResult, SimSession, audit_hash};
+use crate::domain::oidc::{Consent, Grant};
+use crate::domain::{
+    Account, AuditEntry, Challenge, Method, Purpose, SessionLogin, SimResult, SimSession,
+    audit_hash,
+};
 use kyso_verify::identity::SubjectType;
 use sqlx::{Database, Encode, Type};
 use time::OffsetDateTime;
@@ -71,6 +75,44 @@ pub fn challenge_of(id: &str, row: &impl Columns) -> Result<Challenge, StoreErro
         })?,
         origin: row.text("origin")?,
         expires_at: from_ts(row.int("expires_at")?)?,
+    })
+}
+
+/// The login of `account` from a row holding its session's `auth_time` (its
+/// `created_at`) and `method`.
+pub fn session_login_of(account: Account, row: &impl Columns) -> Result<SessionLogin, StoreError> {
+    let method = row.text("method")?;
+    Ok(SessionLogin {
+        account,
+        auth_time: from_ts(row.int("auth_time")?)?,
+        method: Method::from_name(&method).ok_or_else(|| StoreError::Corrupt {
+            what: "session",
+            detail: format!("method {method:?}"),
+        })?,
+    })
+}
+
+/// The grant from a row holding `client_id, account_id, code_expires_at, payload`.
+pub fn grant_of(row: &impl Columns) -> Result<Grant, StoreError> {
+    decode_grant(
+        row.text("client_id")?,
+        row.text("account_id")?,
+        from_ts(row.int("code_expires_at")?)?,
+        &row.text("payload")?,
+    )
+}
+
+/// The consent from a row holding `client_id, scopes, granted_at` (scopes space-separated).
+pub fn consent_of(row: &impl Columns) -> Result<Consent, StoreError> {
+    Ok(Consent {
+        client_id: row.text("client_id")?,
+        scopes: row
+            .text("scopes")?
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        granted_at: from_ts(row.int("granted_at")?)?,
     })
 }
 

@@ -8,11 +8,11 @@
 //! on it for as short a time as possible and the chain stays one line.
 
 use super::PostgresStore;
-use crate::domain::{Account, AuditEntry, CertificateRecord};
+use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionLogin};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
-    ChainedAudit, account_of, audit_row_of, bind_account, is_unique_violation, ts,
-    verify_audit_rows,
+    ChainedAudit, account_of, audit_row_of, bind_account, is_unique_violation, session_login_of,
+    ts, verify_audit_rows,
 };
 use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
@@ -95,23 +95,22 @@ impl PostgresStore {
     /// The transaction of [`AccountStore::create_session`], once.
     async fn try_create_session(
         &self,
-        token_hash: &str,
-        account_id: &str,
-        expires_at: OffsetDateTime,
+        session: &NewSession,
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        self.upsert_certificate(&mut tx, account_id, certificate, audit.at)
+        self.upsert_certificate(&mut tx, &session.account_id, certificate, audit.at)
             .await?;
         self.sql(
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, method) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(token_hash)
-        .bind(account_id)
+        .bind(&session.token_hash)
+        .bind(&session.account_id)
         .bind(ts(audit.at))
-        .bind(ts(expires_at))
+        .bind(ts(session.expires_at))
+        .bind(session.method.as_str())
         .execute(&mut *tx)
         .await?;
         self.append_audit(&mut tx, audit).await?;
@@ -214,6 +213,7 @@ impl AccountStore for PostgresStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
+        let _turn = self.chain_turn().await;
         retrying!(
             self,
             self.try_create_account(ticket_id, now, account, certificate, audit)
@@ -222,25 +222,22 @@ impl AccountStore for PostgresStore {
 
     async fn create_session(
         &self,
-        token_hash: &str,
-        account_id: &str,
-        expires_at: OffsetDateTime,
+        session: &NewSession,
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        retrying!(
-            self,
-            self.try_create_session(token_hash, account_id, expires_at, certificate, audit)
-        )
+        let _turn = self.chain_turn().await;
+        retrying!(self, self.try_create_session(session, certificate, audit))
     }
 
-    async fn session_account(
+    async fn session_login(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Account>, StoreError> {
+    ) -> Result<Option<SessionLogin>, StoreError> {
         let sql = format!(
-            "SELECT {ACCOUNT} FROM sessions s JOIN accounts a ON a.id = s.account_id \
+            "SELECT {ACCOUNT}, s.created_at AS auth_time, s.method \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         );
         let row = self
@@ -251,7 +248,18 @@ impl AccountStore for PostgresStore {
                     .bind(ts(now))
             })
             .await?;
-        row.map(|r| account_of(&r)).transpose()
+        row.map(|r| session_login_of(account_of(&r)?, &r))
+            .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let n = self
+            .write(|| {
+                self.sql("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash.to_owned())
+            })
+            .await?;
+        Ok(n > 0)
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {

@@ -18,7 +18,7 @@
 //! only checks that the schema is current.
 //!
 //! One file per concern: [`challenges`], [`accounts`] (with sessions and the audit log),
-//! [`sim`].
+//! [`sim`], [`oidc`].
 
 /// Evaluates `$attempt` (a future: one whole transaction) until it ends without a
 /// serialization failure, at most [`MAX_ATTEMPTS`] times. A macro, not a function taking
@@ -43,6 +43,7 @@ macro_rules! retrying {
 
 mod accounts;
 mod challenges;
+mod oidc;
 mod sim;
 
 use super::{CreateAccountError, StartSimError, Store, StoreError};
@@ -109,6 +110,11 @@ pub struct PostgresStore {
     begin: Arc<str>,
     prepared: bool,
     conflicts: Arc<AtomicU64>,
+    /// At SERIALIZABLE, this instance's audit-chain appends take turns: they all write the
+    /// chain's one head row, so running them together only manufactures serialization
+    /// failures among themselves (forty at once could exhaust [`MAX_ATTEMPTS`]). Conflicts
+    /// with other instances are still met and retried.
+    chain_turn: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Whether a database error means "run the whole transaction again".
@@ -176,6 +182,7 @@ impl PostgresStore {
             .into(),
             prepared: options.prepared_statements,
             conflicts: Arc::default(),
+            chain_turn: (options.isolation == Isolation::Serializable).then(Arc::default),
         })
     }
 
@@ -195,6 +202,15 @@ impl PostgresStore {
             .pool
             .begin_with(sqlx::AssertSqlSafe(self.begin.to_string()))
             .await?)
+    }
+
+    /// Waits for this instance's turn to append to the audit chain (at SERIALIZABLE only;
+    /// at READ COMMITTED the head row's lock queues appends without failing them).
+    async fn chain_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.chain_turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        }
     }
 
     /// Notes a serialization failure and waits before attempt `attempt + 1`.
@@ -278,6 +294,9 @@ impl Store for PostgresStore {
             "DELETE FROM challenges WHERE expires_at <= $1",
             "DELETE FROM tickets WHERE expires_at <= $1",
             "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM oidc_grants WHERE code_expires_at <= $1 \
+             AND COALESCE(access_expires_at, 0) <= $1",
+            "DELETE FROM oidc_assertions WHERE expires_at <= $1",
         ] {
             n += self.write(|| self.sql(sql).bind(ts(now))).await?;
         }

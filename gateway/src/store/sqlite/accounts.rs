@@ -5,11 +5,11 @@
 //! transaction, which is committed with `synchronous = FULL` before it is answered.
 
 use super::SqliteStore;
-use crate::domain::{Account, AuditEntry, CertificateRecord};
+use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionLogin};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
     ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, audit_row_of, bind_account,
-    is_unique_violation, ts, verify_audit_rows,
+    is_unique_violation, session_login_of, ts, verify_audit_rows,
 };
 use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
@@ -89,21 +89,21 @@ async fn insert_account(
 /// group's transaction.
 async fn insert_session(
     conn: &mut SqliteConnection,
-    token_hash: &str,
-    account_id: &str,
-    expires_at: OffsetDateTime,
+    session: &NewSession,
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<(), StoreError> {
     let mut tx = conn.begin().await?;
-    upsert_certificate(&mut tx, account_id, certificate, audit.at).await?;
+    upsert_certificate(&mut tx, &session.account_id, certificate, audit.at).await?;
     sqlx::query(
-        "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, method) \
+         VALUES (?, ?, ?, ?, ?)",
     )
-    .bind(token_hash)
-    .bind(account_id)
+    .bind(&session.token_hash)
+    .bind(&session.account_id)
     .bind(ts(audit.at))
-    .bind(ts(expires_at))
+    .bind(ts(session.expires_at))
+    .bind(session.method.as_str())
     .execute(&mut *tx)
     .await?;
     append_audit(&mut tx, audit).await?;
@@ -205,50 +205,46 @@ impl AccountStore for SqliteStore {
 
     async fn create_session(
         &self,
-        token_hash: &str,
-        account_id: &str,
-        expires_at: OffsetDateTime,
+        session: &NewSession,
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let (token_hash, account_id, certificate, audit) = (
-            token_hash.to_owned(),
-            account_id.to_owned(),
-            certificate.clone(),
-            audit.clone(),
-        );
+        let (session, certificate, audit) = (session.clone(), certificate.clone(), audit.clone());
         self.durable
             .submit(move |conn| {
-                Box::pin(async move {
-                    insert_session(
-                        conn,
-                        &token_hash,
-                        &account_id,
-                        expires_at,
-                        &certificate,
-                        &audit,
-                    )
-                    .await
-                })
+                Box::pin(async move { insert_session(conn, &session, &certificate, &audit).await })
             })
             .await
     }
 
-    async fn session_account(
+    async fn session_login(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Account>, StoreError> {
-        let row =
-            sqlx::query("SELECT account_id FROM sessions WHERE token_hash = ? AND expires_at > ?")
-                .bind(token_hash)
-                .bind(ts(now))
-                .fetch_optional(&self.pool)
-                .await?;
-        match row {
-            Some(r) => self.account_by_id(&r.try_get::<String, _>(0)?).await,
-            None => Ok(None),
-        }
+    ) -> Result<Option<SessionLogin>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, created_at AS auth_time, method FROM sessions \
+             WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let account = self.account_by_id(&row.try_get::<String, _>(0)?).await?;
+        account
+            .map(|account| session_login_of(account, &row))
+            .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {

@@ -14,11 +14,12 @@
 //! loss costs the person a retry, are not fsynced one by one.
 //!
 //! One file per concern: [`challenges`], [`accounts`] (with sessions and the audit log),
-//! [`sim`], [`group_commit`].
+//! [`sim`], [`oidc`], [`group_commit`].
 
 mod accounts;
 mod challenges;
 mod group_commit;
+mod oidc;
 mod sim;
 
 use super::rows::ts;
@@ -90,6 +91,9 @@ impl Store for SqliteStore {
             "DELETE FROM challenges WHERE expires_at <= ?",
             "DELETE FROM tickets WHERE expires_at <= ?",
             "DELETE FROM sessions WHERE expires_at <= ?",
+            "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \
+             AND COALESCE(access_expires_at, 0) <= ?1",
+            "DELETE FROM oidc_assertions WHERE expires_at <= ?",
         ] {
             n += sqlx::query(sql)
                 .bind(ts(now))

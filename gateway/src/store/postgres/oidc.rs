@@ -1,0 +1,177 @@
+//! The OpenID Provider's grants and consents on PostgreSQL. A code is redeemed by one
+//! `UPDATE … WHERE redeemed = FALSE … RETURNING`: of any number of redeemers, on any
+//! instance, exactly one gets the grant.
+
+use super::PostgresStore;
+use crate::domain::oidc::{Consent, Grant, Redeemed};
+use crate::store::records::encode_grant;
+use crate::store::rows::{consent_of, grant_of, ts};
+use crate::store::{OidcStore, StoreError};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+#[async_trait]
+impl OidcStore for PostgresStore {
+    async fn put_grant(&self, code_hash: &str, g: &Grant) -> Result<(), StoreError> {
+        let payload = encode_grant(g)?;
+        self.write(|| {
+            self.sql(
+                "INSERT INTO oidc_grants (code_hash, client_id, account_id, code_expires_at, payload) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(code_hash.to_owned())
+            .bind(g.client_id.clone())
+            .bind(g.account_id.clone())
+            .bind(ts(g.code_expires_at))
+            .bind(payload.clone())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        access_token_hash: &str,
+        access_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Redeemed, StoreError> {
+        let row = self
+            .read_one(|| {
+                self.sql(
+                    "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = $1, \
+                     access_expires_at = $2 \
+                     WHERE code_hash = $3 AND redeemed = FALSE AND code_expires_at > $4 \
+                     RETURNING client_id, account_id, code_expires_at, payload",
+                )
+                .bind(access_token_hash.to_owned())
+                .bind(ts(access_expires_at))
+                .bind(code_hash.to_owned())
+                .bind(ts(now))
+            })
+            .await?;
+        if let Some(row) = row {
+            return Ok(Redeemed::Granted(grant_of(&row)?));
+        }
+        // Revoke only a token not yet revoked: concurrent reusers then write the row at
+        // most once, so at SERIALIZABLE they do not fail each other over and over.
+        self.write(|| {
+            self.sql(
+                "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
+                 WHERE code_hash = $1 AND redeemed = TRUE AND access_token_hash IS NOT NULL",
+            )
+            .bind(code_hash.to_owned())
+        })
+        .await?;
+        let used = self
+            .read_one(|| {
+                self.sql("SELECT 1 FROM oidc_grants WHERE code_hash = $1 AND redeemed = TRUE")
+                    .bind(code_hash.to_owned())
+            })
+            .await?;
+        Ok(if used.is_some() {
+            Redeemed::Reused
+        } else {
+            Redeemed::Unknown
+        })
+    }
+
+    async fn access_grant(
+        &self,
+        access_token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Grant>, StoreError> {
+        let row = self
+            .read_one(|| {
+                self.sql(
+                    "SELECT client_id, account_id, code_expires_at, payload FROM oidc_grants \
+                     WHERE access_token_hash = $1 AND access_expires_at > $2",
+                )
+                .bind(access_token_hash.to_owned())
+                .bind(ts(now))
+            })
+            .await?;
+        row.map(|r| grant_of(&r)).transpose()
+    }
+
+    async fn put_consent(&self, account_id: &str, c: &Consent) -> Result<(), StoreError> {
+        self.write(|| {
+            self.sql(
+                "INSERT INTO oidc_consents (account_id, client_id, scopes, granted_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, client_id) \
+                 DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+            )
+            .bind(account_id.to_owned())
+            .bind(c.client_id.clone())
+            .bind(c.scopes.join(" "))
+            .bind(ts(c.granted_at))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn consents(&self, account_id: &str) -> Result<Vec<Consent>, StoreError> {
+        let rows = self
+            .read(|| {
+                self.sql(
+                    "SELECT client_id, scopes, granted_at FROM oidc_consents \
+                     WHERE account_id = $1 ORDER BY granted_at, client_id",
+                )
+                .bind(account_id.to_owned())
+            })
+            .await?;
+        rows.iter().map(consent_of).collect()
+    }
+
+    async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError> {
+        retrying!(self, self.try_delete_consent(account_id, client_id))
+    }
+
+    async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .write(|| {
+                self.sql(
+                    "INSERT INTO oidc_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(client_id.to_owned())
+                .bind(jti.to_owned())
+                .bind(ts(expires_at))
+            })
+            .await?;
+        Ok(inserted > 0)
+    }
+}
+
+impl PostgresStore {
+    /// The transaction of [`OidcStore::delete_consent`], once.
+    async fn try_delete_consent(
+        &self,
+        account_id: &str,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let gone = self
+            .sql("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account_id.to_owned())
+            .bind(client_id.to_owned())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.sql(
+            "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
+             WHERE account_id = $1 AND client_id = $2",
+        )
+        .bind(account_id.to_owned())
+        .bind(client_id.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(gone > 0)
+    }
+}
