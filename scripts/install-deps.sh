@@ -22,6 +22,8 @@ command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v psql >/dev/null || missing+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+# The OpenID Provider's relying party under test: Apache httpd with mod_auth_openidc.
+[ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(apache2 libapache2-mod-auth-openidc)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -46,7 +48,7 @@ if [ -z "${KYSO_TEST_POSTGRES:-}" ]; then
     || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
 fi
 command -v cargo >/dev/null || { echo "install-deps: the Rust toolchain (cargo) is required" >&2; exit 1; }
-if ! python3 -c "import playwright, pytest" 2>/dev/null; then
+if ! python3 -c "import playwright, pytest, schemathesis, prometheus_client, authlib" 2>/dev/null; then
   echo "install-deps: installing the browser tests' Python packages"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     sudo=""

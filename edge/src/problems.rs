@@ -1,7 +1,9 @@
 //! The last word on refusals: a response with an error status that is not a problem
 //! document (the framework's own 404, 405, 400 for an undecodable path, …) is replaced by
 //! the program's problem document for it, keeping the headers that matter (`Allow`).
-//! Handlers make their own problem documents; this catches what no handler saw.
+//! Handlers make their own problem documents; this catches what no handler saw. A
+//! handler that must answer in another protocol's error format (OAuth's JSON errors, an
+//! HTML page for a person) marks its response with [`OwnFormat`] and is left alone.
 
 use crate::{Refusal, Refuse};
 use axum::extract::{Request, State};
@@ -11,6 +13,11 @@ use axum::response::Response;
 
 const PROBLEM: &str = "application/problem+json";
 
+/// A response extension: this error response is in the format its protocol requires,
+/// on purpose, and is not to be replaced.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnFormat;
+
 /// Middleware: turns bare error responses into problem documents.
 pub async fn ensure(State(refuse): State<Refuse>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
@@ -19,7 +26,8 @@ pub async fn ensure(State(refuse): State<Refuse>, request: Request, next: Next) 
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let own = response.extensions().get::<OwnFormat>().is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || own {
         return response;
     }
     let refusal = match Refusal::of_status(status) {

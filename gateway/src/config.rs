@@ -51,6 +51,8 @@ pub struct Config {
     /// The registration page.
     #[serde(default)]
     pub web: WebConfig,
+    /// The OpenID Provider for portals; absent, its endpoints answer 404.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 /// `[web]`: what the registration page is told.
@@ -641,6 +643,9 @@ impl Config {
             .issuers
             .iter_mut()
             .for_each(|i| fix(&mut i.certificate));
+        if let Some(oidc) = &mut self.oidc {
+            oidc.relative_to(base);
+        }
         self
     }
 
@@ -667,6 +672,9 @@ impl Config {
         }
         if let Some(sim) = &self.sim {
             sim.check()?;
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.check()?;
         }
         for (i, issuer) in self.revocation.issuers.iter().enumerate() {
             for (key, url) in [("ocsp_url", &issuer.ocsp_url), ("crl_url", &issuer.crl_url)] {

@@ -7,6 +7,7 @@
 //! - [`service`]: the token use cases (challenges, registration, login); [`sim`]: the
 //!   signing-SIM use cases over an operator's MSSP (design §3).
 //! - [`store`]: the store traits, their versioned records, and the SQLite backend.
+//! - [`oidc`]: the OpenID Provider for portals (authorization code flow, consent).
 //! - [`revocation`]: the gateway's revocation checker (OCSP, CRL, caches, the network).
 //! - [`http`]: the axum layer: API types, routes, problem documents, messages, limits.
 //! - [`config`]: the configuration as data and its validation; [`startup`]: turns it into
@@ -21,6 +22,7 @@ pub mod entropy;
 pub mod http;
 pub mod http_client;
 pub mod metrics;
+pub mod oidc;
 pub mod revocation;
 pub mod server;
 pub mod service;

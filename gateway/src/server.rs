@@ -93,6 +93,13 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             Some(service)
         }
     };
+    let oidc = match &config.oidc {
+        None => None,
+        Some(oidc) => Some(Arc::new(
+            crate::oidc::Provider::new(oidc, &config.public_origin, gateway.clone())
+                .map_err(StartupError::Oidc)?,
+        )),
+    };
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     let limiters = Limiters {
         requests: Arc::new(RateLimiter::new(
@@ -135,6 +142,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             sim,
             page,
             metrics,
+            oidc,
         },
         &limiters,
         &http_limits,

@@ -52,6 +52,9 @@ pub enum StartupError {
         #[source]
         source: TrustError,
     },
+    /// The OpenID Provider cannot be built (a key or a portal's key file).
+    #[error("{0}")]
+    Oidc(String),
     /// The revocation checker cannot be built.
     #[error("revocation: {0}")]
     Revocation(String),

@@ -11,6 +11,7 @@ mod http_concurrency;
 mod http_page;
 mod http_refusals;
 mod inspect_cli;
+mod oidc;
 mod openapi;
 mod revocation;
 mod serve_cli;

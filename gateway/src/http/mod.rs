@@ -12,6 +12,8 @@ pub mod api;
 mod extract;
 pub mod messages;
 mod observe;
+pub mod oidc;
+mod oidc_pages;
 pub mod openapi;
 pub mod page;
 mod problem;
@@ -22,6 +24,7 @@ mod routes;
 pub use problem::ApiError;
 pub use rate_limit::RateLimiter;
 
+use crate::oidc::provider::paths;
 use crate::service::Gateway;
 use crate::sim::SimService;
 use axum::Router;
@@ -42,6 +45,8 @@ pub struct AppState {
     pub page: Arc<page::PageSettings>,
     /// Renders `/metrics`; `None` without a recorder (404).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The OpenID Provider, when configured (its endpoints answer 404 otherwise).
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 /// The per-IP rate limiters.
@@ -98,8 +103,26 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
     // Requests that do work share one bounded pool (one semaphore for every route, not one
     // per route); long polls, which mostly wait, have a pool of their own, so they cannot
     // starve the rest; health checks are in neither.
+    // The OpenID Provider: the endpoints a person or a portal reaches by hand are
+    // rate-limited like the API; discovery and keys, which portals cache, are not.
+    let oidc_limited = Router::new()
+        .route(
+            paths::AUTHORIZE,
+            get(oidc::authorize).post(oidc::authorize_form),
+        )
+        .route(paths::CONSENT, post(oidc::consent))
+        .route(paths::SESSION, post(oidc::session))
+        .route(paths::TOKEN, post(oidc::token))
+        .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiters.requests.clone(),
+            rate_limit::limit,
+        ));
     let api = Router::new()
         .merge(limited)
+        .merge(oidc_limited)
+        .route(paths::DISCOVERY, get(oidc::discovery))
+        .route(paths::JWKS, get(oidc::jwks))
         .route("/v1/accounts/me", get(routes::account_me))
         .route_layer(axum::middleware::from_fn_with_state(work, gate::hold));
     let polls = Router::new()

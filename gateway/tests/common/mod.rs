@@ -153,20 +153,26 @@ impl World {
 
     /// The real router with this per-address rate limit, on the world's clock.
     pub fn app_rate_limited(&self, per_minute: u32, burst: u32) -> axum::Router {
-        self.app_with(
-            per_minute,
-            burst,
-            HttpLimits {
-                body_bytes: 65536,
-                max_concurrent_requests: 16,
-                max_concurrent_polls: 16,
-                queue_wait: std::time::Duration::from_secs(5),
-            },
-        )
+        self.app_with(per_minute, burst, generous_limits())
     }
 
     /// The real router with this rate limit and these limits.
     pub fn app_with(&self, per_minute: u32, burst: u32, limits: HttpLimits) -> axum::Router {
+        self.router_with(per_minute, burst, limits, None)
+    }
+
+    /// The real router, serving `oidc` as its OpenID Provider.
+    pub fn app_with_oidc(&self, oidc: Arc<kyso_gateway::oidc::Provider>) -> axum::Router {
+        self.router_with(6000, 1000, generous_limits(), Some(oidc))
+    }
+
+    fn router_with(
+        &self,
+        per_minute: u32,
+        burst: u32,
+        limits: HttpLimits,
+        oidc: Option<Arc<kyso_gateway::oidc::Provider>>,
+    ) -> axum::Router {
         let limiters = Limiters {
             requests: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
             sim_starts: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
@@ -180,8 +186,19 @@ impl World {
                 origin: ORIGIN.into(),
             }),
             metrics: None,
+            oidc,
         };
         router(state, &limiters, &limits)
+    }
+}
+
+/// Limits no test reaches by accident.
+fn generous_limits() -> HttpLimits {
+    HttpLimits {
+        body_bytes: 65536,
+        max_concurrent_requests: 16,
+        max_concurrent_polls: 16,
+        queue_wait: std::time::Duration::from_secs(5),
     }
 }
 

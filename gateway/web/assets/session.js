@@ -29,3 +29,23 @@ export function currentSession() {
 export function forgetSession() {
   sessionStorage.removeItem(KEY);
 }
+
+/** Where a portal's sign-in continues after login (`?continue=/oidc/authorize?…`), or
+ * null. Only the provider's own authorization endpoint: never a redirect elsewhere. */
+export function portalContinuation() {
+  const target = new URLSearchParams(location.search).get("continue");
+  return target && target.startsWith("/oidc/authorize?") ? target : null;
+}
+
+/** Hands a fresh login to the gateway as the browser session cookie (HttpOnly: script
+ * cannot read it afterwards), so a portal's sign-in can continue. */
+export async function openBrowserSession(token) {
+  const response = await fetch("/oidc/session", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+    cache: "no-store",
+    credentials: "same-origin",
+    redirect: "error",
+  });
+  if (!response.ok) throw new Error(`POST /oidc/session: ${response.status}`);
+}

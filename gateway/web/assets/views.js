@@ -4,13 +4,13 @@
 
 import { h, clear, isAbort } from "./dom.js";
 import { L, bind, formatDate, t } from "./i18n.js";
-import { callGateway } from "./api.js";
+import { asApiError, callGateway } from "./api.js";
 import { announce, focusError, renderError } from "./errors.js";
 import { icon } from "./icons.js";
 import { usbFlow } from "./usb.js";
 import { simFlow } from "./sim.js";
 import { renderPreview, renderSuccess, row, boundRow } from "./preview.js";
-import { currentSession, forgetSession, saveSession } from "./session.js";
+import { currentSession, forgetSession, openBrowserSession, portalContinuation, saveSession } from "./session.js";
 
 const TYPES = { citizen: "citizen", enterprise: "organization" };
 let flash = null;
@@ -160,6 +160,7 @@ export function registerView(main, parts, ctx) {
 export function loginView(main, parts, ctx, app) {
   const [method] = parts;
   main.append(heading("login.title"));
+  if (portalContinuation()) main.append(L("p", "login.for_portal", null, { class: "notice", testid: "for-portal" }));
   if (!method) {
     const group = h("section", { class: "choose", "aria-labelledby": "choose-login" });
     const choices = h("div", { class: "choices" }, choice("#/login/usb", "login.usb", "login.usb_hint", "login-usb", "usb"));
@@ -183,11 +184,26 @@ export function loginView(main, parts, ctx, app) {
     purpose: "login",
     config: ctx.config,
     signal: ctx.signal,
-    onResult: (session) => {
+    onResult: async (session) => {
       saveSession(session);
-      setFlash("login.done");
       app.sessionChanged();
-      location.hash = "#/account";
+      const portal = portalContinuation();
+      if (!portal) {
+        setFlash("login.done");
+        location.hash = "#/account";
+        return;
+      }
+      clear(area);
+      area.append(h("p", { class: "progress", testid: "to-portal" }, h("span", { class: "spinner", "aria-hidden": "true" }), L("span", "login.to_portal")));
+      try {
+        await openBrowserSession(session.session_token);
+        location.assign(portal);
+      } catch (e) {
+        clear(area);
+        const box = renderError(asApiError(e), { config: ctx.config, onRetry: () => app.reload() });
+        area.append(box);
+        focusError(box);
+      }
     },
   });
   return undefined;

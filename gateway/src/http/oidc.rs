@@ -1,0 +1,252 @@
+//! The OpenID Provider's endpoints (design §12), thin like the rest: each reads its
+//! request, calls [`crate::oidc::Provider`], and writes the outcome.
+//!
+//! They speak OAuth's own error formats, not problem documents: the token and userinfo
+//! endpoints answer RFC 6749 §5.2 JSON (`{"error": …}`) and RFC 6750 challenges, because
+//! that is what every relying-party library reads; the authorization endpoint either
+//! redirects to the portal or shows the person a page. Those answers are marked
+//! [`OwnFormat`], so the layer that turns bare refusals into problem documents leaves
+//! them alone (and still catches the framework's own: a wrong method, an unknown path).
+//! `POST /oidc/session`, which the page calls, is an API call and answers problem
+//! documents.
+//!
+//! The browser session is the `__Host-kyso_session` cookie (HttpOnly, Secure,
+//! SameSite=Lax, `Path=/`, no `Domain`): the login session the page made, handed over by
+//! the page once and never readable by script afterwards.
+
+use super::oidc_pages;
+use super::{ApiError, AppState};
+use crate::oidc::{Authorize, OAuthError, Provider};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kyso_edge::problems::OwnFormat;
+use kyso_verify::error::ErrorCode;
+use std::sync::Arc;
+
+/// The browser session cookie.
+pub const COOKIE: &str = "__Host-kyso_session";
+
+/// The provider, extracted: a gateway without one answers its endpoints 404.
+pub struct Op(Arc<Provider>);
+
+impl FromRequestParts<AppState> for Op {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        s.oidc.clone().map(Op).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                "the OpenID Provider is not configured on this gateway",
+            )
+        })
+    }
+}
+
+/// The browser session token from the `Cookie` headers.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE && !value.is_empty() && value.len() < 200).then(|| value.to_owned())
+        })
+}
+
+/// Marks an answer as the protocol's own (see the module docs) and keeps it out of caches.
+fn no_store(mut response: Response) -> Response {
+    response.extensions_mut().insert(OwnFormat);
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => no_store((StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response()),
+        Err(_) => no_store(oidc_pages::error(
+            StatusCode::BAD_REQUEST,
+            "the redirect URI cannot be used",
+        )),
+    }
+}
+
+/// An [`Authorize`] outcome as a response.
+fn answer(outcome: Authorize) -> Response {
+    match outcome {
+        Authorize::Page { status, message } => no_store(oidc_pages::error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            message,
+        )),
+        Authorize::Redirect(to) | Authorize::Login(to) => see_other(&to),
+        Authorize::Consent(screen) => no_store(oidc_pages::consent(&screen)),
+    }
+}
+
+fn oauth_error(e: &OAuthError) -> Response {
+    let mut response = (
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(serde_json::json!({"error": e.error, "error_description": e.description})),
+    )
+        .into_response();
+    if let Some(challenge) = e.challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    no_store(response)
+}
+
+/// A form body as text, if it is one.
+fn form_text(headers: &HeaderMap, body: &Bytes) -> Option<String> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    is_form
+        .then(|| String::from_utf8(body.to_vec()).ok())
+        .flatten()
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(Op(p): Op) -> Response {
+    axum::Json(p.discovery()).into_response()
+}
+
+/// `GET /oidc/jwks`.
+pub async fn jwks(Op(p): Op) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/jwk-set+json")],
+        p.jwks().to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /oidc/authorize`.
+pub async fn authorize(Op(p): Op, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let session = session_cookie(&headers);
+    answer(
+        p.authorize(query.as_deref().unwrap_or_default(), session.as_deref())
+            .await,
+    )
+}
+
+/// `POST /oidc/authorize` (OpenID Connect Core §3.1.2.1: the same request as a form).
+pub async fn authorize_form(Op(p): Op, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(form) = form_text(&headers, &body) else {
+        return answer(Authorize::Page {
+            status: 400,
+            message: "the request is not a form",
+        });
+    };
+    let session = session_cookie(&headers);
+    answer(p.authorize(&form, session.as_deref()).await)
+}
+
+/// Whether a browser form post comes from this origin (when the browser says).
+fn same_origin(s: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ORIGIN)
+        .is_none_or(|o| o.as_bytes() == s.page.origin.as_bytes())
+}
+
+/// `POST /oidc/consent`: the consent form.
+pub async fn consent(
+    Op(p): Op,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !same_origin(&s, &headers) {
+        return answer(Authorize::Page {
+            status: 403,
+            message: "this form was posted from another site",
+        });
+    }
+    let Some(form) = form_text(&headers, &body) else {
+        return answer(Authorize::Page {
+            status: 400,
+            message: "the request is not a form",
+        });
+    };
+    let session = session_cookie(&headers);
+    answer(p.consent(&form, session.as_deref()).await)
+}
+
+/// `POST /oidc/session`: the page hands over its login (`Authorization: Bearer`), which
+/// becomes the browser session cookie.
+pub async fn session(Op(p): Op, State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !same_origin(&s, &headers) {
+        return ApiError::new(
+            ErrorCode::Unauthenticated,
+            "only kyso's page may open a browser session",
+        )
+        .into_response();
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() < 200);
+    let Some(token) = token else {
+        return ApiError::new(
+            ErrorCode::Unauthenticated,
+            "send the session token as a Bearer token",
+        )
+        .into_response();
+    };
+    let Some(left) = p.session_lifetime(token).await else {
+        return ApiError::new(ErrorCode::Unauthenticated, "no valid session").into_response();
+    };
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        left.whole_seconds()
+    );
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => no_store((StatusCode::NO_CONTENT, [(header::SET_COOKIE, v)]).into_response()),
+        Err(_) => ApiError::new(ErrorCode::Unauthenticated, "no valid session").into_response(),
+    }
+}
+
+/// `POST /oidc/token`.
+pub async fn token(Op(p): Op, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(form) = form_text(&headers, &body) else {
+        return oauth_error(&OAuthError {
+            status: 400,
+            error: "invalid_request",
+            description: "the body must be application/x-www-form-urlencoded",
+            challenge: None,
+        });
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match p.token(&form, authorization).await {
+        Ok(tokens) => no_store(axum::Json(tokens).into_response()),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `GET` or `POST /oidc/userinfo` with `Authorization: Bearer`.
+pub async fn userinfo(Op(p): Op, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match p.userinfo(authorization).await {
+        Ok(claims) => no_store(axum::Json(claims).into_response()),
+        Err(e) => oauth_error(&e),
+    }
+}

@@ -1,0 +1,159 @@
+//! What a portal learns about a person: the subject identifier it sees, the assurance
+//! and method of the login, and the claims of the scopes it was granted.
+//!
+//! - `sub` is pairwise by default (OpenID Connect Core §8.1): HMAC-SHA256 of the portal's
+//!   sector and the account id under the provider's pairwise secret, so one portal's
+//!   `sub` is stable and two sectors' cannot be correlated. `public` gives the account id.
+//! - `acr` is [`ACR_IAL3`]: every kyso account is proven by a qualified certificate.
+//! - `amr` follows RFC 8176 §2: both methods prove possession of a hardware-held key
+//!   (`hwk`) unlocked by a PIN (`pin`), two factors (`mfa`); the USB token is a smart
+//!   card (`sc`).
+
+use crate::domain::{Account, Method as LoginMethod};
+use kyso_verify::identity::SubjectType;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// The `acr` of every login: identity assurance level 3 (certificate-proven in person
+/// equivalent). A URN of kyso's own, advertised in `acr_values_supported`.
+pub const ACR_IAL3: &str = "urn:kyso:assurance:ial3";
+
+/// The scopes the provider knows. `vn_identity` carries the Vietnamese identifiers.
+pub const SCOPES: [&str; 5] = ["openid", "profile", "vn_identity", "email", "phone"];
+
+/// The claims each scope releases, for the discovery document and the consent screen.
+pub fn claims_of_scope(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "profile" => &["name"],
+        "vn_identity" => &[
+            "vn_subject_type",
+            "vn_identifier",
+            "vn_aliases",
+            "vn_organization",
+        ],
+        "email" => &["email"],
+        "phone" => &["phone_number"],
+        _ => &[],
+    }
+}
+
+/// Whether a portal sees a pairwise or the public subject identifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// Different per sector (the default).
+    #[default]
+    Pairwise,
+    /// The account id, the same for every portal that asks for it.
+    Public,
+}
+
+/// RFC 8176 method references of a login.
+pub fn amr(method: LoginMethod) -> &'static [&'static str] {
+    match method {
+        LoginMethod::Token => &["hwk", "sc", "pin", "mfa"],
+        LoginMethod::Sim => &["hwk", "pin", "mfa"],
+    }
+}
+
+/// The `sub` a portal of `sector` sees for `account_id`.
+pub fn subject(kind: SubjectKind, secret: &[u8], sector: &str, account_id: &str) -> String {
+    match kind {
+        SubjectKind::Public => account_id.to_owned(),
+        SubjectKind::Pairwise => {
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            // The sector is a host name, which holds no NUL: the pair is unambiguous.
+            let message = format!("{sector}\0{account_id}");
+            super::jose::b64url(aws_lc_rs::hmac::sign(&key, message.as_bytes()))
+        }
+    }
+}
+
+/// The claims `scopes` release about `account`, beyond `sub`.
+pub fn claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
+    let s = &account.subject;
+    let mut out = Map::new();
+    let has = |scope: &str| scopes.iter().any(|x| x == scope);
+    if has("profile") {
+        out.insert("name".into(), json!(s.full_name));
+    }
+    if has("vn_identity") {
+        let kind = match s.subject_type {
+            SubjectType::Citizen => "citizen",
+            SubjectType::Organization => "organization",
+        };
+        out.insert("vn_subject_type".into(), json!(kind));
+        out.insert(
+            "vn_identifier".into(),
+            json!({"kind": s.identifier.kind, "value": s.identifier.value}),
+        );
+        let aliases: Vec<Value> = s
+            .aliases
+            .iter()
+            .map(|a| json!({"kind": a.kind, "value": a.value}))
+            .collect();
+        out.insert("vn_aliases".into(), Value::Array(aliases));
+        if let Some(org) = &s.organization {
+            out.insert("vn_organization".into(), json!(org));
+        }
+    }
+    if has("email")
+        && let Some(email) = &account.email
+    {
+        out.insert("email".into(), json!(email));
+    }
+    if has("phone")
+        && let Some(phone) = &account.phone
+    {
+        out.insert("phone_number".into(), json!(phone));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_subjects_are_stable_per_sector_and_differ_across_sectors() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let a1 = subject(SubjectKind::Pairwise, secret, "a.gov.vn", "acc_1");
+        assert_eq!(
+            a1,
+            subject(SubjectKind::Pairwise, secret, "a.gov.vn", "acc_1")
+        );
+        assert_ne!(
+            a1,
+            subject(SubjectKind::Pairwise, secret, "b.gov.vn", "acc_1")
+        );
+        assert_ne!(
+            a1,
+            subject(SubjectKind::Pairwise, secret, "a.gov.vn", "acc_2")
+        );
+        assert_ne!(
+            a1,
+            subject(
+                SubjectKind::Pairwise,
+                b"another secret of 32 characters!",
+                "a.gov.vn",
+                "acc_1"
+            )
+        );
+        assert!(!a1.contains("acc_1"));
+        assert_eq!(
+            subject(SubjectKind::Public, secret, "a.gov.vn", "acc_1"),
+            "acc_1"
+        );
+    }
+
+    #[test]
+    fn every_known_scope_but_openid_releases_claims() {
+        for scope in SCOPES {
+            assert_eq!(
+                claims_of_scope(scope).is_empty(),
+                scope == "openid",
+                "{scope}"
+            );
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! kyso as the OpenID Provider of portals (design §12): a provincial or ministry portal
+//! sends the person here, the person logs in on kyso's page with the USB token or the
+//! signing SIM and consents, and the portal receives an ES256-signed ID token with the
+//! assurance (`acr`), the method (`amr`) and the claims of the scopes it was granted.
+//!
+//! - [`config`]: `[oidc]` and the portals (clients) it declares;
+//! - [`request`]: the authorization request, checked in the order that decides where an
+//!   error may be sent;
+//! - [`client`]: the portals and client authentication at the token endpoint;
+//! - [`claims`]: `sub` (pairwise by default), `acr`, `amr`, and the scopes' claims;
+//! - [`jose`]: base64url, ES256 JWS, JWK and thumbprints, client assertion checks;
+//! - [`provider`]: the use cases — authorize, consent, token, userinfo.
+//!
+//! What it stores (grants, consents, used client assertions) goes through
+//! [`crate::store::OidcStore`]; browser sessions are the gateway's login sessions.
+
+pub mod claims;
+pub mod client;
+pub mod config;
+pub mod jose;
+pub mod provider;
+pub mod request;
+
+pub use config::OidcConfig;
+pub use provider::{Authorize, ConsentScreen, OAuthError, Provider};

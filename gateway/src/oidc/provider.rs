@@ -1,0 +1,730 @@
+//! The OpenID Provider's use cases, with no HTTP in them: what the authorization
+//! endpoint decides for a request and a browser session, the consent form, the token
+//! exchange (OpenID Connect Core §3.1.3), userinfo (§5.3), and RP-initiated logout.
+//! The HTTP layer (`http::oidc`) turns each outcome into a response.
+
+use super::claims::{self, ACR_IAL3, SCOPES, amr, claims_of_scope};
+use super::client::{Clients, Credentials};
+use super::config::OidcConfig;
+use super::jose::{self, KeySet, SigningKey, b64url};
+use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
+use crate::domain::account::session_hash as token_hash;
+use crate::domain::oidc::{Consent, Grant, Redeemed};
+use crate::domain::{Account, SessionLogin};
+use crate::service::Gateway;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kyso_verify::error::ErrorCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// The provider's endpoints, below the issuer.
+pub mod paths {
+    /// Discovery (OpenID Connect Discovery §4).
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    /// The authorization endpoint.
+    pub const AUTHORIZE: &str = "/oidc/authorize";
+    /// Where the consent form is posted.
+    pub const CONSENT: &str = "/oidc/consent";
+    /// Where the page turns its login into the browser session cookie.
+    pub const SESSION: &str = "/oidc/session";
+    /// The token endpoint.
+    pub const TOKEN: &str = "/oidc/token";
+    /// The userinfo endpoint.
+    pub const USERINFO: &str = "/oidc/userinfo";
+    /// The JWK Set.
+    pub const JWKS: &str = "/oidc/jwks";
+    /// RP-initiated logout.
+    pub const LOGOUT: &str = "/oidc/logout";
+}
+
+/// The parameter that carries, MAC'd, the time after which a proof satisfies
+/// `prompt=login` (so the person, back from the page, is not sent to log in again).
+const LOGIN_AFTER: &str = "kyso_login_after";
+
+/// What the authorization endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorize {
+    /// An error shown to the person, never a redirect.
+    Page {
+        /// HTTP status.
+        status: u16,
+        /// What to say.
+        message: &'static str,
+    },
+    /// Back to the portal, with a code or an error.
+    Redirect(String),
+    /// To kyso's page to log in, which comes back to the request.
+    Login(String),
+    /// The consent screen.
+    Consent(ConsentScreen),
+}
+
+/// What the consent screen shows and posts back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentScreen {
+    /// The portal's name.
+    pub portal: String,
+    /// The scopes asked for (their claims are listed).
+    pub scopes: Vec<String>,
+    /// The authorization request, posted back with the decision.
+    pub request: String,
+    /// The form's CSRF token, bound to the browser session.
+    pub csrf: String,
+    /// The origin of the portal's redirect URI (the form's target after the post).
+    pub redirect_origin: String,
+}
+
+/// A refusal at the token or userinfo endpoint (RFC 6749 §5.2, RFC 6750 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// HTTP status.
+    pub status: u16,
+    /// `error`.
+    pub error: &'static str,
+    /// `error_description`.
+    pub description: &'static str,
+    /// The `WWW-Authenticate` challenge to send, if any.
+    pub challenge: Option<&'static str>,
+}
+
+fn oauth(status: u16, error: &'static str, description: &'static str) -> OAuthError {
+    OAuthError {
+        status,
+        error,
+        description,
+        challenge: None,
+    }
+}
+
+const UNAVAILABLE: Authorize = Authorize::Page {
+    status: 503,
+    message: "the service is unavailable; try again in a moment",
+};
+
+/// The provider.
+pub struct Provider {
+    issuer: String,
+    keys: KeySet,
+    clients: Clients,
+    pairwise_secret: Vec<u8>,
+    form_key: aws_lc_rs::hmac::Key,
+    code_ttl: Duration,
+    token_ttl: Duration,
+    gateway: Arc<Gateway>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// The provider `config` describes, on `gateway`, whose page is at `public_origin`.
+    pub fn new(
+        config: &OidcConfig,
+        public_origin: &str,
+        gateway: Arc<Gateway>,
+    ) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        for path in &config.signing_keys {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("oidc.signing_keys: {}: {e}", path.display()))?;
+            keys.push(
+                SigningKey::from_pem(&text)
+                    .map_err(|e| format!("oidc.signing_keys: {}: {e}", path.display()))?,
+            );
+        }
+        let keys = KeySet::new(keys).ok_or("oidc.signing_keys: at least one key is required")?;
+        Ok(Self {
+            issuer: config
+                .issuer
+                .clone()
+                .unwrap_or_else(|| public_origin.to_owned()),
+            keys,
+            clients: Clients::load(&config.clients).map_err(|e| format!("oidc.clients: {e}"))?,
+            pairwise_secret: config.pairwise_secret.expose().as_bytes().to_vec(),
+            form_key: aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                config.form_secret.expose().as_bytes(),
+            ),
+            code_ttl: Duration::seconds(config.code_ttl_seconds.into()),
+            token_ttl: Duration::seconds(config.token_ttl_seconds.into()),
+            gateway,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// The discovery document (OpenID Connect Discovery §3).
+    pub fn discovery(&self) -> Value {
+        let claims: Vec<&str> = [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "azp",
+        ]
+        .into_iter()
+        .chain(
+            SCOPES
+                .iter()
+                .flat_map(|s| claims_of_scope(s).iter().copied()),
+        )
+        .collect();
+        json!({
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url(paths::AUTHORIZE),
+            "token_endpoint": self.url(paths::TOKEN),
+            "userinfo_endpoint": self.url(paths::USERINFO),
+            "jwks_uri": self.url(paths::JWKS),
+            "end_session_endpoint": self.url(paths::LOGOUT),
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["pairwise", "public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "acr_values_supported": [ACR_IAL3],
+            "claims_supported": claims,
+            "prompt_values_supported": ["none", "login", "consent"],
+            "ui_locales_supported": ["vi", "en"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+        })
+    }
+
+    /// The JWK Set.
+    pub fn jwks(&self) -> Value {
+        self.keys.jwks()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.gateway.clock().now()
+    }
+
+    fn mac(&self, label: &str, value: &str) -> String {
+        let message = format!("{label}\0{value}");
+        b64url(aws_lc_rs::hmac::sign(&self.form_key, message.as_bytes()))
+    }
+
+    fn mac_matches(&self, label: &str, value: &str, mac: &str) -> bool {
+        let expected = self.mac(label, value);
+        aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), mac.as_bytes())
+            .is_ok()
+    }
+
+    /// The CSRF token of the provider's forms for a browser session.
+    pub fn csrf(&self, session_token: &str) -> String {
+        self.mac("csrf", &token_hash(session_token))
+    }
+
+    /// `redirect_uri` with `pairs` added to its query, and `iss` (RFC 9207).
+    fn back_to(&self, redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Authorize {
+        let Ok(mut url) = url::Url::parse(redirect_uri) else {
+            return Authorize::Page {
+                status: 400,
+                message: "this redirect_uri is not registered for the portal",
+            };
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in pairs {
+                if let Some(v) = v {
+                    query.append_pair(k, v);
+                }
+            }
+            query.append_pair("iss", &self.issuer);
+        }
+        Authorize::Redirect(url.into())
+    }
+
+    fn refused(&self, e: RequestError) -> Authorize {
+        match e {
+            RequestError::Page(message) => Authorize::Page {
+                status: 400,
+                message,
+            },
+            RequestError::Redirect {
+                redirect_uri,
+                error,
+                description,
+                state,
+            } => self.back_to(
+                &redirect_uri,
+                &[
+                    ("error", Some(error)),
+                    ("error_description", Some(description)),
+                    ("state", state.as_deref()),
+                ],
+            ),
+        }
+    }
+
+    /// The login of a browser session, `None` when there is none (or it ended).
+    async fn browser_login(&self, session: Option<&str>) -> Result<Option<SessionLogin>, ()> {
+        let Some(token) = session else {
+            return Ok(None);
+        };
+        match self.gateway.session_login(token).await {
+            Ok(login) => Ok(Some(login)),
+            Err(r) if r.code == ErrorCode::Unauthenticated => Ok(None),
+            Err(_) => Err(()),
+        }
+    }
+
+    /// The authorization endpoint: `query` as sent, `session` the browser session's token.
+    pub async fn authorize(&self, query: &str, session: Option<&str>) -> Authorize {
+        let params = match Params::parse(query) {
+            Ok(p) => p,
+            Err(message) => {
+                return Authorize::Page {
+                    status: 400,
+                    message,
+                };
+            }
+        };
+        let req = match AuthorizationRequest::check(&params, |id| self.clients.get(id)) {
+            Ok(r) => r,
+            Err(e) => return self.refused(e),
+        };
+        let Ok(login) = self.browser_login(session).await else {
+            return UNAVAILABLE;
+        };
+        let now = self.now();
+        let login_after = params.get(LOGIN_AFTER).and_then(|v| {
+            let (at, mac) = v.split_once('.')?;
+            self.mac_matches(LOGIN_AFTER, at, mac)
+                .then(|| at.parse::<i64>().ok())
+                .flatten()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        });
+        let satisfies = |l: &SessionLogin| {
+            let young_enough = req
+                .max_age
+                .is_none_or(|m| now - l.auth_time <= Duration::seconds(m));
+            let fresh = !req.prompt.login || login_after.is_some_and(|after| l.auth_time >= after);
+            young_enough && fresh
+        };
+        let login = match login {
+            Some(l) if satisfies(&l) => l,
+            _ if req.prompt.none => {
+                return self.back_to(
+                    &req.redirect_uri,
+                    &[
+                        ("error", Some("login_required")),
+                        ("error_description", Some("the person must log in")),
+                        ("state", req.state.as_deref()),
+                    ],
+                );
+            }
+            _ => return Authorize::Login(self.login_path(query, req.prompt.login, now)),
+        };
+        let Ok(consents) = self.gateway.store().consents(&login.account.id).await else {
+            return UNAVAILABLE;
+        };
+        let covered = consents
+            .iter()
+            .find(|c| c.client_id == req.client_id)
+            .is_some_and(|c| req.scopes.iter().all(|s| c.scopes.contains(s)));
+        if covered && !req.prompt.consent {
+            return self.issue_code(&req, &login).await;
+        }
+        if req.prompt.none {
+            return self.back_to(
+                &req.redirect_uri,
+                &[
+                    ("error", Some("consent_required")),
+                    ("error_description", Some("the person has not consented")),
+                    ("state", req.state.as_deref()),
+                ],
+            );
+        }
+        let portal = self
+            .clients
+            .get(&req.client_id)
+            .map(|c| c.config.name.clone())
+            .unwrap_or_default();
+        Authorize::Consent(ConsentScreen {
+            portal,
+            redirect_origin: url::Url::parse(&req.redirect_uri)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
+            scopes: req.scopes,
+            request: query.to_owned(),
+            csrf: session.map(|s| self.csrf(s)).unwrap_or_default(),
+        })
+    }
+
+    /// Where kyso's page logs the person in and then returns to this request; with
+    /// `prompt=login`, the return carries the time a new proof must be younger than.
+    fn login_path(&self, query: &str, prompt_login: bool, now: OffsetDateTime) -> String {
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if k != LOGIN_AFTER {
+                back.append_pair(&k, &v);
+            }
+        }
+        if prompt_login {
+            let at = now.unix_timestamp().to_string();
+            back.append_pair(LOGIN_AFTER, &format!("{at}.{}", self.mac(LOGIN_AFTER, &at)));
+        }
+        let target = format!("{}?{}", paths::AUTHORIZE, back.finish());
+        let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+        format!("/?continue={encoded}#/login")
+    }
+
+    /// Stores a grant for `req` and `login` and sends the code back.
+    async fn issue_code(&self, req: &AuthorizationRequest, login: &SessionLogin) -> Authorize {
+        let Ok(code) = self.gateway.random(32, &URL_SAFE_NO_PAD) else {
+            return UNAVAILABLE;
+        };
+        let grant = Grant {
+            client_id: req.client_id.clone(),
+            account_id: login.account.id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: req.scopes.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time: login.auth_time,
+            method: login.method,
+            code_expires_at: self.now() + self.code_ttl,
+        };
+        if self
+            .gateway
+            .store()
+            .put_grant(&token_hash(&code), &grant)
+            .await
+            .is_err()
+        {
+            return UNAVAILABLE;
+        }
+        self.back_to(
+            &req.redirect_uri,
+            &[("code", Some(&code)), ("state", req.state.as_deref())],
+        )
+    }
+
+    /// The consent form posted back: `allow` records consent and issues a code, `deny`
+    /// sends `access_denied`.
+    pub async fn consent(&self, form: &str, session: Option<&str>) -> Authorize {
+        let expired = Authorize::Page {
+            status: 400,
+            message: "this form has expired; start again from the portal",
+        };
+        let Ok(form) = Params::parse(form) else {
+            return expired;
+        };
+        let Some(session) = session else {
+            return expired;
+        };
+        if !form
+            .get("csrf")
+            .is_some_and(|c| c.len() < 100 && self.mac_matches("csrf", &token_hash(session), c))
+        {
+            return expired;
+        }
+        let query = form.get("request").unwrap_or_default();
+        let params = match Params::parse(query) {
+            Ok(p) => p,
+            Err(message) => {
+                return Authorize::Page {
+                    status: 400,
+                    message,
+                };
+            }
+        };
+        let req = match AuthorizationRequest::check(&params, |id| self.clients.get(id)) {
+            Ok(r) => r,
+            Err(e) => return self.refused(e),
+        };
+        let login = match self.browser_login(Some(session)).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return expired,
+            Err(()) => return UNAVAILABLE,
+        };
+        match form.get("decision") {
+            Some("allow") => {
+                let consent = Consent {
+                    client_id: req.client_id.clone(),
+                    scopes: req.scopes.clone(),
+                    granted_at: self.now(),
+                };
+                if self
+                    .gateway
+                    .store()
+                    .put_consent(&login.account.id, &consent)
+                    .await
+                    .is_err()
+                {
+                    return UNAVAILABLE;
+                }
+                self.issue_code(&req, &login).await
+            }
+            Some("deny") => self.back_to(
+                &req.redirect_uri,
+                &[
+                    ("error", Some("access_denied")),
+                    ("error_description", Some("the person declined")),
+                    ("state", req.state.as_deref()),
+                ],
+            ),
+            _ => expired,
+        }
+    }
+
+    /// The token endpoint: `form` the body, `authorization` the header.
+    pub async fn token(
+        &self,
+        form: &str,
+        authorization: Option<&str>,
+    ) -> Result<Value, OAuthError> {
+        let params = Params::parse(form).map_err(|d| oauth(400, "invalid_request", d))?;
+        let now = self.now();
+        let creds = Credentials {
+            authorization,
+            client_id: params.get("client_id"),
+            client_secret: params.get("client_secret"),
+            assertion_type: params.get("client_assertion_type"),
+            assertion: params.get("client_assertion"),
+        };
+        let token_url = self.url(paths::TOKEN);
+        let (client, assertion) = self
+            .clients
+            .authenticate(&creds, &[&token_url, &self.issuer], now)
+            .map_err(|e| OAuthError {
+                status: if e.error == "invalid_client" {
+                    401
+                } else {
+                    400
+                },
+                error: e.error,
+                description: e.description,
+                challenge: e.basic.then_some("Basic realm=\"kyso\""),
+            })?;
+        let store = self.gateway.store();
+        if let Some(used) = assertion {
+            let first = store
+                .use_assertion(&client.config.id, &used.jti, used.expires_at)
+                .await
+                .map_err(|_| unavailable())?;
+            if !first {
+                return Err(oauth(
+                    401,
+                    "invalid_client",
+                    "this client assertion was used before",
+                ));
+            }
+        }
+        if params.get("grant_type") != Some("authorization_code") {
+            return Err(oauth(
+                400,
+                "unsupported_grant_type",
+                "only authorization_code is supported",
+            ));
+        }
+        let code = params
+            .get("code")
+            .ok_or_else(|| oauth(400, "invalid_request", "code is required"))?;
+        let redirect_uri = params
+            .get("redirect_uri")
+            .ok_or_else(|| oauth(400, "invalid_request", "redirect_uri is required"))?;
+        let access_token = self
+            .gateway
+            .random(32, &URL_SAFE_NO_PAD)
+            .map_err(|_| unavailable())?;
+        let expires_at = now + self.token_ttl;
+        let redeemed = store
+            .redeem_code(
+                &token_hash(code),
+                &token_hash(&access_token),
+                expires_at,
+                now,
+            )
+            .await
+            .map_err(|_| unavailable())?;
+        let invalid_grant = |d| oauth(400, "invalid_grant", d);
+        let grant = match redeemed {
+            Redeemed::Granted(g) => g,
+            Redeemed::Reused => {
+                return Err(invalid_grant(
+                    "this code was used before; the tokens it gave are revoked",
+                ));
+            }
+            Redeemed::Unknown => return Err(invalid_grant("the code is unknown or expired")),
+        };
+        // The code is used up whatever follows: a failed binding burns it.
+        if grant.client_id != client.config.id {
+            return Err(invalid_grant("the code was issued to another client"));
+        }
+        if grant.redirect_uri != redirect_uri {
+            return Err(invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        match (&grant.code_challenge, params.get("code_verifier")) {
+            (None, None) => {}
+            (Some(challenge), Some(verifier)) if is_pkce_text(verifier, 43, 128) => {
+                let digest =
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+                if b64url(digest) != *challenge {
+                    return Err(invalid_grant(
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
+            (Some(_), _) => return Err(invalid_grant("a valid code_verifier is required")),
+            (None, Some(_)) => {
+                return Err(invalid_grant(
+                    "the authorization request had no code_challenge",
+                ));
+            }
+        }
+        let account = self.account(&grant.account_id).await?;
+        let mut claims = self.id_claims(&grant, &account, now);
+        claims.insert("at_hash".into(), json!(at_hash(&access_token)));
+        let id_token = self
+            .keys
+            .sign(&Value::Object(claims))
+            .map_err(|_| unavailable())?;
+        Ok(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.token_ttl.whole_seconds(),
+            "id_token": id_token,
+            "scope": grant.scopes.join(" "),
+        }))
+    }
+
+    async fn account(&self, id: &str) -> Result<Account, OAuthError> {
+        self.gateway
+            .store()
+            .account(id)
+            .await
+            .map_err(|_| unavailable())?
+            .ok_or_else(|| oauth(400, "invalid_grant", "the account is gone"))
+    }
+
+    /// The `sub` `client_id` sees for `account_id`.
+    fn subject_for(&self, client_id: &str, account_id: &str) -> String {
+        let (kind, sector) = self
+            .clients
+            .get(client_id)
+            .map(|c| (c.config.subject_type, c.config.sector()))
+            .unwrap_or_default();
+        claims::subject(kind, &self.pairwise_secret, &sector, account_id)
+    }
+
+    fn id_claims(
+        &self,
+        grant: &Grant,
+        account: &Account,
+        now: OffsetDateTime,
+    ) -> serde_json::Map<String, Value> {
+        let mut c = claims::claims(account, &grant.scopes);
+        let fixed = [
+            ("iss", json!(self.issuer)),
+            (
+                "sub",
+                json!(self.subject_for(&grant.client_id, &account.id)),
+            ),
+            ("aud", json!(grant.client_id)),
+            ("azp", json!(grant.client_id)),
+            ("iat", json!(now.unix_timestamp())),
+            ("exp", json!((now + self.token_ttl).unix_timestamp())),
+            ("auth_time", json!(grant.auth_time.unix_timestamp())),
+            ("acr", json!(ACR_IAL3)),
+            ("amr", json!(amr(grant.method))),
+        ];
+        for (k, v) in fixed {
+            c.insert(k.into(), v);
+        }
+        if let Some(nonce) = &grant.nonce {
+            c.insert("nonce".into(), json!(nonce));
+        }
+        c
+    }
+
+    /// The userinfo endpoint: the claims the access token's grant releases.
+    pub async fn userinfo(&self, authorization: Option<&str>) -> Result<Value, OAuthError> {
+        let invalid = OAuthError {
+            status: 401,
+            error: "invalid_token",
+            description: "the access token is unknown, expired or revoked",
+            challenge: Some("Bearer error=\"invalid_token\""),
+        };
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() < 200)
+            .ok_or(OAuthError {
+                status: 401,
+                error: "invalid_request",
+                description: "send the access token as a Bearer token",
+                challenge: Some("Bearer"),
+            })?;
+        let grant = self
+            .gateway
+            .store()
+            .access_grant(&token_hash(token), self.now())
+            .await
+            .map_err(|_| unavailable())?
+            .ok_or(invalid.clone())?;
+        let account = self.account(&grant.account_id).await.map_err(|_| invalid)?;
+        let mut c = claims::claims(&account, &grant.scopes);
+        c.insert(
+            "sub".into(),
+            json!(self.subject_for(&grant.client_id, &account.id)),
+        );
+        Ok(Value::Object(c))
+    }
+
+    /// Whether the page's bearer session token is a live session (it then becomes the
+    /// browser session cookie); how long it has left.
+    pub async fn session_lifetime(&self, session_token: &str) -> Option<Duration> {
+        let login = self.browser_login(Some(session_token)).await.ok()??;
+        let left = login.auth_time + self.gateway.settings().session_ttl - self.now();
+        (left > Duration::ZERO).then_some(left)
+    }
+
+    /// A portal's name, for pages.
+    pub fn portal_name(&self, client_id: &str) -> Option<&str> {
+        self.clients.get(client_id).map(|c| c.config.name.as_str())
+    }
+
+    /// Verifies one of the provider's own ID tokens (an `id_token_hint`), expired or
+    /// not; its claims.
+    pub fn own_id_token(&self, token: &str) -> Option<Value> {
+        let claims = jose::verify(token, &self.keys.jwks()).ok()?;
+        (claims["iss"] == self.issuer.as_str()).then_some(claims)
+    }
+}
+
+fn unavailable() -> OAuthError {
+    oauth(
+        503,
+        "temporarily_unavailable",
+        "the service is unavailable; retry",
+    )
+}
+
+/// OpenID Connect Core §3.1.3.6: base64url of the left half of SHA-256 of the token.
+fn at_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    b64url(&digest.as_ref()[..16])
+}

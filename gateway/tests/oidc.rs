@@ -1,0 +1,870 @@
+//! The OpenID Provider through the real router, with the clock the tests set: the whole
+//! authorization code flow (login on the page's API, the session cookie, consent, code,
+//! token, userinfo), single sign-on to a second portal, `prompt` and `max_age`, and every
+//! refusal of the authorization and token endpoints. The relying-party libraries' side is
+//! in `tests/browser/test_oidc.py`.
+
+use crate::common::{ORIGIN, World, send, world};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use kyso_gateway::oidc::jose::{KeySet, SigningKey, verify};
+use kyso_gateway::oidc::{OidcConfig, Provider};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const SECRET_A: &str = "portal-a-secret-0123456789abcdef-0123";
+const A_CB: &str = "https://a.tinh.gov.vn/cb";
+const B_CB: &str = "https://b.bo.gov.vn/oidc/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K-Z4ZB4H6TMTnCcwc2ve-Wqg-0.abcdef";
+
+fn fresh_pem() -> String {
+    let doc = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()))
+}
+
+/// A world whose router serves a provider with three portals: `portal-a` (confidential,
+/// pairwise), `portal-b` (public, PKCE) and `portal-k` (`private_key_jwt`, public `sub`).
+struct Op {
+    w: World,
+    app: axum::Router,
+    /// The key `portal-k` signs its assertions with.
+    portal_key: KeySet,
+    _dir: tempfile::TempDir,
+}
+
+async fn op() -> Op {
+    let w = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("op.pem");
+    std::fs::write(&key, fresh_pem()).unwrap();
+    let portal_pem = fresh_pem();
+    let portal_key = KeySet::new(vec![SigningKey::from_pem(&portal_pem).unwrap()]).unwrap();
+    let jwks = dir.path().join("portal-k.jwks");
+    std::fs::write(&jwks, portal_key.jwks().to_string()).unwrap();
+    let config: OidcConfig = serde_json::from_value(json!({
+        "signing_keys": [key],
+        "pairwise_secret": "pairwise-secret-0123456789abcdef-0123",
+        "form_secret": "form-secret-0123456789abcdef-0123456",
+        "clients": [
+            {"id": "portal-a", "name": "Cổng DVC tỉnh A", "secret": SECRET_A,
+             "redirect_uris": [A_CB], "scopes": ["openid", "profile", "vn_identity", "email"]},
+            {"id": "portal-b", "name": "Cổng Bộ B", "public": true,
+             "redirect_uris": [B_CB], "scopes": ["openid", "vn_identity"]},
+            {"id": "portal-k", "name": "Cổng K", "jwks": jwks, "subject_type": "public",
+             "redirect_uris": ["https://k.gov.vn/cb"], "scopes": ["openid"]},
+        ],
+    }))
+    .unwrap();
+    config.check().unwrap();
+    let provider = Arc::new(Provider::new(&config, ORIGIN, w.gateway.clone()).unwrap());
+    let app = w.app_with_oidc(provider);
+    Op {
+        w,
+        app,
+        portal_key,
+        _dir: dir,
+    }
+}
+
+/// The raw response of `request`: status, headers, body text.
+async fn raw(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn location(headers: &axum::http::HeaderMap) -> String {
+    headers[header::LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The query parameters of a URL.
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
+fn authorize_path(pairs: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    format!("/oidc/authorize?{}", q.finish())
+}
+
+fn portal_a(extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", "portal-a"),
+        ("redirect_uri", A_CB),
+        ("scope", "openid profile vn_identity"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+    ];
+    pairs.extend_from_slice(extra);
+    authorize_path(&pairs)
+}
+
+impl Op {
+    /// Registers `person` (once) and logs in through the API; the session token.
+    async fn login(&self, person: &str, register: bool) -> String {
+        let app = &self.app;
+        let token = |purpose: &'static str| async move {
+            let (_, c) =
+                crate::common::call(app, "/v1/challenges", json!({ "purpose": purpose })).await;
+            let t = self
+                .w
+                .pki
+                .token(person, ORIGIN, c["nonce"].as_str().unwrap());
+            (c["challenge_id"].clone(), t)
+        };
+        if register {
+            let (id, t) = token("register").await;
+            let (status, preview) = crate::common::call(
+                app,
+                "/v1/registrations/token",
+                json!({ "challenge_id": id, "auth_token": t }),
+            )
+            .await;
+            assert_eq!(status, 200, "{preview}");
+            let confirm = format!(
+                "/v1/registrations/{}/confirm",
+                preview["ticket"].as_str().unwrap()
+            );
+            let (status, _) = crate::common::call(app, &confirm, json!({})).await;
+            assert_eq!(status, 201);
+        }
+        let (id, t) = token("login").await;
+        let (status, session) = crate::common::call(
+            app,
+            "/v1/sessions/token",
+            json!({ "challenge_id": id, "auth_token": t }),
+        )
+        .await;
+        assert_eq!(status, 200, "{session}");
+        session["session_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Hands the page's session over as the browser cookie; the cookie header value.
+    async fn cookie(&self, session: &str) -> String {
+        let request = Request::post("/oidc/session")
+            .header(header::AUTHORIZATION, format!("Bearer {session}"))
+            .header(header::ORIGIN, ORIGIN)
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = raw(&self.app, request).await;
+        assert_eq!(status, 204, "{body}");
+        let set = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+        for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age="] {
+            assert!(set.contains(attribute), "{set}");
+        }
+        assert!(
+            !set.contains("Domain"),
+            "a __Host- cookie has no Domain: {set}"
+        );
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut request = Request::get(path);
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        raw(&self.app, request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(header::HeaderName, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        let mut request =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        raw(&self.app, request.body(Body::from(body.finish())).unwrap()).await
+    }
+
+    /// Answers the consent screen at `path`; the redirect it gives.
+    async fn consent(&self, path: &str, cookie: &str, decision: &str) -> String {
+        let (status, headers, html) = self.get(path, Some(cookie)).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("form-action 'self' https://")
+        );
+        let field = |name: &str| {
+            let marker = format!("name=\"{name}\" value=\"");
+            let start = html.find(&marker).unwrap() + marker.len();
+            let end = start + html[start..].find('"').unwrap();
+            html[start..end]
+                .replace("&amp;", "&")
+                .replace("&quot;", "\"")
+        };
+        let (status, headers, body) = self
+            .post_form(
+                "/oidc/consent",
+                &[
+                    ("request", &field("request")),
+                    ("csrf", &field("csrf")),
+                    ("decision", decision),
+                ],
+                &[(header::COOKIE, cookie), (header::ORIGIN, ORIGIN)],
+            )
+            .await;
+        assert_eq!(status, 303, "{body}");
+        location(&headers)
+    }
+
+    /// Exchanges a code at the token endpoint as `portal-a`.
+    async fn exchange_a(
+        &self,
+        code: &str,
+        secret: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let basic = format!("Basic {}", STANDARD.encode(format!("portal-a:{secret}")));
+        let (status, headers, body) = self
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", A_CB),
+                ],
+                &[(header::AUTHORIZATION, basic.as_str())],
+            )
+            .await;
+        (
+            status,
+            headers,
+            serde_json::from_str(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn userinfo(&self, access_token: &str) -> (StatusCode, Value) {
+        let request = Request::get("/oidc/userinfo")
+            .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = raw(&self.app, request).await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    async fn jwks(&self) -> Value {
+        let (status, _, body) = self.get("/oidc/jwks", None).await;
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
+    let op = op().await;
+    // No session: to kyso's page, which comes back to this very request.
+    let (status, headers, _) = op.get(&portal_a(&[]), None).await;
+    assert_eq!(status, 303);
+    let to_page = location(&headers);
+    assert!(
+        to_page.starts_with("/?continue=%2Foidc%2Fauthorize%3F") && to_page.ends_with("#/login"),
+        "{to_page}"
+    );
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    let back = op.consent(&portal_a(&[]), &cookie, "allow").await;
+    assert!(back.starts_with(&format!("{A_CB}?code=")), "{back}");
+    let q = query_of(&back);
+    assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("st-1", ORIGIN));
+
+    let (status, headers, tokens) = op.exchange_a(&q["code"], SECRET_A).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(tokens["token_type"], "Bearer");
+    let id = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
+    let now = kyso_gateway::clock::Clock::now(op.w.clock.as_ref());
+    assert_eq!(id["iss"], ORIGIN);
+    assert_eq!(id["aud"], "portal-a");
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["acr"], "urn:kyso:assurance:ial3");
+    assert_eq!(id["amr"], json!(["hwk", "sc", "pin", "mfa"]));
+    assert_eq!(id["auth_time"], now.unix_timestamp());
+    assert!(id["exp"].as_i64().unwrap() > now.unix_timestamp());
+    assert_eq!(
+        id["vn_identifier"],
+        json!({"kind": "CCCD", "value": "001090012345"})
+    );
+    assert_eq!(id["vn_subject_type"], "citizen");
+    assert!(id["name"].is_string());
+    assert!(id.get("email").is_none(), "email was not asked for");
+    let sub = id["sub"].as_str().unwrap();
+    assert!(
+        !sub.starts_with("acc_"),
+        "a pairwise sub, not the account id: {sub}"
+    );
+
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, info) = op.userinfo(access).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], sub);
+    assert_eq!(info["vn_identifier"]["value"], "001090012345");
+
+    // The same code again: refused, and the access token it gave is revoked.
+    let (status, headers, again) = op.exchange_a(&q["code"], SECRET_A).await;
+    assert_eq!(
+        (status.as_u16(), again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let (status, info) = op.userinfo(access).await;
+    assert_eq!(
+        (status.as_u16(), info["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+}
+
+#[tokio::test]
+async fn a_second_portal_gets_single_sign_on_and_another_sub_and_remembered_consent_skips_the_screen()
+ {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    let back = op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let (_, _, a) = op.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+    let sub_a = verify(a["id_token"].as_str().unwrap(), &op.jwks().await).unwrap()["sub"].clone();
+
+    // Portal B, a public client with PKCE: no new proof, only its own consent.
+    let b = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "portal-b"),
+        ("redirect_uri", B_CB),
+        ("scope", "openid vn_identity"),
+        ("code_challenge", &pkce_challenge(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ]);
+    let back = op.consent(&b, &cookie, "allow").await;
+    let code = query_of(&back)["code"].clone();
+    let (status, _, body) = op
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", B_CB),
+                ("client_id", "portal-b"),
+                ("code_verifier", VERIFIER),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let tokens: Value = serde_json::from_str(&body).unwrap();
+    let id_b = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
+    assert_ne!(id_b["sub"], sub_a, "two sectors must not see one sub");
+    assert_eq!(id_b["vn_identifier"]["value"], "001090012345");
+
+    // Portal A again: consent remembered, the code comes straight back, the same sub.
+    let (status, headers, _) = op.get(&portal_a(&[]), Some(&cookie)).await;
+    assert_eq!(status, 303);
+    let again = location(&headers);
+    assert!(again.starts_with(A_CB), "{again}");
+    let (_, _, a2) = op.exchange_a(&query_of(&again)["code"], SECRET_A).await;
+    let id_a2 = verify(a2["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
+    assert_eq!(id_a2["sub"], sub_a, "one portal sees one stable sub");
+    // prompt=consent asks again; a wider scope than consented asks again too.
+    let (status, _, _) = op
+        .get(&portal_a(&[("prompt", "consent")]), Some(&cookie))
+        .await;
+    assert_eq!(status, 200);
+    let wider = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "portal-a"),
+        ("redirect_uri", A_CB),
+        ("scope", "openid email"),
+    ]);
+    let (status, _, html) = op.get(&wider, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-claim=\"email\""), "{html}");
+}
+
+#[tokio::test]
+async fn prompt_none_login_and_max_age_are_honoured() {
+    let op = op().await;
+    let (status, headers, _) = op.get(&portal_a(&[("prompt", "none")]), None).await;
+    assert_eq!(status, 303);
+    let q = query_of(&location(&headers));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("login_required", "st-1")
+    );
+
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert!(query_of(&location(&headers)).contains_key("code"));
+
+    // max_age: ten minutes later, a five-minute max_age sends the person to log in again.
+    op.w.clock.advance(time::Duration::minutes(10));
+    let (_, headers, _) = op
+        .get(&portal_a(&[("max_age", "300")]), Some(&cookie))
+        .await;
+    assert!(location(&headers).starts_with("/?continue="));
+    let (_, headers, _) = op
+        .get(&portal_a(&[("max_age", "3600")]), Some(&cookie))
+        .await;
+    assert!(location(&headers).starts_with(A_CB));
+
+    // prompt=login: a new proof, even with a session; after it, the request goes through.
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "login")]), Some(&cookie))
+        .await;
+    let to_page = location(&headers);
+    assert!(to_page.starts_with("/?continue="), "{to_page}");
+    let continue_to: String = url::form_urlencoded::parse(
+        to_page
+            .trim_start_matches("/?")
+            .trim_end_matches("#/login")
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == "continue")
+    .unwrap()
+    .1
+    .into_owned();
+    assert!(continue_to.contains("kyso_login_after="), "{continue_to}");
+    // Coming back with the old session is not enough…
+    let (_, headers, _) = op.get(&continue_to, Some(&cookie)).await;
+    assert!(location(&headers).starts_with("/?continue="));
+    // …and a forged marker is ignored.
+    let forged = continue_to.replace("kyso_login_after=", "kyso_login_after=1");
+    let (_, headers, _) = op.get(&forged, Some(&cookie)).await;
+    assert!(location(&headers).starts_with("/?continue="));
+    op.w.clock.advance(time::Duration::seconds(5));
+    let fresh = op.cookie(&op.login("citizen-cccd", false).await).await;
+    let (_, headers, _) = op.get(&continue_to, Some(&fresh)).await;
+    let back = location(&headers);
+    assert!(back.starts_with(A_CB), "{back}");
+    let (_, _, tokens) = op.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+    let id = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
+    assert_eq!(
+        id["auth_time"],
+        kyso_gateway::clock::Clock::now(op.w.clock.as_ref()).unix_timestamp()
+    );
+}
+
+#[tokio::test]
+async fn untrusted_portals_and_redirect_uris_get_a_page_never_a_redirect() {
+    let op = op().await;
+    for path in [
+        authorize_path(&[
+            ("response_type", "code"),
+            ("client_id", "nobody"),
+            ("redirect_uri", A_CB),
+            ("scope", "openid"),
+        ]),
+        authorize_path(&[
+            ("response_type", "code"),
+            ("client_id", "portal-a"),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("scope", "openid"),
+        ]),
+        authorize_path(&[
+            ("response_type", "code"),
+            ("client_id", "portal-a"),
+            ("redirect_uri", &format!("{A_CB}/x")),
+            ("scope", "openid"),
+        ]),
+        authorize_path(&[
+            ("response_type", "code"),
+            ("client_id", "portal-a"),
+            ("scope", "openid"),
+        ]),
+        format!("{}&client_id=portal-a", portal_a(&[])),
+    ] {
+        let (status, headers, html) = op.get(&path, None).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(!headers.contains_key(header::LOCATION), "{path}");
+        assert!(html.contains("data-testid=\"oidc-error\""), "{html}");
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_from_a_known_portal_go_back_to_it_as_errors() {
+    let op = op().await;
+    let plain = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "portal-b"),
+        ("redirect_uri", B_CB),
+        ("scope", "openid"),
+        ("code_challenge", VERIFIER),
+        ("code_challenge_method", "plain"),
+    ]);
+    let no_pkce = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "portal-b"),
+        ("redirect_uri", B_CB),
+        ("scope", "openid"),
+    ]);
+    let cases = [
+        (
+            portal_a(&[("response_type", "token")]).replacen("response_type=code&", "", 1),
+            "unsupported_response_type",
+        ),
+        (
+            portal_a(&[]).replace("scope=openid+profile+vn_identity", "scope=profile"),
+            "invalid_scope",
+        ),
+        (
+            portal_a(&[]).replace("scope=openid+profile+vn_identity", "scope=openid+phone"),
+            "invalid_scope",
+        ),
+        (
+            portal_a(&[("acr_values", "urn:other:loa:2")]),
+            "unmet_authentication_requirements",
+        ),
+        (portal_a(&[("prompt", "none login")]), "invalid_request"),
+        (portal_a(&[("max_age", "-1")]), "invalid_request"),
+        (portal_a(&[("request", "eyJ")]), "request_not_supported"),
+        (no_pkce, "invalid_request"),
+        (plain, "invalid_request"),
+    ];
+    for (path, error) in cases {
+        let (status, headers, _) = op.get(&path, None).await;
+        assert_eq!(status, 303, "{path}");
+        let back = location(&headers);
+        assert!(back.starts_with("https://"), "{back}");
+        let q = query_of(&back);
+        assert_eq!(q["error"], error, "{path}");
+        assert_eq!(q["iss"], ORIGIN);
+    }
+    // acr_values that include the one this provider gives are met.
+    let (_, headers, _) = op
+        .get(
+            &portal_a(&[("acr_values", "urn:other urn:kyso:assurance:ial3")]),
+            None,
+        )
+        .await;
+    assert!(location(&headers).starts_with("/?continue="));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let code = |extra: &'static [(&'static str, &'static str)]| {
+        let op = &op;
+        let cookie = cookie.clone();
+        async move {
+            let (_, headers, _) = op.get(&portal_a(extra), Some(&cookie)).await;
+            query_of(&location(&headers))["code"].clone()
+        }
+    };
+    // A wrong secret: 401 with a Basic challenge; the code is still good afterwards.
+    let c = code(&[]).await;
+    let (status, headers, e) = op.exchange_a(&c, "wrong-secret").await;
+    assert_eq!(
+        (status.as_u16(), e["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert_eq!(op.exchange_a(&c, SECRET_A).await.0, 200);
+
+    // Expired: codes live 60 seconds.
+    let c = code(&[]).await;
+    op.w.clock.advance(time::Duration::seconds(61));
+    let (status, _, e) = op.exchange_a(&c, SECRET_A).await;
+    assert_eq!(
+        (status.as_u16(), e["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    let basic = format!("Basic {}", STANDARD.encode(format!("portal-a:{SECRET_A}")));
+    let auth = [(header::AUTHORIZATION, basic.as_str())];
+    // Another redirect URI than the request's.
+    let c = code(&[]).await;
+    let (status, _, body) = op
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", B_CB),
+            ],
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_grant"), "{body}");
+    // PKCE: a challenge needs its verifier.
+    let challenge = pkce_challenge(VERIFIER);
+    let with_pkce = vec![
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    for verifier in [None, Some("x".repeat(43)), Some(format!("{VERIFIER}x"))] {
+        let (_, headers, _) = op.get(&portal_a(&with_pkce), Some(&cookie)).await;
+        let c = query_of(&location(&headers))["code"].clone();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", c.as_str()),
+            ("redirect_uri", A_CB),
+        ];
+        if let Some(v) = &verifier {
+            form.push(("code_verifier", v.as_str()));
+        }
+        let (status, _, body) = op.post_form("/oidc/token", &form, &auth).await;
+        assert_eq!(status, 400, "{verifier:?}");
+        assert!(body.contains("invalid_grant"), "{body}");
+    }
+    // A code issued to portal A cannot be redeemed by public portal B.
+    let c = code(&[]).await;
+    let (status, _, body) = op
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", A_CB),
+                ("client_id", "portal-b"),
+                ("code_verifier", VERIFIER),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // A confidential client cannot pose as public, nor send its secret in the form.
+    for form in [
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", A_CB),
+            ("client_id", "portal-a"),
+        ],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", A_CB),
+            ("client_id", "portal-a"),
+            ("client_secret", SECRET_A),
+        ],
+    ] {
+        let (status, _, body) = op.post_form("/oidc/token", &form, &[]).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("invalid_client"));
+    }
+    let (status, _, body) = op
+        .post_form(
+            "/oidc/token",
+            &[("grant_type", "password"), ("code", "x")],
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unsupported_grant_type"), "{body}");
+    // Not a form: an OAuth error, not a problem document.
+    let request = Request::post("/oidc/token")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, headers, body) = raw(&op.app, request).await;
+    assert_eq!(status, 400);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert!(body.contains("invalid_request"), "{body}");
+    // The framework's own refusals on these paths are still problem documents.
+    let (status, json) = crate::common::get(&op.app, "/oidc/token").await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
+}
+
+#[tokio::test]
+async fn private_key_jwt_assertions_authenticate_once() {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    let path = authorize_path(&[
+        ("response_type", "code"),
+        ("client_id", "portal-k"),
+        ("redirect_uri", "https://k.gov.vn/cb"),
+        ("scope", "openid"),
+    ]);
+    let back = op.consent(&path, &cookie, "allow").await;
+    let code = query_of(&back)["code"].clone();
+    let now = kyso_gateway::clock::Clock::now(op.w.clock.as_ref()).unix_timestamp();
+    let assertion = |jti: &str, aud: &str, exp: i64| {
+        op.portal_key
+            .sign(&json!({"iss": "portal-k", "sub": "portal-k", "aud": aud, "jti": jti, "exp": exp, "iat": now}))
+            .unwrap()
+    };
+    let token_url = format!("{ORIGIN}/oidc/token");
+    let exchange = |assertion: String, code: String| {
+        let op = &op;
+        async move {
+            op.post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "https://k.gov.vn/cb"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+                &[],
+            )
+            .await
+        }
+    };
+    // Wrong audience, expired, too long-lived, signed by another key: invalid_client.
+    let stranger = KeySet::new(vec![SigningKey::from_pem(&fresh_pem()).unwrap()]).unwrap();
+    let forged = stranger
+        .sign(&json!({"iss": "portal-k", "sub": "portal-k", "aud": token_url, "jti": "f", "exp": now + 60}))
+        .unwrap();
+    for bad in [
+        assertion("j0", "https://elsewhere/token", now + 60),
+        assertion("j0", &token_url, now - 1),
+        assertion("j0", &token_url, now + 3600),
+        forged,
+    ] {
+        let (status, _, body) = exchange(bad, code.clone()).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("invalid_client"), "{body}");
+    }
+    let (status, _, body) = exchange(assertion("j1", &token_url, now + 60), code.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let tokens: Value = serde_json::from_str(&body).unwrap();
+    let id = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
+    assert!(
+        id["sub"].as_str().unwrap().starts_with("acc_"),
+        "portal-k asked for the public sub"
+    );
+    // The same assertion again is refused before the code is even looked at.
+    let (status, _, body) = exchange(assertion("j1", &token_url, now + 60), code).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("used before"), "{body}");
+}
+
+#[tokio::test]
+async fn consent_forms_need_their_session_token_and_this_origin_and_deny_says_so() {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    let other = op.cookie(&op.login("citizen-cccd", false).await).await;
+    let (_, _, html) = op.get(&portal_a(&[]), Some(&cookie)).await;
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap() + marker.len();
+        let end = start + html[start..].find('"').unwrap();
+        html[start..end].replace("&amp;", "&")
+    };
+    let (request, csrf) = (field("request"), field("csrf"));
+    // Another session's cookie with this form's token, a missing token, another site.
+    for (cookie, csrf, origin, status) in [
+        (other.as_str(), csrf.as_str(), ORIGIN, 400),
+        (cookie.as_str(), "", ORIGIN, 400),
+        (cookie.as_str(), csrf.as_str(), "https://evil.example", 403),
+    ] {
+        let (got, headers, _) = op
+            .post_form(
+                "/oidc/consent",
+                &[("request", &request), ("csrf", csrf), ("decision", "allow")],
+                &[(header::COOKIE, cookie), (header::ORIGIN, origin)],
+            )
+            .await;
+        assert_eq!(got, status);
+        assert!(!headers.contains_key(header::LOCATION));
+    }
+    let back = op.consent(&portal_a(&[]), &cookie, "deny").await;
+    let q = query_of(&back);
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("access_denied", "st-1")
+    );
+    // Nothing was remembered: prompt=none finds no consent.
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+}
+
+#[tokio::test]
+async fn discovery_names_the_endpoints_and_the_keys_verify_the_tokens() {
+    let op = op().await;
+    let (status, _, body) = op.get("/.well-known/openid-configuration", None).await;
+    assert_eq!(status, 200);
+    let d: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(d["issuer"], ORIGIN);
+    assert_eq!(d["token_endpoint"], format!("{ORIGIN}/oidc/token"));
+    assert_eq!(
+        d["acr_values_supported"],
+        json!(["urn:kyso:assurance:ial3"])
+    );
+    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    let keys = op.jwks().await;
+    assert_eq!(keys["keys"][0]["alg"], "ES256");
+    assert!(
+        keys["keys"][0].get("d").is_none(),
+        "no private part is published"
+    );
+    // Without a provider, the endpoints are 404 problem documents.
+    let plain = op.w.app();
+    let (status, json) = crate::common::get(&plain, "/.well-known/openid-configuration").await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let request = Request::post("/oidc/session")
+        .header(header::AUTHORIZATION, "Bearer nope")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, json) = send(&op.app, request).await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+}
