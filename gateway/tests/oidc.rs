@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 const SECRET_A: &str = "portal-a-secret-0123456789abcdef-0123";
 const A_CB: &str = "https://a.tinh.gov.vn/cb";
+const A_BYE: &str = "https://a.tinh.gov.vn/bye";
 const B_CB: &str = "https://b.bo.gov.vn/oidc/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K-Z4ZB4H6TMTnCcwc2ve-Wqg-0.abcdef";
 
@@ -36,7 +37,33 @@ struct Op {
     app: axum::Router,
     /// The key `portal-k` signs its assertions with.
     portal_key: KeySet,
+    /// The logout tokens `portal-a`'s back-channel endpoint received.
+    backchannel: Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
+}
+
+/// A portal's back-channel logout endpoint on loopback; its URL and what it receives.
+async fn backchannel_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/backchannel",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                let token = url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                sink.lock().unwrap().push(token);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
 }
 
 async fn op() -> Op {
@@ -46,6 +73,7 @@ async fn op() -> Op {
     std::fs::write(&key, fresh_pem()).unwrap();
     let portal_pem = fresh_pem();
     let portal_key = KeySet::new(vec![SigningKey::from_pem(&portal_pem).unwrap()]).unwrap();
+    let (backchannel_uri, backchannel) = backchannel_endpoint().await;
     let jwks = dir.path().join("portal-k.jwks");
     std::fs::write(&jwks, portal_key.jwks().to_string()).unwrap();
     let config: OidcConfig = serde_json::from_value(json!({
@@ -54,7 +82,8 @@ async fn op() -> Op {
         "form_secret": "form-secret-0123456789abcdef-0123456",
         "clients": [
             {"id": "portal-a", "name": "Cổng DVC tỉnh A", "secret": SECRET_A,
-             "redirect_uris": [A_CB], "scopes": ["openid", "profile", "vn_identity", "email"]},
+             "redirect_uris": [A_CB], "scopes": ["openid", "profile", "vn_identity", "email"],
+             "post_logout_redirect_uris": [A_BYE], "backchannel_logout_uri": backchannel_uri},
             {"id": "portal-b", "name": "Cổng Bộ B", "public": true,
              "redirect_uris": [B_CB], "scopes": ["openid", "vn_identity"]},
             {"id": "portal-k", "name": "Cổng K", "jwks": jwks, "subject_type": "public",
@@ -69,6 +98,7 @@ async fn op() -> Op {
         w,
         app,
         portal_key,
+        backchannel,
         _dir: dir,
     }
 }
@@ -863,6 +893,201 @@ async fn discovery_names_the_endpoints_and_the_keys_verify_the_tokens() {
         .body(Body::empty())
         .unwrap();
     let (status, _, json) = send(&op.app, request).await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+}
+
+impl Op {
+    /// Signs in to portal A with consent; the browser cookie and the ID token.
+    async fn signed_in_to_a(&self, register: bool) -> (String, String) {
+        let cookie = self
+            .cookie(&self.login("citizen-cccd", register).await)
+            .await;
+        let back = self.consent(&portal_a(&[]), &cookie, "allow").await;
+        let (_, _, tokens) = self.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+        (cookie, tokens["id_token"].as_str().unwrap().to_owned())
+    }
+
+    /// Waits for the back-channel logout token portal A receives.
+    async fn logout_token(&self) -> Value {
+        for _ in 0..200 {
+            let received = self.backchannel.lock().unwrap().pop();
+            if let Some(token) = received {
+                return verify(&token, &self.jwks().await).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no logout token arrived");
+    }
+}
+
+fn logout_path(pairs: &[(&str, &str)]) -> String {
+    authorize_path(pairs).replace("/oidc/authorize?", "/oidc/logout?")
+}
+
+#[tokio::test]
+async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goes_back() {
+    let op = op().await;
+    let (cookie, id_token) = op.signed_in_to_a(true).await;
+    let sub = verify(&id_token, &op.jwks().await).unwrap()["sub"].clone();
+    // An unregistered post-logout URI: a page, the session untouched.
+    let (status, headers, _) = op
+        .get(
+            &logout_path(&[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+            ]),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(!headers.contains_key(header::LOCATION));
+    let (status, _, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(status, 303);
+
+    let (status, headers, _) = op
+        .get(
+            &logout_path(&[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", A_BYE),
+                ("state", "bye-1"),
+            ]),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&headers), format!("{A_BYE}?state=bye-1"));
+    let cleared = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.starts_with("__Host-kyso_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // The session is over: the old cookie no longer signs in.
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+    // Portal A was told, by a logout token about the sub it knows.
+    let logout = op.logout_token().await;
+    assert_eq!(logout["sub"], sub);
+    assert_eq!(logout["aud"], "portal-a");
+    assert_eq!(logout["iss"], ORIGIN);
+    assert!(logout["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(
+        logout.get("nonce").is_none(),
+        "a logout token carries no nonce"
+    );
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_for_this_person_asks_first() {
+    let op = op().await;
+    let (cookie, _) = op.signed_in_to_a(true).await;
+    let (status, _, html) = op.get("/oidc/logout", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
+    // Still signed in until the person confirms.
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert!(query_of(&location(&headers)).contains_key("code"));
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap() + marker.len();
+        let end = start + html[start..].find('"').unwrap();
+        html[start..end].replace("&amp;", "&")
+    };
+    // Another site cannot post the confirmation.
+    let form = [("request", field("request")), ("csrf", field("csrf"))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, _) = op
+        .post_form(
+            "/oidc/logout",
+            &form,
+            &[
+                (header::COOKIE, cookie.as_str()),
+                (header::ORIGIN, "https://evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, headers, html) = op
+        .post_form(
+            "/oidc/logout",
+            &form,
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"logged-out\""));
+    assert!(
+        headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+}
+
+#[tokio::test]
+async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_tells_it() {
+    let op = op().await;
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    let back = op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let (_, _, tokens) = op.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {session}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _, list) = send(&op.app, me("GET", "/v1/accounts/me/portals")).await;
+    assert_eq!(status, 200, "{list}");
+    let portals = list["portals"].as_array().unwrap();
+    assert_eq!(portals.len(), 1);
+    assert_eq!(portals[0]["client_id"], "portal-a");
+    assert_eq!(portals[0]["name"], "Cổng DVC tỉnh A");
+    assert_eq!(
+        portals[0]["scopes"],
+        json!(["openid", "profile", "vn_identity"])
+    );
+    assert!(
+        portals[0]["claims"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("vn_identifier"))
+    );
+
+    let (status, _, _) = send(&op.app, me("DELETE", "/v1/accounts/me/portals/portal-a")).await;
+    assert_eq!(status, 204);
+    let (_, _, list) = send(&op.app, me("GET", "/v1/accounts/me/portals")).await;
+    assert_eq!(list["portals"], json!([]));
+    let (status, _) = op.userinfo(access).await;
+    assert_eq!(status, 401, "the portal's access token is revoked");
+    assert_eq!(op.logout_token().await["aud"], "portal-a");
+    // Consent is gone: the next sign-in asks again.
+    let (status, _, _) = op.get(&portal_a(&[]), Some(&cookie)).await;
+    assert_eq!(status, 200);
+    let (status, _, json) = send(&op.app, me("DELETE", "/v1/accounts/me/portals/portal-a")).await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let anonymous = Request::get("/v1/accounts/me/portals")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, json) = send(&op.app, anonymous).await;
     assert_eq!(
         (status.as_u16(), json["code"].as_str()),
         (401, Some("UNAUTHENTICATED"))

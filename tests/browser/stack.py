@@ -207,11 +207,14 @@ class Stack:
             self.proxy.upstream = self.gateway.url
         return self.gateway
 
-    def start_separate_gateway(self, name: str) -> Process:
+    def start_separate_gateway(self, name: str, extra_config: str = "") -> Process:
         """A second gateway with a database and a SIM simulator of its own, for a test that
-        must leave the shared gateway's accounts, limits and phones untouched."""
+        must leave the shared gateway's accounts, limits and phones untouched; extra_config
+        is TOML appended to its configuration (an [oidc] table, say)."""
         sim = self._start_sim(f"{name}-mssp-sim")
         config = self._gateway_config(name, self.origin, self.gateway_agent_url or "http://127.0.0.1:9", sim)
+        with config.open("a") as f:
+            f.write(extra_config)
         return self._start("kyso-gateway", ["serve", "--config", str(config)], "kyso-gateway listening on ",
                            env={"KYSO_LOG": "warn"}, log_name=name)
 

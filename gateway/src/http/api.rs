@@ -518,3 +518,48 @@ impl From<SimView> for SimStateResponse {
         }
     }
 }
+
+/// A portal the account is linked to: it signed in with this account and the person
+/// consented to what it receives.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedPortal {
+    /// The portal's `client_id`.
+    #[schema(example = "dvc-tinh-a")]
+    pub client_id: String,
+    /// Its name.
+    #[schema(example = "Cổng Dịch vụ công tỉnh A")]
+    pub name: String,
+    /// The scopes it was granted.
+    pub scopes: Vec<String>,
+    /// The claims those scopes release.
+    pub claims: Vec<String>,
+    /// When consent was (last) given.
+    #[serde(with = "time::serde::rfc3339")]
+    pub linked_at: OffsetDateTime,
+}
+
+/// `GET /v1/accounts/me/portals`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedPortalsResponse {
+    /// Oldest link first; empty when none (or when the gateway is no OpenID Provider).
+    pub portals: Vec<LinkedPortal>,
+}
+
+impl LinkedPortal {
+    /// The wire form of a consent and its portal's name.
+    pub fn of(consent: crate::domain::oidc::Consent, name: String) -> Self {
+        let claims = consent
+            .scopes
+            .iter()
+            .flat_map(|s| crate::oidc::claims::claims_of_scope(s).iter())
+            .map(|c| (*c).to_owned())
+            .collect();
+        Self {
+            client_id: consent.client_id,
+            name,
+            scopes: consent.scopes,
+            claims,
+            linked_at: consent.granted_at,
+        }
+    }
+}

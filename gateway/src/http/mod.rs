@@ -114,6 +114,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route(paths::SESSION, post(oidc::session))
         .route(paths::TOKEN, post(oidc::token))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
+        .route(paths::LOGOUT, get(oidc::logout).post(oidc::logout_form))
         .route_layer(axum::middleware::from_fn_with_state(
             limiters.requests.clone(),
             rate_limit::limit,
@@ -124,6 +125,11 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route(paths::DISCOVERY, get(oidc::discovery))
         .route(paths::JWKS, get(oidc::jwks))
         .route("/v1/accounts/me", get(routes::account_me))
+        .route("/v1/accounts/me/portals", get(routes::linked_portals))
+        .route(
+            "/v1/accounts/me/portals/{client_id}",
+            axum::routing::delete(routes::unlink_portal),
+        )
         .route_layer(axum::middleware::from_fn_with_state(work, gate::hold));
     let polls = Router::new()
         .route("/v1/registrations/sim/{id}", get(routes::sim_registration))

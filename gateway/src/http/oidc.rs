@@ -16,7 +16,7 @@
 
 use super::oidc_pages;
 use super::{ApiError, AppState};
-use crate::oidc::{Authorize, OAuthError, Provider};
+use crate::oidc::{Authorize, Logout, OAuthError, Provider};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
@@ -249,4 +249,72 @@ pub async fn userinfo(Op(p): Op, headers: HeaderMap) -> Response {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
         Err(e) => oauth_error(&e),
     }
+}
+
+/// The header that removes the browser session cookie.
+const CLEAR_COOKIE: &str =
+    "__Host-kyso_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0";
+
+fn logged_out(outcome: Logout) -> Response {
+    let mut response = match outcome {
+        Logout::Page(message) => {
+            return answer(Authorize::Page {
+                status: 400,
+                message,
+            });
+        }
+        Logout::Confirm { request, csrf } => {
+            return no_store(oidc_pages::logout_confirm(&request, &csrf));
+        }
+        Logout::Done(Some(to)) => see_other(&to),
+        Logout::Done(None) => no_store(oidc_pages::logged_out()),
+    };
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEAR_COOKIE));
+    response
+}
+
+/// `GET /oidc/logout`: RP-initiated logout.
+pub async fn logout(Op(p): Op, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let session = session_cookie(&headers);
+    logged_out(
+        p.logout(
+            query.as_deref().unwrap_or_default(),
+            session.as_deref(),
+            None,
+        )
+        .await,
+    )
+}
+
+/// `POST /oidc/logout`: the same request as a form, or the person's confirmation
+/// (`request` and `csrf`).
+pub async fn logout_form(
+    Op(p): Op,
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = form_text(&headers, &body) else {
+        return answer(Authorize::Page {
+            status: 400,
+            message: "the request is not a form",
+        });
+    };
+    let session = session_cookie(&headers);
+    let confirmation = crate::oidc::request::Params::parse(&form)
+        .ok()
+        .and_then(|f| {
+            let csrf = f.get("csrf")?.to_owned();
+            Some((f.raw("request").unwrap_or_default().to_owned(), csrf))
+        });
+    let outcome = match confirmation {
+        Some((request, csrf)) if same_origin(&s, &headers) => {
+            p.logout(&request, session.as_deref(), Some(&csrf)).await
+        }
+        Some(_) => Logout::Page("this form was posted from another site"),
+        None => p.logout(&form, session.as_deref(), None).await,
+    };
+    logged_out(outcome)
 }

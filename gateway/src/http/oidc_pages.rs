@@ -66,12 +66,7 @@ pub fn error(status: StatusCode, message: &str) -> Response {
          <p>Vui lòng quay lại cổng dịch vụ và thử lại. <span lang=\"en\">Go back to the portal and try again.</span></p>",
         escape(message)
     );
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page("Lỗi đăng nhập / Sign-in error", &body),
-    )
-        .into_response()
+    html(status, "Lỗi đăng nhập / Sign-in error", &body)
 }
 
 /// The consent screen: the portal, what it will receive, allow or deny. Its policy lets
@@ -109,18 +104,51 @@ pub fn consent(screen: &ConsentScreen) -> Response {
          base-uri 'none'; form-action 'self' {}",
         screen.redirect_origin
     );
-    let mut response = (
+    let mut response = html(
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page("Liên kết tài khoản / Link your account", &body),
-    )
-        .into_response();
+        "Liên kết tài khoản / Link your account",
+        &body,
+    );
     if let Ok(v) = HeaderValue::from_str(&csp) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
     response
+}
+
+/// Asks the person to confirm a logout no portal vouched for.
+pub fn logout_confirm(request: &str, csrf: &str) -> Response {
+    let body = format!(
+        "<h1 id=\"page-title\">Đăng xuất khỏi tài khoản định danh?</h1>\
+         <p lang=\"en\" class=\"hint\">Log out of your identity account?</p>\
+         <p>Các cổng dịch vụ đã liên kết cũng được báo để đăng xuất. \
+         <span lang=\"en\" class=\"hint\">Linked portals are told to log you out too.</span></p>\
+         <form method=\"post\" action=\"/oidc/logout\">\
+         <input type=\"hidden\" name=\"request\" value=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <div class=\"actions\"><button type=\"submit\" class=\"button primary\" data-testid=\"logout-confirm\">\
+         Đăng xuất <span lang=\"en\">(Log out)</span></button></div></form>",
+        escape(request),
+        escape(csrf)
+    );
+    html(StatusCode::OK, "Đăng xuất / Log out", &body)
+}
+
+/// Says the person is logged out.
+pub fn logged_out() -> Response {
+    let body = "<h1 id=\"page-title\" data-testid=\"logged-out\">Bạn đã đăng xuất</h1>\
+                <p lang=\"en\" class=\"hint\">You are logged out.</p>";
+    html(StatusCode::OK, "Đăng xuất / Logged out", body)
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page(title, body),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 
 use super::api::{
     AccountBody, AccountCreatedResponse, ChallengeRequest, ChallengeResponse, ConfirmRequest,
-    PreviewResponse, SessionResponse, SimLoginRequest, SimRegistrationRequest, SimStartedResponse,
-    SimStateResponse, StatusBody, TokenLoginRequest, TokenRegistrationRequest,
+    LinkedPortal, LinkedPortalsResponse, PreviewResponse, SessionResponse, SimLoginRequest,
+    SimRegistrationRequest, SimStartedResponse, SimStateResponse, StatusBody, TokenLoginRequest,
+    TokenRegistrationRequest,
 };
 use super::extract::ApiJson;
 use super::{ApiError, AppState};
@@ -226,6 +227,21 @@ pub async fn sim_login(
     Ok(Json(SimStateResponse::from(view)))
 }
 
+/// The bearer session token of a request.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "send Authorization: Bearer <session_token>",
+            )
+        })
+}
+
 /// `GET /v1/accounts/me`: the account of a bearer session token.
 #[utoipa::path(
     get,
@@ -238,18 +254,59 @@ pub async fn account_me(
     State(s): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthenticated,
-                "send Authorization: Bearer <session_token>",
-            )
-        })?;
-    let account = s.gateway.account_for_session(token.trim()).await?;
+    let account = s.gateway.account_for_session(bearer(&headers)?).await?;
     Ok(Json(AccountBody::from(account)))
+}
+
+/// `GET /v1/accounts/me/portals`: the portals linked to the account.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/me/portals",
+    tag = "account",
+    security(("session" = [])),
+    responses((status = 200, description = "The portals the person consented to, with what each receives.", body = LinkedPortalsResponse)),
+)]
+pub async fn linked_portals(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let account = s.gateway.account_for_session(bearer(&headers)?).await?;
+    let portals = match &s.oidc {
+        None => Vec::new(),
+        Some(p) => p
+            .linked(&account.id)
+            .await?
+            .into_iter()
+            .map(|(consent, name)| LinkedPortal::of(consent, name))
+            .collect(),
+    };
+    Ok(Json(LinkedPortalsResponse { portals }))
+}
+
+/// `DELETE /v1/accounts/me/portals/{client_id}`: withdraws consent; the portal's tokens
+/// are revoked and it is told by back-channel logout.
+#[utoipa::path(
+    delete,
+    path = "/v1/accounts/me/portals/{client_id}",
+    tag = "account",
+    security(("session" = [])),
+    params(("client_id" = String, Path, description = "The linked portal.")),
+    responses((status = 204, description = "The link is withdrawn.")),
+)]
+pub async fn unlink_portal(
+    State(s): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let account = s.gateway.account_for_session(bearer(&headers)?).await?;
+    let provider = s.oidc.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "this portal is not linked to the account",
+        )
+    })?;
+    provider.withdraw(&account.id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /healthz`: the process answers.

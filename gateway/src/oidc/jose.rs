@@ -99,8 +99,13 @@ impl KeySet {
 
     /// `claims` as a compact JWS signed ES256 by the first key.
     pub fn sign(&self, claims: &Value) -> Result<String, JoseError> {
+        self.sign_typed(claims, "JWT")
+    }
+
+    /// [`Self::sign`] with this `typ` header (RFC 7515 §4.1.9; `logout+jwt`, say).
+    pub fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, JoseError> {
         let key = &self.keys[0];
-        let header = json!({"alg": "ES256", "typ": "JWT", "kid": key.kid});
+        let header = json!({"alg": "ES256", "typ": typ, "kid": key.kid});
         let input = format!(
             "{}.{}",
             b64url(header.to_string()),

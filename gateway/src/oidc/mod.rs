@@ -9,7 +9,8 @@
 //! - [`client`]: the portals and client authentication at the token endpoint;
 //! - [`claims`]: `sub` (pairwise by default), `acr`, `amr`, and the scopes' claims;
 //! - [`jose`]: base64url, ES256 JWS, JWK and thumbprints, client assertion checks;
-//! - [`provider`]: the use cases — authorize, consent, token, userinfo.
+//! - [`provider`]: the use cases — authorize, consent, token, userinfo;
+//! - [`logout`]: RP-initiated logout, back-channel logout tokens, withdrawing consent.
 //!
 //! What it stores (grants, consents, used client assertions) goes through
 //! [`crate::store::OidcStore`]; browser sessions are the gateway's login sessions.
@@ -18,8 +19,10 @@ pub mod claims;
 pub mod client;
 pub mod config;
 pub mod jose;
+pub mod logout;
 pub mod provider;
 pub mod request;
 
 pub use config::OidcConfig;
+pub use logout::Logout;
 pub use provider::{Authorize, ConsentScreen, OAuthError, Provider};

@@ -5,7 +5,7 @@
 
 use super::claims::{self, ACR_IAL3, SCOPES, amr, claims_of_scope};
 use super::client::{Clients, Credentials};
-use super::config::OidcConfig;
+use super::config::{ClientConfig, OidcConfig};
 use super::jose::{self, KeySet, SigningKey, b64url};
 use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
 use crate::domain::account::session_hash as token_hash;
@@ -234,6 +234,31 @@ impl Provider {
         self.mac("csrf", &token_hash(session_token))
     }
 
+    /// Whether `csrf` is the form token of this browser session.
+    pub(crate) fn csrf_matches(&self, session_token: &str, csrf: &str) -> bool {
+        csrf.len() < 100 && self.mac_matches("csrf", &token_hash(session_token), csrf)
+    }
+
+    /// The core the provider serves.
+    pub(crate) fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// A portal's configuration.
+    pub(crate) fn client_config(&self, client_id: &str) -> Option<&ClientConfig> {
+        self.clients.get(client_id).map(|c| &c.config)
+    }
+
+    /// `claims` signed with the provider's key, with this `typ`.
+    pub(crate) fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, jose::JoseError> {
+        self.keys.sign_typed(claims, typ)
+    }
+
     /// `redirect_uri` with `pairs` added to its query, and `iss` (RFC 9207).
     fn back_to(&self, redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Authorize {
         let Ok(mut url) = url::Url::parse(redirect_uri) else {
@@ -274,6 +299,11 @@ impl Provider {
                 ],
             ),
         }
+    }
+
+    /// The login of a browser session, `None` when there is none (or it ended).
+    pub(crate) async fn browser_login_of(&self, token: &str) -> Result<Option<SessionLogin>, ()> {
+        self.browser_login(Some(token)).await
     }
 
     /// The login of a browser session, `None` when there is none (or it ended).
@@ -435,7 +465,7 @@ impl Provider {
         };
         if !form
             .get("csrf")
-            .is_some_and(|c| c.len() < 100 && self.mac_matches("csrf", &token_hash(session), c))
+            .is_some_and(|c| self.csrf_matches(session, c))
         {
             return expired;
         }
@@ -621,7 +651,7 @@ impl Provider {
     }
 
     /// The `sub` `client_id` sees for `account_id`.
-    fn subject_for(&self, client_id: &str, account_id: &str) -> String {
+    pub(crate) fn subject_for(&self, client_id: &str, account_id: &str) -> String {
         let (kind, sector) = self
             .clients
             .get(client_id)

@@ -1,0 +1,227 @@
+//! Ending sign-ins: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), the
+//! back-channel logout tokens sent to portals (OpenID Connect Back-Channel Logout 1.0),
+//! and the account page's linked portals with the withdrawal of a portal's consent.
+//!
+//! A logout request carrying one of the provider's own ID tokens for the person who is
+//! logged in ends the session at once; any other (no hint, or a hint for someone else)
+//! is asked to confirm with a form, so a link on a hostile page cannot log the person
+//! out. A post-logout redirect is made only to a URI registered for the portal that the
+//! hint or `client_id` names (§3): otherwise the person sees a page.
+
+use super::provider::Provider;
+use super::request::Params;
+use crate::domain::oidc::Consent;
+use crate::service::store_failed;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kyso_verify::error::{ErrorCode, Rejection};
+use serde_json::json;
+use std::time::Duration;
+
+/// The back-channel logout event (Back-Channel Logout 1.0 §2.4).
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// How long one portal's back-channel endpoint may take.
+const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the logout endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logout {
+    /// An error shown to the person.
+    Page(&'static str),
+    /// Ask the person to confirm: the request to post back, and the form's CSRF token.
+    Confirm {
+        /// The logout request, posted back.
+        request: String,
+        /// The CSRF token of the browser session.
+        csrf: String,
+    },
+    /// Logged out (or there was no session): where to go, if a portal asked.
+    Done(Option<String>),
+}
+
+impl Provider {
+    /// RP-initiated logout: `query` as sent, `session` the browser session's token,
+    /// `confirmed` when the person confirmed with the form (`csrf` its token).
+    pub async fn logout(
+        &self,
+        query: &str,
+        session: Option<&str>,
+        confirmed: Option<&str>,
+    ) -> Logout {
+        let Ok(params) = Params::parse(query) else {
+            return Logout::Page("the logout request is malformed");
+        };
+        let hint = match params.get("id_token_hint") {
+            None => None,
+            Some(token) => match self.own_id_token(token) {
+                Some(claims) => Some(claims),
+                None => return Logout::Page("the id_token_hint is not one this provider issued"),
+            },
+        };
+        let hinted_client = hint.as_ref().and_then(|h| h["aud"].as_str());
+        let client_id = match (params.get("client_id"), hinted_client) {
+            (Some(a), Some(b)) if a != b => {
+                return Logout::Page("client_id and the id_token_hint name different portals");
+            }
+            (a, b) => a.or(b),
+        };
+        let back = match params.get("post_logout_redirect_uri") {
+            None => None,
+            Some(uri) => {
+                let registered = client_id
+                    .and_then(|id| self.client_config(id))
+                    .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri));
+                if !registered {
+                    return Logout::Page(
+                        "this post_logout_redirect_uri is not registered for the portal",
+                    );
+                }
+                let mut url = match url::Url::parse(uri) {
+                    Ok(u) => u,
+                    Err(_) => return Logout::Page("the post_logout_redirect_uri is malformed"),
+                };
+                if let Some(state) = params.get("state") {
+                    url.query_pairs_mut().append_pair("state", state);
+                }
+                Some(String::from(url))
+            }
+        };
+        let Some(token) = session else {
+            return Logout::Done(back);
+        };
+        let Ok(Some(login)) = self.browser_login_of(token).await else {
+            return Logout::Done(back);
+        };
+        let hint_is_this_person = hint.as_ref().is_some_and(|h| {
+            let aud = h["aud"].as_str().unwrap_or_default();
+            h["sub"].as_str() == Some(self.subject_for(aud, &login.account.id).as_str())
+        });
+        let confirmed = confirmed.is_some_and(|csrf| self.csrf_matches(token, csrf));
+        if !hint_is_this_person && !confirmed {
+            return Logout::Confirm {
+                request: query.to_owned(),
+                csrf: self.csrf(token),
+            };
+        }
+        if self.gateway().end_session(token).await.is_err() {
+            return Logout::Page("the service is unavailable; try again in a moment");
+        }
+        match self.gateway().store().consents(&login.account.id).await {
+            Ok(consents) => self.notify_logout(&login.account.id, &consents),
+            Err(e) => {
+                tracing::warn!(error = %e, "back-channel logout skipped: consents unreadable")
+            }
+        }
+        Logout::Done(back)
+    }
+
+    /// The portals `account_id` is linked to (consented to), oldest first, with their
+    /// names.
+    pub async fn linked(&self, account_id: &str) -> Result<Vec<(Consent, String)>, Rejection> {
+        let consents = self
+            .gateway()
+            .store()
+            .consents(account_id)
+            .await
+            .map_err(store_failed)?;
+        Ok(consents
+            .into_iter()
+            .map(|c| {
+                let name = self
+                    .client_config(&c.client_id)
+                    .map_or_else(|| c.client_id.clone(), |p| p.name.clone());
+                (c, name)
+            })
+            .collect())
+    }
+
+    /// Withdraws `account_id`'s consent for `client_id` (its tokens are revoked with it)
+    /// and tells the portal by back-channel; `NOT_FOUND` when it was not linked.
+    pub async fn withdraw(&self, account_id: &str, client_id: &str) -> Result<(), Rejection> {
+        let removed = self
+            .gateway()
+            .store()
+            .delete_consent(account_id, client_id)
+            .await
+            .map_err(store_failed)?;
+        if !removed {
+            return Err(Rejection::new(
+                ErrorCode::NotFound,
+                "this portal is not linked to the account",
+            ));
+        }
+        let consent = Consent {
+            client_id: client_id.to_owned(),
+            scopes: Vec::new(),
+            granted_at: self.gateway().clock().now(),
+        };
+        self.notify_logout(account_id, std::slice::from_ref(&consent));
+        Ok(())
+    }
+
+    /// Posts a logout token to every portal of `consents` that registered a back-channel
+    /// URI, in the background (a slow portal delays no one); failures are logged.
+    fn notify_logout(&self, account_id: &str, consents: &[Consent]) {
+        for consent in consents {
+            let Some(uri) = self
+                .client_config(&consent.client_id)
+                .and_then(|c| c.backchannel_logout_uri.clone())
+            else {
+                continue;
+            };
+            let token = match self.logout_token(&consent.client_id, account_id) {
+                Ok(t) => t,
+                Err(()) => continue,
+            };
+            let client = consent.client_id.clone();
+            tokio::spawn(async move {
+                let sent = reqwest::Client::builder()
+                    .timeout(BACKCHANNEL_TIMEOUT)
+                    .build()
+                    .map_err(|e| e.to_string());
+                let answer = match sent {
+                    Ok(http) => http
+                        .post(&uri)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(format!("logout_token={token}"))
+                        .send()
+                        .await
+                        .map(|r| r.status())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(status) if status.is_success() => {
+                        tracing::info!(client = %client, "back-channel logout delivered");
+                    }
+                    Ok(status) => {
+                        tracing::warn!(client = %client, %status, "back-channel logout refused");
+                    }
+                    Err(e) => {
+                        tracing::warn!(client = %client, error = %e, "back-channel logout failed");
+                    }
+                }
+            });
+        }
+    }
+
+    /// A logout token for `client_id` about `account_id` (Back-Channel Logout 1.0 §2.4):
+    /// its `sub`, never a nonce, the logout event.
+    fn logout_token(&self, client_id: &str, account_id: &str) -> Result<String, ()> {
+        let now = self.gateway().clock().now().unix_timestamp();
+        let jti = self
+            .gateway()
+            .random(16, &URL_SAFE_NO_PAD)
+            .map_err(|_| ())?;
+        let claims = json!({
+            "iss": self.issuer(),
+            "aud": client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": jti,
+            "sub": self.subject_for(client_id, account_id),
+            "events": { BACKCHANNEL_EVENT: {} },
+        });
+        self.sign_typed(&claims, "logout+jwt").map_err(|_| ())
+    }
+}
