@@ -48,7 +48,7 @@ if [ -z "${KYSO_TEST_POSTGRES:-}" ]; then
     || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
 fi
 command -v cargo >/dev/null || { echo "install-deps: the Rust toolchain (cargo) is required" >&2; exit 1; }
-if ! python3 -c "import playwright, pytest, schemathesis, prometheus_client, authlib" 2>/dev/null; then
+if ! python3 -c "import playwright, pytest, schemathesis, prometheus_client, authlib, joserfc, requests" 2>/dev/null; then
   echo "install-deps: installing the browser tests' Python packages"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     sudo=""

@@ -1093,3 +1093,52 @@ async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_te
         (401, Some("UNAUTHENTICATED"))
     );
 }
+
+#[tokio::test]
+async fn logging_out_on_kyso_ends_the_session_clears_the_cookie_and_tells_the_portals() {
+    let op = op().await;
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let logout = || {
+        Request::delete("/v1/sessions/current")
+            .header(header::AUTHORIZATION, format!("Bearer {session}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, headers, _) = send(&op.app, logout()).await;
+    assert_eq!(status, 204);
+    assert!(
+        headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(op.logout_token().await["aud"], "portal-a");
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+    let (status, _, json) = send(&op.app, logout()).await;
+    assert_eq!(
+        (status.as_u16(), json["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+}
+
+#[tokio::test]
+async fn the_login_page_speaks_the_first_language_of_ui_locales_it_knows() {
+    let op = op().await;
+    for (locales, lang) in [
+        ("fr en-GB vi", Some("en")),
+        ("vi", Some("vi")),
+        ("fr", None),
+    ] {
+        let (_, headers, _) = op.get(&portal_a(&[("ui_locales", locales)]), None).await;
+        let to = location(&headers);
+        match lang {
+            Some(l) => assert!(to.contains(&format!("&lang={l}#")), "{to}"),
+            None => assert!(!to.contains("lang="), "{to}"),
+        }
+    }
+}

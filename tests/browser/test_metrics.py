@@ -22,6 +22,9 @@ ROUTES = {
     "/v1/sessions/token", "/v1/registrations/sim", "/v1/sessions/sim",
     "/v1/registrations/sim/{id}", "/v1/sessions/sim/{id}", "/v1/accounts/me", "/healthz",
     "/readyz", "/metrics", "/openapi.json", "/", "/assets/{name}", "/messages/{name}", "/config.json",
+    "/v1/accounts/me/portals", "/v1/accounts/me/portals/{client_id}", "/v1/sessions/current",
+    "/.well-known/openid-configuration", "/oidc/authorize", "/oidc/consent", "/oidc/session",
+    "/oidc/token", "/oidc/userinfo", "/oidc/jwks", "/oidc/logout",
     "unmatched",
 }
 

@@ -93,7 +93,7 @@ def assert_secure(headers, agent_url: str, what: str) -> None:
 def test_the_page_and_its_assets_come_from_the_gateway(base_url, stack):
     """Every file of gateway/web/ (README aside), byte for byte as in the repository (a
     gateway built from older files fails here), with its type and the security headers."""
-    assert len(FILES) == 16, [p for p, _ in FILES]
+    assert len(FILES) == 17, [p for p, _ in FILES]
     for path, source in FILES:
         status, headers, body = fetch(base_url, path)
         assert status == 200, f"{path}: {status}"

@@ -125,6 +125,10 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route(paths::DISCOVERY, get(oidc::discovery))
         .route(paths::JWKS, get(oidc::jwks))
         .route("/v1/accounts/me", get(routes::account_me))
+        .route(
+            "/v1/sessions/current",
+            axum::routing::delete(routes::logout),
+        )
         .route("/v1/accounts/me/portals", get(routes::linked_portals))
         .route(
             "/v1/accounts/me/portals/{client_id}",

@@ -252,7 +252,7 @@ pub async fn userinfo(Op(p): Op, headers: HeaderMap) -> Response {
 }
 
 /// The header that removes the browser session cookie.
-const CLEAR_COOKIE: &str =
+pub const CLEAR_COOKIE: &str =
     "__Host-kyso_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0";
 
 fn logged_out(outcome: Logout) -> Response {

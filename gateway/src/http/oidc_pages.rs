@@ -28,7 +28,7 @@ fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title>\
+         <title>{title}</title>\
          <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\
          <body><main id=\"main\" class=\"content\">{body}</main></body></html>\n"
     )
@@ -114,6 +114,17 @@ pub fn consent(screen: &ConsentScreen) -> Response {
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    with_origin_on_posts(response)
+}
+
+/// A form page whose post must carry its `Origin`: under the gateway's usual
+/// `Referrer-Policy: no-referrer` the browser sends `Origin: null` with a form post;
+/// `same-origin` sends it to this origin only (and still no referrer to a portal).
+fn with_origin_on_posts(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }
 
@@ -132,7 +143,7 @@ pub fn logout_confirm(request: &str, csrf: &str) -> Response {
         escape(request),
         escape(csrf)
     );
-    html(StatusCode::OK, "Đăng xuất / Log out", &body)
+    with_origin_on_posts(html(StatusCode::OK, "Đăng xuất / Log out", &body))
 }
 
 /// Says the person is logged out.

@@ -40,6 +40,7 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Response, Respo
         routes::account_me,
         routes::linked_portals,
         routes::unlink_portal,
+        routes::logout,
         routes::healthz,
         routes::readyz,
         observe::render,
@@ -168,7 +169,9 @@ pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
             CERTIFICATE,
             &[AccountNotFound],
         ],
-        "account_me" | "linked_portals" => &[&[Unauthenticated, Overloaded, StorageUnavailable]],
+        "account_me" | "linked_portals" | "logout" => {
+            &[&[Unauthenticated, Overloaded, StorageUnavailable]]
+        }
         "unlink_portal" => &[&[
             MalformedRequest,
             Unauthenticated,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// The page's files, as `(path, bytes)`: the one list of what is embedded. A unit test
 /// checks it against the folder, so a new file cannot be forgotten.
-pub const FILES: [(&str, &[u8]); 16] = [
+pub const FILES: [(&str, &[u8]); 17] = [
     ("index.html", include_bytes!("../../web/index.html")),
     ("assets/api.js", include_bytes!("../../web/assets/api.js")),
     ("assets/app.css", include_bytes!("../../web/assets/app.css")),
@@ -33,6 +33,10 @@ pub const FILES: [(&str, &[u8]); 16] = [
     (
         "assets/icons.js",
         include_bytes!("../../web/assets/icons.js"),
+    ),
+    (
+        "assets/portals.js",
+        include_bytes!("../../web/assets/portals.js"),
     ),
     (
         "assets/preview.js",

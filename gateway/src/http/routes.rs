@@ -309,6 +309,32 @@ pub async fn unlink_portal(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `DELETE /v1/sessions/current`: logs out. The session ends (the browser session
+/// cookie with it, which the answer also clears) and the linked portals are told by
+/// back-channel logout.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/current",
+    tag = "login",
+    security(("session" = [])),
+    responses((status = 204, description = "The session is over.")),
+)]
+pub async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = bearer(&headers)?;
+    let account = s.gateway.account_for_session(token).await?;
+    match &s.oidc {
+        Some(p) => p.end(token, &account.id).await?,
+        None => s.gateway.end_session(token).await?,
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, super::oidc::CLEAR_COOKIE)],
+    ))
+}
+
 /// `GET /healthz`: the process answers.
 #[utoipa::path(
     get,

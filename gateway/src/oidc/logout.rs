@@ -103,16 +103,23 @@ impl Provider {
                 csrf: self.csrf(token),
             };
         }
-        if self.gateway().end_session(token).await.is_err() {
+        if self.end(token, &login.account.id).await.is_err() {
             return Logout::Page("the service is unavailable; try again in a moment");
         }
-        match self.gateway().store().consents(&login.account.id).await {
-            Ok(consents) => self.notify_logout(&login.account.id, &consents),
+        Logout::Done(back)
+    }
+
+    /// Ends `account_id`'s session `token` and tells every linked portal with a
+    /// back-channel URI (kyso's own logout, and RP-initiated logout).
+    pub async fn end(&self, token: &str, account_id: &str) -> Result<(), Rejection> {
+        self.gateway().end_session(token).await?;
+        match self.gateway().store().consents(account_id).await {
+            Ok(consents) => self.notify_logout(account_id, &consents),
             Err(e) => {
-                tracing::warn!(error = %e, "back-channel logout skipped: consents unreadable")
+                tracing::warn!(error = %e, "back-channel logout skipped: consents unreadable");
             }
         }
-        Logout::Done(back)
+        Ok(())
     }
 
     /// The portals `account_id` is linked to (consented to), oldest first, with their

@@ -363,7 +363,14 @@ impl Provider {
                     ],
                 );
             }
-            _ => return Authorize::Login(self.login_path(query, req.prompt.login, now)),
+            _ => {
+                return Authorize::Login(self.login_path(
+                    query,
+                    req.prompt.login,
+                    req.ui_locales.as_deref(),
+                    now,
+                ));
+            }
         };
         let Ok(consents) = self.gateway.store().consents(&login.account.id).await else {
             return UNAVAILABLE;
@@ -403,7 +410,14 @@ impl Provider {
 
     /// Where kyso's page logs the person in and then returns to this request; with
     /// `prompt=login`, the return carries the time a new proof must be younger than.
-    fn login_path(&self, query: &str, prompt_login: bool, now: OffsetDateTime) -> String {
+    /// The page's language is the first of `ui_locales` it speaks (`vi`, `en`).
+    fn login_path(
+        &self,
+        query: &str,
+        prompt_login: bool,
+        ui_locales: Option<&str>,
+        now: OffsetDateTime,
+    ) -> String {
         let mut back = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             if k != LOGIN_AFTER {
@@ -416,7 +430,14 @@ impl Provider {
         }
         let target = format!("{}?{}", paths::AUTHORIZE, back.finish());
         let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
-        format!("/?continue={encoded}#/login")
+        let lang = ui_locales
+            .into_iter()
+            .flat_map(|l| l.split(' '))
+            .map(|l| l.split('-').next().unwrap_or_default().to_ascii_lowercase())
+            .find(|l| l == "vi" || l == "en")
+            .map(|l| format!("&lang={l}"))
+            .unwrap_or_default();
+        format!("/?continue={encoded}{lang}#/login")
     }
 
     /// Stores a grant for `req` and `login` and sends the code back.

@@ -76,6 +76,7 @@ export async function callGateway(method, path, { body, token, signal } = {}) {
     throw new ApiError("NETWORK_ERROR", { detail: String(e && e.message), source: "gateway" });
   }
   if (!response.ok) throw await problemOf(response, "gateway");
+  if (response.status === 204) return { status: 204, data: null };
   return { status: response.status, data: await jsonOf(response, "gateway", "NETWORK_ERROR") };
 }
 

@@ -10,6 +10,7 @@ import { icon } from "./icons.js";
 import { usbFlow } from "./usb.js";
 import { simFlow } from "./sim.js";
 import { renderPreview, renderSuccess, row, boundRow } from "./preview.js";
+import { linkedPortals } from "./portals.js";
 import { currentSession, forgetSession, openBrowserSession, portalContinuation, saveSession } from "./session.js";
 
 const TYPES = { citizen: "citizen", enterprise: "organization" };
@@ -273,6 +274,7 @@ export function accountView(main, parts, ctx, app) {
         const [titleKey, body] = made;
         wrap.append(h("section", { class: "card" }, L("h2", titleKey), body));
       }
+      wrap.append(linkedPortals(session, ctx));
       if (session.expires_at) {
         wrap.append(bind(h("p", { class: "hint", testid: "session-expires" }), () => t("account.session_expires", { time: formatDate(session.expires_at, true) })));
       }
@@ -281,7 +283,15 @@ export function accountView(main, parts, ctx, app) {
         class: "button",
         testid: "logout",
         on: {
-          click: () => {
+          click: async () => {
+            logout.disabled = true;
+            // Ends the session at the gateway too (and with it the portals' single
+            // sign-on); whatever the answer, this tab forgets it.
+            try {
+              await callGateway("DELETE", "/v1/sessions/current", { token: session.token });
+            } catch {
+              // Already over, or unreachable: nothing more this page can do.
+            }
             forgetSession();
             app.sessionChanged();
             setFlash("account.logged_out");
