@@ -13,6 +13,8 @@
 //! kyso programs' prefixes (`KYSO_SHIM_`, `KYSO_MSSP_SIM_`, `KYSO_DEMO_`, `KYSO_TEST_`)
 //! and `KYSO_LOG` are theirs and skipped without a word.
 
+pub mod oidc;
+
 use kyso_verify::policy::PolicyOptions;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -52,7 +54,7 @@ pub struct Config {
     #[serde(default)]
     pub web: WebConfig,
     /// The OpenID Provider for portals; absent, its endpoints answer 404.
-    pub oidc: Option<crate::oidc::OidcConfig>,
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 /// `[web]`: what the registration page is told.

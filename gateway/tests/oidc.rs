@@ -118,6 +118,16 @@ async fn raw(
     )
 }
 
+/// The value of the hidden input `name` of a server-rendered form, unescaped.
+fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+}
+
 fn location(headers: &axum::http::HeaderMap) -> String {
     headers[header::LOCATION].to_str().unwrap().to_owned()
 }
@@ -258,14 +268,7 @@ impl Op {
                 .unwrap()
                 .contains("form-action 'self' https://")
         );
-        let field = |name: &str| {
-            let marker = format!("name=\"{name}\" value=\"");
-            let start = html.find(&marker).unwrap() + marker.len();
-            let end = start + html[start..].find('"').unwrap();
-            html[start..end]
-                .replace("&amp;", "&")
-                .replace("&quot;", "\"")
-        };
+        let field = |name: &str| form_field(&html, name);
         let (status, headers, body) = self
             .post_form(
                 "/oidc/consent",
@@ -825,12 +828,7 @@ async fn consent_forms_need_their_session_token_and_this_origin_and_deny_says_so
     let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
     let other = op.cookie(&op.login("citizen-cccd", false).await).await;
     let (_, _, html) = op.get(&portal_a(&[]), Some(&cookie)).await;
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap() + marker.len();
-        let end = start + html[start..].find('"').unwrap();
-        html[start..end].replace("&amp;", "&")
-    };
+    let field = |name: &str| form_field(&html, name);
     let (request, csrf) = (field("request"), field("csrf"));
     // Another session's cookie with this form's token, a missing token, another site.
     for (cookie, csrf, origin, status) in [
@@ -995,12 +993,7 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
         .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
         .await;
     assert!(query_of(&location(&headers)).contains_key("code"));
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap() + marker.len();
-        let end = start + html[start..].find('"').unwrap();
-        html[start..end].replace("&amp;", "&")
-    };
+    let field = |name: &str| form_field(&html, name);
     // Another site cannot post the confirmation.
     let form = [("request", field("request")), ("csrf", field("csrf"))];
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -9,17 +9,14 @@
 //!   (`hwk`) unlocked by a PIN (`pin`), two factors (`mfa`); the USB token is a smart
 //!   card (`sc`).
 
+pub use crate::config::oidc::{SCOPES, SubjectKind};
 use crate::domain::{Account, Method as LoginMethod};
 use kyso_verify::identity::SubjectType;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// The `acr` of every login: identity assurance level 3 (certificate-proven in person
 /// equivalent). A URN of kyso's own, advertised in `acr_values_supported`.
 pub const ACR_IAL3: &str = "urn:kyso:assurance:ial3";
-
-/// The scopes the provider knows. `vn_identity` carries the Vietnamese identifiers.
-pub const SCOPES: [&str; 5] = ["openid", "profile", "vn_identity", "email", "phone"];
 
 /// The claims each scope releases, for the discovery document and the consent screen.
 pub fn claims_of_scope(scope: &str) -> &'static [&'static str] {
@@ -35,17 +32,6 @@ pub fn claims_of_scope(scope: &str) -> &'static [&'static str] {
         "phone" => &["phone_number"],
         _ => &[],
     }
-}
-
-/// Whether a portal sees a pairwise or the public subject identifier.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SubjectKind {
-    /// Different per sector (the default).
-    #[default]
-    Pairwise,
-    /// The account id, the same for every portal that asks for it.
-    Public,
 }
 
 /// RFC 8176 method references of a login.

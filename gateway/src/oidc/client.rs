@@ -3,8 +3,8 @@
 //! HTTP Basic), `private_key_jwt` (OpenID Connect Core §9, RFC 7523 §3), or `none` for a
 //! public client, which PKCE then binds instead.
 
-use super::config::ClientConfig;
 use super::jose;
+use crate::config::oidc::ClientConfig;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;

@@ -3,7 +3,6 @@
 //! signing SIM and consents, and the portal receives an ES256-signed ID token with the
 //! assurance (`acr`), the method (`amr`) and the claims of the scopes it was granted.
 //!
-//! - [`config`]: `[oidc]` and the portals (clients) it declares;
 //! - [`request`]: the authorization request, checked in the order that decides where an
 //!   error may be sent;
 //! - [`client`]: the portals and client authentication at the token endpoint;
@@ -12,17 +11,17 @@
 //! - [`provider`]: the use cases — authorize, consent, token, userinfo;
 //! - [`logout`]: RP-initiated logout, back-channel logout tokens, withdrawing consent.
 //!
-//! What it stores (grants, consents, used client assertions) goes through
+//! Its configuration, `[oidc]` and the portals it declares, is
+//! [`crate::config::oidc`]. What it stores (grants, consents, used client assertions) goes through
 //! [`crate::store::OidcStore`]; browser sessions are the gateway's login sessions.
 
 pub mod claims;
 pub mod client;
-pub mod config;
 pub mod jose;
 pub mod logout;
 pub mod provider;
 pub mod request;
 
-pub use config::OidcConfig;
+pub use crate::config::oidc::OidcConfig;
 pub use logout::Logout;
 pub use provider::{Authorize, ConsentScreen, OAuthError, Provider};

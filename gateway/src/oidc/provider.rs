@@ -5,9 +5,9 @@
 
 use super::claims::{self, ACR_IAL3, SCOPES, amr, claims_of_scope};
 use super::client::{Clients, Credentials};
-use super::config::{ClientConfig, OidcConfig};
 use super::jose::{self, KeySet, SigningKey, b64url};
 use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
+use crate::config::oidc::{ClientConfig, OidcConfig};
 use crate::domain::account::session_hash as token_hash;
 use crate::domain::oidc::{Consent, Grant, Redeemed};
 use crate::domain::{Account, SessionLogin};
@@ -318,20 +318,22 @@ impl Provider {
         }
     }
 
+    /// An authorization request read and checked, or what to answer instead.
+    fn checked(&self, query: &str) -> Result<(Params, AuthorizationRequest), Authorize> {
+        let params = Params::parse(query).map_err(|message| Authorize::Page {
+            status: 400,
+            message,
+        })?;
+        let req = AuthorizationRequest::check(&params, |id| self.clients.get(id))
+            .map_err(|e| self.refused(e))?;
+        Ok((params, req))
+    }
+
     /// The authorization endpoint: `query` as sent, `session` the browser session's token.
     pub async fn authorize(&self, query: &str, session: Option<&str>) -> Authorize {
-        let params = match Params::parse(query) {
-            Ok(p) => p,
-            Err(message) => {
-                return Authorize::Page {
-                    status: 400,
-                    message,
-                };
-            }
-        };
-        let req = match AuthorizationRequest::check(&params, |id| self.clients.get(id)) {
-            Ok(r) => r,
-            Err(e) => return self.refused(e),
+        let (params, req) = match self.checked(query) {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
         };
         let Ok(login) = self.browser_login(session).await else {
             return UNAVAILABLE;
@@ -491,18 +493,9 @@ impl Provider {
             return expired;
         }
         let query = form.get("request").unwrap_or_default();
-        let params = match Params::parse(query) {
-            Ok(p) => p,
-            Err(message) => {
-                return Authorize::Page {
-                    status: 400,
-                    message,
-                };
-            }
-        };
-        let req = match AuthorizationRequest::check(&params, |id| self.clients.get(id)) {
-            Ok(r) => r,
-            Err(e) => return self.refused(e),
+        let (_, req) = match self.checked(query) {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
         };
         let login = match self.browser_login(Some(session)).await {
             Ok(Some(l)) => l,

@@ -2,11 +2,25 @@
 //! serves, declared in configuration (design §12). Validated here, so a portal with an
 //! unusable redirect URI or scope stops the gateway at start-up, not at a person's login.
 
-use super::claims::{SCOPES, SubjectKind};
-use crate::config::{ConfigError, Secret};
+use super::{ConfigError, Secret};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+/// The scopes the provider knows. `vn_identity` carries the Vietnamese identifiers
+/// (what each releases: `oidc::claims::claims_of_scope`).
+pub const SCOPES: [&str; 5] = ["openid", "profile", "vn_identity", "email", "phone"];
+
+/// Whether a portal sees a pairwise or the public subject identifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// Different per sector (the default).
+    #[default]
+    Pairwise,
+    /// The account id, the same for every portal that asks for it.
+    Public,
+}
 
 /// The OpenID Provider; absent, its endpoints answer 404.
 #[derive(Debug, Clone, Deserialize)]
