@@ -4,8 +4,10 @@
   of portal A sends the person to kyso, who logs in with the USB token through the agent
   (SoftHSM), consents, and comes back to the page, which shows the claims (CCCD, acr).
   Portal B then signs the person in without a new proof, under another `sub`. The
-  account page lists both portals. Logging out at portal A ends kyso's session and, by
-  back-channel logout, portal B's.
+  account page lists both portals; withdrawing B ends B's session by back-channel logout
+  and its consent is asked again. Logging out at portal A ends kyso's session and, by
+  back-channel logout, portal B's. The same sign-in with a signing SIM tells the portal
+  the SIM's `amr`.
 - With authlib, a Python OpenID client: a whole code flow with PKCE whose ID token authlib
   verifies against the provider's JWKS, then the protocol's negatives — a wrong redirect
   URI, a reused code, a PKCE mismatch, an expired code, a bad client secret, an unsupported
@@ -17,6 +19,7 @@ module runs, so the accounts it makes touch no other test.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
@@ -32,6 +35,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import expect
 
+from conftest import Phone
 from helpers import tid, usb_sign
 from portals import Apache, ClaimsPage, make_portals
 from stack import toml_str
@@ -73,8 +77,9 @@ def oidc(stack, tmp_path_factory):
     try:
         apache = Apache(work / "apache", stack.origin, portals, backend.url, stack.logs).start()
         register(stack)
+        sim = next(p for p in stack.processes if p.name == "kyso-oidc-mssp-sim")
         yield SimpleNamespace(issuer=stack.origin, a=portals[0], b=portals[1], rp_secret=rp_secret,
-                              apache=apache)
+                              apache=apache, sim_url=sim.url)
     finally:
         if apache:
             apache.stop()
@@ -189,7 +194,21 @@ def test_a_portal_behind_mod_auth_openidc_signs_the_person_in_and_a_second_porta
     portals = page.locator(tid("portal"))
     expect(portals).to_have_count(2)
     expect(page.locator(tid("portal-name"))).to_have_text([a.name, b.name])
+    expect(portals.nth(0).locator("li[data-claim=vn_identifier]")).to_have_count(1)
     shot(page, "linked-portals")
+    # Withdrawing portal B: the list shrinks; B's own session is ended by back-channel
+    # logout, so B sends the person to kyso again, where its consent is asked anew (kyso's
+    # session is still there: no new proof).
+    portals.nth(1).locator(tid("portal-unlink")).click()
+    expect(portals).to_have_count(1)
+    for _ in range(40):
+        page.goto(f"{b.origin}/protected/")
+        if page.locator(tid("portal")).count() == 0:
+            break
+        time.sleep(0.25)
+    expect(page.locator(tid("consent-portal"))).to_have_text(b.name)
+    page.locator(tid("consent-allow")).click()
+    expect(page.locator(tid("portal"))).to_have_text("Portal b")
 
     # Logging out at portal A ends kyso's session and, by back-channel, portal B's.
     page.goto(a.logout_link())
@@ -202,6 +221,43 @@ def test_a_portal_behind_mod_auth_openidc_signs_the_person_in_and_a_second_porta
             break
         time.sleep(0.25)
     expect(page.locator(tid("for-portal"))).to_be_visible()
+
+
+def register_by_sim(stack, handset: Phone, number: str) -> None:
+    started = requests.post(f"{stack.origin}/v1/registrations/sim", json={"phone": number}, timeout=30)
+    assert started.status_code == 202, started.text
+    assert handset.confirm(handset.pending()["id"])["result"] == "SIGNED"
+    preview = requests.get(f"{stack.origin}/v1/registrations/sim/{started.json()['session_id']}?wait=20",
+                           timeout=60).json()
+    assert preview.get("state") == "complete", preview
+    confirmed = requests.post(f"{stack.origin}/v1/registrations/{preview['ticket']}/confirm", json={}, timeout=30)
+    assert confirmed.status_code == 201, confirmed.text
+
+
+def test_a_portal_signs_in_a_person_who_proves_with_a_signing_sim(page, oidc, stack, shot):
+    """The same sign-in with the signing SIM: the phone confirms with the PIN, and the
+    portal is told the method (amr) of a SIM."""
+    number = "+84912000002"
+    handset = Phone(oidc.sim_url, number)
+    register_by_sim(stack, handset, number)
+    page.goto(f"{oidc.a.origin}/protected/")
+    expect(page.locator(tid("for-portal"))).to_be_visible()
+    page.locator(tid("login-sim")).click()
+    page.locator(tid("sim-phone")).fill(number)
+    page.locator(tid("sim-submit")).click()
+    code = page.locator(tid("sim-code"))
+    expect(code).to_have_text(re.compile(r"^\d{4}$"))
+    request = handset.pending()
+    assert request["verification_code"] == code.inner_text()
+    assert handset.confirm(request["id"])["result"] == "SIGNED"
+    expect(page.locator(tid("consent-portal"))).to_have_text(oidc.a.name, timeout=30_000)
+    page.locator(tid("consent-allow")).click()
+    expect(page.locator(tid("portal"))).to_have_text("Portal a")
+    seen = claims_on(page)
+    assert seen["amr"] == "hwk,pin,mfa", seen
+    assert seen["acr"] == ACR
+    assert json.loads(seen["vn_identifier"])["kind"] == "CCCD", seen
+    shot(page, "portal-a-sim")
 
 
 # -- authlib: the protocol's negatives -----------------------------------------------------
