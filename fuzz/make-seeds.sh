@@ -115,6 +115,42 @@ token web-eid:1.0 HS256 "$cert" "$sig" >"$seeds/auth_token/unknown-algorithm.jso
 token web-eid:1.0 RS256 "${cert:0:40}*" "$sig" >"$seeds/auth_token/bad-base64.json"
 cp "$PKI/persons/citizen-ec/cert.der" "$seeds/auth_token/raw-cert-ec.der"
 
+# 5. jose: a portal's JWK Set (an EC P-256 and an RSA-2048 key, made by OpenSSL), a
+#    newline, and a client assertion: ES256 and RS256 ones that verify (signed with
+#    `openssl dgst`; ES256 signatures converted from DER to r || s), and refusals — alg
+#    none, HS256, a kid no key has, a token with no JWK Set.
+mkdir -p "$seeds/jose"
+rm -f "$seeds/jose"/*
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/ec.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.pem" 2>/dev/null
+# The EC point's x and y: the last 64 bytes of the DER public key.
+ec_xy="$(openssl pkey -in "$work/ec.pem" -pubout -outform DER | tail -c 64 | xxd -p -c 64)"
+ec_x="$(printf '%s' "${ec_xy:0:64}" | xxd -r -p | b64url)"
+ec_y="$(printf '%s' "${ec_xy:64:64}" | xxd -r -p | b64url)"
+rsa_n="$(openssl rsa -in "$work/rsa.pem" -noout -modulus 2>/dev/null | cut -d= -f2 | xxd -r -p | b64url)"
+jwks="{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"ec\",\"x\":\"$ec_x\",\"y\":\"$ec_y\"},{\"kty\":\"RSA\",\"kid\":\"rsa\",\"n\":\"$rsa_n\",\"e\":\"AQAB\"}]}"
+claims="$(printf '{"iss":"portal-k","sub":"portal-k","aud":"https://kyso.test/oidc/token","jti":"j1","exp":4102444800}' | b64url)"
+jws() { # alg kid key → a compact JWS signed with key (ES256 as r || s)
+    local input sig
+    input="$(printf '{"alg":"%s","kid":"%s"}' "$1" "$2" | b64url).$claims"
+    if [[ "$1" == ES256 ]]; then
+        # DER ECDSA-Sig-Value → the two 32-byte integers, left-padded.
+        sig="$(printf '%s' "$input" | openssl dgst -sha256 -sign "$3" | openssl asn1parse -inform DER \
+            | awk -F: '/INTEGER/ {print $NF}' | while read -r v; do printf '%064s' "$v" | tr ' ' 0; done \
+            | xxd -r -p | b64url)"
+    else
+        sig="$(printf '%s' "$input" | openssl dgst -sha256 -sign "$3" | b64url)"
+    fi
+    printf '%s.%s' "$input" "$sig"
+}
+printf '%s\n%s' "$jwks" "$(jws ES256 ec "$work/ec.pem")" >"$seeds/jose/es256-verifies"
+printf '%s\n%s' "$jwks" "$(jws RS256 rsa "$work/rsa.pem")" >"$seeds/jose/rs256-verifies"
+printf '%s\n%s' "$jwks" "$(jws ES256 nobody "$work/ec.pem")" >"$seeds/jose/unknown-kid"
+printf '%s\n%s.%s.' "$jwks" "$(printf '{"alg":"none"}' | b64url)" "$claims" >"$seeds/jose/alg-none"
+printf '%s\n%s.%s.%s' "$jwks" "$(printf '{"alg":"HS256"}' | b64url)" "$claims" "$(printf 'mac' | b64url)" >"$seeds/jose/hs256"
+printf '%s' "$(jws ES256 ec "$work/ec.pem")" >"$seeds/jose/no-jwks"
+
 echo "seeds written to $seeds:"
 for d in "$seeds"/*/; do
     printf '  %-14s %3d files, %6d bytes\n' "$(basename "$d")" \

@@ -5,6 +5,7 @@
 pub mod auth_token;
 pub mod crl;
 pub mod identity;
+pub mod jose;
 pub mod mss;
 pub mod ocsp_response;
 pub mod phone;

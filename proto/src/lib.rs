@@ -7,7 +7,10 @@
 //! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (design §3).
 //! - [`mss`]: the signing-SIM protocol between the gateway and an MSSP, what a SIM signs
 //!   and the verification code (design §3).
+//! - [`jose`]: the JWS and JWK the gateway's OpenID Provider signs and verifies (design
+//!   §12).
 
+pub mod jose;
 pub mod mss;
 pub mod phone;
 pub mod webeid;

@@ -7,7 +7,8 @@
 //!   error may be sent;
 //! - [`client`]: the portals and client authentication at the token endpoint;
 //! - [`claims`]: `sub` (pairwise by default), `acr`, `amr`, and the scopes' claims;
-//! - [`jose`]: base64url, ES256 JWS, JWK and thumbprints, client assertion checks;
+//! - [`jose`] (from `kyso-proto`, where it is fuzzed): base64url, ES256 JWS, JWK and
+//!   thumbprints, client assertion checks;
 //! - [`provider`]: the use cases — authorize, consent, token, userinfo;
 //! - [`logout`]: RP-initiated logout, back-channel logout tokens, withdrawing consent.
 //!
@@ -17,11 +18,11 @@
 
 pub mod claims;
 pub mod client;
-pub mod jose;
 pub mod logout;
 pub mod provider;
 pub mod request;
 
 pub use crate::config::oidc::OidcConfig;
+pub use kyso_proto::jose;
 pub use logout::Logout;
 pub use provider::{Authorize, ConsentScreen, OAuthError, Provider};
