@@ -128,6 +128,18 @@ fn form_field(html: &str, name: &str) -> String {
         .replace("&quot;", "\"")
 }
 
+/// The authorization request a login redirect to the page returns to.
+fn continue_of(to_page: &str) -> String {
+    assert!(to_page.starts_with("/?continue="), "{to_page}");
+    let query = to_page.trim_start_matches("/?");
+    let query = query.split('#').next().unwrap();
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "continue")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
 fn location(headers: &axum::http::HeaderMap) -> String {
     headers[header::LOCATION].to_str().unwrap().to_owned()
 }
@@ -446,6 +458,7 @@ async fn a_second_portal_gets_single_sign_on_and_another_sub_and_remembered_cons
         ("client_id", "portal-a"),
         ("redirect_uri", A_CB),
         ("scope", "openid email"),
+        ("nonce", "n-2"),
     ]);
     let (status, _, html) = op.get(&wider, Some(&cookie)).await;
     assert_eq!(status, 200);
@@ -489,18 +502,7 @@ async fn prompt_none_login_and_max_age_are_honoured() {
     let (_, headers, _) = op
         .get(&portal_a(&[("prompt", "login")]), Some(&cookie))
         .await;
-    let to_page = location(&headers);
-    assert!(to_page.starts_with("/?continue="), "{to_page}");
-    let continue_to: String = url::form_urlencoded::parse(
-        to_page
-            .trim_start_matches("/?")
-            .trim_end_matches("#/login")
-            .as_bytes(),
-    )
-    .find(|(k, _)| k == "continue")
-    .unwrap()
-    .1
-    .into_owned();
+    let continue_to = continue_of(&location(&headers));
     assert!(continue_to.contains("kyso_login_after="), "{continue_to}");
     // Coming back with the old session is not enough…
     let (_, headers, _) = op.get(&continue_to, Some(&cookie)).await;
@@ -763,6 +765,7 @@ async fn private_key_jwt_assertions_authenticate_once() {
         ("client_id", "portal-k"),
         ("redirect_uri", "https://k.gov.vn/cb"),
         ("scope", "openid"),
+        ("nonce", "n-k"),
     ]);
     let back = op.consent(&path, &cookie, "allow").await;
     let code = query_of(&back)["code"].clone();
@@ -1134,4 +1137,159 @@ async fn the_login_page_speaks_the_first_language_of_ui_locales_it_knows() {
             None => assert!(!to.contains("lang="), "{to}"),
         }
     }
+}
+
+/// The marker that lets a proof made on the page satisfy `prompt=login` is bound to its
+/// request and short-lived: carried over to another request, or kept too long, it does
+/// not count; `max_age=0` is met by the proof just made, not sent round forever.
+#[tokio::test]
+async fn a_login_marker_counts_only_for_its_own_request_and_only_briefly() {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let (_, headers, _) = op
+        .get(&portal_a(&[("prompt", "login")]), Some(&cookie))
+        .await;
+    let continue_to = continue_of(&location(&headers));
+    let marker = query_of(&continue_to)["kyso_login_after"].clone();
+    op.w.clock.advance(time::Duration::seconds(5));
+    let fresh = op.cookie(&op.login("citizen-cccd", false).await).await;
+    // The same marker on another request (another state) does not vouch for the login.
+    let other = portal_a(&[("prompt", "login")]).replace("state=st-1", "state=st-2");
+    let carried = format!(
+        "{other}&kyso_login_after={}",
+        url::form_urlencoded::byte_serialize(marker.as_bytes()).collect::<String>()
+    );
+    let (_, headers, _) = op.get(&carried, Some(&fresh)).await;
+    assert!(
+        location(&headers).starts_with("/?continue="),
+        "a marker moved to another request"
+    );
+    // Its own request: the code.
+    let (_, headers, _) = op.get(&continue_to, Some(&fresh)).await;
+    assert!(location(&headers).starts_with(A_CB));
+    // A quarter of an hour later the marker is spent.
+    op.w.clock.advance(time::Duration::minutes(16));
+    let later = op.cookie(&op.login("citizen-cccd", false).await).await;
+    let (_, headers, _) = op.get(&continue_to, Some(&later)).await;
+    assert!(
+        location(&headers).starts_with("/?continue="),
+        "an old marker"
+    );
+
+    // max_age=0: the page's return carries a marker, and the proof made then is enough.
+    let (_, headers, _) = op.get(&portal_a(&[("max_age", "0")]), Some(&later)).await;
+    let back_from_page = continue_of(&location(&headers));
+    op.w.clock.advance(time::Duration::seconds(3));
+    let newest = op.cookie(&op.login("citizen-cccd", false).await).await;
+    op.w.clock.advance(time::Duration::seconds(2));
+    let (_, headers, _) = op.get(&back_from_page, Some(&newest)).await;
+    assert!(
+        location(&headers).starts_with(A_CB),
+        "max_age=0 must not loop"
+    );
+}
+
+#[tokio::test]
+async fn a_consent_form_is_bound_to_its_request_and_posts_need_a_fresh_enough_login() {
+    let op = op().await;
+    let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
+    let (_, _, html) = op
+        .get(&portal_a(&[("prompt", "consent")]), Some(&cookie))
+        .await;
+    let csrf = form_field(&html, "csrf");
+    // The form's token with another request (one that demands a new proof): refused.
+    let demanding = portal_a(&[("prompt", "login"), ("max_age", "0")]);
+    let demanding = demanding.trim_start_matches("/oidc/authorize?");
+    let (status, headers, _) = op
+        .post_form(
+            "/oidc/consent",
+            &[
+                ("request", demanding),
+                ("csrf", &csrf),
+                ("decision", "allow"),
+            ],
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(!headers.contains_key(header::LOCATION));
+    // A consent screen shown for a max_age login, posted after the login grew too old.
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let young = portal_a(&[("max_age", "60"), ("prompt", "consent")]);
+    let (_, _, html) = op.get(&young, Some(&cookie)).await;
+    let (request, csrf) = (form_field(&html, "request"), form_field(&html, "csrf"));
+    op.w.clock.advance(time::Duration::seconds(61));
+    let (status, headers, _) = op
+        .post_form(
+            "/oidc/consent",
+            &[
+                ("request", &request),
+                ("csrf", &csrf),
+                ("decision", "allow"),
+            ],
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(!headers.contains_key(header::LOCATION));
+}
+
+#[tokio::test]
+async fn posted_requests_go_on_as_gets_and_echoed_values_are_bounded() {
+    let op = op().await;
+    let form = portal_a(&[]);
+    let form = form.trim_start_matches("/oidc/authorize?");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, headers, _) = op.post_form("/oidc/authorize", &pairs, &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location(&headers),
+        format!(
+            "/oidc/authorize?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish()
+        )
+    );
+    let (status, headers, _) = op
+        .post_form(
+            "/oidc/logout",
+            &[
+                ("client_id", "portal-a"),
+                ("post_logout_redirect_uri", A_BYE),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location(&headers).starts_with("/oidc/logout?client_id=portal-a"));
+    // A state too long to echo is refused without being echoed; a nonce too long too.
+    let long = "s".repeat(600);
+    let (_, headers, _) = op
+        .get(
+            &portal_a(&[]).replace("state=st-1", &format!("state={long}")),
+            None,
+        )
+        .await;
+    let q = query_of(&location(&headers));
+    assert_eq!(q["error"], "invalid_request");
+    assert!(!q.contains_key("state"));
+    let (_, headers, _) = op
+        .get(
+            &portal_a(&[]).replace("nonce=n-1", &format!("nonce={long}")),
+            None,
+        )
+        .await;
+    assert_eq!(query_of(&location(&headers))["error"], "invalid_request");
+    // A confidential portal that binds its code by neither PKCE nor nonce is refused.
+    let unbound = portal_a(&[]).replace("&nonce=n-1", "");
+    let (_, headers, _) = op.get(&unbound, None).await;
+    assert_eq!(query_of(&location(&headers))["error"], "invalid_request");
 }

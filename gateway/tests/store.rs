@@ -339,7 +339,13 @@ pub async fn a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers(b: impl
         let store = store.clone();
         async move {
             store
-                .redeem_code("code-1", &format!("at-{i}"), T0 + Duration::minutes(10), T0)
+                .redeem_code(
+                    "code-1",
+                    "portal-a",
+                    &format!("at-{i}"),
+                    T0 + Duration::minutes(10),
+                    T0,
+                )
                 .await
                 .unwrap()
         }
@@ -367,18 +373,29 @@ pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: i
     // An expired code is unknown, and stays unknown.
     assert_eq!(
         store
-            .redeem_code("code-2", "at-x", until, g.code_expires_at)
+            .redeem_code("code-2", "portal-a", "at-x", until, g.code_expires_at)
             .await
             .unwrap(),
         Redeemed::Unknown
     );
     assert_eq!(
-        store.redeem_code("nope", "at-y", until, T0).await.unwrap(),
+        store
+            .redeem_code("nope", "portal-a", "at-y", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+    // Another client's code: unknown to it, and left untouched for its own client.
+    assert_eq!(
+        store
+            .redeem_code("code-1", "portal-b", "at-z", until, T0)
+            .await
+            .unwrap(),
         Redeemed::Unknown
     );
     assert_eq!(
         store
-            .redeem_code("code-1", "at-1", until, T0)
+            .redeem_code("code-1", "portal-a", "at-1", until, T0)
             .await
             .unwrap(),
         Redeemed::Granted(g.clone())
@@ -392,7 +409,7 @@ pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: i
     // The code again: refused, and the token it gave is revoked.
     assert_eq!(
         store
-            .redeem_code("code-1", "at-2", until, T0)
+            .redeem_code("code-1", "portal-a", "at-2", until, T0)
             .await
             .unwrap(),
         Redeemed::Reused
@@ -402,7 +419,7 @@ pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: i
     assert!(store.purge_expired(until).await.unwrap() >= 2);
     assert_eq!(
         store
-            .redeem_code("code-1", "at-3", until, T0)
+            .redeem_code("code-1", "portal-a", "at-3", until, T0)
             .await
             .unwrap(),
         Redeemed::Unknown
@@ -448,11 +465,20 @@ pub async fn consents_are_listed_replaced_and_withdrawn_with_their_tokens(b: imp
     store.put_grant("code-b", &g).await.unwrap();
     let until = T0 + Duration::minutes(10);
     store
-        .redeem_code("code-b", "at-b", until, T0)
+        .redeem_code("code-b", "portal-b", "at-b", until, T0)
         .await
         .unwrap();
     assert!(store.access_grant("at-b", T0).await.unwrap().is_some());
+    store.put_grant("code-b2", &g).await.unwrap();
     assert!(store.delete_consent(&a.id, "portal-b").await.unwrap());
+    // A code issued before the withdrawal is used up with it.
+    assert_ne!(
+        store
+            .redeem_code("code-b2", "portal-b", "at-b2", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Granted(g.clone())
+    );
     assert!(!store.delete_consent(&a.id, "portal-b").await.unwrap());
     assert_eq!(store.access_grant("at-b", T0).await.unwrap(), None);
     assert_eq!(store.consents(&a.id).await.unwrap().len(), 1);

@@ -16,6 +16,7 @@
 
 use super::oidc_pages;
 use super::{ApiError, AppState};
+use crate::oidc::provider::paths;
 use crate::oidc::{Authorize, Logout, OAuthError, Provider};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -143,16 +144,23 @@ pub async fn authorize(Op(p): Op, headers: HeaderMap, RawQuery(query): RawQuery)
     )
 }
 
-/// `POST /oidc/authorize` (OpenID Connect Core §3.1.2.1: the same request as a form).
-pub async fn authorize_form(Op(p): Op, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(form) = form_text(&headers, &body) else {
-        return answer(Authorize::Page {
+/// `POST /oidc/authorize` (OpenID Connect Core §3.1.2.1: the same request as a form):
+/// sent on as the same request by `GET`. A portal's form posts cross-site, and the
+/// browser sends a `SameSite=Lax` cookie with a top-level `GET` only; answering the post
+/// itself would see no session and ask for a new login every time.
+pub async fn authorize_form(headers: HeaderMap, body: Bytes) -> Response {
+    as_get(paths::AUTHORIZE, &headers, &body)
+}
+
+/// A form post answered by `303` to `path` with the form as its query.
+fn as_get(path: &str, headers: &HeaderMap, body: &Bytes) -> Response {
+    match form_text(headers, body) {
+        Some(form) => see_other(&format!("{path}?{form}")),
+        None => answer(Authorize::Page {
             status: 400,
             message: "the request is not a form",
-        });
-    };
-    let session = session_cookie(&headers);
-    answer(p.authorize(&form, session.as_deref()).await)
+        }),
+    }
 }
 
 /// Whether a browser form post comes from this origin (when the browser says).
@@ -198,7 +206,7 @@ pub async fn session(Op(p): Op, State(s): State<AppState>, headers: HeaderMap) -
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| crate::oidc::client::credentials(v, "Bearer"))
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() < 200);
     let Some(token) = token else {
@@ -263,8 +271,16 @@ fn logged_out(outcome: Logout) -> Response {
                 message,
             });
         }
-        Logout::Confirm { request, csrf } => {
-            return no_store(oidc_pages::logout_confirm(&request, &csrf));
+        Logout::Confirm {
+            request,
+            csrf,
+            redirect_origin,
+        } => {
+            return no_store(oidc_pages::logout_confirm(
+                &request,
+                &csrf,
+                redirect_origin.as_deref(),
+            ));
         }
         Logout::Done(Some(to)) => see_other(&to),
         Logout::Done(None) => no_store(oidc_pages::logged_out()),
@@ -297,24 +313,22 @@ pub async fn logout_form(
     body: Bytes,
 ) -> Response {
     let Some(form) = form_text(&headers, &body) else {
-        return answer(Authorize::Page {
-            status: 400,
-            message: "the request is not a form",
-        });
+        return as_get(paths::LOGOUT, &headers, &body);
     };
-    let session = session_cookie(&headers);
     let confirmation = crate::oidc::request::Params::parse(&form)
         .ok()
         .and_then(|f| {
             let csrf = f.get("csrf")?.to_owned();
             Some((f.raw("request").unwrap_or_default().to_owned(), csrf))
         });
-    let outcome = match confirmation {
-        Some((request, csrf)) if same_origin(&s, &headers) => {
-            p.logout(&request, session.as_deref(), Some(&csrf)).await
-        }
-        Some(_) => Logout::Page("this form was posted from another site"),
-        None => p.logout(&form, session.as_deref(), None).await,
+    // A portal's logout request posted cross-site goes on as a `GET` (see
+    // `authorize_form`); only the person's own confirmation is answered here.
+    let Some((request, csrf)) = confirmation else {
+        return as_get(paths::LOGOUT, &headers, &body);
     };
-    logged_out(outcome)
+    if !same_origin(&s, &headers) {
+        return logged_out(Logout::Page("this form was posted from another site"));
+    }
+    let session = session_cookie(&headers);
+    logged_out(p.logout(&request, session.as_deref(), Some(&csrf)).await)
 }

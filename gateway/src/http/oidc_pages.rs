@@ -99,37 +99,40 @@ pub fn consent(screen: &ConsentScreen) -> Response {
         request = escape(&screen.request),
         csrf = escape(&screen.csrf),
     );
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
-         base-uri 'none'; form-action 'self' {}",
-        screen.redirect_origin
-    );
-    let mut response = html(
-        StatusCode::OK,
-        "Liên kết tài khoản / Link your account",
-        &body,
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    with_origin_on_posts(response)
+    with_form_policy(
+        html(
+            StatusCode::OK,
+            "Liên kết tài khoản / Link your account",
+            &body,
+        ),
+        &screen.redirect_origin,
+    )
 }
 
-/// A form page whose post must carry its `Origin`: under the gateway's usual
-/// `Referrer-Policy: no-referrer` the browser sends `Origin: null` with a form post;
-/// `same-origin` sends it to this origin only (and still no referrer to a portal).
-fn with_origin_on_posts(mut response: Response) -> Response {
-    response.headers_mut().insert(
+/// The headers of a page with a form that posts here and is then redirected to
+/// `redirect_origin` (a portal; empty for none): a policy allowing exactly those form
+/// targets (browsers check the redirect too), and `Referrer-Policy: same-origin`, under
+/// which the post carries its `Origin` (the gateway's usual `no-referrer` makes it
+/// `null`) and still no referrer reaches the portal.
+fn with_form_policy(mut response: Response, redirect_origin: &str) -> Response {
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'self' {redirect_origin}"
+    );
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp.trim_end()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
     response
 }
 
-/// Asks the person to confirm a logout no portal vouched for.
-pub fn logout_confirm(request: &str, csrf: &str) -> Response {
+/// Asks the person to confirm a logout no portal vouched for. Its policy lets the form
+/// post here and then follow the redirect to the portal's `redirect_origin` only.
+pub fn logout_confirm(request: &str, csrf: &str, redirect_origin: Option<&str>) -> Response {
     let body = format!(
         "<h1 id=\"page-title\">Đăng xuất khỏi tài khoản định danh?</h1>\
          <p lang=\"en\" class=\"hint\">Log out of your identity account?</p>\
@@ -143,7 +146,10 @@ pub fn logout_confirm(request: &str, csrf: &str) -> Response {
         escape(request),
         escape(csrf)
     );
-    with_origin_on_posts(html(StatusCode::OK, "Đăng xuất / Log out", &body))
+    with_form_policy(
+        html(StatusCode::OK, "Đăng xuất / Log out", &body),
+        redirect_origin.unwrap_or_default(),
+    )
 }
 
 /// Says the person is logged out.

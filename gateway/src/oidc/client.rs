@@ -112,6 +112,13 @@ pub struct AssertionUse {
     pub expires_at: OffsetDateTime,
 }
 
+/// The credentials of an `Authorization` header of `scheme`, whose name is matched
+/// without regard to case (RFC 9110 §11.1).
+pub fn credentials<'h>(header: &'h str, scheme: &str) -> Option<&'h str> {
+    let (name, rest) = header.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
 /// Constant-time equality of two secrets.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -128,7 +135,7 @@ impl Clients {
         audiences: &[&str],
         now: OffsetDateTime,
     ) -> Result<(&Client, Option<AssertionUse>), AuthError> {
-        let basic = creds.authorization.and_then(|h| h.strip_prefix("Basic "));
+        let basic = creds.authorization.and_then(|h| credentials(h, "Basic"));
         let methods = usize::from(basic.is_some())
             + usize::from(creds.assertion.is_some())
             + usize::from(creds.client_secret.is_some());
@@ -257,4 +264,18 @@ fn unverified_claims(token: &str) -> Option<Value> {
         .decode(payload)
         .ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials;
+
+    #[test]
+    fn the_scheme_is_matched_without_regard_to_case_and_must_stand_alone() {
+        assert_eq!(credentials("Basic YWJj", "Basic"), Some("YWJj"));
+        assert_eq!(credentials("bAsIc  YWJj ", "Basic"), Some("YWJj"));
+        assert_eq!(credentials("BasicYWJj", "Basic"), None);
+        assert_eq!(credentials("Bearer x", "Basic"), None);
+        assert_eq!(credentials("", "Bearer"), None);
+    }
 }

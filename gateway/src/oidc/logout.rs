@@ -32,8 +32,10 @@ pub enum Logout {
     Confirm {
         /// The logout request, posted back.
         request: String,
-        /// The CSRF token of the browser session.
+        /// The CSRF token of the browser session and this request.
         csrf: String,
+        /// The origin the confirmed form is redirected to, if a portal asked.
+        redirect_origin: Option<String>,
     },
     /// Logged out (or there was no session): where to go, if a portal asked.
     Done(Option<String>),
@@ -89,18 +91,24 @@ impl Provider {
         let Some(token) = session else {
             return Logout::Done(back);
         };
-        let Ok(Some(login)) = self.browser_login_of(token).await else {
-            return Logout::Done(back);
+        let login = match self.browser_login_of(token).await {
+            Ok(Some(login)) => login,
+            Ok(None) => return Logout::Done(back),
+            Err(()) => return Logout::Page("the service is unavailable; try again in a moment"),
         };
         let hint_is_this_person = hint.as_ref().is_some_and(|h| {
             let aud = h["aud"].as_str().unwrap_or_default();
             h["sub"].as_str() == Some(self.subject_for(aud, &login.account.id).as_str())
         });
-        let confirmed = confirmed.is_some_and(|csrf| self.csrf_matches(token, csrf));
+        let confirmed = confirmed.is_some_and(|csrf| self.csrf_matches(token, query, csrf));
         if !hint_is_this_person && !confirmed {
             return Logout::Confirm {
                 request: query.to_owned(),
-                csrf: self.csrf(token),
+                csrf: self.csrf(token, query),
+                redirect_origin: back
+                    .as_deref()
+                    .and_then(|b| url::Url::parse(b).ok())
+                    .map(|u| u.origin().ascii_serialization()),
             };
         }
         if self.end(token, &login.account.id).await.is_err() {
@@ -182,8 +190,10 @@ impl Provider {
             };
             let client = consent.client_id.clone();
             tokio::spawn(async move {
+                // No redirects: a 307 must not carry the token somewhere else.
                 let sent = reqwest::Client::builder()
                     .timeout(BACKCHANNEL_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| e.to_string());
                 let answer = match sent {

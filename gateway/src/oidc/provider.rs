@@ -42,6 +42,9 @@ pub mod paths {
 /// `prompt=login` (so the person, back from the page, is not sent to log in again).
 const LOGIN_AFTER: &str = "kyso_login_after";
 
+/// How long a login-time marker stays usable: the time to log in on the page.
+const MARKER_LIFETIME: Duration = Duration::minutes(15);
+
 /// What the authorization endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorize {
@@ -206,6 +209,8 @@ impl Provider {
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "authorization_response_iss_parameter_supported": true,
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": false,
         })
     }
 
@@ -229,14 +234,20 @@ impl Provider {
             .is_ok()
     }
 
-    /// The CSRF token of the provider's forms for a browser session.
-    pub fn csrf(&self, session_token: &str) -> String {
-        self.mac("csrf", &token_hash(session_token))
+    /// The CSRF token of the provider's forms for a browser session, bound to the request the form carries, so a token from one form cannot be posted
+    /// with another request.
+    pub fn csrf(&self, session_token: &str, request: &str) -> String {
+        self.mac("csrf", &format!("{}\0{request}", token_hash(session_token)))
     }
 
-    /// Whether `csrf` is the form token of this browser session.
-    pub(crate) fn csrf_matches(&self, session_token: &str, csrf: &str) -> bool {
-        csrf.len() < 100 && self.mac_matches("csrf", &token_hash(session_token), csrf)
+    /// Whether `csrf` is the form token of this browser session and this request.
+    pub(crate) fn csrf_matches(&self, session_token: &str, request: &str, csrf: &str) -> bool {
+        csrf.len() < 100
+            && self.mac_matches(
+                "csrf",
+                &format!("{}\0{request}", token_hash(session_token)),
+                csrf,
+            )
     }
 
     /// The core the provider serves.
@@ -339,20 +350,7 @@ impl Provider {
             return UNAVAILABLE;
         };
         let now = self.now();
-        let login_after = params.get(LOGIN_AFTER).and_then(|v| {
-            let (at, mac) = v.split_once('.')?;
-            self.mac_matches(LOGIN_AFTER, at, mac)
-                .then(|| at.parse::<i64>().ok())
-                .flatten()
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        });
-        let satisfies = |l: &SessionLogin| {
-            let young_enough = req
-                .max_age
-                .is_none_or(|m| now - l.auth_time <= Duration::seconds(m));
-            let fresh = !req.prompt.login || login_after.is_some_and(|after| l.auth_time >= after);
-            young_enough && fresh
-        };
+        let satisfies = |l: &SessionLogin| self.fresh_enough(&params, &req, l, now);
         let login = match login {
             Some(l) if satisfies(&l) => l,
             _ if req.prompt.none => {
@@ -365,14 +363,7 @@ impl Provider {
                     ],
                 );
             }
-            _ => {
-                return Authorize::Login(self.login_path(
-                    query,
-                    req.prompt.login,
-                    req.ui_locales.as_deref(),
-                    now,
-                ));
-            }
+            _ => return Authorize::Login(self.login_path(query, &req, now)),
         };
         let Ok(consents) = self.gateway.store().consents(&login.account.id).await else {
             return UNAVAILABLE;
@@ -406,34 +397,82 @@ impl Provider {
                 .unwrap_or_default(),
             scopes: req.scopes,
             request: query.to_owned(),
-            csrf: session.map(|s| self.csrf(s)).unwrap_or_default(),
+            csrf: session.map(|s| self.csrf(s, query)).unwrap_or_default(),
         })
     }
 
-    /// Where kyso's page logs the person in and then returns to this request; with
-    /// `prompt=login`, the return carries the time a new proof must be younger than.
-    /// The page's language is the first of `ui_locales` it speaks (`vi`, `en`).
-    fn login_path(
+    /// What a login-time marker vouches for: the time, bound to the request it was made
+    /// for (so it cannot be carried over to another portal's or another request's
+    /// `prompt=login`).
+    fn marker_input(at: &str, req: &AuthorizationRequest) -> String {
+        [
+            at,
+            &req.client_id,
+            &req.redirect_uri,
+            req.state.as_deref().unwrap_or_default(),
+            req.nonce.as_deref().unwrap_or_default(),
+            req.code_challenge.as_deref().unwrap_or_default(),
+        ]
+        .join("\0")
+    }
+
+    /// The time after which a proof satisfies this request's `prompt=login` or `max_age`:
+    /// from the MAC'd marker the request carries back from the page, if it was made for
+    /// this request less than [`MARKER_LIFETIME`] ago.
+    fn login_after(
         &self,
-        query: &str,
-        prompt_login: bool,
-        ui_locales: Option<&str>,
+        params: &Params,
+        req: &AuthorizationRequest,
         now: OffsetDateTime,
-    ) -> String {
+    ) -> Option<OffsetDateTime> {
+        let (at, mac) = params.get(LOGIN_AFTER)?.split_once('.')?;
+        if !self.mac_matches(LOGIN_AFTER, &Self::marker_input(at, req), mac) {
+            return None;
+        }
+        let after = OffsetDateTime::from_unix_timestamp(at.parse().ok()?).ok()?;
+        (now - after <= MARKER_LIFETIME && after <= now).then_some(after)
+    }
+
+    /// Whether `login` is fresh enough for `req` (OpenID Connect Core §3.1.2.1):
+    /// `prompt=login` needs a proof made after the request sent the person to log in;
+    /// `max_age` a proof at most that old, or one made after that (so `max_age=0`, like
+    /// `prompt=login`, is met by the proof the person just made).
+    fn fresh_enough(
+        &self,
+        params: &Params,
+        req: &AuthorizationRequest,
+        login: &SessionLogin,
+        now: OffsetDateTime,
+    ) -> bool {
+        let proven_since = self
+            .login_after(params, req, now)
+            .is_some_and(|after| login.auth_time >= after);
+        let young_enough = req
+            .max_age
+            .is_none_or(|m| now - login.auth_time <= Duration::seconds(m));
+        // A proof since the request sent the person to log in meets both; without one,
+        // only a young enough login, and only when no new proof was demanded.
+        proven_since || (young_enough && !req.prompt.login)
+    }
+
+    /// Where kyso's page logs the person in and then returns to this request. The return
+    /// carries the time the new proof must be younger than, MAC'd and bound to the
+    /// request; the page's language is the first of `ui_locales` it speaks (`vi`, `en`).
+    fn login_path(&self, query: &str, req: &AuthorizationRequest, now: OffsetDateTime) -> String {
         let mut back = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             if k != LOGIN_AFTER {
                 back.append_pair(&k, &v);
             }
         }
-        if prompt_login {
-            let at = now.unix_timestamp().to_string();
-            back.append_pair(LOGIN_AFTER, &format!("{at}.{}", self.mac(LOGIN_AFTER, &at)));
-        }
+        let at = now.unix_timestamp().to_string();
+        let mac = self.mac(LOGIN_AFTER, &Self::marker_input(&at, req));
+        back.append_pair(LOGIN_AFTER, &format!("{at}.{mac}"));
         let target = format!("{}?{}", paths::AUTHORIZE, back.finish());
         let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
-        let lang = ui_locales
-            .into_iter()
+        let lang = req
+            .ui_locales
+            .iter()
             .flat_map(|l| l.split(' '))
             .map(|l| l.split('-').next().unwrap_or_default().to_ascii_lowercase())
             .find(|l| l == "vi" || l == "en")
@@ -486,14 +525,14 @@ impl Provider {
         let Some(session) = session else {
             return expired;
         };
+        let query = form.raw("request").unwrap_or_default();
         if !form
             .get("csrf")
-            .is_some_and(|c| self.csrf_matches(session, c))
+            .is_some_and(|c| self.csrf_matches(session, query, c))
         {
             return expired;
         }
-        let query = form.get("request").unwrap_or_default();
-        let (_, req) = match self.checked(query) {
+        let (params, req) = match self.checked(query) {
             Ok(checked) => checked,
             Err(refused) => return refused,
         };
@@ -502,6 +541,10 @@ impl Provider {
             Ok(None) => return expired,
             Err(()) => return UNAVAILABLE,
         };
+        // The consent screen was shown for a fresh enough login; the post must be too.
+        if !self.fresh_enough(&params, &req, &login, self.now()) {
+            return expired;
+        }
         match form.get("decision") {
             Some("allow") => {
                 let consent = Consent {
@@ -596,6 +639,7 @@ impl Provider {
         let redeemed = store
             .redeem_code(
                 &token_hash(code),
+                &client.config.id,
                 &token_hash(&access_token),
                 expires_at,
                 now,
@@ -610,7 +654,11 @@ impl Provider {
                     "this code was used before; the tokens it gave are revoked",
                 ));
             }
-            Redeemed::Unknown => return Err(invalid_grant("the code is unknown or expired")),
+            Redeemed::Unknown => {
+                return Err(invalid_grant(
+                    "the code is unknown, expired, or not this client's",
+                ));
+            }
         };
         // The code is used up whatever follows: a failed binding burns it.
         if grant.client_id != client.config.id {
@@ -713,7 +761,7 @@ impl Provider {
             challenge: Some("Bearer error=\"invalid_token\""),
         };
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| super::client::credentials(h, "Bearer"))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() < 200)
             .ok_or(OAuthError {
@@ -755,7 +803,8 @@ impl Provider {
     /// not; its claims.
     pub fn own_id_token(&self, token: &str) -> Option<Value> {
         let claims = jose::verify(token, &self.keys.jwks()).ok()?;
-        (claims["iss"] == self.issuer.as_str()).then_some(claims)
+        // Only ID tokens: a logout token (which has `events`) is signed by the same key.
+        (claims["iss"] == self.issuer.as_str() && claims.get("events").is_none()).then_some(claims)
     }
 }
 

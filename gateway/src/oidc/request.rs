@@ -8,9 +8,13 @@ use super::claims::ACR_IAL3;
 use super::client::Client;
 use std::collections::HashMap;
 
-/// Longest accepted parameter value, bytes; `state` and `nonce` are echoed back, so they
-/// are bounded like everything a stranger controls.
-pub const MAX_PARAMETER: usize = 2048;
+/// Longest accepted parameter value, bytes (a whole authorization request travels in the
+/// consent form's `request` field, an ID token in `id_token_hint`).
+pub const MAX_PARAMETER: usize = 8192;
+
+/// Longest `state` and `nonce`, bytes: they are echoed in the redirect and the ID token,
+/// which must stay short enough to come back as an `id_token_hint`.
+pub const MAX_ECHOED: usize = 512;
 
 /// What the person is asked again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,13 +134,25 @@ impl AuthorizationRequest {
                 "this redirect_uri is not registered for the portal",
             ));
         }
-        let state = params.get("state").map(str::to_owned);
+        // A state too long to echo is not echoed: the error then goes back without it.
+        let state = params
+            .get("state")
+            .filter(|s| s.len() <= MAX_ECHOED)
+            .map(str::to_owned);
         let refuse = |error: &'static str, description: &'static str| RequestError::Redirect {
             redirect_uri: redirect_uri.to_owned(),
             error,
             description,
             state: state.clone(),
         };
+        if params.get("state").is_some_and(|s| s.len() > MAX_ECHOED)
+            || params.get("nonce").is_some_and(|n| n.len() > MAX_ECHOED)
+        {
+            return Err(refuse(
+                "invalid_request",
+                "state and nonce are limited to 512 bytes",
+            ));
+        }
         if params.get("request").is_some() {
             return Err(refuse(
                 "request_not_supported",
@@ -207,6 +223,14 @@ impl AuthorizationRequest {
                 ));
             }
         };
+        // RFC 9700 §2.1.1: a code must be bound to the flow that asked for it, by PKCE or,
+        // for a confidential OpenID client, by the nonce.
+        if code_challenge.is_none() && params.get("nonce").is_none() {
+            return Err(refuse(
+                "invalid_request",
+                "send a PKCE code_challenge (S256) or a nonce",
+            ));
+        }
         let mut prompt = Prompt::default();
         for p in params
             .get("prompt")

@@ -210,12 +210,14 @@ pub trait SimStore: Send + Sync {
 pub trait OidcStore: Send + Sync {
     /// Stores a grant under its authorization code's hash.
     async fn put_grant(&self, code_hash: &str, grant: &Grant) -> Result<(), StoreError>;
-    /// Redeems a code unexpired at `now`, recording the access token it gives, in one
-    /// statement: of any number of concurrent redeemers one gets the grant. A code
-    /// redeemed before is [`Redeemed::Reused`], and the access token it gave is revoked.
+    /// Redeems `client_id`'s code unexpired at `now`, recording the access token it
+    /// gives, in one statement: of any number of concurrent redeemers one gets the grant.
+    /// A code redeemed before is [`Redeemed::Reused`], and the access token it gave is
+    /// revoked. Another client's code is [`Redeemed::Unknown`] and stays untouched.
     async fn redeem_code(
         &self,
         code_hash: &str,
+        client_id: &str,
         access_token_hash: &str,
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
@@ -230,8 +232,8 @@ pub trait OidcStore: Send + Sync {
     async fn put_consent(&self, account_id: &str, consent: &Consent) -> Result<(), StoreError>;
     /// Every portal `account_id` consented to, oldest first.
     async fn consents(&self, account_id: &str) -> Result<Vec<Consent>, StoreError>;
-    /// Withdraws a consent and revokes the access tokens the portal holds for the
-    /// account; whether there was one.
+    /// Withdraws a consent, revokes the access tokens the portal holds for the account
+    /// and uses up its codes not yet redeemed; whether there was a consent.
     async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError>;
     /// Records a `private_key_jwt` assertion's use; `false` when it was used before
     /// (the database's primary key decides, whichever instance saw it first).

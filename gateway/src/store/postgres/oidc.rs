@@ -32,6 +32,7 @@ impl OidcStore for PostgresStore {
     async fn redeem_code(
         &self,
         code_hash: &str,
+        client_id: &str,
         access_token_hash: &str,
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
@@ -41,12 +42,14 @@ impl OidcStore for PostgresStore {
                 self.sql(
                     "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = $1, \
                      access_expires_at = $2 \
-                     WHERE code_hash = $3 AND redeemed = FALSE AND code_expires_at > $4 \
+                     WHERE code_hash = $3 AND client_id = $4 AND redeemed = FALSE \
+                     AND code_expires_at > $5 \
                      RETURNING client_id, account_id, code_expires_at, payload",
                 )
                 .bind(access_token_hash.to_owned())
                 .bind(ts(access_expires_at))
                 .bind(code_hash.to_owned())
+                .bind(client_id.to_owned())
                 .bind(ts(now))
             })
             .await?;
@@ -58,15 +61,21 @@ impl OidcStore for PostgresStore {
         self.write(|| {
             self.sql(
                 "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
-                 WHERE code_hash = $1 AND redeemed = TRUE AND access_token_hash IS NOT NULL",
+                 WHERE code_hash = $1 AND client_id = $2 AND redeemed = TRUE \
+                 AND access_token_hash IS NOT NULL",
             )
             .bind(code_hash.to_owned())
+            .bind(client_id.to_owned())
         })
         .await?;
         let used = self
             .read_one(|| {
-                self.sql("SELECT 1 FROM oidc_grants WHERE code_hash = $1 AND redeemed = TRUE")
-                    .bind(code_hash.to_owned())
+                self.sql(
+                    "SELECT 1 FROM oidc_grants \
+                     WHERE code_hash = $1 AND client_id = $2 AND redeemed = TRUE",
+                )
+                .bind(code_hash.to_owned())
+                .bind(client_id.to_owned())
             })
             .await?;
         Ok(if used.is_some() {
@@ -164,8 +173,8 @@ impl PostgresStore {
             .await?
             .rows_affected();
         self.sql(
-            "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
-             WHERE account_id = $1 AND client_id = $2",
+            "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = NULL, \
+             access_expires_at = NULL WHERE account_id = $1 AND client_id = $2",
         )
         .bind(account_id.to_owned())
         .bind(client_id.to_owned())

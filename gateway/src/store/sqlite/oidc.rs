@@ -30,18 +30,20 @@ impl OidcStore for SqliteStore {
     async fn redeem_code(
         &self,
         code_hash: &str,
+        client_id: &str,
         access_token_hash: &str,
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Redeemed, StoreError> {
         let row = sqlx::query(
             "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = ?, access_expires_at = ? \
-             WHERE code_hash = ? AND redeemed = FALSE AND code_expires_at > ? \
+             WHERE code_hash = ? AND client_id = ? AND redeemed = FALSE AND code_expires_at > ? \
              RETURNING client_id, account_id, code_expires_at, payload",
         )
         .bind(access_token_hash)
         .bind(ts(access_expires_at))
         .bind(code_hash)
+        .bind(client_id)
         .bind(ts(now))
         .fetch_optional(&self.writer)
         .await?;
@@ -50,9 +52,10 @@ impl OidcStore for SqliteStore {
         }
         let revoked = sqlx::query(
             "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
-             WHERE code_hash = ? AND redeemed = TRUE",
+             WHERE code_hash = ? AND client_id = ? AND redeemed = TRUE",
         )
         .bind(code_hash)
+        .bind(client_id)
         .execute(&self.writer)
         .await?;
         Ok(if revoked.rows_affected() > 0 {
@@ -111,8 +114,8 @@ impl OidcStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
-             WHERE account_id = ? AND client_id = ?",
+            "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = NULL, \
+             access_expires_at = NULL WHERE account_id = ? AND client_id = ?",
         )
         .bind(account_id)
         .bind(client_id)
