@@ -91,6 +91,13 @@ pub fn sim_session(result: &'static str) {
     counter!("kyso_sim_sessions_total", "result" => result).increment(1);
 }
 
+/// One answer of the OpenID Provider's token endpoint: `issued`, or the OAuth error
+/// (`invalid_grant`, `invalid_client`, …). Portals are few, so the client is a label.
+pub fn oidc_token(client: &str, result: &'static str) {
+    counter!("kyso_oidc_tokens_total", "client" => client.to_owned(), "result" => result)
+        .increment(1);
+}
+
 /// One group of durable writes committed on SQLite, with `jobs` writes in it.
 pub fn group_commit(jobs: usize) {
     counter!("kyso_store_group_commits_total").increment(1);

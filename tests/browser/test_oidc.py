@@ -34,6 +34,7 @@ from authlib.integrations.base_client import OAuthError
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Phone
 from helpers import tid, usb_sign
@@ -316,6 +317,16 @@ def test_a_reused_code_is_refused_and_revokes_what_it_gave(oidc, stack):
     r = requests.get(discovery(oidc)["userinfo_endpoint"], timeout=30,
                      headers={"Authorization": f"Bearer {first['access_token']}"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    # Operators see both answers, by portal and result, in /metrics.
+    tokens = {
+        (sample.labels["client"], sample.labels["result"]): sample.value
+        for family in text_string_to_metric_families(requests.get(f"{oidc.issuer}/metrics", timeout=30).text)
+        if family.name == "kyso_oidc_tokens"
+        for sample in family.samples
+        if sample.name == "kyso_oidc_tokens_total"
+    }
+    assert tokens.get(("rp-python", "issued"), 0) >= 1, tokens
+    assert tokens.get(("rp-python", "invalid_grant"), 0) >= 1, tokens
 
 
 def test_a_pkce_mismatch_an_expired_code_and_a_bad_secret_are_refused(oidc, stack):

@@ -581,6 +581,23 @@ impl Provider {
         form: &str,
         authorization: Option<&str>,
     ) -> Result<Value, OAuthError> {
+        let mut client = None;
+        let answer = self.exchange(form, authorization, &mut client).await;
+        crate::metrics::oidc_token(
+            client.unwrap_or("unauthenticated"),
+            answer.as_ref().map_or_else(|e| e.error, |_| "issued"),
+        );
+        answer
+    }
+
+    /// [`Self::token`]'s work; `authenticated` is set to the client once it has proven
+    /// who it is (the metric's label: never a name a stranger chose).
+    async fn exchange<'s>(
+        &'s self,
+        form: &str,
+        authorization: Option<&str>,
+        authenticated: &mut Option<&'s str>,
+    ) -> Result<Value, OAuthError> {
         let params = Params::parse(form).map_err(|d| oauth(400, "invalid_request", d))?;
         let now = self.now();
         let creds = Credentials {
@@ -604,6 +621,7 @@ impl Provider {
                 description: e.description,
                 challenge: e.basic.then_some("Basic realm=\"kyso\""),
             })?;
+        *authenticated = Some(client.config.id.as_str());
         let store = self.gateway.store();
         if let Some(used) = assertion {
             let first = store
