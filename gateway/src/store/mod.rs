@@ -59,6 +59,14 @@ pub enum StoreError {
         /// The newest this build knows.
         want: i64,
     },
+    /// A bounded in-memory book is full of live entries.
+    #[error("too many outstanding {what} (at most {limit}); retry shortly")]
+    Full {
+        /// What is full.
+        what: &'static str,
+        /// Its bound.
+        limit: usize,
+    },
     /// The audit chain does not verify; names the first broken row.
     #[error("the audit chain is broken at row {seq}")]
     AuditChainBroken {

@@ -10,8 +10,9 @@
 //! every commit survives a process crash (`kill -9`). Account and session transactions
 //! are committed in groups with `synchronous = FULL` ([`group_commit`]): concurrent
 //! confirmations share one fsync, and each is answered only once its group is on disk,
-//! so an acknowledged account also survives power loss. Challenges and tickets, whose
-//! loss costs the person a retry, are not fsynced one by one.
+//! so an acknowledged account also survives power loss. Tickets, whose loss costs the
+//! person a retry, are not fsynced one by one; challenges are not in the file at all
+//! ([`challenges`]).
 //!
 //! One file per concern: [`challenges`], [`accounts`] (with sessions and the audit log),
 //! [`sim`], [`oidc`], [`group_commit`].
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Durable writes, committed in groups on the writer connection.
     durable: group_commit::GroupCommit,
+    /// The outstanding challenges, in memory.
+    challenges: challenges::ChallengeBook,
 }
 
 impl SqliteStore {
@@ -64,6 +67,7 @@ impl SqliteStore {
             pool,
             durable: group_commit::GroupCommit::start(writer.clone()),
             writer,
+            challenges: challenges::ChallengeBook::default(),
         })
     }
 }
@@ -86,9 +90,8 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut n = 0;
+        let mut n = self.challenges.purge(now);
         for sql in [
-            "DELETE FROM challenges WHERE expires_at <= ?",
             "DELETE FROM tickets WHERE expires_at <= ?",
             "DELETE FROM sessions WHERE expires_at <= ?",
             "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \

@@ -1,0 +1,3 @@
+-- A SQLite gateway keeps its challenges in memory (gateway/src/store/sqlite/challenges.rs):
+-- the file has one owner, and a challenge lives minutes.
+DROP TABLE challenges;
