@@ -92,11 +92,6 @@ impl KeySet {
         json!({"keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})
     }
 
-    /// The id of the key that signs.
-    pub fn signing_kid(&self) -> &str {
-        self.keys[0].kid()
-    }
-
     /// `claims` as a compact JWS signed ES256 by the first key.
     pub fn sign(&self, claims: &Value) -> Result<String, JoseError> {
         self.sign_typed(claims, "JWT")
@@ -266,7 +261,7 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(header["kid"], set.signing_kid());
+        assert_eq!(header["kid"], set.jwks()["keys"][0]["kid"]);
         assert_eq!(header["alg"], "ES256");
         // Once the first key is retired, a token it signed still verifies while the old
         // key stays listed.

@@ -60,11 +60,6 @@ impl Clients {
     pub fn get(&self, id: &str) -> Option<&Client> {
         self.0.get(id)
     }
-
-    /// Every portal.
-    pub fn iter(&self) -> impl Iterator<Item = &Client> {
-        self.0.values()
-    }
 }
 
 /// Why a client is not authenticated: `invalid_client` (RFC 6749 §5.2), or

@@ -812,11 +812,6 @@ impl Provider {
         (left > Duration::ZERO).then_some(left)
     }
 
-    /// A portal's name, for pages.
-    pub fn portal_name(&self, client_id: &str) -> Option<&str> {
-        self.clients.get(client_id).map(|c| c.config.name.as_str())
-    }
-
     /// Verifies one of the provider's own ID tokens (an `id_token_hint`), expired or
     /// not; its claims.
     pub fn own_id_token(&self, token: &str) -> Option<Value> {
