@@ -370,29 +370,22 @@ pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: i
     store.put_grant("code-1", &g).await.unwrap();
     store.put_grant("code-2", &g).await.unwrap();
     let until = T0 + Duration::minutes(10);
-    // An expired code is unknown, and stays unknown.
-    assert_eq!(
-        store
-            .redeem_code("code-2", "portal-a", "at-x", until, g.code_expires_at)
-            .await
-            .unwrap(),
-        Redeemed::Unknown
-    );
-    assert_eq!(
-        store
-            .redeem_code("nope", "portal-a", "at-y", until, T0)
-            .await
-            .unwrap(),
-        Redeemed::Unknown
-    );
-    // Another client's code: unknown to it, and left untouched for its own client.
-    assert_eq!(
-        store
-            .redeem_code("code-1", "portal-b", "at-z", until, T0)
-            .await
-            .unwrap(),
-        Redeemed::Unknown
-    );
+    // Unknown: an expired code, a code never issued, and another client's code (which
+    // stays untouched for its own client).
+    for (code, client, now) in [
+        ("code-2", "portal-a", g.code_expires_at),
+        ("nope", "portal-a", T0),
+        ("code-1", "portal-b", T0),
+    ] {
+        assert_eq!(
+            store
+                .redeem_code(code, client, "at-x", until, now)
+                .await
+                .unwrap(),
+            Redeemed::Unknown,
+            "{code} for {client}"
+        );
+    }
     assert_eq!(
         store
             .redeem_code("code-1", "portal-a", "at-1", until, T0)
