@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -148,6 +149,11 @@ def test_login_with_token_and_log_out(page, base_url, shot):
     page.locator(tid("logout")).click()
     expect(page.locator(tid("flash"))).to_have_text("Bạn đã đăng xuất.")
     assert page.evaluate("sessionStorage.getItem('kyso.session')") is None
+    # The session is over at the gateway too, not only forgotten by the tab.
+    token = json.loads(stored)["token"]
+    status = page.evaluate(
+        "t => fetch('/v1/accounts/me', {headers: {Authorization: 'Bearer ' + t}}).then(r => r.status)", token)
+    assert status == 401
     expect(page.locator(tid("nav-account"))).to_be_hidden()
     open_page(page, base_url, "/account")
     expect(page.locator(tid("not-logged-in"))).to_be_visible()
