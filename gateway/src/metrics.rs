@@ -20,7 +20,7 @@
 //! | `kyso_mssp_call_duration_seconds` | histogram | `call` |
 //! | `kyso_sim_sessions_total` | counter | `result` |
 //! | `kyso_store_operation_duration_seconds` | histogram | `operation`, `outcome` (ok, error) |
-//! | `kyso_store_group_commits_total` | counter | (SQLite's durable writes: groups committed) |
+//! | `kyso_store_group_commits_total` | counter | (SQLite's writes: groups committed) |
 //! | `kyso_store_group_commit_jobs_total` | counter | (writes in them; jobs ÷ commits is the mean group) |
 //! | `kyso_open_connections` | gauge | (the HTTP edge's) |
 
@@ -98,7 +98,7 @@ pub fn oidc_token(client: &str, result: &'static str) {
         .increment(1);
 }
 
-/// One group of durable writes committed on SQLite, with `jobs` writes in it.
+/// One group of writes committed on SQLite, with `jobs` writes in it.
 pub fn group_commit(jobs: usize) {
     counter!("kyso_store_group_commits_total").increment(1);
     counter!("kyso_store_group_commit_jobs_total").increment(jobs as u64);

@@ -37,6 +37,13 @@ pub enum StoreError {
     /// The database did not do what was asked (I/O, connection, constraint, pool).
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite's writer connection did not do what was asked.
+    #[error("the database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A write was not committed: its batch could not begin or commit, or the writer is
+    /// gone (the cause is logged where it happened).
+    #[error("the database did not commit the write: {0}")]
+    Unwritten(String),
     /// Migrations could not be applied.
     #[error("migrating the database failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -63,6 +63,18 @@ macro_rules! columns_for {
 
 columns_for!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
 
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self.get(name)?)
+    }
+}
+
 /// The challenge `id` from a row holding `nonce, purpose, origin, expires_at`.
 pub fn challenge_of(id: &str, row: &impl Columns) -> Result<Challenge, StoreError> {
     let purpose = row.text("purpose")?;
@@ -188,9 +200,41 @@ pub fn sim_session_of(row: &impl Columns) -> Result<SimSession, StoreError> {
     })
 }
 
-/// Binds, in this order, what `INSERT INTO accounts (id, subject_type, identifier_kind,
-/// identifier_value, full_name, organization, email, phone, ial, created_at,
-/// subject_json)` takes.
+/// What `INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value,
+/// full_name, organization, email, phone, ial, created_at, subject_json)` takes.
+pub type AccountValues<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    i64,
+    i64,
+    String,
+);
+
+/// The values of `account`'s row, in [`AccountValues`]' order.
+pub fn account_values(account: &Account, subject_json: String) -> AccountValues<'_> {
+    let s = &account.subject;
+    (
+        account.id.as_str(),
+        s.subject_type.as_str(),
+        s.identifier.kind.as_str(),
+        s.identifier.value.as_str(),
+        s.full_name.as_str(),
+        s.organization.as_deref(),
+        account.email.as_deref(),
+        account.phone.as_deref(),
+        i64::from(account.ial),
+        ts(account.created_at),
+        subject_json,
+    )
+}
+
+/// Binds [`account_values`] to a query.
 pub fn bind_account<'q, DB: Database>(
     q: Query<'q, DB>,
     account: &Account,
@@ -202,41 +246,78 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'t> String: Encode<'t, DB> + Type<DB>,
 {
-    let s = &account.subject;
-    q.bind(account.id.as_str())
-        .bind(s.subject_type.as_str())
-        .bind(s.identifier.kind.as_str())
-        .bind(s.identifier.value.as_str())
-        .bind(s.full_name.as_str())
-        .bind(s.organization.as_deref())
-        .bind(account.email.as_deref())
-        .bind(account.phone.as_deref())
-        .bind(i64::from(account.ial))
-        .bind(ts(account.created_at))
-        .bind(subject_json)
+    let (id, subject_type, kind, value, name, organization, email, phone, ial, at, json) =
+        account_values(account, subject_json);
+    q.bind(id)
+        .bind(subject_type)
+        .bind(kind)
+        .bind(value)
+        .bind(name)
+        .bind(organization)
+        .bind(email)
+        .bind(phone)
+        .bind(ial)
+        .bind(at)
+        .bind(json)
 }
 
-/// Binds, in this order, what `INSERT INTO sim_sessions (id, purpose, msisdn,
-/// subject_type, origin, nonce, display_text, verification_code, ap_trans_id, created_at,
-/// answer_by, expires_at)` takes.
+/// What `INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce,
+/// display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at)`
+/// takes.
+pub type SimSessionValues<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    i64,
+);
+
+/// The values of `s`'s row, in [`SimSessionValues`]' order.
+pub fn sim_session_values(s: &SimSession) -> SimSessionValues<'_> {
+    (
+        s.id.as_str(),
+        s.purpose.as_str(),
+        s.msisdn.as_str(),
+        s.subject_type.map(SubjectType::as_str),
+        s.origin.as_str(),
+        s.nonce.as_str(),
+        s.display_text.as_str(),
+        s.verification_code.as_str(),
+        s.ap_trans_id.as_str(),
+        ts(s.created_at),
+        ts(s.answer_by),
+        ts(s.expires_at),
+    )
+}
+
+/// Binds [`sim_session_values`] to a query.
 pub fn bind_sim_session<'q, DB: Database>(q: Query<'q, DB>, s: &SimSession) -> Query<'q, DB>
 where
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
-    q.bind(s.id.as_str())
-        .bind(s.purpose.as_str())
-        .bind(s.msisdn.as_str())
-        .bind(s.subject_type.map(SubjectType::as_str))
-        .bind(s.origin.as_str())
-        .bind(s.nonce.as_str())
-        .bind(s.display_text.as_str())
-        .bind(s.verification_code.as_str())
-        .bind(s.ap_trans_id.as_str())
-        .bind(ts(s.created_at))
-        .bind(ts(s.answer_by))
-        .bind(ts(s.expires_at))
+    let (id, purpose, msisdn, subject_type, origin, nonce, text, code, trans, at, by, exp) =
+        sim_session_values(s);
+    q.bind(id)
+        .bind(purpose)
+        .bind(msisdn)
+        .bind(subject_type)
+        .bind(origin)
+        .bind(nonce)
+        .bind(text)
+        .bind(code)
+        .bind(trans)
+        .bind(at)
+        .bind(by)
+        .bind(exp)
 }
 
 /// An audit entry ready to insert after the row `prev_seq` whose hash is `prev_hash`
@@ -277,7 +358,20 @@ impl<'e> ChainedAudit<'e> {
         }
     }
 
-    /// Binds `seq, at, event, account_id, details, prev_hash, hash`, in that order.
+    /// `seq, at, event, account_id, details, prev_hash, hash`, in that order.
+    pub fn values(self) -> (i64, i64, &'e str, Option<&'e str>, String, String, String) {
+        (
+            self.seq,
+            self.at,
+            self.event,
+            self.account_id,
+            self.details,
+            self.prev_hash,
+            self.hash,
+        )
+    }
+
+    /// Binds [`Self::values`] to a query.
     pub fn bind<'q, DB: Database>(self, q: Query<'q, DB>) -> Query<'q, DB>
     where
         for<'t> &'t str: Encode<'t, DB> + Type<DB>,
@@ -285,13 +379,14 @@ impl<'e> ChainedAudit<'e> {
         for<'t> i64: Encode<'t, DB> + Type<DB>,
         for<'t> String: Encode<'t, DB> + Type<DB>,
     {
-        q.bind(self.seq)
-            .bind(self.at)
-            .bind(self.event)
-            .bind(self.account_id)
-            .bind(self.details)
-            .bind(self.prev_hash)
-            .bind(self.hash)
+        let (seq, at, event, account_id, details, prev_hash, hash) = self.values();
+        q.bind(seq)
+            .bind(at)
+            .bind(event)
+            .bind(account_id)
+            .bind(details)
+            .bind(prev_hash)
+            .bind(hash)
     }
 }
 

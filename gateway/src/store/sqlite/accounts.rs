@@ -1,20 +1,22 @@
 //! Accounts, identifiers, certificates, login sessions and the audit log on SQLite.
 //!
-//! Account and session transactions are jobs of the group commit
-//! ([`super::group_commit`]): each runs in a savepoint of its group's `BEGIN IMMEDIATE`
-//! transaction, which is committed with `synchronous = FULL` before it is answered.
+//! Account and session writes are jobs of the writer ([`super::writer`]) that must survive
+//! power loss: each runs in a savepoint of its group's `BEGIN IMMEDIATE` transaction,
+//! which is committed with `synchronous = FULL` before it is answered.
 
 use super::SqliteStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionLogin};
 use crate::store::records::encode_subject;
+use super::writer::{Durability, is_unique_violation};
 use crate::store::rows::{
-    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, audit_row_of, bind_account,
-    is_unique_violation, session_login_of, ts, verify_audit_rows,
+    ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, account_values, audit_row_of,
+    session_login_of, ts, verify_audit_rows,
 };
 use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
-use sqlx::{Connection, Row, SqliteConnection, Transaction};
+use rusqlite::{Connection, OptionalExtension};
+use sqlx::Row;
 use time::OffsetDateTime;
 
 impl SqliteStore {
@@ -28,131 +30,109 @@ impl SqliteStore {
     }
 }
 
-/// The account transaction of [`AccountStore::create_account`], a savepoint of its
-/// group's transaction (which holds the write lock, `BEGIN IMMEDIATE`).
-async fn insert_account(
-    conn: &mut SqliteConnection,
+/// The account write of [`AccountStore::create_account`], run by the writer in a
+/// savepoint of its group's `BEGIN IMMEDIATE` transaction.
+fn insert_account(
+    conn: &Connection,
     ticket_id: &str,
     now: OffsetDateTime,
     account: &Account,
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<Account, CreateAccountError> {
-    let mut tx = conn.begin().await.map_err(StoreError::from)?;
-    let used = sqlx::query("DELETE FROM tickets WHERE id = ? AND expires_at > ?")
-        .bind(ticket_id)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
+    let used = conn
+        .prepare_cached("DELETE FROM tickets WHERE id = ?1 AND expires_at > ?2")
+        .and_then(|mut s| s.execute((ticket_id, ts(now))))
         .map_err(StoreError::from)?;
-    if used.rows_affected() != 1 {
+    if used != 1 {
         return Err(CreateAccountError::TicketNotFound);
     }
     let s = &account.subject;
-    bind_account(
-        sqlx::query(
-            "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, \
-             organization, email, phone, ial, created_at, subject_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ),
-        account,
-        encode_subject(s)?,
+    let subject_json = encode_subject(s)?;
+    conn.prepare_cached(
+        "INSERT INTO accounts (id, subject_type, identifier_kind, identifier_value, full_name, \
+         organization, email, phone, ial, created_at, subject_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
-    .execute(&mut *tx)
-    .await
+    .and_then(|mut q| q.execute(account_values(account, subject_json)))
     .map_err(StoreError::from)?;
+    let mut identifier = conn
+        .prepare_cached(
+            "INSERT INTO identifiers (kind, value, account_id, is_key) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(StoreError::from)?;
     for (id, is_key) in
         std::iter::once((&s.identifier, true)).chain(s.aliases.iter().map(|a| (a, false)))
     {
-        let inserted = sqlx::query(
-            "INSERT INTO identifiers (kind, value, account_id, is_key) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id.kind.as_str())
-        .bind(&id.value)
-        .bind(&account.id)
-        .bind(is_key)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
+        match identifier.execute((id.kind.as_str(), &id.value, &account.id, is_key)) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Err(CreateAccountError::AccountExists),
             Err(e) => return Err(StoreError::from(e).into()),
         }
     }
-    upsert_certificate(&mut tx, &account.id, certificate, now).await?;
-    append_audit(&mut tx, audit).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    upsert_certificate(conn, &account.id, certificate, now)?;
+    append_audit(conn, audit)?;
     Ok(account.clone())
 }
 
-/// The session transaction of [`AccountStore::create_session`], a savepoint of its
-/// group's transaction.
-async fn insert_session(
-    conn: &mut SqliteConnection,
+/// The session write of [`AccountStore::create_session`], run by the writer in a
+/// savepoint of its group's transaction.
+fn insert_session(
+    conn: &Connection,
     session: &NewSession,
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
-    upsert_certificate(&mut tx, &session.account_id, certificate, audit.at).await?;
-    sqlx::query(
+    upsert_certificate(conn, &session.account_id, certificate, audit.at)?;
+    conn.prepare_cached(
         "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, method) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&session.token_hash)
-    .bind(&session.account_id)
-    .bind(ts(audit.at))
-    .bind(ts(session.expires_at))
-    .bind(session.method.as_str())
-    .execute(&mut *tx)
-    .await?;
-    append_audit(&mut tx, audit).await?;
-    Ok(tx.commit().await?)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute((
+        &session.token_hash,
+        &session.account_id,
+        ts(audit.at),
+        ts(session.expires_at),
+        session.method.as_str(),
+    ))?;
+    append_audit(conn, audit)
 }
 
 /// Appends `entry` after the last row, linking it by hash. The group's `BEGIN IMMEDIATE`
 /// transaction on the one writer connection makes the read of the last row and the
 /// insert one step.
-async fn append_audit(
-    tx: &mut Transaction<'_, sqlx::Sqlite>,
-    entry: &AuditEntry,
-) -> Result<(), StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (prev_seq, prev_hash) = match last {
-        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-        None => (0, String::new()),
-    };
-    ChainedAudit::after(prev_seq, prev_hash, entry)
-        .bind(sqlx::query(
-            "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .execute(&mut **tx)
-        .await?;
+fn append_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    let (prev_seq, prev_hash) = conn
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .optional()?
+        .unwrap_or((0, String::new()));
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(ChainedAudit::after(prev_seq, prev_hash, entry).values())?;
     Ok(())
 }
 
-async fn upsert_certificate(
-    tx: &mut Transaction<'_, sqlx::Sqlite>,
+fn upsert_certificate(
+    conn: &Connection,
     account_id: &str,
     c: &CertificateRecord,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO certificates (fingerprint, account_id, issuer, serial, not_after, first_used, last_used) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET last_used = excluded.last_used",
-    )
-    .bind(&c.fingerprint)
-    .bind(account_id)
-    .bind(&c.issuer)
-    .bind(&c.serial)
-    .bind(ts(c.not_after))
-    .bind(ts(now))
-    .bind(ts(now))
-    .execute(&mut **tx)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (fingerprint) DO UPDATE SET last_used = excluded.last_used",
+    )?
+    .execute((
+        &c.fingerprint,
+        account_id,
+        &c.issuer,
+        &c.serial,
+        ts(c.not_after),
+        ts(now),
+    ))?;
     Ok(())
 }
 
@@ -194,11 +174,9 @@ impl AccountStore for SqliteStore {
             certificate.clone(),
             audit.clone(),
         );
-        self.durable
-            .submit(move |conn| {
-                Box::pin(async move {
-                    insert_account(conn, &ticket_id, now, &account, &certificate, &audit).await
-                })
+        self.writer
+            .write(Durability::PowerLoss, move |conn| {
+                insert_account(conn, &ticket_id, now, &account, &certificate, &audit)
             })
             .await
     }
@@ -210,9 +188,9 @@ impl AccountStore for SqliteStore {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let (session, certificate, audit) = (session.clone(), certificate.clone(), audit.clone());
-        self.durable
-            .submit(move |conn| {
-                Box::pin(async move { insert_session(conn, &session, &certificate, &audit).await })
+        self.writer
+            .write(Durability::PowerLoss, move |conn| {
+                insert_session(conn, &session, &certificate, &audit)
             })
             .await
     }
@@ -240,11 +218,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let token_hash = token_hash.to_owned();
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let gone = conn
+                    .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+                    .execute([token_hash])?;
+                Ok(gone > 0)
+            })
+            .await
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {

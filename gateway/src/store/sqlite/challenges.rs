@@ -12,6 +12,7 @@
 //! transaction that completes its session.
 
 use super::SqliteStore;
+use super::writer::Durability;
 use crate::domain::{Challenge, Ticket};
 use crate::store::records::{decode_ticket, encode_ticket};
 use crate::store::rows::ts;
@@ -77,13 +78,10 @@ impl ChallengeStore for SqliteStore {
     }
 
     async fn put_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO tickets (id, expires_at, payload) VALUES (?, ?, ?)")
-            .bind(&t.id)
-            .bind(ts(t.expires_at))
-            .bind(encode_ticket(t)?)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let row = (t.id.clone(), ts(t.expires_at), encode_ticket(t)?);
+        self.writer
+            .write(Durability::Crash, move |conn| insert_ticket(conn, &row))
+            .await
     }
 
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -94,6 +92,17 @@ impl ChallengeStore for SqliteStore {
         row.map(|r| decode_ticket(&r.try_get::<String, _>(0)?))
             .transpose()
     }
+}
+
+/// Stores a ticket row `(id, expires_at, payload)`; also part of a SIM session's
+/// completion.
+pub(super) fn insert_ticket(
+    conn: &rusqlite::Connection,
+    (id, expires_at, payload): &(String, i64, String),
+) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO tickets (id, expires_at, payload) VALUES (?1, ?2, ?3)")?
+        .execute((id, expires_at, payload))?;
+    Ok(())
 }
 
 #[cfg(test)]

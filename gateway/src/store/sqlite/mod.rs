@@ -1,31 +1,33 @@
 //! The embedded default store: one SQLite file in WAL mode (`migrations/sqlite/`).
 //!
-//! All writes go through one writer connection, so concurrent requests queue in the pool
-//! instead of colliding on SQLite's lock (whose busy handler sleeps for milliseconds);
-//! reads use a separate pool. Writes that must be atomic run in `BEGIN IMMEDIATE`
-//! transactions: two confirmations racing for one identity serialise, and the loser meets
-//! the identifiers primary key.
+//! Every write goes to one thread that owns the file's only writing connection
+//! ([`writer`]): concurrent requests queue for it instead of colliding on SQLite's lock
+//! (whose busy handler sleeps for milliseconds), and each write's statements run there in
+//! place, one crossing per request rather than one per statement. The writer commits the
+//! jobs waiting in groups, each job in a savepoint inside `BEGIN IMMEDIATE`: two
+//! confirmations racing for one identity serialise, and the loser meets the identifiers
+//! primary key. Reads use a separate pool of connections.
 //!
-//! Durability is chosen per write. The database runs with `synchronous = NORMAL` (WAL):
-//! every commit survives a process crash (`kill -9`). Account and session transactions
-//! are committed in groups with `synchronous = FULL` ([`group_commit`]): concurrent
-//! confirmations share one fsync, and each is answered only once its group is on disk,
-//! so an acknowledged account also survives power loss. Tickets, whose loss costs the
+//! Durability is chosen per write ([`writer::Durability`]). Every commit survives a crash
+//! of the process (`kill -9`). Account and session writes must also survive power loss:
+//! their group commits with `synchronous = FULL`, so concurrent confirmations share one
+//! fsync, and each is answered only once it is on disk. Tickets, whose loss costs the
 //! person a retry, are not fsynced one by one; challenges are not in the file at all
 //! ([`challenges`]).
 //!
-//! One file per concern: [`challenges`], [`accounts`] (with sessions and the audit log),
-//! [`sim`], [`oidc`], [`group_commit`].
+//! One file per concern: [`challenges`] (and tickets), [`accounts`] (with sessions and
+//! the audit log), [`sim`], [`oidc`], [`writer`].
 
 mod accounts;
 mod challenges;
-mod group_commit;
 mod oidc;
 mod sim;
+mod writer;
 
 use super::rows::ts;
 use super::{Store, StoreError};
 use async_trait::async_trait;
+use writer::Durability;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -37,10 +39,8 @@ use time::OffsetDateTime;
 pub struct SqliteStore {
     /// Readers.
     pool: SqlitePool,
-    /// The one writer connection.
-    writer: SqlitePool,
-    /// Durable writes, committed in groups on the writer connection.
-    durable: group_commit::GroupCommit,
+    /// The one writer.
+    writer: writer::Writer,
     /// The outstanding challenges, in memory.
     challenges: challenges::ChallengeBook,
 }
@@ -55,17 +55,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        // Opening the pool creates the file in WAL mode; the writer then opens it too.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options)
+            // A ping before each use would cost a round trip to the driver's thread per
+            // query; a broken SQLite connection is not something a ping repairs.
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
+        let path = options.get_filename().to_owned();
+        let writer = tokio::task::spawn_blocking(move || writer::Writer::open(&path))
+            .await
+            .map_err(|e| StoreError::Unwritten(format!("opening the writer failed: {e}")))??;
         Ok(Self {
             pool,
-            durable: group_commit::GroupCommit::start(writer.clone()),
             writer,
             challenges: challenges::ChallengeBook::default(),
         })
@@ -75,8 +78,10 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
+        // The writer holds no lock between its batches, so a pool connection can apply
+        // the migrations; the writer's statements are prepared after them.
         Ok(sqlx::migrate!("./migrations/sqlite")
-            .run(&self.writer)
+            .run(&self.pool)
             .await?)
     }
 
@@ -90,20 +95,24 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut n = self.challenges.purge(now);
-        for sql in [
-            "DELETE FROM tickets WHERE expires_at <= ?",
-            "DELETE FROM sessions WHERE expires_at <= ?",
-            "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \
-             AND COALESCE(access_expires_at, 0) <= ?1",
-            "DELETE FROM oidc_assertions WHERE expires_at <= ?",
-        ] {
-            n += sqlx::query(sql)
-                .bind(ts(now))
-                .execute(&self.writer)
-                .await?
-                .rows_affected();
-        }
-        Ok(n + self.purge_sim_sessions(now).await?)
+        let purged = self.challenges.purge(now);
+        let now = ts(now);
+        let in_file = self
+            .writer
+            .write(Durability::Crash, move |conn| {
+                let mut n = 0;
+                for sql in [
+                    "DELETE FROM tickets WHERE expires_at <= ?1",
+                    "DELETE FROM sessions WHERE expires_at <= ?1",
+                    "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \
+                     AND COALESCE(access_expires_at, 0) <= ?1",
+                    "DELETE FROM oidc_assertions WHERE expires_at <= ?1",
+                ] {
+                    n += conn.prepare_cached(sql)?.execute([now])?;
+                }
+                Ok::<_, StoreError>(n as u64 + sim::purge_sim_sessions(conn, now)?)
+            })
+            .await?;
+        Ok(purged + in_file)
     }
 }

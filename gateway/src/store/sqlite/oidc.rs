@@ -1,11 +1,13 @@
 //! The OpenID Provider's grants and consents on SQLite. A code is redeemed by one
-//! `UPDATE … WHERE redeemed = FALSE … RETURNING` on the writer connection, so of any
+//! `UPDATE … WHERE redeemed = FALSE … RETURNING` in the writer, so of any
 //! number of concurrent redeemers exactly one gets the grant.
 
 use super::SqliteStore;
+use super::writer::{Durability, is_unique_violation};
 use crate::domain::oidc::{Consent, Grant, Redeemed};
 use crate::store::records::encode_grant;
-use crate::store::rows::{consent_of, grant_of, is_unique_violation, ts};
+use crate::store::rows::{consent_of, grant_of, ts};
+use rusqlite::OptionalExtension;
 use crate::store::{OidcStore, StoreError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -13,18 +15,23 @@ use time::OffsetDateTime;
 #[async_trait]
 impl OidcStore for SqliteStore {
     async fn put_grant(&self, code_hash: &str, g: &Grant) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oidc_grants (code_hash, client_id, account_id, code_expires_at, payload) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(code_hash)
-        .bind(&g.client_id)
-        .bind(&g.account_id)
-        .bind(ts(g.code_expires_at))
-        .bind(encode_grant(g)?)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let row = (
+            code_hash.to_owned(),
+            g.client_id.clone(),
+            g.account_id.clone(),
+            ts(g.code_expires_at),
+            encode_grant(g)?,
+        );
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO oidc_grants (code_hash, client_id, account_id, code_expires_at, \
+                     payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(row)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn redeem_code(
@@ -35,34 +42,47 @@ impl OidcStore for SqliteStore {
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Redeemed, StoreError> {
-        let row = sqlx::query(
-            "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = ?, access_expires_at = ? \
-             WHERE code_hash = ? AND client_id = ? AND redeemed = FALSE AND code_expires_at > ? \
-             RETURNING client_id, account_id, code_expires_at, payload",
-        )
-        .bind(access_token_hash)
-        .bind(ts(access_expires_at))
-        .bind(code_hash)
-        .bind(client_id)
-        .bind(ts(now))
-        .fetch_optional(&self.writer)
-        .await?;
-        if let Some(row) = row {
-            return Ok(Redeemed::Granted(grant_of(&row)?));
-        }
-        let revoked = sqlx::query(
-            "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
-             WHERE code_hash = ? AND client_id = ? AND redeemed = TRUE",
-        )
-        .bind(code_hash)
-        .bind(client_id)
-        .execute(&self.writer)
-        .await?;
-        Ok(if revoked.rows_affected() > 0 {
-            Redeemed::Reused
-        } else {
-            Redeemed::Unknown
-        })
+        let (code_hash, client_id, access_token_hash) = (
+            code_hash.to_owned(),
+            client_id.to_owned(),
+            access_token_hash.to_owned(),
+        );
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let granted = conn
+                    .prepare_cached(
+                        "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = ?1, \
+                         access_expires_at = ?2 WHERE code_hash = ?3 AND client_id = ?4 \
+                         AND redeemed = FALSE AND code_expires_at > ?5 \
+                         RETURNING client_id, account_id, code_expires_at, payload",
+                    )?
+                    .query_row(
+                        (
+                            &access_token_hash,
+                            ts(access_expires_at),
+                            &code_hash,
+                            &client_id,
+                            ts(now),
+                        ),
+                        |row| Ok(grant_of(row)),
+                    )
+                    .optional()?;
+                if let Some(grant) = granted {
+                    return Ok(Redeemed::Granted(grant?));
+                }
+                let revoked = conn
+                    .prepare_cached(
+                        "UPDATE oidc_grants SET access_token_hash = NULL, access_expires_at = NULL \
+                         WHERE code_hash = ?1 AND client_id = ?2 AND redeemed = TRUE",
+                    )?
+                    .execute((&code_hash, &client_id))?;
+                Ok(if revoked > 0 {
+                    Redeemed::Reused
+                } else {
+                    Redeemed::Unknown
+                })
+            })
+            .await
     }
 
     async fn access_grant(
@@ -82,17 +102,23 @@ impl OidcStore for SqliteStore {
     }
 
     async fn put_consent(&self, account_id: &str, c: &Consent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO oidc_consents (account_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-        )
-        .bind(account_id)
-        .bind(&c.client_id)
-        .bind(c.scopes.join(" "))
-        .bind(ts(c.granted_at))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let row = (
+            account_id.to_owned(),
+            c.client_id.clone(),
+            c.scopes.join(" "),
+            ts(c.granted_at),
+        );
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO oidc_consents (account_id, client_id, scopes, granted_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account_id, client_id) \
+                     DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )?
+                .execute(row)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn consents(&self, account_id: &str) -> Result<Vec<Consent>, StoreError> {
@@ -107,22 +133,22 @@ impl OidcStore for SqliteStore {
     }
 
     async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let gone = sqlx::query("DELETE FROM oidc_consents WHERE account_id = ? AND client_id = ?")
-            .bind(account_id)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = NULL, \
-             access_expires_at = NULL WHERE account_id = ? AND client_id = ?",
-        )
-        .bind(account_id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(gone.rows_affected() > 0)
+        let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let gone = conn
+                    .prepare_cached(
+                        "DELETE FROM oidc_consents WHERE account_id = ?1 AND client_id = ?2",
+                    )?
+                    .execute((&account_id, &client_id))?;
+                conn.prepare_cached(
+                    "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = NULL, \
+                     access_expires_at = NULL WHERE account_id = ?1 AND client_id = ?2",
+                )?
+                .execute((&account_id, &client_id))?;
+                Ok(gone > 0)
+            })
+            .await
     }
 
     async fn use_assertion(
@@ -131,18 +157,21 @@ impl OidcStore for SqliteStore {
         jti: &str,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO oidc_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(client_id)
-        .bind(jti)
-        .bind(ts(expires_at))
-        .execute(&self.writer)
-        .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        let row = (client_id.to_owned(), jti.to_owned(), ts(expires_at));
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO oidc_assertions (client_id, jti, expires_at) \
+                         VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(row);
+                match inserted {
+                    Ok(_) => Ok(true),
+                    Err(e) if is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await
     }
 }

@@ -5,11 +5,12 @@
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
 
 use super::SqliteStore;
+use super::challenges::insert_ticket;
+use super::writer::{Durability, is_unique_violation};
 use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
 use crate::store::records::{encode_outcome, encode_ticket};
-use crate::store::rows::{
-    bind_sim_session, is_unique_violation, sim_session_columns, sim_session_of, ts,
-};
+use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
+use rusqlite::Connection;
 use crate::store::{SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -17,26 +18,18 @@ use time::OffsetDateTime;
 /// Complete sessions are kept this long after their hard expiry (rate limits, reads).
 const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
 
-impl SqliteStore {
-    /// Ends pending sessions past their hard expiry and deletes complete ones kept long
-    /// enough; part of [`crate::store::Store::purge_expired`].
-    pub(super) async fn purge_sim_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        sqlx::query(
-            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
-             WHERE state = 'pending' AND expires_at <= ?",
-        )
-        .bind(ts(now))
-        .bind(ts(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(
-            sqlx::query("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?")
-                .bind(ts(now - KEEP_COMPLETE))
-                .execute(&self.writer)
-                .await?
-                .rows_affected(),
-        )
-    }
+/// Ends pending sessions past their hard expiry and deletes complete ones kept long
+/// enough; part of [`crate::store::Store::purge_expired`], in the writer.
+pub(super) fn purge_sim_sessions(conn: &Connection, now: i64) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ?1 \
+         WHERE state = 'pending' AND expires_at <= ?1",
+    )?
+    .execute([now])?;
+    let deleted = conn
+        .prepare_cached("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?1")?
+        .execute([now - KEEP_COMPLETE.whole_seconds()])?;
+    Ok(deleted as u64)
 }
 
 #[async_trait]
@@ -46,43 +39,41 @@ impl SimStore for SqliteStore {
         s: &SimSession,
         now: OffsetDateTime,
     ) -> Result<(), StartSimError> {
-        let mut tx = self.writer.begin().await.map_err(StoreError::from)?;
-        sqlx::query(
-            "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ? \
-             WHERE msisdn = ? AND state = 'pending' AND expires_at <= ?",
-        )
-        .bind(ts(now))
-        .bind(&s.msisdn)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let inserted = bind_sim_session(
-            sqlx::query(
-                "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
-                 display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at, \
-                 state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-            ),
-            s,
-        )
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(StartSimError::Busy),
-            Err(e) => return Err(StoreError::from(e).into()),
-        }
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
+        let s = s.clone();
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                conn.prepare_cached(
+                    "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', \
+                     completed_at = ?1 WHERE msisdn = ?2 AND state = 'pending' AND expires_at <= ?1",
+                )
+                .and_then(|mut q| q.execute((ts(now), &s.msisdn)))
+                .map_err(StoreError::from)?;
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
+                         display_text, verification_code, ap_trans_id, created_at, answer_by, \
+                         expires_at, state) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending')",
+                    )
+                    .and_then(|mut q| q.execute(sim_session_values(&s)));
+                match inserted {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(StartSimError::Busy),
+                    Err(e) => Err(StoreError::from(e).into()),
+                }
+            })
+            .await
     }
 
     async fn set_mssp_trans_id(&self, id: &str, trans: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sim_sessions SET mssp_trans_id = ? WHERE id = ?")
-            .bind(trans)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (id, trans) = (id.to_owned(), trans.to_owned());
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                conn.prepare_cached("UPDATE sim_sessions SET mssp_trans_id = ?1 WHERE id = ?2")?
+                    .execute((trans, id))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn complete_sim_session(
@@ -94,30 +85,27 @@ impl SimStore for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let outcome = outcome.map(encode_outcome).transpose()?;
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE sim_sessions SET state = 'complete', result = ?, outcome = ?, completed_at = ? \
-             WHERE id = ? AND state = 'pending'",
-        )
-        .bind(result.as_str())
-        .bind(outcome)
-        .bind(ts(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        if let Some(t) = ticket {
-            sqlx::query("INSERT INTO tickets (id, expires_at, payload) VALUES (?, ?, ?)")
-                .bind(&t.id)
-                .bind(ts(t.expires_at))
-                .bind(encode_ticket(t)?)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let ticket = ticket
+            .map(|t| Ok::<_, StoreError>((t.id.clone(), ts(t.expires_at), encode_ticket(t)?)))
+            .transpose()?;
+        let id = id.to_owned();
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let done = conn
+                    .prepare_cached(
+                        "UPDATE sim_sessions SET state = 'complete', result = ?1, outcome = ?2, \
+                         completed_at = ?3 WHERE id = ?4 AND state = 'pending'",
+                    )?
+                    .execute((result.as_str(), outcome, ts(now), id))?;
+                if done != 1 {
+                    return Ok(false);
+                }
+                if let Some(row) = &ticket {
+                    insert_ticket(conn, row)?;
+                }
+                Ok(true)
+            })
+            .await
     }
 
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
@@ -163,15 +151,18 @@ impl SimStore for SqliteStore {
     }
 
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let claimed = sqlx::query(
-            "UPDATE sim_sessions SET token_issued = 1 \
-             WHERE id = ? AND purpose = 'login' AND result = 'OK' AND token_issued = 0 \
-             AND expires_at > ?",
-        )
-        .bind(id)
-        .bind(ts(now))
-        .execute(&self.writer)
-        .await?;
-        Ok(claimed.rows_affected() == 1)
+        let id = id.to_owned();
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let claimed = conn
+                    .prepare_cached(
+                        "UPDATE sim_sessions SET token_issued = 1 \
+                         WHERE id = ?1 AND purpose = 'login' AND result = 'OK' \
+                         AND token_issued = 0 AND expires_at > ?2",
+                    )?
+                    .execute((id, ts(now)))?;
+                Ok(claimed == 1)
+            })
+            .await
     }
 }
