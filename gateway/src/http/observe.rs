@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Middleware: counts and times every request by its route template (`unmatched` for
-/// paths no route takes, so a scanner cannot add series).
+/// paths no route takes, so a scanner cannot add series), and logs it at debug level.
 pub async fn count(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -24,12 +24,11 @@ pub async fn count(request: Request, next: Next) -> Response {
     crate::metrics::in_flight(1.0);
     let response = next.run(request).await;
     crate::metrics::in_flight(-1.0);
-    crate::metrics::http_request(
-        &route,
-        &method,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let (status, elapsed) = (response.status().as_u16(), started.elapsed());
+    // The access log line, inside the request's span (its id, its method): the route
+    // template, never the path, which may carry a ticket or a SIM session id.
+    tracing::debug!(route, status, elapsed_us = elapsed.as_micros(), "answered");
+    crate::metrics::http_request(&route, &method, status, elapsed);
     response
 }
 

@@ -40,10 +40,10 @@ pub enum StoreError {
     /// SQLite's writer connection did not do what was asked.
     #[error("the database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// A write was not committed: its batch could not begin or commit, or the writer is
-    /// gone (the cause is logged where it happened).
-    #[error("the database did not commit the write: {0}")]
-    Unwritten(String),
+    /// SQLite's writer did not commit a write (its batch could not begin or commit), or
+    /// a reader did not answer; the cause is logged where it happened.
+    #[error("the database did not answer: {0}")]
+    Unanswered(String),
     /// Migrations could not be applied.
     #[error("migrating the database failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

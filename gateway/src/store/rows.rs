@@ -409,26 +409,24 @@ pub const AUDIT_COLUMNS: &str = "seq, at, event, account_id, details, prev_hash,
 /// Recomputes the chain over every audit row, read in `seq` order: the number of rows,
 /// or the first row whose link or hash is wrong, or whose `seq` is not the next one (a
 /// row removed from the middle or the start; sequence numbers are never reused).
-pub fn verify_audit_rows(rows: &[impl Columns]) -> Result<u64, StoreError> {
-    let mut prev = String::new();
+pub fn verify_audit_rows(rows: &[AuditRow]) -> Result<u64, StoreError> {
+    let mut prev = "";
     for (expected, r) in (1..).zip(rows) {
-        let seq = r.int("seq")?;
-        if seq != expected {
+        if r.seq != expected {
             return Err(StoreError::AuditChainBroken { seq: expected });
         }
         let want = audit_hash(
-            &prev,
-            seq,
-            r.int("at")?,
-            &r.text("event")?,
-            r.opt_text("account_id")?.as_deref(),
-            &r.text("details")?,
+            prev,
+            r.seq,
+            ts(r.at),
+            &r.event,
+            r.account_id.as_deref(),
+            &r.details,
         );
-        let hash = r.text("hash")?;
-        if r.text("prev_hash")? != prev || hash != want {
-            return Err(StoreError::AuditChainBroken { seq });
+        if r.prev_hash != prev || r.hash != want {
+            return Err(StoreError::AuditChainBroken { seq: r.seq });
         }
-        prev = hash;
+        prev = &r.hash;
     }
     Ok(rows.len() as u64)
 }

@@ -271,6 +271,10 @@ impl AccountStore for PostgresStore {
                 )
             })
             .await?;
+        let rows = rows
+            .iter()
+            .map(audit_row_of)
+            .collect::<Result<Vec<_>, _>>()?;
         verify_audit_rows(&rows)
     }
 

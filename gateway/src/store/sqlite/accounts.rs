@@ -5,9 +5,10 @@
 //! which is committed with `synchronous = FULL` before it is answered.
 
 use super::SqliteStore;
+use super::readers::{all, one};
+use super::writer::{Durability, is_unique_violation};
 use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionLogin};
 use crate::store::records::encode_subject;
-use super::writer::{Durability, is_unique_violation};
 use crate::store::rows::{
     ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, account_values, audit_row_of,
     session_login_of, ts, verify_audit_rows,
@@ -16,18 +17,20 @@ use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use rusqlite::{Connection, OptionalExtension};
-use sqlx::Row;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 
-impl SqliteStore {
-    async fn account_by_id(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| account_of(&r)).transpose()
-    }
+/// Reads an account by id.
+static ACCOUNT_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"));
+
+/// Reads the audit rows from a time on, in chain order.
+static AUDIT_SINCE: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE at >= ?1 ORDER BY seq"));
+
+/// The account `id`, on a read connection.
+fn account_by_id(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
+    one(conn, &ACCOUNT_BY_ID, [id], |row| account_of(row))
 }
 
 /// The account write of [`AccountStore::create_account`], run by the writer in a
@@ -104,7 +107,9 @@ fn insert_session(
 fn append_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
     let (prev_seq, prev_hash) = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .query_row([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })
         .optional()?
         .unwrap_or((0, String::new()));
     conn.prepare_cached(
@@ -139,25 +144,33 @@ fn upsert_certificate(
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        self.account_by_id(id).await
+        let id = id.to_owned();
+        self.readers
+            .read(move |conn| account_by_id(conn, &id))
+            .await
     }
 
     async fn find_account(
         &self,
         identifiers: &[Identifier],
     ) -> Result<Option<Account>, StoreError> {
-        for id in identifiers {
-            let row =
-                sqlx::query("SELECT account_id FROM identifiers WHERE kind = ? AND value = ?")
-                    .bind(id.kind.as_str())
-                    .bind(&id.value)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some(row) = row {
-                return self.account_by_id(&row.try_get::<String, _>(0)?).await;
-            }
-        }
-        Ok(None)
+        let identifiers = identifiers.to_vec();
+        self.readers
+            .read(move |conn| {
+                for id in &identifiers {
+                    let owner = one(
+                        conn,
+                        "SELECT account_id FROM identifiers WHERE kind = ?1 AND value = ?2",
+                        (id.kind.as_str(), &id.value),
+                        |row| Ok(row.get::<_, String>(0)?),
+                    )?;
+                    if let Some(account_id) = owner {
+                        return account_by_id(conn, &account_id);
+                    }
+                }
+                Ok(None)
+            })
+            .await
     }
 
     async fn create_account(
@@ -200,21 +213,24 @@ impl AccountStore for SqliteStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<SessionLogin>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, created_at AS auth_time, method FROM sessions \
-             WHERE token_hash = ? AND expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let account = self.account_by_id(&row.try_get::<String, _>(0)?).await?;
-        account
-            .map(|account| session_login_of(account, &row))
-            .transpose()
+        let token_hash = token_hash.to_owned();
+        self.readers
+            .read(move |conn| {
+                let login = one(
+                    conn,
+                    "SELECT account_id, created_at AS auth_time, method FROM sessions \
+                     WHERE token_hash = ?1 AND expires_at > ?2",
+                    (&token_hash, ts(now)),
+                    |row| {
+                        let account_id: String = row.get("account_id")?;
+                        account_by_id(conn, &account_id)?
+                            .map(|account| session_login_of(account, row))
+                            .transpose()
+                    },
+                )?;
+                Ok(login.flatten())
+            })
+            .await
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
@@ -230,21 +246,14 @@ impl AccountStore for SqliteStore {
     }
 
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = self.audit_rows(None).await?;
         verify_audit_rows(&rows)
     }
 
     async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE at >= ? ORDER BY seq");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(since.map_or(i64::MIN, ts))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(audit_row_of)
-            .collect()
+        let since = since.map_or(i64::MIN, ts);
+        self.readers
+            .read(move |conn| all(conn, &AUDIT_SINCE, [since], |row| audit_row_of(row)))
+            .await
     }
 }

@@ -12,13 +12,13 @@
 //! transaction that completes its session.
 
 use super::SqliteStore;
+use super::readers::one;
 use super::writer::Durability;
 use crate::domain::{Challenge, Ticket};
 use crate::store::records::{decode_ticket, encode_ticket};
 use crate::store::rows::ts;
 use crate::store::{ChallengeStore, StoreError};
 use async_trait::async_trait;
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
@@ -85,12 +85,17 @@ impl ChallengeStore for SqliteStore {
     }
 
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query("SELECT payload FROM tickets WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| decode_ticket(&r.try_get::<String, _>(0)?))
-            .transpose()
+        let id = id.to_owned();
+        self.readers
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT payload FROM tickets WHERE id = ?1",
+                    [id],
+                    |row| decode_ticket(&row.get::<_, String>(0)?),
+                )
+            })
+            .await
     }
 }
 

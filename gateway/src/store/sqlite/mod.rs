@@ -6,7 +6,8 @@
 //! place, one crossing per request rather than one per statement. The writer commits the
 //! jobs waiting in groups, each job in a savepoint inside `BEGIN IMMEDIATE`: two
 //! confirmations racing for one identity serialise, and the loser meets the identifiers
-//! primary key. Reads use a separate pool of connections.
+//! primary key. Reads go to reader threads with read-only connections ([`readers`]), in
+//! the same way: one crossing per request. sqlx is used only to apply the migrations.
 //!
 //! Durability is chosen per write ([`writer::Durability`]). Every commit survives a crash
 //! of the process (`kill -9`). Account and session writes must also survive power loss:
@@ -16,29 +17,31 @@
 //! ([`challenges`]).
 //!
 //! One file per concern: [`challenges`] (and tickets), [`accounts`] (with sessions and
-//! the audit log), [`sim`], [`oidc`], [`writer`].
+//! the audit log), [`sim`], [`oidc`], [`writer`], [`readers`].
 
 mod accounts;
 mod challenges;
 mod oidc;
+mod readers;
 mod sim;
 mod writer;
 
 use super::rows::ts;
 use super::{Store, StoreError};
 use async_trait::async_trait;
-use writer::Durability;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
+use writer::Durability;
 
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Readers.
-    pool: SqlitePool,
+    /// How `migrate` connects (sqlx's migrator, shared with PostgreSQL's).
+    options: SqliteConnectOptions,
+    /// The reader threads.
+    readers: readers::Readers,
     /// The one writer.
     writer: writer::Writer,
     /// The outstanding challenges, in memory.
@@ -46,29 +49,26 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path`), with at most
-    /// `max_connections` reader connections.
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`), with
+    /// `max_connections` reader threads.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // Opening the pool creates the file in WAL mode; the writer then opens it too.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            // A ping before each use would cost a round trip to the driver's thread per
-            // query; a broken SQLite connection is not something a ping repairs.
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
         let path = options.get_filename().to_owned();
-        let writer = tokio::task::spawn_blocking(move || writer::Writer::open(&path))
-            .await
-            .map_err(|e| StoreError::Unwritten(format!("opening the writer failed: {e}")))??;
+        let readers = max_connections.max(1) as usize;
+        // The writer creates the file in WAL mode; the readers then open it read-only.
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            let writer = writer::Writer::open(&path)?;
+            Ok::<_, StoreError>((writer, readers::Readers::open(&path, readers)?))
+        })
+        .await
+        .map_err(|e| StoreError::Unanswered(format!("opening the database failed: {e}")))??;
         Ok(Self {
-            pool,
+            options,
+            readers,
             writer,
             challenges: challenges::ChallengeBook::default(),
         })
@@ -78,11 +78,15 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        // The writer holds no lock between its batches, so a pool connection can apply
-        // the migrations; the writer's statements are prepared after them.
-        Ok(sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?)
+        // The writer holds no lock between its batches, so a connection of the migrator's
+        // own can apply the migrations (in transactions, waiting for the writer's lock).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await?;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        pool.close().await;
+        Ok(migrated?)
     }
 
     async fn ensure_schema(&self) -> Result<(), StoreError> {
@@ -90,8 +94,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {

@@ -3,13 +3,14 @@
 //! number of concurrent redeemers exactly one gets the grant.
 
 use super::SqliteStore;
+use super::readers::{all, one};
 use super::writer::{Durability, is_unique_violation};
 use crate::domain::oidc::{Consent, Grant, Redeemed};
 use crate::store::records::encode_grant;
 use crate::store::rows::{consent_of, grant_of, ts};
-use rusqlite::OptionalExtension;
 use crate::store::{OidcStore, StoreError};
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -90,15 +91,18 @@ impl OidcStore for SqliteStore {
         access_token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Grant>, StoreError> {
-        let row = sqlx::query(
-            "SELECT client_id, account_id, code_expires_at, payload FROM oidc_grants \
-             WHERE access_token_hash = ? AND access_expires_at > ?",
-        )
-        .bind(access_token_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| grant_of(&r)).transpose()
+        let access_token_hash = access_token_hash.to_owned();
+        self.readers
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT client_id, account_id, code_expires_at, payload FROM oidc_grants \
+                     WHERE access_token_hash = ?1 AND access_expires_at > ?2",
+                    (access_token_hash, ts(now)),
+                    |row| grant_of(row),
+                )
+            })
+            .await
     }
 
     async fn put_consent(&self, account_id: &str, c: &Consent) -> Result<(), StoreError> {
@@ -122,14 +126,18 @@ impl OidcStore for SqliteStore {
     }
 
     async fn consents(&self, account_id: &str) -> Result<Vec<Consent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT client_id, scopes, granted_at FROM oidc_consents \
-             WHERE account_id = ? ORDER BY granted_at, client_id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(consent_of).collect()
+        let account_id = account_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT client_id, scopes, granted_at FROM oidc_consents \
+                     WHERE account_id = ?1 ORDER BY granted_at, client_id",
+                    [account_id],
+                    |row| consent_of(row),
+                )
+            })
+            .await
     }
 
     async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError> {

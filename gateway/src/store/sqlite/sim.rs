@@ -6,13 +6,14 @@
 
 use super::SqliteStore;
 use super::challenges::insert_ticket;
+use super::readers::{all, one};
 use super::writer::{Durability, is_unique_violation};
 use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
 use crate::store::records::{encode_outcome, encode_ticket};
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
-use rusqlite::Connection;
 use crate::store::{SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
+use rusqlite::Connection;
 use time::OffsetDateTime;
 
 /// Complete sessions are kept this long after their hard expiry (rate limits, reads).
@@ -109,30 +110,38 @@ impl SimStore for SqliteStore {
     }
 
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            sim_session_columns!(),
-            " FROM sim_sessions WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(sim_session_of)
-        .transpose()
+        let id = id.to_owned();
+        self.readers
+            .read(move |conn| {
+                one(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        sim_session_columns!(),
+                        " FROM sim_sessions WHERE id = ?1"
+                    ),
+                    [id],
+                    |row| sim_session_of(row),
+                )
+            })
+            .await
     }
 
     async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            sim_session_columns!(),
-            " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
-        ))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(sim_session_of)
-        .collect()
+        self.readers
+            .read(|conn| {
+                all(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        sim_session_columns!(),
+                        " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
+                    ),
+                    [],
+                    |row| sim_session_of(row),
+                )
+            })
+            .await
     }
 
     async fn sim_sessions_started_since(
@@ -140,13 +149,17 @@ impl SimStore for SqliteStore {
         msisdn: &str,
         since: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sim_sessions WHERE msisdn = ? AND created_at >= ?",
-        )
-        .bind(msisdn)
-        .bind(ts(since))
-        .fetch_one(&self.pool)
-        .await?;
+        let msisdn = msisdn.to_owned();
+        let n = self
+            .readers
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM sim_sessions WHERE msisdn = ?1 AND created_at >= ?2",
+                    )?
+                    .query_row((msisdn, ts(since)), |row| row.get::<_, i64>(0))?)
+            })
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

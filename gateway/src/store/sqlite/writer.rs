@@ -90,7 +90,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("kyso-sqlite-writer".into())
             .spawn(move || run(conn, queue, &counted))
-            .map_err(|e| StoreError::Unwritten(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::Unanswered(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs,
             #[cfg(test)]
@@ -139,7 +139,7 @@ impl Writer {
 /// The write is not in the database: the writer is gone, or its batch could not begin
 /// (the batch's own error is logged once).
 fn unwritten() -> StoreError {
-    StoreError::Unwritten("the write was not committed".into())
+    StoreError::Unanswered("the write was not committed".into())
 }
 
 /// The thread: one batch after another until the queue closes.
@@ -336,10 +336,17 @@ mod tests {
                 panic!("a bug in a job")
             })
             .await;
-        assert!(matches!(panicked, Err(StoreError::Unwritten(_))), "{panicked:?}");
+        assert!(
+            matches!(panicked, Err(StoreError::Unanswered(_))),
+            "{panicked:?}"
+        );
         two_rows(writer.clone(), "p".into(), "q".into())
             .await
             .unwrap();
-        assert_eq!(keys(&reader), ["p", "q"], "the panicking job's row is undone");
+        assert_eq!(
+            keys(&reader),
+            ["p", "q"],
+            "the panicking job's row is undone"
+        );
     }
 }
