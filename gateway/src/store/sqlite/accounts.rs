@@ -37,19 +37,11 @@ fn account_by_id(conn: &Connection, id: &str) -> Result<Option<Account>, StoreEr
 /// savepoint of its group's `BEGIN IMMEDIATE` transaction.
 fn insert_account(
     conn: &Connection,
-    ticket_id: &str,
     now: OffsetDateTime,
     account: &Account,
     certificate: &CertificateRecord,
     audit: &AuditEntry,
 ) -> Result<Account, CreateAccountError> {
-    let used = conn
-        .prepare_cached("DELETE FROM tickets WHERE id = ?1 AND expires_at > ?2")
-        .and_then(|mut s| s.execute((ticket_id, ts(now))))
-        .map_err(StoreError::from)?;
-    if used != 1 {
-        return Err(CreateAccountError::TicketNotFound);
-    }
     let s = &account.subject;
     let subject_json = encode_subject(s)?;
     conn.prepare_cached(
@@ -181,17 +173,24 @@ impl AccountStore for SqliteStore {
         certificate: &CertificateRecord,
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
-        let (ticket_id, account, certificate, audit) = (
-            ticket_id.to_owned(),
-            account.clone(),
-            certificate.clone(),
-            audit.clone(),
-        );
-        self.writer
+        // The ticket is used up before the account is written: a concurrent confirmation
+        // finds it gone. A write the store failed gives it back for a retry.
+        let ticket = self
+            .tickets
+            .take(ticket_id)
+            .filter(|t| t.expires_at > now)
+            .ok_or(CreateAccountError::TicketNotFound)?;
+        let (account, certificate, audit) = (account.clone(), certificate.clone(), audit.clone());
+        let created = self
+            .writer
             .write(Durability::PowerLoss, move |conn| {
-                insert_account(conn, &ticket_id, now, &account, &certificate, &audit)
+                insert_account(conn, now, &account, &certificate, &audit)
             })
-            .await
+            .await;
+        if let Err(CreateAccountError::Store(_)) = created {
+            self.tickets.put(&ticket)?;
+        }
+        created
     }
 
     async fn create_session(

@@ -1,68 +1,108 @@
-//! Challenges and tickets on SQLite.
+//! Challenges and tickets on SQLite: both in the gateway's memory, not in the file.
 //!
-//! Challenges are kept in the gateway's memory, not in the file: one SQLite gateway is
-//! the only one that can take them (the file has one owner), a challenge lives minutes,
-//! and losing the outstanding ones in a restart costs each person one new challenge. Each
-//! is taken out under a lock, so of any number of concurrent takers exactly one gets it —
-//! the same rule as the database's `DELETE … RETURNING`, without two write transactions
-//! per registration. Their number is bounded ([`MAX_CHALLENGES`]): past it, expired ones
-//! are dropped first, and a new one is refused while the book is full of live ones.
+//! One SQLite gateway is the only one that can take them (the file has one owner); a
+//! challenge lives minutes and a ticket a few more, and losing the outstanding ones in a
+//! restart costs each person one new challenge, or one new signature. Each is taken out
+//! under a lock, so of any number of concurrent takers exactly one gets it — the same
+//! rule as the database's `DELETE … RETURNING`, without write transactions of their own.
+//! A ticket is taken when its account is written and put back if the write fails for
+//! the store's reasons, so a confirmation that met a full disk can be retried. A signing
+//! SIM's ticket goes into the book once the session's completion is committed.
 //!
-//! Tickets stay in the database: a signing-SIM result stores its ticket in the same
-//! transaction that completes its session.
+//! Each book is bounded ([`MAX_ENTRIES`]): past it, expired entries are dropped first,
+//! and a new one is refused while the book is full of live ones.
 
 use super::SqliteStore;
-use super::readers::one;
-use super::writer::Durability;
 use crate::domain::{Challenge, Ticket};
-use crate::store::records::{decode_ticket, encode_ticket};
-use crate::store::rows::ts;
 use crate::store::{ChallengeStore, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
-/// Live challenges a SQLite gateway holds at most: five minutes of 660 new ones a
-/// second, some 60 MiB.
-pub const MAX_CHALLENGES: usize = 200_000;
+/// Live entries a book holds at most: five minutes of 660 new ones a second, some
+/// 60 MiB of challenges (tickets, which carry a certificate, take more).
+pub const MAX_ENTRIES: usize = 200_000;
 
-/// The outstanding challenges, by id.
-#[derive(Debug, Clone, Default)]
-pub struct ChallengeBook(Arc<Mutex<HashMap<String, Challenge>>>);
+/// What a book holds: an id to take it by, and when it expires.
+pub trait Entry: Clone {
+    /// What the entries are, for the `Full` refusal.
+    const WHAT: &'static str;
+    /// Its id.
+    fn id(&self) -> &str;
+    /// When it stops being usable.
+    fn expires_at(&self) -> OffsetDateTime;
+}
 
-impl ChallengeBook {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Challenge>> {
+impl Entry for Challenge {
+    const WHAT: &'static str = "challenges";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+}
+
+impl Entry for Ticket {
+    const WHAT: &'static str = "tickets";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+}
+
+/// The outstanding entries of one kind, by id; cloning shares them.
+#[derive(Debug, Clone)]
+pub struct Book<T>(Arc<Mutex<HashMap<String, T>>>);
+
+impl<T> Default for Book<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<T: Entry> Book<T> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, T>> {
         // A panic while holding the lock cannot leave the map half-changed: every
-        // change below is one insert or one remove.
+        // change below is one insert, one remove or one retain.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn put(&self, c: &Challenge) -> Result<(), StoreError> {
+    /// Adds `entry`, refused when the book is full of live entries.
+    pub fn put(&self, entry: &T) -> Result<(), StoreError> {
         let mut book = self.lock();
-        if book.len() >= MAX_CHALLENGES {
+        if book.len() >= MAX_ENTRIES {
             let now = OffsetDateTime::now_utc();
-            book.retain(|_, c| c.expires_at > now);
+            book.retain(|_, e| e.expires_at() > now);
         }
-        if book.len() >= MAX_CHALLENGES {
+        if book.len() >= MAX_ENTRIES {
             return Err(StoreError::Full {
-                what: "challenges",
-                limit: MAX_CHALLENGES,
+                what: T::WHAT,
+                limit: MAX_ENTRIES,
             });
         }
-        book.insert(c.id.clone(), c.clone());
+        book.insert(entry.id().to_owned(), entry.clone());
         Ok(())
     }
 
-    fn take(&self, id: &str) -> Option<Challenge> {
+    /// Takes the entry `id` out: it is gone for everyone else.
+    pub fn take(&self, id: &str) -> Option<T> {
         self.lock().remove(id)
     }
 
-    /// Drops the challenges expired at `now`; how many.
+    /// A copy of the entry `id`, left in place.
+    pub fn get(&self, id: &str) -> Option<T> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Drops the entries expired at `now`; how many.
     pub fn purge(&self, now: OffsetDateTime) -> u64 {
         let mut book = self.lock();
         let before = book.len();
-        book.retain(|_, c| c.expires_at > now);
+        book.retain(|_, e| e.expires_at() > now);
         (before - book.len()) as u64
     }
 }
@@ -78,36 +118,12 @@ impl ChallengeStore for SqliteStore {
     }
 
     async fn put_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
-        let row = (t.id.clone(), ts(t.expires_at), encode_ticket(t)?);
-        self.writer
-            .write(Durability::Crash, move |conn| insert_ticket(conn, &row))
-            .await
+        self.tickets.put(t)
     }
 
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        let id = id.to_owned();
-        self.readers
-            .read(move |conn| {
-                one(
-                    conn,
-                    "SELECT payload FROM tickets WHERE id = ?1",
-                    [id],
-                    |row| decode_ticket(&row.get::<_, String>(0)?),
-                )
-            })
-            .await
+        Ok(self.tickets.get(id))
     }
-}
-
-/// Stores a ticket row `(id, expires_at, payload)`; also part of a SIM session's
-/// completion.
-pub(super) fn insert_ticket(
-    conn: &rusqlite::Connection,
-    (id, expires_at, payload): &(String, i64, String),
-) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO tickets (id, expires_at, payload) VALUES (?1, ?2, ?3)")?
-        .execute((id, expires_at, payload))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -127,12 +143,12 @@ mod tests {
 
     #[test]
     fn a_full_book_drops_expired_challenges_first_and_then_refuses() {
-        let book = ChallengeBook::default();
+        let book = Book::<Challenge>::default();
         let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
         let future = OffsetDateTime::now_utc() + time::Duration::minutes(5);
         {
             let mut map = book.lock();
-            for i in 0..MAX_CHALLENGES - 1 {
+            for i in 0..MAX_ENTRIES - 1 {
                 map.insert(format!("live-{i}"), challenge(&format!("live-{i}"), future));
             }
             map.insert("old".into(), challenge("old", past));

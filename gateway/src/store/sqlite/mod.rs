@@ -12,9 +12,8 @@
 //! Durability is chosen per write ([`writer::Durability`]). Every commit survives a crash
 //! of the process (`kill -9`). Account and session writes must also survive power loss:
 //! their group commits with `synchronous = FULL`, so concurrent confirmations share one
-//! fsync, and each is answered only once it is on disk. Tickets, whose loss costs the
-//! person a retry, are not fsynced one by one; challenges are not in the file at all
-//! ([`challenges`]).
+//! fsync, and each is answered only once it is on disk. Challenges and tickets, whose
+//! loss in a restart costs a person a retry, are not in the file at all ([`challenges`]).
 //!
 //! One file per concern: [`challenges`] (and tickets), [`accounts`] (with sessions and
 //! the audit log), [`sim`], [`oidc`], [`writer`], [`readers`].
@@ -28,6 +27,7 @@ mod writer;
 
 use super::rows::ts;
 use super::{Store, StoreError};
+use crate::domain::{Challenge, Ticket};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::str::FromStr;
@@ -45,7 +45,9 @@ pub struct SqliteStore {
     /// The one writer.
     writer: writer::Writer,
     /// The outstanding challenges, in memory.
-    challenges: challenges::ChallengeBook,
+    challenges: challenges::Book<Challenge>,
+    /// The outstanding registration tickets, in memory.
+    tickets: challenges::Book<Ticket>,
 }
 
 impl SqliteStore {
@@ -70,7 +72,8 @@ impl SqliteStore {
             options,
             readers,
             writer,
-            challenges: challenges::ChallengeBook::default(),
+            challenges: challenges::Book::default(),
+            tickets: challenges::Book::default(),
         })
     }
 }
@@ -100,14 +103,13 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let purged = self.challenges.purge(now);
+        let purged = self.challenges.purge(now) + self.tickets.purge(now);
         let now = ts(now);
         let in_file = self
             .writer
             .write(Durability::Crash, move |conn| {
                 let mut n = 0;
                 for sql in [
-                    "DELETE FROM tickets WHERE expires_at <= ?1",
                     "DELETE FROM sessions WHERE expires_at <= ?1",
                     "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \
                      AND COALESCE(access_expires_at, 0) <= ?1",

@@ -5,11 +5,10 @@
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
 
 use super::SqliteStore;
-use super::challenges::insert_ticket;
 use super::readers::{all, one};
 use super::writer::{Durability, is_unique_violation};
 use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
-use crate::store::records::{encode_outcome, encode_ticket};
+use crate::store::records::encode_outcome;
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
 use crate::store::{SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
@@ -86,11 +85,9 @@ impl SimStore for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let outcome = outcome.map(encode_outcome).transpose()?;
-        let ticket = ticket
-            .map(|t| Ok::<_, StoreError>((t.id.clone(), ts(t.expires_at), encode_ticket(t)?)))
-            .transpose()?;
         let id = id.to_owned();
-        self.writer
+        let completed = self
+            .writer
             .write(Durability::Crash, move |conn| {
                 let done = conn
                     .prepare_cached(
@@ -98,15 +95,14 @@ impl SimStore for SqliteStore {
                          completed_at = ?3 WHERE id = ?4 AND state = 'pending'",
                     )?
                     .execute((result.as_str(), outcome, ts(now), id))?;
-                if done != 1 {
-                    return Ok(false);
-                }
-                if let Some(row) = &ticket {
-                    insert_ticket(conn, row)?;
-                }
-                Ok(true)
+                Ok::<_, StoreError>(done == 1)
             })
-            .await
+            .await?;
+        // Only the completion that won stores its ticket, once that is committed.
+        if let (true, Some(t)) = (completed, ticket) {
+            self.tickets.put(t)?;
+        }
+        Ok(completed)
     }
 
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
