@@ -207,6 +207,34 @@ pub async fn a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once
     assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
 }
 
+/// A confirmation the database fails to write uses nothing up: its ticket still makes
+/// the account once the database is back.
+pub async fn a_ticket_survives_a_confirmation_the_store_failed_to_write(b: impl Backend) {
+    let store = b.store();
+    let t = ticket("t-retry", citizen("001090012345", &[]));
+    store.put_ticket(&t).await.unwrap();
+    let (new, entry) = (
+        account("acc_retry", t.subject.clone()),
+        audit("account.created", "acc_retry"),
+    );
+    let confirm = || store.create_account(&t.id, T0, &new, &t.certificate, &entry);
+    b.raw("ALTER TABLE accounts RENAME TO accounts_away")
+        .await
+        .unwrap();
+    let failed = confirm().await;
+    assert!(
+        matches!(failed, Err(CreateAccountError::Store(_))),
+        "{failed:?}"
+    );
+    assert_eq!(store.get_ticket(&t.id).await.unwrap(), Some(t.clone()));
+    b.raw("ALTER TABLE accounts_away RENAME TO accounts")
+        .await
+        .unwrap();
+    assert_eq!(confirm().await.unwrap().id, "acc_retry");
+    assert_eq!(store.get_ticket(&t.id).await.unwrap(), None, "used up");
+    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+}
+
 pub async fn one_identity_gets_one_account_whatever_the_tickets(b: impl Backend) {
     let store = b.store();
     let subject = citizen("001090012345", &[]);
@@ -751,6 +779,7 @@ macro_rules! conformance {
             conformance!(@tests $backend;
                 a_challenge_is_taken_exactly_once_by_100_concurrent_takers,
                 a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once,
+                a_ticket_survives_a_confirmation_the_store_failed_to_write,
                 one_identity_gets_one_account_whatever_the_tickets,
                 identifiers_and_aliases_are_unique_across_accounts,
                 a_session_token_opens_its_account_until_it_expires,
