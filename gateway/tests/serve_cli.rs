@@ -126,9 +126,10 @@ fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
 }
 
 /// `audit verify` and `audit export` read an existing database and never create one: a
-/// mistyped path is an error, not an empty chain called intact.
+/// mistyped path is an error, not an empty chain called intact. `verify` names the first
+/// broken row and exits 1.
 #[test]
-fn the_audit_commands_never_create_a_database() {
+fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
     let pki = crate::common::Pki::generate();
     let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
     let dir = tempfile::tempdir().unwrap();
@@ -173,5 +174,30 @@ fn the_audit_commands_never_create_a_database() {
     assert_eq!(
         gateway(&["audit", "export"]),
         (Some(0), String::new(), String::new())
+    );
+    // A row whose hash does not match (inserted behind the gateway's back): `verify`
+    // names it and exits 1; `export` still writes it out for the inspector.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
+             VALUES (1, 0, 'account.created', NULL, '{}', '', 'forged')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        gateway(&["audit", "verify"]),
+        (
+            Some(1),
+            "the audit chain is broken at row 1\n".into(),
+            String::new()
+        )
+    );
+    let (code, exported, _) = gateway(&["audit", "export"]);
+    assert_eq!(code, Some(0));
+    let row: serde_json::Value = serde_json::from_str(exported.trim()).unwrap();
+    assert_eq!(
+        (row["seq"].as_i64(), row["hash"].as_str()),
+        (Some(1), Some("forged"))
     );
 }
