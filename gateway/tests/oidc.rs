@@ -252,6 +252,16 @@ impl Op {
         raw(&self.app, request.body(Body::empty()).unwrap()).await
     }
 
+    /// Portal A asks with `prompt=none` (no page may be shown): the query kyso sends
+    /// the browser back with (`code`, or `error`).
+    async fn silent_at_a(&self, cookie: &str) -> std::collections::HashMap<String, String> {
+        let (status, headers, _) = self
+            .get(&portal_a(&[("prompt", "none")]), Some(cookie))
+            .await;
+        assert_eq!(status, 303);
+        query_of(&location(&headers))
+    }
+
     async fn post_form(
         &self,
         path: &str,
@@ -477,15 +487,9 @@ async fn prompt_none_login_and_max_age_are_honoured() {
     );
 
     let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "consent_required");
     op.consent(&portal_a(&[]), &cookie, "allow").await;
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert!(query_of(&location(&headers)).contains_key("code"));
+    assert!(op.silent_at_a(&cookie).await.contains_key("code"));
 
     // max_age: ten minutes later, a five-minute max_age sends the person to log in again.
     op.w.clock.advance(time::Duration::minutes(10));
@@ -856,10 +860,7 @@ async fn consent_forms_need_their_session_token_and_this_origin_and_deny_says_so
         ("access_denied", "st-1")
     );
     // Nothing was remembered: prompt=none finds no consent.
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(query_of(&location(&headers))["error"], "consent_required");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "consent_required");
 }
 
 #[tokio::test]
@@ -968,10 +969,7 @@ async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goe
         "{cleared}"
     );
     // The session is over: the old cookie no longer signs in.
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
     // Portal A was told, by a logout token about the sub it knows.
     let logout = op.logout_token().await;
     assert_eq!(logout["sub"], sub);
@@ -992,10 +990,7 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
     assert_eq!(status, 200);
     assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
     // Still signed in until the person confirms.
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert!(query_of(&location(&headers)).contains_key("code"));
+    assert!(op.silent_at_a(&cookie).await.contains_key("code"));
     let field = |name: &str| form_field(&html, name);
     // Another site cannot post the confirmation.
     let form = [("request", field("request")), ("csrf", field("csrf"))];
@@ -1026,10 +1021,7 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 }
 
 #[tokio::test]
@@ -1111,10 +1103,7 @@ async fn logging_out_on_kyso_ends_the_session_clears_the_cookie_and_tells_the_po
             .contains("Max-Age=0")
     );
     assert_eq!(op.logout_token().await["aud"], "portal-a");
-    let (_, headers, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(query_of(&location(&headers))["error"], "login_required");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
     let (status, _, json) = send(&op.app, logout()).await;
     assert_eq!(
         (status.as_u16(), json["code"].as_str()),
