@@ -16,10 +16,11 @@
 //! loss in a restart costs a person a retry, are not in the file at all ([`challenges`]).
 //!
 //! One file per concern: [`challenges`] (and tickets), [`accounts`] (with sessions and
-//! the audit log), [`sim`], [`oidc`], [`writer`], [`readers`].
+//! the audit log), [`sim`], [`oidc`], [`writer`], [`readers`], [`checkpoints`].
 
 mod accounts;
 mod challenges;
+mod checkpoints;
 mod oidc;
 mod readers;
 mod sim;
@@ -63,7 +64,7 @@ impl SqliteStore {
         let readers = max_connections.max(1) as usize;
         // The writer creates the file in WAL mode; the readers then open it read-only.
         let (writer, readers) = tokio::task::spawn_blocking(move || {
-            let writer = writer::Writer::open(&path)?;
+            let writer = writer::Writer::open(&path, checkpoints::Schedule::default())?;
             Ok::<_, StoreError>((writer, readers::Readers::open(&path, readers)?))
         })
         .await

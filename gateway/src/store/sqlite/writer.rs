@@ -20,7 +20,10 @@
 //! `synchronous = NORMAL` (WAL): every commit survives a crash of the process. A batch
 //! holding a job that must also survive power loss commits with `synchronous = FULL`:
 //! one fsync for all of the batch's jobs.
+//!
+//! The writer does not checkpoint in its commits; [`super::checkpoints`] does, beside it.
 
+use super::checkpoints::{Checkpointer, Schedule};
 use crate::store::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
@@ -76,8 +79,8 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Opens the writing connection to the database file at `path` (which exists, in WAL
-    /// mode) and starts its thread.
-    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+    /// mode) and starts its thread, with checkpoints run on `checkpoints`.
+    pub(super) fn open(path: &Path, checkpoints: Schedule) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -85,13 +88,16 @@ impl Writer {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Each job's savepoint journals the pages it changes; in memory, not a temp file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoints run beside the writer, not inside its commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(64);
+        let checkpointer = Checkpointer::start(path, checkpoints)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         let groups = Arc::new(AtomicU64::new(0));
         let counted = groups.clone();
         std::thread::Builder::new()
             .name("kyso-sqlite-writer".into())
-            .spawn(move || run(conn, queue, &counted))
+            .spawn(move || run(conn, queue, &counted, &checkpointer))
             .map_err(|e| StoreError::Unanswered(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs,
@@ -145,7 +151,12 @@ fn unwritten() -> StoreError {
 }
 
 /// The thread: one batch after another until the queue closes.
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Queued>, groups: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Queued>,
+    groups: &AtomicU64,
+    checkpointer: &Checkpointer,
+) {
     let mut synchronous_full = false;
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
@@ -171,6 +182,8 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Queued>, groups: &AtomicU
         if let Err(e) = commit(&mut conn, batch, groups) {
             tracing::warn!(error = %e, "a group commit failed; its writes were refused");
         }
+        // After the batch is answered: the jobs queued meanwhile wait for it, no one else.
+        checkpointer.finish_if_asked(&conn);
     }
 }
 
@@ -234,7 +247,11 @@ mod tests {
         reader
             .execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
             .unwrap();
-        (dir, Writer::open(&path).unwrap(), reader)
+        (
+            dir,
+            Writer::open(&path, Schedule::default()).unwrap(),
+            reader,
+        )
     }
 
     /// A job of two inserts: `(k, 1)` then `(k2, 2)`.
