@@ -229,7 +229,7 @@ impl Gateway {
             at: now,
             event: "session.created",
             account_id: Some(account.id.clone()),
-            details: serde_json::json!({ "evidence": evidence_json(evidence) }),
+            details: serde_json::json!({ "evidence": evidence_json(evidence) }).to_string(),
         };
         metrics::store(
             "create_session",
@@ -407,7 +407,8 @@ impl Gateway {
                     "value": ticket.subject.identifier.value,
                 },
                 "evidence": evidence_json(&ticket.evidence),
-            }),
+            })
+            .to_string(),
         };
         metrics::store(
             "create_account",

@@ -106,7 +106,7 @@ fn audit(event: &'static str, account_id: &str) -> AuditEntry {
         at: T0,
         event,
         account_id: Some(account_id.into()),
-        details: serde_json::json!({ "k": account_id }),
+        details: serde_json::json!({ "k": account_id }).to_string(),
     }
 }
 

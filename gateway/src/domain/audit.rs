@@ -13,8 +13,9 @@ pub struct AuditEntry {
     pub event: &'static str,
     /// The account concerned.
     pub account_id: Option<String>,
-    /// JSON details (evidence); never secrets.
-    pub details: serde_json::Value,
+    /// JSON details (evidence), as text: made by the request's task, so that the one
+    /// thread that appends to the chain only hashes and stores them. Never secrets.
+    pub details: String,
 }
 
 /// The hash of an audit row: SHA-256 over the previous row's hash, the row's sequence

@@ -343,7 +343,7 @@ impl<'e> ChainedAudit<'e> {
     /// Links `entry` after the row `prev_seq` with hash `prev_hash`.
     pub fn after(prev_seq: i64, prev_hash: String, entry: &'e AuditEntry) -> Self {
         let seq = prev_seq + 1;
-        let details = entry.details.to_string();
+        let details = entry.details.clone();
         let at = ts(entry.at);
         let account_id = entry.account_id.as_deref();
         let hash = audit_hash(&prev_hash, seq, at, entry.event, account_id, &details);
