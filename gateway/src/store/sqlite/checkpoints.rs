@@ -79,10 +79,10 @@ impl Checkpointer {
     /// Called by the writer between batches, on its own connection: finishes the
     /// checkpoint if the thread asked for it.
     pub(super) fn finish_if_asked(&self, writer: &Connection) {
-        if self.finish.swap(false, Ordering::Relaxed) {
-            if let Err(e) = passive(writer) {
-                tracing::warn!(error = %e, "the writer could not finish a checkpoint");
-            }
+        if self.finish.swap(false, Ordering::Relaxed)
+            && let Err(e) = passive(writer)
+        {
+            tracing::warn!(error = %e, "the writer could not finish a checkpoint");
         }
     }
 }
