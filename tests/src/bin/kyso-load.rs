@@ -17,6 +17,11 @@
 //!   their CPU time (user+sys from `/proc`) per registration, its ratio to the floor
 //!   measured in the same run ([`kyso_tests::floor`]: the raw verification of one
 //!   registration's two signatures), and peak RSS.
+//! - Then, on gateways it started, the same number of rounds of three `POST
+//!   /v1/challenges` on the same keep-alive connections, closed loop: the gateway's CPU
+//!   for a registration's three HTTP exchanges through the whole middleware stack, with
+//!   no verification and no write — the plumbing a registration cannot avoid, stated
+//!   against the same floor.
 //!
 //! Revocation is off unless `--revocation ocsp`: then an `openssl ocsp` responder answers
 //! for the test CA and every registration asks it about a certificate it has not seen;
@@ -154,6 +159,45 @@ fn floor_of(citizens: &Citizens) -> Duration {
     SignatureFloor::of(&token, ORIGIN, nonce, &issuer).measure(41, 100)
 }
 
+/// The gateways' CPU per round of three `POST /v1/challenges`, `rounds` rounds shared by
+/// `concurrency` clients on keep-alive connections; `None` if a round failed or `/proc`
+/// could not be read.
+fn plumbing(
+    urls: &Arc<Vec<String>>,
+    concurrency: usize,
+    rounds: usize,
+    pids: &[u32],
+) -> Option<Duration> {
+    let before: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (urls, next, failed) = (urls.clone(), next.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut connection = Connection::new(&urls[w % urls.len()]);
+                let body = serde_json::json!({ "purpose": "register" });
+                while next.fetch_add(1, Ordering::Relaxed) < rounds {
+                    for _ in 0..3 {
+                        if !connection
+                            .post("/v1/challenges", &body)
+                            .is_ok_and(|r| r.status == 201)
+                        {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let after: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
+    (failed.load(Ordering::Relaxed) == 0 && rounds > 0)
+        .then(|| (after - before) / u32::try_from(rounds).unwrap())
+}
+
 fn main() {
     let a = args();
     let started = Instant::now();
@@ -281,6 +325,8 @@ fn main() {
     }
     let wall = t0.elapsed();
     let cpu_after: Option<Duration> = pids.iter().map(|&p| cpu_time(p)).sum();
+    let plumbing =
+        (!pids.is_empty()).then(|| plumbing(&urls, a.concurrency, a.registrations, &pids));
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let done = l.len();
@@ -335,6 +381,13 @@ fn main() {
             per.as_secs_f64() * 1e6,
             per.as_secs_f64() / floor.as_secs_f64()
         );
+        if let Some(Some(round)) = plumbing {
+            println!(
+                "plumbing (3 × POST /v1/challenges, keep-alive, closed loop): {:.0} µs of gateway CPU per round = {:.1}× the floor",
+                round.as_secs_f64() * 1e6,
+                round.as_secs_f64() / floor.as_secs_f64()
+            );
+        }
         println!(
             "gateway peak RSS: {} MiB",
             pids.iter()
