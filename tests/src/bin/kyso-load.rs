@@ -325,6 +325,12 @@ fn main() {
     }
     let wall = t0.elapsed();
     let cpu_after: Option<Duration> = pids.iter().map(|&p| cpu_time(p)).sum();
+    // Read before the plumbing pass, whose challenges stay in memory until they expire.
+    let peak_rss = pids
+        .iter()
+        .map(|&p| peak_rss_kib(p).map_or("?".into(), |k| (k / 1024).to_string()))
+        .collect::<Vec<_>>()
+        .join(" / ");
     let plumbing =
         (!pids.is_empty()).then(|| plumbing(&urls, a.concurrency, a.registrations, &pids));
     let mut l = latencies.lock().unwrap().clone();
@@ -388,12 +394,6 @@ fn main() {
                 round.as_secs_f64() / floor.as_secs_f64()
             );
         }
-        println!(
-            "gateway peak RSS: {} MiB",
-            pids.iter()
-                .map(|&p| peak_rss_kib(p).map_or("?".into(), |k| (k / 1024).to_string()))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        );
+        println!("gateway peak RSS (registrations): {peak_rss} MiB");
     }
 }

@@ -110,25 +110,19 @@ fn passive(conn: &Connection) -> Result<u64, StoreError> {
 mod tests {
     use super::Schedule;
     use crate::store::StoreError;
-    use crate::store::sqlite::writer::{Durability, Writer};
-    use rusqlite::Connection;
+    use crate::store::sqlite::writer::{Durability, scratch};
     use std::time::Duration;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_starts_over_under_steady_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let setup = Connection::open(&path).unwrap();
-        setup.pragma_update(None, "journal_mode", "WAL").unwrap();
-        setup
-            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
-            .unwrap();
-        drop(setup);
         let schedule = Schedule {
             every: Duration::from_millis(2),
             long_log: 64,
         };
-        let writer = Writer::open(&path, schedule).unwrap();
+        let (dir, writer, reader) = scratch(
+            "CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+            schedule,
+        );
         // Writes back to back, each a commit of its own and a page or more of the log:
         // the checkpointer never finds the writer idle.
         const WRITES: i64 = 3000;
@@ -144,7 +138,7 @@ mod tests {
         // SQLite writes the log over from its start rather than shortening the file, so
         // the file's length is the longest the log has been. Without the writer finishing
         // checkpoints, it held a frame (a 4 KiB page) for each write at least.
-        let wal = std::fs::metadata(dir.path().join("c.db-wal"))
+        let wal = std::fs::metadata(dir.path().join("w.db-wal"))
             .unwrap()
             .len();
         let longest = wal / 4096;
@@ -152,7 +146,6 @@ mod tests {
             longest < WRITES as u64 / 3,
             "the log reached {longest} pages over {WRITES} writes"
         );
-        let reader = Connection::open(&path).unwrap();
         let rows: i64 = reader
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();

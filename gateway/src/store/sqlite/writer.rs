@@ -235,22 +235,29 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// For tests: a writer on a new database file (`w.db` in the directory returned) holding
+/// `schema`, checkpointed on `checkpoints`, and a connection of the test's own to it.
+#[cfg(test)]
+pub(super) fn scratch(
+    schema: &str,
+    checkpoints: Schedule,
+) -> (tempfile::TempDir, Writer, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let own = Connection::open(&path).unwrap();
+    own.pragma_update(None, "journal_mode", "WAL").unwrap();
+    own.execute_batch(schema).unwrap();
+    (dir, Writer::open(&path, checkpoints).unwrap(), own)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn open() -> (tempfile::TempDir, Writer, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        let reader = Connection::open(&path).unwrap();
-        reader.pragma_update(None, "journal_mode", "WAL").unwrap();
-        reader
-            .execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
-            .unwrap();
-        (
-            dir,
-            Writer::open(&path, Schedule::default()).unwrap(),
-            reader,
+        scratch(
+            "CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+            Schedule::default(),
         )
     }
 
