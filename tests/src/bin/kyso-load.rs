@@ -18,7 +18,8 @@
 //!   measured in the same run ([`kyso_tests::floor`]: the raw verification of one
 //!   registration's two signatures), and peak RSS.
 //! - Then, on gateways it started, the same number of rounds of three `POST
-//!   /v1/challenges` on the same keep-alive connections, closed loop: the gateway's CPU
+//!   /v1/challenges`, closed loop, by as many clients each on one keep-alive connection
+//!   (whatever `--rate` and `--close` said for the registrations): the gateway's CPU
 //!   for a registration's three HTTP exchanges through the whole middleware stack, with
 //!   no verification and no write — the plumbing a registration cannot avoid, stated
 //!   against the same floor.
