@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// mimalloc rather than glibc's malloc: under load, glibc's arena locking, fastbin
-/// consolidation and free-list walks took about a tenth of the gateway's CPU (hyper's
-/// buffers and header maps, JSON, certificate parsing allocate per request). Measured
-/// in docs/performance.md.
+/// mimalloc rather than glibc's malloc: under load, glibc's `malloc`, `free` and fast-bin
+/// consolidation took about a tenth of the gateway's CPU (hyper's buffers and header
+/// maps, JSON, certificate parsing allocate per request). Measured in
+/// docs/performance.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
