@@ -48,6 +48,9 @@ pub struct Config {
     /// Limits and lifetimes.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The threads requests run on.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
     /// Signing-SIM registration; absent, the SIM endpoints answer 404.
     pub sim: Option<SimConfig>,
     /// The registration page.
@@ -372,6 +375,21 @@ pub struct IssuerRevocationConfig {
     /// Overrides `revocation.ocsp_require_nonce` for this CA's responder.
     pub ocsp_require_nonce: Option<bool>,
 }
+
+/// `[runtime]`: the threads requests run on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Threads that run requests (the async runtime's workers); absent, one per core, or
+    /// what the runtime's own `TOKIO_WORKER_THREADS` variable says if it is set.
+    /// Fewer than the cores can cost less CPU per request when the gateway shares its
+    /// machine with other busy processes (docs/performance.md); SQLite's writer and
+    /// reader threads are not counted here.
+    pub worker_threads: Option<usize>,
+}
+
+/// Most request threads a configuration may ask for.
+const MAX_WORKER_THREADS: usize = 1024;
 
 /// `[limits]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -731,6 +749,14 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be positive"));
             }
+        }
+        if let Some(n) = self.runtime.worker_threads
+            && !(1..=MAX_WORKER_THREADS).contains(&n)
+        {
+            return Err(ConfigError::invalid(
+                "runtime.worker_threads",
+                format!("must be 1 to {MAX_WORKER_THREADS}"),
+            ));
         }
         if self.limits.rate_per_minute == 0 || self.limits.rate_burst == 0 {
             return Err(ConfigError::invalid(

@@ -154,7 +154,8 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            run_async(kyso_gateway::server::serve(config))
+            let workers = config.runtime.worker_threads;
+            run_async_on(workers, kyso_gateway::server::serve(config))
         }
         Command::Migrate { config } => {
             init_logging();
@@ -220,7 +221,20 @@ fn main() -> ExitCode {
 }
 
 fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    run_async_on(None, f)
+}
+
+/// Runs `f` on a runtime with `workers` request threads (one per core when `None`).
+fn run_async_on(
+    workers: Option<usize>,
+    f: impl std::future::Future<Output = Result<(), StartupError>>,
+) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.build() {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };

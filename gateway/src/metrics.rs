@@ -23,6 +23,7 @@
 //! | `kyso_store_group_commits_total` | counter | (SQLite's writes: groups committed) |
 //! | `kyso_store_group_commit_jobs_total` | counter | (writes in them; jobs ÷ commits is the mean group) |
 //! | `kyso_open_connections` | gauge | (the HTTP edge's) |
+//! | `kyso_runtime_worker_threads` | gauge | (threads running requests, `runtime.worker_threads`) |
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -50,6 +51,11 @@ pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
         .increment(1);
     histogram!("kyso_http_request_duration_seconds", "route" => route, "method" => method)
         .record(took.as_secs_f64());
+}
+
+/// The threads the runtime runs requests on, so an operator sees the setting in effect.
+pub fn runtime_workers(threads: usize) {
+    gauge!("kyso_runtime_worker_threads").set(threads as f64);
 }
 
 /// A request started (`+1`) or ended (`-1`).

@@ -126,6 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         origin: config.public_origin.clone(),
     });
     let metrics = crate::metrics::install();
+    crate::metrics::runtime_workers(tokio::runtime::Handle::current().metrics().num_workers());
     if let Some(handle) = metrics.clone() {
         // Histograms are kept fresh by the recorder's upkeep.
         tokio::spawn(async move {

@@ -48,6 +48,14 @@ fn bad_configurations_name_their_setting() {
     ));
     assert_eq!(code, Some(2));
     assert!(err.contains("policy.revocation_unavailable"), "{err}");
+    let (code, err) = serve(&format!(
+        "{base}[policy]\nrevocation = \"off\"\n[runtime]\nworker_threads = 0\n"
+    ));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("runtime.worker_threads") && err.contains("1 to 1024"),
+        "{err}"
+    );
     let (code, err) = serve(&format!("{base}[revocation]\ntimeout_ms = 0\n"));
     assert_eq!(code, Some(2));
     assert!(err.contains("revocation.timeout_ms"), "{err}");
@@ -78,30 +86,31 @@ fn bad_configurations_name_their_setting() {
     );
 }
 
-/// Variables that name no setting — another kyso program's, a typo — do not stop the
-/// gateway: each is named in a warning, and the gateway serves.
-#[test]
-fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
-    use std::io::{BufRead, BufReader};
-    let pki = crate::common::Pki::generate();
+/// `dir/kyso.toml`: a gateway on a free port with a fresh SQLite file, revocation off.
+fn config_in(dir: &std::path::Path, pki: &crate::common::Pki) -> std::path::PathBuf {
     let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kyso.toml");
+    let path = dir.join("kyso.toml");
     std::fs::write(
         &path,
         format!(
             "listen = \"127.0.0.1:0\"\npublic_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n[policy]\nrevocation = \"off\"\n",
-            dir.path().join("db").display()
+            dir.join("db").display()
         ),
     )
     .unwrap();
+    path
+}
+
+/// Starts `serve` with `env` (and without the runtime's own `TOKIO_WORKER_THREADS`, which
+/// would stand in for an absent `runtime.worker_threads`); returns the child and its
+/// first stdout line.
+fn started(config: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
         .args(["serve", "--config"])
-        .arg(&path)
-        .env("KYSO_SHIM_PIN", "12345678")
-        .env("KYSO_DEMO_PORT", "8081")
-        .env("KYSO_NOT_A_SETTING", "1")
-        .env("KYSO_LOG", "warn")
+        .arg(config)
+        .env_remove("TOKIO_WORKER_THREADS")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -110,6 +119,24 @@ fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut banner)
         .unwrap();
+    (child, banner)
+}
+
+/// Variables that name no setting — another kyso program's, a typo — do not stop the
+/// gateway: each is named in a warning, and the gateway serves.
+#[test]
+fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
+    let pki = crate::common::Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, banner) = started(
+        &config_in(dir.path(), &pki),
+        &[
+            ("KYSO_SHIM_PIN", "12345678"),
+            ("KYSO_DEMO_PORT", "8081"),
+            ("KYSO_NOT_A_SETTING", "1"),
+            ("KYSO_LOG", "warn"),
+        ],
+    );
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -123,6 +150,67 @@ fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
         "another program's variable, not ours to judge"
     );
     assert!(!stderr.contains("12345678"), "a PIN is never logged");
+}
+
+/// The `kyso_runtime_worker_threads` line of a running gateway's `GET /metrics`.
+fn worker_threads_metric(banner: &str) -> String {
+    use std::io::{Read, Write};
+    let host = banner
+        .trim()
+        .strip_prefix("kyso-gateway listening on http://")
+        .unwrap_or_else(|| panic!("{banner}"));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("kyso_runtime_worker_threads "))
+        .unwrap_or_else(|| panic!("no kyso_runtime_worker_threads in {text}"))
+        .to_owned()
+}
+
+/// `runtime.worker_threads` sets how many threads run requests, from the file or a
+/// `KYSO_RUNTIME__WORKER_THREADS` variable, and `/metrics` shows the number in effect;
+/// unset (and no `TOKIO_WORKER_THREADS`), it is one per core.
+#[test]
+fn the_configured_request_threads_are_the_ones_that_run() {
+    let pki = crate::common::Pki::generate();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let other = cores + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &pki);
+    let (mut child, banner) = started(&config, &[("KYSO_LOG", "warn")]);
+    let default = worker_threads_metric(&banner);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(default, format!("kyso_runtime_worker_threads {cores}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &pki);
+    let (mut child, banner) = started(
+        &config,
+        &[
+            ("KYSO_LOG", "warn"),
+            ("KYSO_RUNTIME__WORKER_THREADS", &other.to_string()),
+        ],
+    );
+    let set = worker_threads_metric(&banner);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(set, format!("kyso_runtime_worker_threads {other}"));
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[runtime]\nworker_threads = 1\n");
+    std::fs::write(&config, text).unwrap();
+    let (mut child, banner) = started(&config, &[("KYSO_LOG", "warn")]);
+    let one = worker_threads_metric(&banner);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(one, "kyso_runtime_worker_threads 1");
 }
 
 /// `audit verify` and `audit export` read an existing database and never create one: a
