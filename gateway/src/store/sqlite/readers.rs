@@ -3,15 +3,16 @@
 //! statement and per row through an async driver.
 //!
 //! The threads share one queue: whichever is free takes the next read, so one long read
-//! (an audit export) holds one thread, not the others. In WAL mode a reader sees the last
-//! committed state and never waits for the writer.
+//! (an audit export) holds one thread, not the others. The queue hands each read to one
+//! waiting thread directly (a multi-consumer channel), so a read wakes one thread, not a
+//! second one to take over the wait. In WAL mode a reader sees the last committed state
+//! and never waits for the writer.
 
 use crate::store::StoreError;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Reads queued at most; a submitter waits beyond that.
 const QUEUE: usize = 1024;
@@ -23,15 +24,14 @@ type Job = Box<dyn FnOnce(&Connection) + Send>;
 /// connections, when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub(super) struct Readers {
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
 }
 
 impl Readers {
     /// Opens `threads` read connections to the database file at `path` (which exists, in
     /// WAL mode) and starts a thread for each.
     pub(super) fn open(path: &Path, threads: usize) -> Result<Self, StoreError> {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = flume::bounded(QUEUE);
         for i in 0..threads.max(1) {
             let conn = Connection::open_with_flags(
                 path,
@@ -60,7 +60,7 @@ impl Readers {
         let job: Job = Box::new(move |conn| {
             let _ = answer.send(work(conn));
         });
-        self.jobs.send(job).await.map_err(|_| gone())?;
+        self.jobs.send_async(job).await.map_err(|_| gone())?;
         // A read that panicked (a bug) drops its answer; the thread goes on.
         answered.await.map_err(|_| gone())?
     }
@@ -71,14 +71,8 @@ fn gone() -> StoreError {
 }
 
 /// One thread: takes the next read whenever it is free, until the queue closes.
-fn run(conn: &Connection, queue: &Mutex<mpsc::Receiver<Job>>) {
-    loop {
-        // Only the waiting thread holds the lock; it lets go as soon as it has a job.
-        let next = match queue.lock() {
-            Ok(mut queue) => queue.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(job) = next else { return };
+fn run(conn: &Connection, queue: &flume::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))).is_err() {
             tracing::error!("a read panicked; it was not answered");
         }
