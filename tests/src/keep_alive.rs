@@ -29,12 +29,20 @@ impl Connection {
     /// POSTs `body` as JSON to `path`. A connection the server closed while idle is
     /// opened again once; any other failure is returned.
     pub fn post(&mut self, path: &str, body: &serde_json::Value) -> Result<Reply, String> {
-        let body = body.to_string();
+        self.send("POST", path, Some(&body.to_string()))
+    }
+
+    /// GETs `path`, retried as [`Self::post`] is.
+    pub fn get(&mut self, path: &str) -> Result<Reply, String> {
+        self.send("GET", path, None)
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: Option<&str>) -> Result<Reply, String> {
         let reused = self.stream.is_some();
-        let result = match self.exchange(path, &body) {
+        let result = match self.exchange(method, path, body) {
             Err(Failure::BeforeAnswer(_)) if reused => {
                 self.stream = None;
-                self.exchange(path, &body)
+                self.exchange(method, path, body)
             }
             other => other,
         };
@@ -44,7 +52,7 @@ impl Connection {
         result.map_err(Failure::into_message)
     }
 
-    fn exchange(&mut self, path: &str, body: &str) -> Result<Reply, Failure> {
+    fn exchange(&mut self, method: &str, path: &str, body: Option<&str>) -> Result<Reply, Failure> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.host)
                 .map_err(|e| Failure::Other(format!("connect: {e}")))?;
@@ -60,11 +68,14 @@ impl Connection {
             .stream
             .as_mut()
             .ok_or(Failure::Other("no stream".into()))?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
-            body.len()
-        );
+        let request = match body {
+            Some(body) => format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                self.host,
+                body.len()
+            ),
+            None => format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host),
+        };
         reader
             .get_mut()
             .write_all(request.as_bytes())

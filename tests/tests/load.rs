@@ -1,7 +1,8 @@
 //! `kyso-load`, the tool docs/performance.md's figures come from, still measures what it
 //! says: a small closed-loop and open-loop run on a gateway it starts completes every
 //! registration and reports throughput, percentiles, the floor and the gateway's CPU per
-//! registration as a multiple of it.
+//! registration as a multiple of it, with the plumbing and bare-HTTP passes, on as many
+//! request threads as asked.
 
 use kyso_tests::{bin, run};
 
@@ -44,6 +45,17 @@ fn closed_and_open_loop_runs_report_every_figure() {
         "the gateway does more than verify"
     );
     assert!(figure(&closed, "MiB") > 0.0);
+    for pass in [
+        "plumbing (3 × POST /v1/challenges",
+        "bare HTTP (3 × GET /healthz",
+    ] {
+        let line = closed
+            .lines()
+            .find(|l| l.starts_with(pass))
+            .unwrap_or_else(|| panic!("no {pass:?} line in {closed}"));
+        // Thirty rounds may cost the gateway less than the kernel's 10 ms CPU tick.
+        assert!(figure(line, "µs of gateway CPU per round") >= 0.0, "{line}");
+    }
 
     let open = load(&[
         "--registrations",
@@ -53,7 +65,14 @@ fn closed_and_open_loop_runs_report_every_figure() {
         "--rate",
         "40",
         "--close",
+        "--workers",
+        "1",
     ]);
+    // The gateway's own /metrics, not the tool's argument, says how many it runs on.
+    assert!(
+        open.contains("request threads (kyso_runtime_worker_threads in /metrics): 1\n"),
+        "{open}"
+    );
     assert!(
         open.contains("open loop at 40/s offered by up to 4 clients"),
         "{open}"

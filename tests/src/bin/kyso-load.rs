@@ -22,13 +22,18 @@
 //!   (whatever `--rate` and `--close` said for the registrations): the gateway's CPU
 //!   for a registration's three HTTP exchanges through the whole middleware stack, with
 //!   no verification and no write — the plumbing a registration cannot avoid, stated
-//!   against the same floor.
+//!   against the same floor. Then as many rounds of three `GET /healthz`: bare HTTP on
+//!   loopback (the edge, the outer layers, the kernel's TCP), near the least three
+//!   exchanges can cost.
+//!
+//! `--workers N` starts the gateways with `runtime.worker_threads = N` (default: one
+//! request thread per core).
 //!
 //! Revocation is off unless `--revocation ocsp`: then an `openssl ocsp` responder answers
 //! for the test CA and every registration asks it about a certificate it has not seen;
 //! with `--warm` too, a first unmeasured pass of previews fills the gateway's OCSP cache.
 //!
-//! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--url URL… --pki DIR [--first N]]`
+//! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--workers N] [--url URL… --pki DIR [--first N]]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
@@ -44,7 +49,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--url URL]… [--pki DIR] [--first N]";
+const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--workers N] [--url URL]… [--pki DIR] [--first N]";
 
 struct Args {
     registrations: usize,
@@ -56,6 +61,7 @@ struct Args {
     warm: bool,
     database_url: Option<String>,
     instances: usize,
+    workers: Option<usize>,
     urls: Vec<String>,
     pki: Option<PathBuf>,
     first: usize,
@@ -72,6 +78,7 @@ fn args() -> Args {
         warm: false,
         database_url: None,
         instances: 1,
+        workers: None,
         urls: Vec::new(),
         pki: None,
         first: 0,
@@ -98,6 +105,7 @@ fn args() -> Args {
             }
             "--database-url" => a.database_url = Some(value()),
             "--instances" => a.instances = value().parse().expect("--instances N"),
+            "--workers" => a.workers = Some(value().parse().expect("--workers N")),
             "--url" => a.urls.push(value()),
             "--pki" => a.pki = Some(value().into()),
             "--first" => a.first = value().parse().expect("--first N"),
@@ -107,6 +115,10 @@ fn args() -> Args {
     assert!(
         a.instances == 1 || a.database_url.is_some(),
         "--instances needs a shared --database-url"
+    );
+    assert!(
+        a.urls.is_empty() || a.workers.is_none(),
+        "--workers applies to gateways kyso-load starts, not to --url"
     );
     assert!(
         a.urls.is_empty() || a.pki.is_some(),
@@ -160,10 +172,11 @@ fn floor_of(citizens: &Citizens) -> Duration {
     SignatureFloor::of(&token, ORIGIN, nonce, &issuer).measure(41, 100)
 }
 
-/// The gateways' CPU per round of three `POST /v1/challenges`, `rounds` rounds shared by
-/// `concurrency` clients on keep-alive connections; `None` if a round failed or `/proc`
-/// could not be read.
-fn plumbing(
+/// The gateways' CPU per round of three `exchange`s, `rounds` rounds shared by
+/// `concurrency` clients each on one keep-alive connection, closed loop; `None` if an
+/// exchange failed or `/proc` could not be read.
+fn rounds_of(
+    exchange: fn(&mut Connection) -> bool,
     urls: &Arc<Vec<String>>,
     concurrency: usize,
     rounds: usize,
@@ -177,13 +190,9 @@ fn plumbing(
             let (urls, next, failed) = (urls.clone(), next.clone(), failed.clone());
             std::thread::spawn(move || {
                 let mut connection = Connection::new(&urls[w % urls.len()]);
-                let body = serde_json::json!({ "purpose": "register" });
                 while next.fetch_add(1, Ordering::Relaxed) < rounds {
                     for _ in 0..3 {
-                        if !connection
-                            .post("/v1/challenges", &body)
-                            .is_ok_and(|r| r.status == 201)
-                        {
+                        if !exchange(&mut connection) {
                             failed.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -197,6 +206,44 @@ fn plumbing(
     let after: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
     (failed.load(Ordering::Relaxed) == 0 && rounds > 0)
         .then(|| (after - before) / u32::try_from(rounds).unwrap())
+}
+
+/// The `kyso_runtime_worker_threads` a gateway's `GET /metrics` reports: the request
+/// threads it runs on, whatever was asked.
+fn worker_threads_of(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("kyso_runtime_worker_threads "))
+        .map(str::to_owned)
+}
+
+/// A registration's plumbing: one `POST /v1/challenges`, through every layer a
+/// registration's requests pass, with no verification and no write.
+fn challenge(connection: &mut Connection) -> bool {
+    connection
+        .post(
+            "/v1/challenges",
+            &serde_json::json!({ "purpose": "register" }),
+        )
+        .is_ok_and(|r| r.status == 201)
+}
+
+/// Bare HTTP: one `GET /healthz`, through the edge and the outer layers only, no body
+/// either way but the answer's few bytes — near the least an exchange costs the gateway.
+fn health(connection: &mut Connection) -> bool {
+    connection.get("/healthz").is_ok_and(|r| r.status == 200)
 }
 
 fn main() {
@@ -235,7 +282,9 @@ fn main() {
                 r.url
             ),
             None => String::new(),
-        },
+        } + &a.workers.map_or_else(String::new, |n| {
+            format!("[runtime]\nworker_threads = {n}\n")
+        }),
         database_url: a.database_url.clone(),
         ..GatewayOptions::default()
     };
@@ -332,8 +381,10 @@ fn main() {
         .map(|&p| peak_rss_kib(p).map_or("?".into(), |k| (k / 1024).to_string()))
         .collect::<Vec<_>>()
         .join(" / ");
-    let plumbing =
-        (!pids.is_empty()).then(|| plumbing(&urls, a.concurrency, a.registrations, &pids));
+    let plumbing = (!pids.is_empty())
+        .then(|| rounds_of(challenge, &urls, a.concurrency, a.registrations, &pids));
+    let bare_http =
+        (!pids.is_empty()).then(|| rounds_of(health, &urls, a.concurrency, a.registrations, &pids));
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let done = l.len();
@@ -376,6 +427,13 @@ fn main() {
         failures.load(Ordering::Relaxed),
     );
     println!(
+        "request threads (kyso_runtime_worker_threads in /metrics): {}",
+        urls.iter()
+            .map(|u| worker_threads_of(u).unwrap_or_else(|| "?".into()))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+    println!(
         "floor (one registration's two signatures, aws-lc-rs): {:.1} µs",
         floor.as_secs_f64() * 1e6
     );
@@ -391,6 +449,13 @@ fn main() {
         if let Some(Some(round)) = plumbing {
             println!(
                 "plumbing (3 × POST /v1/challenges, keep-alive, closed loop): {:.0} µs of gateway CPU per round = {:.1}× the floor",
+                round.as_secs_f64() * 1e6,
+                round.as_secs_f64() / floor.as_secs_f64()
+            );
+        }
+        if let Some(Some(round)) = bare_http {
+            println!(
+                "bare HTTP (3 × GET /healthz, keep-alive, closed loop): {:.0} µs of gateway CPU per round = {:.1}× the floor",
                 round.as_secs_f64() * 1e6,
                 round.as_secs_f64() / floor.as_secs_f64()
             );
