@@ -10,7 +10,10 @@
 //! SIM's ticket goes into the book once the session's completion is committed.
 //!
 //! Each book is bounded ([`MAX_ENTRIES`]): past it, expired entries are dropped first,
-//! and a new one is refused while the book is full of live ones.
+//! and a new one is refused while the book is full of live ones. Dropping them means a
+//! pass over the whole book under its lock, so a full book makes that pass at most once
+//! a [`SWEEP_INTERVAL`]: a flood that keeps it full gets cheap refusals, not a scan of
+//! 200,000 entries per request.
 
 use super::SqliteStore;
 use crate::domain::{Challenge, Ticket};
@@ -23,6 +26,9 @@ use time::OffsetDateTime;
 /// Live entries a book holds at most: five minutes of 660 new ones a second, some
 /// 60 MiB of challenges (tickets, which carry a certificate, take more).
 pub const MAX_ENTRIES: usize = 200_000;
+
+/// How often a full book looks for expired entries to make room.
+pub const SWEEP_INTERVAL: time::Duration = time::Duration::SECOND;
 
 /// What a book holds: an id to take it by, and when it expires.
 pub trait Entry: Clone {
@@ -56,16 +62,26 @@ impl Entry for Ticket {
 
 /// The outstanding entries of one kind, by id; cloning shares them.
 #[derive(Debug, Clone)]
-pub struct Book<T>(Arc<Mutex<HashMap<String, T>>>);
+pub struct Book<T>(Arc<Mutex<Entries<T>>>);
+
+/// A book's entries and when a full book last dropped the expired ones.
+#[derive(Debug)]
+struct Entries<T> {
+    by_id: HashMap<String, T>,
+    swept_at: Option<OffsetDateTime>,
+}
 
 impl<T> Default for Book<T> {
     fn default() -> Self {
-        Self(Arc::default())
+        Self(Arc::new(Mutex::new(Entries {
+            by_id: HashMap::new(),
+            swept_at: None,
+        })))
     }
 }
 
 impl<T: Entry> Book<T> {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, T>> {
+    fn lock(&self) -> MutexGuard<'_, Entries<T>> {
         // A panic while holding the lock cannot leave the map half-changed: every
         // change below is one insert, one remove or one retain.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
@@ -73,37 +89,45 @@ impl<T: Entry> Book<T> {
 
     /// Adds `entry`, refused when the book is full of live entries.
     pub fn put(&self, entry: &T) -> Result<(), StoreError> {
+        self.put_at(entry, OffsetDateTime::now_utc())
+    }
+
+    /// [`Self::put`] at `now`: a full book drops its expired entries first, unless it did
+    /// so less than [`SWEEP_INTERVAL`] ago.
+    fn put_at(&self, entry: &T, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut book = self.lock();
-        if book.len() >= MAX_ENTRIES {
-            let now = OffsetDateTime::now_utc();
-            book.retain(|_, e| e.expires_at() > now);
+        if book.by_id.len() >= MAX_ENTRIES
+            && book.swept_at.is_none_or(|at| now - at >= SWEEP_INTERVAL)
+        {
+            book.by_id.retain(|_, e| e.expires_at() > now);
+            book.swept_at = Some(now);
         }
-        if book.len() >= MAX_ENTRIES {
+        if book.by_id.len() >= MAX_ENTRIES {
             return Err(StoreError::Full {
                 what: T::WHAT,
                 limit: MAX_ENTRIES,
             });
         }
-        book.insert(entry.id().to_owned(), entry.clone());
+        book.by_id.insert(entry.id().to_owned(), entry.clone());
         Ok(())
     }
 
     /// Takes the entry `id` out: it is gone for everyone else.
     pub fn take(&self, id: &str) -> Option<T> {
-        self.lock().remove(id)
+        self.lock().by_id.remove(id)
     }
 
     /// A copy of the entry `id`, left in place.
     pub fn get(&self, id: &str) -> Option<T> {
-        self.lock().get(id).cloned()
+        self.lock().by_id.get(id).cloned()
     }
 
     /// Drops the entries expired at `now`; how many.
     pub fn purge(&self, now: OffsetDateTime) -> u64 {
         let mut book = self.lock();
-        let before = book.len();
-        book.retain(|_, e| e.expires_at() > now);
-        (before - book.len()) as u64
+        let before = book.by_id.len();
+        book.by_id.retain(|_, e| e.expires_at() > now);
+        (before - book.by_id.len()) as u64
     }
 }
 
@@ -141,26 +165,66 @@ mod tests {
         }
     }
 
+    /// A book of `MAX_ENTRIES` challenges: `expired` of them expiring at `soon`, the rest
+    /// five minutes after `now`.
+    fn full_book(now: OffsetDateTime, soon: OffsetDateTime, expired: usize) -> Book<Challenge> {
+        let book = Book::<Challenge>::default();
+        let later = now + time::Duration::minutes(5);
+        let mut entries = book.lock();
+        for i in 0..MAX_ENTRIES {
+            let at = if i < expired { soon } else { later };
+            entries
+                .by_id
+                .insert(format!("c-{i}"), challenge(&format!("c-{i}"), at));
+        }
+        drop(entries);
+        book
+    }
+
     #[test]
     fn a_full_book_drops_expired_challenges_first_and_then_refuses() {
-        let book = Book::<Challenge>::default();
-        let past = OffsetDateTime::now_utc() - time::Duration::minutes(1);
-        let future = OffsetDateTime::now_utc() + time::Duration::minutes(5);
-        {
-            let mut map = book.lock();
-            for i in 0..MAX_ENTRIES - 1 {
-                map.insert(format!("live-{i}"), challenge(&format!("live-{i}"), future));
-            }
-            map.insert("old".into(), challenge("old", past));
-        }
+        let now = OffsetDateTime::now_utc();
+        let book = full_book(now, now - time::Duration::minutes(1), 1);
         // Full: the expired one makes room.
-        book.put(&challenge("new", future)).unwrap();
-        assert!(book.take("old").is_none());
+        book.put_at(&challenge("new", now + time::Duration::minutes(5)), now)
+            .unwrap();
+        assert!(book.take("c-0").is_none());
         // Full of live challenges: refused, nothing dropped.
+        let later = now + SWEEP_INTERVAL;
         assert!(matches!(
-            book.put(&challenge("one-more", future)),
+            book.put_at(&challenge("one-more", later), later),
             Err(StoreError::Full { .. })
         ));
-        assert!(book.take("live-0").is_some() && book.take("new").is_some());
+        assert!(book.take("c-1").is_some() && book.take("new").is_some());
+    }
+
+    #[test]
+    fn a_full_book_looks_for_expired_entries_at_most_once_an_interval() {
+        let now = OffsetDateTime::now_utc();
+        let soon = now + time::Duration::milliseconds(100);
+        let book = full_book(now, soon, 2);
+        let fresh = |id: &str| challenge(id, now + time::Duration::minutes(5));
+        // Nothing has expired yet: refused, and the book was swept at `now`.
+        assert!(matches!(
+            book.put_at(&fresh("a"), now),
+            Err(StoreError::Full { .. })
+        ));
+        // Two have expired, but the last sweep was less than an interval ago: refused
+        // without a pass over the book, so the expired ones are still there.
+        let after_expiry = soon + time::Duration::milliseconds(1);
+        assert!(matches!(
+            book.put_at(&fresh("b"), after_expiry),
+            Err(StoreError::Full { .. })
+        ));
+        assert!(book.get("c-0").is_some());
+        // An interval after the last sweep, the expired ones make room.
+        let next = now + SWEEP_INTERVAL;
+        book.put_at(&fresh("c"), next).unwrap();
+        book.put_at(&fresh("d"), next).unwrap();
+        assert!(book.get("c-0").is_none() && book.get("c-1").is_none());
+        assert!(matches!(
+            book.put_at(&fresh("e"), next),
+            Err(StoreError::Full { .. })
+        ));
     }
 }
