@@ -235,7 +235,7 @@ impl AccountStore for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
         let token_hash = token_hash.to_owned();
         self.writer
-            .write(Durability::Crash, move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let gone = conn
                     .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
                     .execute([token_hash])?;

@@ -49,7 +49,7 @@ impl OidcStore for SqliteStore {
             access_token_hash.to_owned(),
         );
         self.writer
-            .write(Durability::Crash, move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let granted = conn
                     .prepare_cached(
                         "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = ?1, \
@@ -143,7 +143,7 @@ impl OidcStore for SqliteStore {
     async fn delete_consent(&self, account_id: &str, client_id: &str) -> Result<bool, StoreError> {
         let (account_id, client_id) = (account_id.to_owned(), client_id.to_owned());
         self.writer
-            .write(Durability::Crash, move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let gone = conn
                     .prepare_cached(
                         "DELETE FROM oidc_consents WHERE account_id = ?1 AND client_id = ?2",
@@ -167,7 +167,7 @@ impl OidcStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let row = (client_id.to_owned(), jti.to_owned(), ts(expires_at));
         self.writer
-            .write(Durability::Crash, move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO oidc_assertions (client_id, jti, expires_at) \

@@ -46,11 +46,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Durability {
     /// A crash of the process (`kill -9`): committed in the WAL, not yet fsynced.
-    /// For rows whose loss in a power cut costs a person a retry (tickets, SIM
-    /// sessions, the OpenID Provider's codes).
+    /// For rows whose loss in a power cut costs a person a retry (SIM sessions, the
+    /// OpenID Provider's codes and consents as they are given).
     Crash,
     /// Power loss too: the batch's commit is fsynced before anyone is answered. For
-    /// accounts and login sessions.
+    /// accounts and login sessions, and for every write that ends or uses up a
+    /// credential (a logout, a withdrawn consent, a redeemed code, a used client
+    /// assertion): undone by a power cut, it would bring back what was acknowledged
+    /// as gone.
     PowerLoss,
 }
 
