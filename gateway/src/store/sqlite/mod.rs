@@ -124,3 +124,39 @@ impl Store for SqliteStore {
         Ok(purged + in_file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AccountStore, OidcStore};
+
+    /// Each write that ends or uses up a credential is committed with `synchronous =
+    /// FULL`, so a power cut cannot undo it once answered; the purge of expired rows,
+    /// which only costs a later retry, is not.
+    #[tokio::test]
+    async fn writes_that_end_or_use_up_a_credential_survive_power_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = SqliteStore::open(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let synced = || store.writer.synced_groups();
+
+        let before = synced();
+        store.purge_expired(now).await.unwrap();
+        assert_eq!(synced(), before, "a purge needs no fsync of its own");
+
+        store.delete_session("hash").await.unwrap();
+        assert_eq!(synced(), before + 1, "a logout");
+        store.delete_consent("acc_1", "portal").await.unwrap();
+        assert_eq!(synced(), before + 2, "a withdrawn consent");
+        let later = now + time::Duration::minutes(1);
+        store
+            .redeem_code("code", "portal", "token", later, now)
+            .await
+            .unwrap();
+        assert_eq!(synced(), before + 3, "a redeemed code");
+        assert!(store.use_assertion("portal", "jti", later).await.unwrap());
+        assert_eq!(synced(), before + 4, "a used client assertion");
+    }
+}

@@ -75,9 +75,18 @@ struct Queued {
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Queued>,
-    /// Batches committed so far (the thread counts them; tests read them).
+    /// What the thread has committed (tests read it).
     #[cfg(test)]
-    groups: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+/// Batches committed so far, counted by the thread before it answers them.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Every batch.
+    groups: AtomicU64,
+    /// Those committed with `synchronous = FULL`.
+    synced: AtomicU64,
 }
 
 impl Writer {
@@ -96,8 +105,8 @@ impl Writer {
         conn.set_prepared_statement_cache_capacity(64);
         let checkpointer = Checkpointer::start(path, checkpoints)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let groups = Arc::new(AtomicU64::new(0));
-        let counted = groups.clone();
+        let counts = Arc::new(Counts::default());
+        let counted = counts.clone();
         std::thread::Builder::new()
             .name("kyso-sqlite-writer".into())
             .spawn(move || run(conn, queue, &counted, &checkpointer))
@@ -105,14 +114,20 @@ impl Writer {
         Ok(Self {
             jobs,
             #[cfg(test)]
-            groups,
+            counts,
         })
     }
 
     /// Batches committed so far.
     #[cfg(test)]
     pub(super) fn groups(&self) -> u64 {
-        self.groups.load(Ordering::Relaxed)
+        self.counts.groups.load(Ordering::Relaxed)
+    }
+
+    /// Batches committed with `synchronous = FULL` so far.
+    #[cfg(test)]
+    pub(super) fn synced_groups(&self) -> u64 {
+        self.counts.synced.load(Ordering::Relaxed)
     }
 
     /// Runs `work` in the next batch, in a savepoint of its own, and answers once the
@@ -157,7 +172,7 @@ fn unwritten() -> StoreError {
 fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Queued>,
-    groups: &AtomicU64,
+    counts: &Counts,
     checkpointer: &Checkpointer,
 ) {
     let mut synchronous_full = false;
@@ -182,7 +197,7 @@ fn run(
                 synchronous_full = full;
             }
         }
-        if let Err(e) = commit(&mut conn, batch, groups) {
+        if let Err(e) = commit(&mut conn, batch, counts, synchronous_full) {
             tracing::warn!(error = %e, "a group commit failed; its writes were refused");
         }
         // After the batch is answered: the jobs queued meanwhile wait for it, no one else.
@@ -190,9 +205,15 @@ fn run(
     }
 }
 
-/// Runs the jobs in one transaction and commits it; counts the batch before answering
-/// anyone, so an answered job's batch is already counted.
-fn commit(conn: &mut Connection, batch: Vec<Queued>, groups: &AtomicU64) -> Result<(), StoreError> {
+/// Runs the jobs in one transaction and commits it (`synced`: at `synchronous = FULL`);
+/// counts the batch before answering anyone, so an answered job's batch is already
+/// counted.
+fn commit(
+    conn: &mut Connection,
+    batch: Vec<Queued>,
+    counts: &Counts,
+    synced: bool,
+) -> Result<(), StoreError> {
     let jobs = batch.len();
     // Unanswered jobs (dropped with the batch) are told that nothing was written.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -214,7 +235,10 @@ fn commit(conn: &mut Connection, batch: Vec<Queued>, groups: &AtomicU64) -> Resu
     }
     let committed = tx.commit().map_err(StoreError::from);
     if committed.is_ok() {
-        let group = groups.fetch_add(1, Ordering::Relaxed) + 1;
+        let group = counts.groups.fetch_add(1, Ordering::Relaxed) + 1;
+        if synced {
+            counts.synced.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::debug!(group, jobs, "group committed");
         crate::metrics::group_commit(jobs);
     }
