@@ -174,23 +174,31 @@ impl AccountStore for SqliteStore {
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
         // The ticket is used up before the account is written: a concurrent confirmation
-        // finds it gone. A write the store failed gives it back for a retry.
+        // finds it gone. A write the store failed gives it back for a retry — in a task
+        // of its own, so a client that hangs up meanwhile cannot drop the giving back.
         let ticket = self
             .tickets
             .take(ticket_id)
             .filter(|t| t.expires_at > now)
             .ok_or(CreateAccountError::TicketNotFound)?;
         let (account, certificate, audit) = (account.clone(), certificate.clone(), audit.clone());
-        let created = self
-            .writer
-            .write(Durability::PowerLoss, move |conn| {
-                insert_account(conn, now, &account, &certificate, &audit)
-            })
-            .await;
-        if let Err(CreateAccountError::Store(_)) = created {
-            self.tickets.put(&ticket)?;
-        }
-        created
+        let (writer, tickets) = (self.writer.clone(), self.tickets.clone());
+        let written = tokio::spawn(async move {
+            let created = writer
+                .write(Durability::PowerLoss, move |conn| {
+                    insert_account(conn, now, &account, &certificate, &audit)
+                })
+                .await;
+            if let Err(CreateAccountError::Store(_)) = created {
+                tickets.put(&ticket)?;
+            }
+            created
+        });
+        written.await.map_err(|e| {
+            CreateAccountError::Store(StoreError::Unanswered(format!(
+                "the account's write ended without an answer: {e}"
+            )))
+        })?
     }
 
     async fn create_session(

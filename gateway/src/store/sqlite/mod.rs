@@ -128,7 +128,107 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AccountStore, OidcStore};
+    use crate::domain::registration::{Evidence, Method};
+    use crate::domain::{Account, AuditEntry, CertificateRecord};
+    use crate::store::{AccountStore, ChallengeStore, CreateAccountError, OidcStore};
+    use kyso_verify::identity::{Identifier, IdentifierKind, Subject, SubjectType};
+
+    async fn store_in(dir: &tempfile::TempDir) -> (SqliteStore, std::path::PathBuf) {
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (store, path)
+    }
+
+    /// A client that hangs up while its account waits to be written (the request's
+    /// future dropped) loses nothing: when the write then fails, the ticket is given back
+    /// for the retry. The test's own transaction holds the write lock, so the
+    /// confirmation is still waiting when it is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ticket_is_given_back_after_a_failed_write_whose_client_hung_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = store_in(&dir).await;
+        let now = OffsetDateTime::now_utc();
+        let subject = Subject {
+            subject_type: SubjectType::Citizen,
+            identifier: Identifier {
+                kind: IdentifierKind::Cccd,
+                value: "001090012345".into(),
+            },
+            aliases: Vec::new(),
+            full_name: "Nguyễn Thị Hoa".into(),
+            organization: None,
+            email_in_cert: None,
+        };
+        let ticket = Ticket {
+            id: "t-hangup".into(),
+            expires_at: now + time::Duration::minutes(10),
+            subject: subject.clone(),
+            certificate: CertificateRecord {
+                fingerprint: "fp".into(),
+                issuer: "CN=VNPT-CA".into(),
+                serial: "01".into(),
+                not_after: now + time::Duration::days(365),
+            },
+            evidence: Evidence {
+                method: Method::Token,
+                challenge_id: "ch".into(),
+                signed_data: vec![1],
+                signature: vec![2],
+                algorithm: "ES256".into(),
+                certificate: vec![0x30, 0x00],
+            },
+        };
+        let account = Account {
+            id: "acc_hangup".into(),
+            subject,
+            email: None,
+            phone: None,
+            ial: 3,
+            created_at: now,
+        };
+        let audit = AuditEntry {
+            at: now,
+            event: "account.created",
+            account_id: Some(account.id.clone()),
+            details: "{}".into(),
+        };
+        store.put_ticket(&ticket).await.unwrap();
+        let own = rusqlite::Connection::open(&path).unwrap();
+        own.execute_batch("BEGIN IMMEDIATE; ALTER TABLE accounts RENAME TO accounts_away;")
+            .unwrap();
+        let mut confirm =
+            Box::pin(store.create_account(&ticket.id, now, &account, &ticket.certificate, &audit));
+        assert!(futures_util::poll!(confirm.as_mut()).is_pending());
+        drop(confirm);
+        own.execute_batch("COMMIT").unwrap();
+        let mut back = None;
+        for _ in 0..200 {
+            back = store.get_ticket(&ticket.id).await.unwrap();
+            if back.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(back, Some(ticket.clone()), "given back within 5 s");
+        own.execute_batch("ALTER TABLE accounts_away RENAME TO accounts")
+            .unwrap();
+        let retried = store
+            .create_account(&ticket.id, now, &account, &ticket.certificate, &audit)
+            .await;
+        assert!(
+            matches!(&retried, Ok(a) if a.id == "acc_hangup"),
+            "{retried:?}"
+        );
+        assert!(matches!(
+            store
+                .create_account(&ticket.id, now, &account, &ticket.certificate, &audit)
+                .await,
+            Err(CreateAccountError::TicketNotFound)
+        ));
+    }
 
     /// Each write that ends or uses up a credential is committed with `synchronous =
     /// FULL`, so a power cut cannot undo it once answered; the purge of expired rows,
@@ -136,9 +236,7 @@ mod tests {
     #[tokio::test]
     async fn writes_that_end_or_use_up_a_credential_survive_power_loss() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let store = SqliteStore::open(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, _) = store_in(&dir).await;
         let now = OffsetDateTime::now_utc();
         let synced = || store.writer.synced_groups();
 
