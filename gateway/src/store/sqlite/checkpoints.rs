@@ -137,13 +137,15 @@ mod tests {
         }
         // SQLite writes the log over from its start rather than shortening the file, so
         // the file's length is the longest the log has been. Without the writer finishing
-        // checkpoints, it held a frame (a 4 KiB page) for each write at least.
+        // checkpoints, it held a frame (a 4 KiB page) for each write at least (9,176 pages
+        // when measured); with it, 200–470 pages alone and up to 1,313 beside other tests
+        // on two busy cores (the checkpointer thread, which asks, runs late).
         let wal = std::fs::metadata(dir.path().join("w.db-wal"))
             .unwrap()
             .len();
         let longest = wal / 4096;
         assert!(
-            longest < WRITES as u64 / 3,
+            longest < WRITES as u64 / 2,
             "the log reached {longest} pages over {WRITES} writes"
         );
         let rows: i64 = reader
