@@ -224,7 +224,8 @@ fn run_async(f: impl std::future::Future<Output = Result<(), StartupError>>) -> 
     run_async_on(None, f)
 }
 
-/// Runs `f` on a runtime with `workers` request threads (one per core when `None`).
+/// Runs `f` on a runtime with `workers` request threads (when `None`, the runtime's
+/// default: one per core, or `TOKIO_WORKER_THREADS`).
 fn run_async_on(
     workers: Option<usize>,
     f: impl std::future::Future<Output = Result<(), StartupError>>,

@@ -152,25 +152,14 @@ fn foreign_and_unknown_variables_are_ignored_with_a_warning() {
     assert!(!stderr.contains("12345678"), "a PIN is never logged");
 }
 
-/// The `kyso_runtime_worker_threads` line of a running gateway's `GET /metrics`.
+/// The `kyso_runtime_worker_threads` of the gateway whose banner is `banner`.
 fn worker_threads_metric(banner: &str) -> String {
-    use std::io::{Read, Write};
-    let host = banner
+    let url = banner
         .trim()
-        .strip_prefix("kyso-gateway listening on http://")
+        .strip_prefix("kyso-gateway listening on ")
         .unwrap_or_else(|| panic!("{banner}"));
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find(|l| l.starts_with("kyso_runtime_worker_threads "))
-        .unwrap_or_else(|| panic!("no kyso_runtime_worker_threads in {text}"))
-        .to_owned()
+    kyso_tests::processes::metric(url, "kyso_runtime_worker_threads")
+        .unwrap_or_else(|| panic!("no kyso_runtime_worker_threads from {url}"))
 }
 
 /// `runtime.worker_threads` sets how many threads run requests, from the file or a
@@ -187,7 +176,7 @@ fn the_configured_request_threads_are_the_ones_that_run() {
     let default = worker_threads_metric(&banner);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(default, format!("kyso_runtime_worker_threads {cores}"));
+    assert_eq!(default, cores.to_string());
 
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), &pki);
@@ -201,7 +190,7 @@ fn the_configured_request_threads_are_the_ones_that_run() {
     let set = worker_threads_metric(&banner);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(set, format!("kyso_runtime_worker_threads {other}"));
+    assert_eq!(set, other.to_string());
 
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("[runtime]\nworker_threads = 1\n");
@@ -210,7 +199,7 @@ fn the_configured_request_threads_are_the_ones_that_run() {
     let one = worker_threads_metric(&banner);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(one, "kyso_runtime_worker_threads 1");
+    assert_eq!(one, "1");
 }
 
 /// `audit verify` and `audit export` read an existing database and never create one: a

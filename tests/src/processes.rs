@@ -291,6 +291,26 @@ pub fn try_request(
     })
 }
 
+/// The value of metric `name` (a series without labels) in the `GET /metrics` of the
+/// server at `url` (`http://host:port`); `None` if it cannot be read or has no such line.
+pub fn metric(url: &str, name: &str) -> Option<String> {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(str::to_owned)
+}
+
 /// POST JSON.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Reply {
     request("POST", url, headers, Some(body.to_string().as_bytes()))

@@ -42,7 +42,7 @@ use kyso_tests::citizens::Citizens;
 use kyso_tests::cluster::Cluster;
 use kyso_tests::floor::SignatureFloor;
 use kyso_tests::keep_alive::Connection;
-use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for};
+use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, metric};
 use kyso_tests::revocation::{OcspResponder, ResponderOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -206,27 +206,6 @@ fn rounds_of(
     let after: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
     (failed.load(Ordering::Relaxed) == 0 && rounds > 0)
         .then(|| (after - before) / u32::try_from(rounds).unwrap())
-}
-
-/// The `kyso_runtime_worker_threads` a gateway's `GET /metrics` reports: the request
-/// threads it runs on, whatever was asked.
-fn worker_threads_of(url: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("kyso_runtime_worker_threads "))
-        .map(str::to_owned)
 }
 
 /// A registration's plumbing: one `POST /v1/challenges`, through every layer a
@@ -429,7 +408,7 @@ fn main() {
     println!(
         "request threads (kyso_runtime_worker_threads in /metrics): {}",
         urls.iter()
-            .map(|u| worker_threads_of(u).unwrap_or_else(|| "?".into()))
+            .map(|u| metric(u, "kyso_runtime_worker_threads").unwrap_or_else(|| "?".into()))
             .collect::<Vec<_>>()
             .join(" / ")
     );
