@@ -49,8 +49,16 @@ fn ticket_gone() -> Rejection {
     )
 }
 
-/// A store failure as the client sees it: retry later (the cause is logged).
+/// A store failure as the client sees it: retry later (the cause is logged). A full
+/// in-memory book is load, not a failure: `OVERLOADED`, and the book itself logs it once
+/// a sweep, so a flood of refusals is not a flood of error lines.
 pub(crate) fn store_failed(e: StoreError) -> Rejection {
+    if let StoreError::Full { what, .. } = e {
+        return Rejection::new(
+            ErrorCode::Overloaded,
+            format!("too many outstanding {what}; retry shortly"),
+        );
+    }
     tracing::error!(error = %e, "store failure");
     Rejection::new(
         ErrorCode::StorageUnavailable,
@@ -476,5 +484,23 @@ impl Gateway {
             .await
             .map_err(store_failed)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StoreError, store_failed};
+    use kyso_verify::error::ErrorCode;
+
+    #[test]
+    fn a_full_book_is_overload_and_a_broken_store_is_unavailable() {
+        let full = store_failed(StoreError::Full {
+            what: "challenges",
+            limit: 1,
+        });
+        assert_eq!(full.code, ErrorCode::Overloaded);
+        assert!(full.detail.contains("challenges"), "{}", full.detail);
+        let broken = store_failed(StoreError::Unanswered("the writer stopped".into()));
+        assert_eq!(broken.code, ErrorCode::StorageUnavailable);
     }
 }

@@ -189,8 +189,11 @@ impl AccountStore for SqliteStore {
                     insert_account(conn, now, &account, &certificate, &audit)
                 })
                 .await;
-            if let Err(CreateAccountError::Store(_)) = created {
-                tickets.put(&ticket)?;
+            if let Err(CreateAccountError::Store(_)) = created
+                && let Err(full) = tickets.put(&ticket)
+            {
+                // The write's own error is the one to answer; this one is only logged.
+                tracing::warn!(error = %full, "a ticket could not be given back");
             }
             created
         });

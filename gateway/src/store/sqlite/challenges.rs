@@ -96,20 +96,31 @@ impl<T: Entry> Book<T> {
     /// so less than [`SWEEP_INTERVAL`] ago.
     fn put_at(&self, entry: &T, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut book = self.lock();
+        let mut swept = false;
         if book.by_id.len() >= MAX_ENTRIES
             && book.swept_at.is_none_or(|at| now - at >= SWEEP_INTERVAL)
         {
             book.by_id.retain(|_, e| e.expires_at() > now);
             book.swept_at = Some(now);
+            swept = true;
         }
-        if book.by_id.len() >= MAX_ENTRIES {
-            return Err(StoreError::Full {
-                what: T::WHAT,
-                limit: MAX_ENTRIES,
-            });
+        if book.by_id.len() < MAX_ENTRIES {
+            book.by_id.insert(entry.id().to_owned(), entry.clone());
+            return Ok(());
         }
-        book.by_id.insert(entry.id().to_owned(), entry.clone());
-        Ok(())
+        drop(book);
+        if swept {
+            // Once a sweep, not once a refusal: a flood must not become a flood of lines.
+            tracing::warn!(
+                what = T::WHAT,
+                limit = MAX_ENTRIES,
+                "full of live entries: new ones are refused until some expire"
+            );
+        }
+        Err(StoreError::Full {
+            what: T::WHAT,
+            limit: MAX_ENTRIES,
+        })
     }
 
     /// Takes the entry `id` out: it is gone for everyone else.
