@@ -20,7 +20,12 @@ pub struct OwnFormat;
 
 /// Middleware: turns bare error responses into problem documents.
 pub async fn ensure(State(refuse): State<Refuse>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    replace_bare(&refuse, next.run(request).await).await
+}
+
+/// [`ensure`] for a response in hand: a program that has one layer of its own around
+/// every answer calls this there instead of adding another.
+pub async fn replace_bare(refuse: &Refuse, response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()

@@ -9,7 +9,8 @@
 //!   connections that do not send a complete request head in time: one timer for slow
 //!   heads and idle keep-alive connections.
 //! - The body is read whole against its own deadline ([`crate::body`]). (The program's
-//!   router adds [`crate::problems::ensure`], so that it holds in process too.)
+//!   router adds [`crate::problems::ensure`], or calls [`crate::problems::replace_bare`]
+//!   in a layer of its own, so that it holds in process too.)
 //! - On shutdown the loop stops accepting, connections finish what they are doing (idle
 //!   ones close at once), and whatever is left after the grace period is aborted.
 //!

@@ -45,9 +45,8 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 /// One HTTP request answered.
-pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
-    let (route, method) = (route.to_owned(), method.to_owned());
-    counter!("kyso_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+pub fn http_request(route: String, method: &'static str, status: u16, took: Duration) {
+    counter!("kyso_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
         .increment(1);
     histogram!("kyso_http_request_duration_seconds", "route" => route, "method" => method)
         .record(took.as_secs_f64());

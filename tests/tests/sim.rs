@@ -409,6 +409,42 @@ fn a_gateway_restart_mid_session_loses_nothing() {
     );
 }
 
+/// `kyso_http_requests_in_flight` once it equals `want`, or what it last was after 10 s.
+fn in_flight_becomes(url: &str, want: &str) -> Option<String> {
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = kyso_tests::processes::metric(url, "kyso_http_requests_in_flight");
+        if seen.as_deref() == Some(want) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    seen
+}
+
+#[test]
+fn a_long_poll_whose_client_hangs_up_does_not_stay_in_flight() {
+    use std::io::Write;
+    let e = env();
+    let (id, _) = e.started("register", SIM_CITIZEN);
+    // Nobody answers on the phone, so the poll waits; its client then hangs up.
+    let host = e.gw.url.trim_start_matches("http://");
+    let mut poll = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        poll,
+        "GET /v1/registrations/sim/{id}?wait=30 HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    )
+    .unwrap();
+    // In flight: the poll, and the read of /metrics itself.
+    assert_eq!(in_flight_becomes(&e.gw.url, "2").as_deref(), Some("2"));
+    drop(poll);
+    assert_eq!(
+        in_flight_becomes(&e.gw.url, "1").as_deref(),
+        Some("1"),
+        "the abandoned poll left the gauge"
+    );
+}
+
 /// An operator that accepts connections and never answers.
 fn silent_operator() -> (std::net::TcpListener, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

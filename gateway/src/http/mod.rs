@@ -9,6 +9,7 @@
 //! ([`kyso_edge`], started by the `server` module).
 
 pub mod api;
+mod around;
 mod extract;
 pub mod messages;
 mod observe;
@@ -31,7 +32,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use kyso_edge::gate::{self, ConcurrencyGate};
-use kyso_edge::problems;
 use std::sync::Arc;
 
 /// What every handler shares.
@@ -143,10 +143,10 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             rate_limit::limit,
         ))
         .route_layer(axum::middleware::from_fn_with_state(polling, gate::hold));
-    let headers = Arc::new(page::SecurityHeaders::new(
-        &state.page.agent_url,
-        &state.page.origin,
-    ));
+    let around = Arc::new(around::Around {
+        refuse: refuse(),
+        headers: page::SecurityHeaders::new(&state.page.agent_url, &state.page.origin),
+    });
     Router::new()
         .merge(api)
         .merge(polls)
@@ -161,11 +161,8 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            refuse(),
-            problems::ensure,
+            around,
+            around::every_answer,
         ))
-        .layer(axum::middleware::from_fn_with_state(headers, page::secure))
-        .layer(axum::middleware::from_fn(observe::count))
-        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }

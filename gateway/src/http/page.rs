@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 /// The page's files, as `(path, bytes)`: the one list of what is embedded. A unit test
 /// checks it against the folder, so a new file cannot be forgotten.
@@ -107,7 +106,7 @@ impl SecurityHeaders {
     }
 
     /// Adds the headers to `headers` (keeping any a handler set).
-    fn apply(&self, headers: &mut HeaderMap) {
+    pub(super) fn apply(&self, headers: &mut HeaderMap) {
         let mut set = |name: header::HeaderName, value: HeaderValue| {
             headers.entry(name).or_insert(value);
         };
@@ -129,17 +128,6 @@ impl SecurityHeaders {
             set(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
     }
-}
-
-/// Middleware: the security headers on every response.
-pub async fn secure(
-    State(headers): State<Arc<SecurityHeaders>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    headers.apply(response.headers_mut());
-    response
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -5,14 +5,12 @@
 //! A client's (or load balancer's) `X-Request-Id` is kept when it is 1 to 64 characters
 //! of `A–Z a–z 0–9 . _ : -` — anything else could forge log lines or carry markup — and
 //! otherwise replaced by 16 random bytes in hex. The id says nothing secret; it is not an
-//! authenticator.
+//! authenticator. [`super::around`] gives each request its id.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
-use tracing::Instrument;
 
 /// The header.
 pub const HEADER: &str = "x-request-id";
@@ -46,25 +44,27 @@ fn fresh() -> String {
     hex::encode(bytes)
 }
 
-/// Middleware: gives the request its id, runs it inside a `request` span carrying the id
-/// and the method, and puts the id on the response. Not the path: paths carry tickets and
-/// signing-SIM session ids, which are bearer secrets and never go to a log.
-pub async fn assign(request: Request, next: Next) -> Response {
-    let id: Arc<str> = request
+/// The request's id: the client's when acceptable, else a fresh one.
+pub(super) fn of(request: &Request) -> Arc<str> {
+    request
         .headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map_or_else(fresh, str::to_owned)
-        .into();
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method());
-    let mut response = CURRENT
-        .scope(id.clone(), next.run(request).instrument(span))
-        .await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+        .into()
+}
+
+/// Runs `work` with `id` as the [`current`] request's id.
+pub(super) async fn within<T>(id: Arc<str>, work: impl Future<Output = T>) -> T {
+    CURRENT.scope(id, work).await
+}
+
+/// Puts the id on the response.
+pub(super) fn label(response: &mut Response, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(HEADER, value);
     }
-    response
 }
 
 #[cfg(test)]
