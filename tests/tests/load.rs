@@ -2,7 +2,7 @@
 //! says: a small closed-loop and open-loop run on a gateway it starts completes every
 //! registration and reports throughput, percentiles, the floor and the gateway's CPU per
 //! registration as a multiple of it, with the plumbing and bare-HTTP passes, on as many
-//! request threads as asked.
+//! request threads and on the cores asked.
 
 use kyso_tests::{bin, run};
 
@@ -67,12 +67,25 @@ fn closed_and_open_loop_runs_report_every_figure() {
         "--close",
         "--workers",
         "1",
+        "--gateway-cpus",
+        "0",
+        "--client-cpus",
+        "0",
     ]);
     // The gateway's own /metrics, not the tool's argument, says how many it runs on.
     assert!(
         open.contains("request threads (kyso_runtime_worker_threads in /metrics): 1\n"),
         "{open}"
     );
+    // Every thread of both, as the kernel reports it.
+    for who in ["gateway", "client"] {
+        assert!(
+            open.contains(&format!(
+                "{who} threads run on CPUs (Cpus_allowed_list): 0\n"
+            )),
+            "{open}"
+        );
+    }
     assert!(
         open.contains("open loop at 40/s offered by up to 4 clients"),
         "{open}"

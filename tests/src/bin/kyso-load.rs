@@ -27,13 +27,16 @@
 //!   exchanges can cost.
 //!
 //! `--workers N` starts the gateways with `runtime.worker_threads = N` (default: one
-//! request thread per core).
+//! request thread per core). `--gateway-cpus LIST` and `--client-cpus LIST` (the
+//! `taskset` list format: `1`, `0,2`, `2-3`) pin every thread of the gateways it started,
+//! and of itself, to those cores, so that a gateway with cores of its own can be
+//! measured on one machine.
 //!
 //! Revocation is off unless `--revocation ocsp`: then an `openssl ocsp` responder answers
 //! for the test CA and every registration asks it about a certificate it has not seen;
 //! with `--warm` too, a first unmeasured pass of previews fills the gateway's OCSP cache.
 //!
-//! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--workers N] [--url URL… --pki DIR [--first N]]`
+//! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--workers N] [--gateway-cpus LIST] [--client-cpus LIST] [--url URL… --pki DIR [--first N]]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
@@ -49,7 +52,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--workers N] [--url URL]… [--pki DIR] [--first N]";
+const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--workers N] [--gateway-cpus LIST] [--client-cpus LIST] [--url URL]… [--pki DIR] [--first N]";
 
 struct Args {
     registrations: usize,
@@ -62,6 +65,8 @@ struct Args {
     database_url: Option<String>,
     instances: usize,
     workers: Option<usize>,
+    gateway_cpus: Option<String>,
+    client_cpus: Option<String>,
     urls: Vec<String>,
     pki: Option<PathBuf>,
     first: usize,
@@ -79,6 +84,8 @@ fn args() -> Args {
         database_url: None,
         instances: 1,
         workers: None,
+        gateway_cpus: None,
+        client_cpus: None,
         urls: Vec::new(),
         pki: None,
         first: 0,
@@ -106,6 +113,8 @@ fn args() -> Args {
             "--database-url" => a.database_url = Some(value()),
             "--instances" => a.instances = value().parse().expect("--instances N"),
             "--workers" => a.workers = Some(value().parse().expect("--workers N")),
+            "--gateway-cpus" => a.gateway_cpus = Some(value()),
+            "--client-cpus" => a.client_cpus = Some(value()),
             "--url" => a.urls.push(value()),
             "--pki" => a.pki = Some(value().into()),
             "--first" => a.first = value().parse().expect("--first N"),
@@ -121,10 +130,41 @@ fn args() -> Args {
         "--workers applies to gateways kyso-load starts, not to --url"
     );
     assert!(
+        a.urls.is_empty() || a.gateway_cpus.is_none(),
+        "--gateway-cpus applies to gateways kyso-load starts, not to --url"
+    );
+    assert!(
         a.urls.is_empty() || a.pki.is_some(),
         "--url needs --pki DIR, the PKI the gateways trust"
     );
     a
+}
+
+/// Pins every thread of process `pid` to `cpus` (threads it starts later inherit it).
+fn pin(pid: u32, cpus: &str) {
+    let out = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
+        .output()
+        .expect("taskset (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "taskset --cpu-list {cpus} {pid}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The distinct `Cpus_allowed_list` of the threads of process `pid`.
+fn allowed_cpus(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -300,6 +340,24 @@ fn main() {
         .as_ref()
         .map(|c| (0..c.urls().len()).filter_map(|i| c.pid(i)).collect())
         .unwrap_or_default();
+    for (who, cpus, pids) in [
+        ("gateway", &a.gateway_cpus, pids.clone()),
+        ("client", &a.client_cpus, vec![std::process::id()]),
+    ] {
+        if let Some(cpus) = cpus {
+            let mut allowed = std::collections::BTreeSet::new();
+            for pid in pids {
+                pin(pid, cpus);
+                allowed.extend(allowed_cpus(pid));
+            }
+            // Read back from the kernel, not echoed from the argument.
+            let allowed: Vec<_> = allowed.into_iter().collect();
+            println!(
+                "{who} threads run on CPUs (Cpus_allowed_list): {}",
+                allowed.join(" | ")
+            );
+        }
+    }
     let cpu_before: Option<Duration> = pids.iter().map(|&p| cpu_time(p)).sum();
 
     let next = Arc::new(AtomicUsize::new(0));
