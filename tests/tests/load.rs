@@ -45,6 +45,9 @@ fn closed_and_open_loop_runs_report_every_figure() {
         "the gateway does more than verify"
     );
     assert!(figure(&closed, "MiB") > 0.0);
+    // The thirty accounts (and whatever the gateway writes for itself), grouped.
+    assert!(figure(&closed, "writes in") >= 30.0, "{closed}");
+    assert!(figure(&closed, "a commit") >= 1.0, "{closed}");
     for pass in [
         "plumbing (3 × POST /v1/challenges",
         "bare HTTP (3 × GET /healthz",

@@ -13,7 +13,8 @@
 //!   registration's scheduled start, so queueing behind a slow answer is measured.
 //! - Each client keeps one HTTP/1.1 connection alive (`--close`: a new connection per
 //!   request, as before).
-//! - It reports completed registrations/s, p50/p90/p99 and, for gateways it started,
+//! - It reports completed registrations/s, p50/p90/p99, on SQLite the mean group commit
+//!   (writes a commit, from `/metrics`) and, for gateways it started,
 //!   their CPU time (user+sys from `/proc`) per registration, its ratio to the floor
 //!   measured in the same run ([`kyso_tests::floor`]: the raw verification of one
 //!   registration's two signatures), and peak RSS.
@@ -470,6 +471,19 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" / ")
     );
+    let counter = |name| -> f64 {
+        urls.iter()
+            .filter_map(|u| metric(u, name)?.parse::<f64>().ok())
+            .sum()
+    };
+    let commits = counter("kyso_store_group_commits_total");
+    if commits > 0.0 {
+        let jobs = counter("kyso_store_group_commit_jobs_total");
+        println!(
+            "SQLite group commit: {jobs:.0} writes in {commits:.0} commits, {:.1} a commit",
+            jobs / commits
+        );
+    }
     println!(
         "floor (one registration's two signatures, aws-lc-rs): {:.1} µs",
         floor.as_secs_f64() * 1e6
