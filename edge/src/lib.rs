@@ -5,6 +5,7 @@
 //! - [`serve`]: the accept loop — a global cap on open connections below the process's
 //!   file-descriptor limit, HTTP/1 with one timer for the request head and for idle
 //!   keep-alive connections, a graceful shutdown with a deadline.
+//! - `stall`: an answer the client stops reading ends its connection.
 //! - [`body`]: the whole request body read against a deadline and a size limit before
 //!   anything else runs, so a slow body holds no worker.
 //! - [`gate`]: a concurrency limit shared by every route it covers, with a bounded wait.
@@ -21,6 +22,7 @@ pub mod nofile;
 pub mod problems;
 pub mod process;
 pub mod serve;
+mod stall;
 
 pub use body::BodyLimits;
 pub use serve::{EdgeLimits, serve_with_limits};

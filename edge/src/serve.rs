@@ -7,7 +7,9 @@
 //!   also a cap on requests in flight. hyper's header-read timer (armed from the moment a
 //!   connection is accepted, and again whenever it falls idle after a response) closes
 //!   connections that do not send a complete request head in time: one timer for slow
-//!   heads and idle keep-alive connections.
+//!   heads and idle keep-alive connections. Writing an answer is timed too: a client that
+//!   stops reading loses its connection once no byte has moved for
+//!   [`EdgeLimits::write_stall`] ([`crate::stall`]).
 //! - The body is read whole against its own deadline ([`crate::body`]). (The program's
 //!   router adds [`crate::problems::ensure`], or calls [`crate::problems::replace_bare`]
 //!   in a layer of its own, so that it holds in process too.)
@@ -18,6 +20,7 @@
 
 use crate::Refuse;
 use crate::body::{BodyLimits, read_whole};
+use crate::stall::WriteStall;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -39,6 +42,9 @@ pub struct EdgeLimits {
     pub header_read: Duration,
     /// The request body's deadline and size.
     pub body: BodyLimits,
+    /// How long writing an answer may make no progress (the client not reading) before
+    /// the connection is closed.
+    pub write_stall: Duration,
     /// Connections open at once (see [`crate::nofile::connection_budget`]).
     pub max_connections: usize,
     /// After the shutdown signal, how long requests in flight may take to finish.
@@ -96,8 +102,10 @@ pub async fn serve_with_limits(
             () = &mut shutdown => break,
         };
         let Ok(service) = make.call(peer).await;
-        let connection = graceful
-            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(WriteStall::new(stream, limits.write_stall)),
+            TowerToHyperService::new(service),
+        ));
         // Counted for `kyso_open_connections` (a no-op without a metrics recorder).
         metrics::gauge!("kyso_open_connections").increment(1.0);
         tasks.spawn(async move {

@@ -53,6 +53,7 @@ async fn start(limits: EdgeLimits) -> Server {
     let app = Router::new()
         .route("/ping", get(|| async { "pong" }))
         .route("/echo", post(|body: String| async move { body }))
+        .route("/big", get(|| async { vec![b'x'; BIG_BYTES] }))
         .layer(axum::middleware::from_fn_with_state(
             refuse(),
             kyso_edge::problems::ensure,
@@ -77,6 +78,7 @@ fn limits(max_connections: usize) -> EdgeLimits {
             deadline: Duration::from_secs(2),
             max_bytes: 1024,
         },
+        write_stall: Duration::from_secs(2),
         max_connections,
         shutdown_grace: Duration::from_secs(5),
     }
@@ -95,6 +97,11 @@ async fn exchange(addr: SocketAddr, request: &str) -> String {
 }
 
 const PING: &str = "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+/// More than a loopback socket's send buffer can hold, so an unread answer stalls.
+const BIG_BYTES: usize = 16 << 20;
+
+const BIG: &str = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /// Whether the server has closed `stream` (a read returns end-of-file or an error).
 async fn closed(stream: &mut TcpStream) -> bool {
@@ -180,6 +187,55 @@ async fn a_trickling_body_is_cut_off_with_a_problem_document() {
         too_big.starts_with("HTTP/1.1 413") && too_big.contains("PAYLOAD_TOO_LARGE"),
         "{too_big}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_gives_back_its_connection() {
+    // One connection slot, taken by a client with a tiny receive window that asks for two
+    // large answers in one write (so the second is read while the first cannot be sent)
+    // and reads nothing.
+    let server = start(limits(1)).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = socket.connect(server.addr).await.unwrap();
+    stuck
+        .write_all(format!("{BIG}{BIG}").as_bytes())
+        .await
+        .unwrap();
+    // A fresh request gets the slot only once the server gives up on the stuck answer.
+    let answer = exchange(server.addr, PING).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("pong"));
+    drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_gets_its_whole_answer() {
+    // The client pauses for half the stall limit again and again, longer than the limit
+    // in all; between pauses it reads a few MiB, which lets the server write again: that
+    // progress restarts the count.
+    let server = start(limits(4)).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    for pause in 1..=3 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while answer.len() < pause * (4 << 20) {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {} bytes", answer.len());
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    }
+    tokio::time::timeout(BOUND, s.read_to_end(&mut answer))
+        .await
+        .expect("the rest of the answer")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    let body = answer.iter().filter(|&&b| b == b'x').count();
+    assert!(body >= BIG_BYTES, "{body} of {BIG_BYTES} bytes arrived");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

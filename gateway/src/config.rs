@@ -411,7 +411,7 @@ pub struct LimitsConfig {
     /// Connections open at once (kept below the open-file limit).
     pub max_connections: usize,
     /// From connect, or from the end of the last response, to a complete request head;
-    /// also the idle keep-alive timeout. Seconds.
+    /// also the idle keep-alive timeout, and how long an answer may go unread. Seconds.
     pub header_timeout_seconds: u32,
     /// The whole request body must arrive within this, seconds.
     pub body_timeout_seconds: u32,

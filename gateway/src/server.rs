@@ -179,6 +179,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             deadline: Duration::from_secs(limits.body_timeout_seconds.into()),
             max_bytes: limits.body_bytes,
         },
+        write_stall: Duration::from_secs(limits.header_timeout_seconds.into()),
         max_connections: connection_budget(limits.max_connections, open_files),
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_seconds.into()),
     };

@@ -100,6 +100,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             deadline: std::time::Duration::from_secs(10),
             max_bytes: BODY_LIMIT,
         },
+        write_stall: std::time::Duration::from_secs(10),
         max_connections: kyso_edge::nofile::connection_budget(
             1024,
             kyso_edge::nofile::raise_nofile_limit(),

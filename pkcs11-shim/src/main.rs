@@ -102,7 +102,7 @@ enum Command {
 #[derive(Args, Clone, Copy)]
 struct EdgeArgs {
     /// Seconds a connection may take to send a request head (also the idle keep-alive
-    /// timeout).
+    /// timeout, and how long an answer may go unread).
     #[arg(long, env = "KYSO_SHIM_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
     header_timeout_seconds: u64,
     /// Seconds the whole request body may take.
@@ -232,6 +232,7 @@ fn serve(
                 deadline: Duration::from_secs(edge.body_timeout_seconds.max(1)),
                 max_bytes: BODY_BYTES,
             },
+            write_stall: Duration::from_secs(edge.header_timeout_seconds.max(1)),
             max_connections: connection_budget(edge.max_connections, raise_nofile_limit()),
             shutdown_grace: Duration::from_secs(5),
         };
