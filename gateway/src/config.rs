@@ -398,7 +398,7 @@ pub struct LimitsConfig {
     /// Largest request body, bytes.
     pub body_bytes: usize,
     /// Requests per minute per client IP on the challenge, registration and session
-    /// endpoints (token bucket refill rate).
+    /// endpoints and the OpenID Provider's browser endpoints (token bucket refill rate).
     pub rate_per_minute: u32,
     /// Burst allowance per client IP.
     pub rate_burst: u32,

@@ -35,6 +35,7 @@ fn fresh_pem() -> String {
 struct Op {
     w: World,
     app: axum::Router,
+    provider: Arc<Provider>,
     /// The key `portal-k` signs its assertions with.
     portal_key: KeySet,
     /// The logout tokens `portal-a`'s back-channel endpoint received.
@@ -93,10 +94,11 @@ async fn op() -> Op {
     .unwrap();
     config.check().unwrap();
     let provider = Arc::new(Provider::new(&config, ORIGIN, w.gateway.clone()).unwrap());
-    let app = w.app_with_oidc(provider);
+    let app = w.app_with_oidc(provider.clone());
     Op {
         w,
         app,
+        provider,
         portal_key,
         backchannel,
         _dir: dir,
@@ -758,6 +760,38 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
         (status.as_u16(), json["code"].as_str()),
         (405, Some("METHOD_NOT_ALLOWED"))
     );
+}
+
+#[tokio::test]
+async fn a_portals_server_is_not_rate_limited_like_a_browser() {
+    // A bucket of three: a person's browser is held to it on the authorization endpoint,
+    // while one portal server making token and userinfo calls for many users is not.
+    let op = op().await;
+    let strict = op.w.app_with_oidc_limited(op.provider.clone(), 1, 3);
+    let basic = format!("Basic {}", STANDARD.encode(format!("portal-a:{SECRET_A}")));
+    for i in 0..10 {
+        let form = format!("grant_type=authorization_code&code=no-such-code-{i}&redirect_uri=x");
+        let token = Request::post("/oidc/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic.as_str())
+            .body(Body::from(form))
+            .unwrap();
+        let (status, _, body) = raw(&strict, token).await;
+        assert_eq!(status, 400, "call {i}: {body}");
+        assert!(body.contains("invalid_grant"), "call {i}: {body}");
+        let userinfo = Request::get("/oidc/userinfo")
+            .header(header::AUTHORIZATION, "Bearer no-such-token")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = raw(&strict, userinfo).await;
+        assert_eq!(status, 401, "call {i}: {body}");
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let authorize = Request::get(portal_a(&[])).body(Body::empty()).unwrap();
+        statuses.push(raw(&strict, authorize).await.0.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
 
 #[tokio::test]

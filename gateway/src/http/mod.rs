@@ -103,8 +103,12 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
     // Requests that do work share one bounded pool (one semaphore for every route, not one
     // per route); long polls, which mostly wait, have a pool of their own, so they cannot
     // starve the rest; health checks are in neither.
-    // The OpenID Provider: the endpoints a person or a portal reaches by hand are
-    // rate-limited like the API; discovery and keys, which portals cache, are not.
+    // The OpenID Provider: the endpoints a person's browser reaches are rate-limited per
+    // address like the API. The token and userinfo endpoints are not: every user of a
+    // portal reaches them from the portal's one server address, each call is
+    // authenticated (client credentials, a bearer token) by secrets too long to guess,
+    // and the shared pool below still bounds them. Discovery and keys, which portals
+    // cache, are not limited either.
     let oidc_limited = Router::new()
         .route(
             paths::AUTHORIZE,
@@ -112,8 +116,6 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         )
         .route(paths::CONSENT, post(oidc::consent))
         .route(paths::SESSION, post(oidc::session))
-        .route(paths::TOKEN, post(oidc::token))
-        .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::LOGOUT, get(oidc::logout).post(oidc::logout_form))
         .route_layer(axum::middleware::from_fn_with_state(
             limiters.requests.clone(),
@@ -122,6 +124,8 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
     let api = Router::new()
         .merge(limited)
         .merge(oidc_limited)
+        .route(paths::TOKEN, post(oidc::token))
+        .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::DISCOVERY, get(oidc::discovery))
         .route(paths::JWKS, get(oidc::jwks))
         .route("/v1/accounts/me", get(routes::account_me))

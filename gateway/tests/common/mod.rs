@@ -166,6 +166,16 @@ impl World {
         self.router_with(6000, 1000, generous_limits(), Some(oidc))
     }
 
+    /// The real router serving `oidc`, with this per-address rate limit.
+    pub fn app_with_oidc_limited(
+        &self,
+        oidc: Arc<kyso_gateway::oidc::Provider>,
+        per_minute: u32,
+        burst: u32,
+    ) -> axum::Router {
+        self.router_with(per_minute, burst, generous_limits(), Some(oidc))
+    }
+
     fn router_with(
         &self,
         per_minute: u32,
