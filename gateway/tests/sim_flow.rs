@@ -1,7 +1,7 @@
 //! The signing-SIM state machine (`gateway/src/sim/flow.rs`) against an operator that
 //! answers as the test scripts it, moving the world's clock at every poll: the
 //! gateway's own hard expiry, retries of an unreachable operator, an unusable answer,
-//! and a failure the operator reports. The real operator protocol is tested end to end
+//! a failure the operator reports, and a result the database will not take. The real operator protocol is tested end to end
 //! against the simulator (`tests/tests/sim.rs`); this is the flow's decisions alone.
 
 use crate::common::{World, world};
@@ -144,4 +144,31 @@ async fn a_failure_the_operator_reports_is_the_sessions_result() {
         let (sim, _) = flow(&w, script, time::Duration::seconds(1));
         assert_eq!(ends_with(&sim).await, code, "{reported:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_cannot_be_written_is_storage_unavailable_not_an_endless_read() {
+    let w = world().await;
+    // The operator never answers and time stands still until the test moves it.
+    let (sim, _) = flow(&w, vec![], time::Duration::ZERO);
+    let started = sim
+        .start(Purpose::Register, "0912000001", None)
+        .await
+        .unwrap();
+    // From now on the database refuses to end a SIM session (as a full disk would);
+    // reads still work.
+    let conn = rusqlite::Connection::open(w.db_file()).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_results BEFORE UPDATE ON sim_sessions \
+         BEGIN SELECT RAISE(ABORT, 'injected: no space left'); END;",
+    )
+    .unwrap();
+    // Past the hard expiry, the reader must end the session itself, and cannot.
+    w.clock.advance(time::Duration::seconds(61));
+    let read = sim.view(&started.session_id, Purpose::Register, Duration::ZERO);
+    let answer = tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the read answers instead of trying again for ever");
+    assert_eq!(answer.unwrap_err().code, ErrorCode::StorageUnavailable);
 }

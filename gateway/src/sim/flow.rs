@@ -26,7 +26,7 @@ use crate::domain::{
     SimResult, SimSession, Ticket,
 };
 use crate::service::{Gateway, store_failed};
-use crate::store::StartSimError;
+use crate::store::{StartSimError, StoreError};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_proto::mss::{sim_signed_data, verification_code};
 use kyso_proto::webeid::SignatureAlgorithm;
@@ -365,24 +365,32 @@ impl SimService {
         }
     }
 
-    /// Writes the result (once) and wakes the readers.
-    async fn complete(&self, id: &str, (result, outcome, ticket): Judgement) {
-        match self
+    /// Writes the result (once) and wakes the readers. For the background tasks, which
+    /// have nobody to tell: a failure is logged, and the session ends when a reader
+    /// meets its hard expiry.
+    async fn complete(&self, id: &str, judgement: Judgement) {
+        if let Err(e) = self.try_complete(id, judgement).await {
+            tracing::error!(session = %tag(id), error = %e, "could not store a SIM result");
+        }
+    }
+
+    /// Writes the result (once) and wakes the readers; whether it could be written.
+    async fn try_complete(
+        &self,
+        id: &str,
+        (result, outcome, ticket): Judgement,
+    ) -> Result<(), StoreError> {
+        let stored = self
             .gateway
             .store()
             .complete_sim_session(id, result, outcome.as_ref(), ticket.as_ref(), self.now())
-            .await
-        {
-            Ok(true) => {
-                crate::metrics::sim_session(result.as_str());
-                tracing::info!(session = %tag(id), result = result.as_str(), "SIM session complete")
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(session = %tag(id), error = %e, "could not store a SIM result")
-            }
+            .await;
+        if let Ok(true) = stored {
+            crate::metrics::sim_session(result.as_str());
+            tracing::info!(session = %tag(id), result = result.as_str(), "SIM session complete");
         }
         self.completions.send_modify(|n| *n = n.wrapping_add(1));
+        stored.map(|_| ())
     }
 
     /// Judges a returned signature; see the module docs.
@@ -495,9 +503,11 @@ impl SimService {
                     Rejection::new(ErrorCode::SimSessionNotFound, "no such signing-SIM session")
                 })?;
             if session.result.is_none() && self.now() >= session.expires_at {
-                // Nobody is polling it any more (an instance died): end it here.
-                self.complete(&session.id, (SimResult::Expired, None, None))
-                    .await;
+                // Nobody is polling it any more (an instance died): end it here. If that
+                // cannot be written, say so rather than read and try again for ever.
+                self.try_complete(&session.id, (SimResult::Expired, None, None))
+                    .await
+                    .map_err(store_failed)?;
                 continue;
             }
             if session.result.is_some() || tokio::time::Instant::now() >= deadline {

@@ -93,6 +93,13 @@ pub struct World {
     _db: tempfile::TempDir,
 }
 
+impl World {
+    /// The SQLite file under the world's store, for a second connection.
+    pub fn db_file(&self) -> std::path::PathBuf {
+        self._db.path().join("kyso.db")
+    }
+}
+
 /// Challenges live 5 minutes, tickets 10, sessions 1 hour; the clock starts at the PKI's
 /// generation time.
 pub async fn world() -> World {
