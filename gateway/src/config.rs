@@ -568,12 +568,18 @@ fn unknown_field(message: &str) -> Option<&str> {
         .map(|(field, _)| field)
 }
 
-/// A variable's value: TOML when it parses as a TOML value, else the text itself.
-fn env_value(raw: String) -> toml::Value {
+/// A variable's value: TOML when it parses as a TOML value, else the text itself. (A
+/// key that wants text gets the text itself after all: see [`Config::load_reporting`].)
+fn env_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
-        .unwrap_or(toml::Value::String(raw))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Whether a setting holds a secret, whose value no message may repeat.
+fn names_a_secret(path: &[String]) -> bool {
+    path.last().is_some_and(|key| key.contains("secret"))
 }
 
 impl Config {
@@ -604,7 +610,8 @@ impl Config {
                 path: path.to_owned(),
                 source,
             })?;
-        let mut from_env: Vec<(String, Vec<String>)> = Vec::new();
+        // Each variable applied: its name, its key path, its text.
+        let mut from_env: Vec<(String, Vec<String>, String)> = Vec::new();
         let mut ignored = Vec::new();
         for (key, raw) in env {
             let Some(name) = key.strip_prefix("KYSO_") else {
@@ -614,8 +621,8 @@ impl Config {
                 continue;
             }
             let keys = key_path(name);
-            if set_path(&mut table, &keys, env_value(raw)) {
-                from_env.push((key, keys));
+            if set_path(&mut table, &keys, env_value(&raw)) {
+                from_env.push((key, keys, raw));
             } else {
                 ignored.push(key);
             }
@@ -636,16 +643,35 @@ impl Config {
                         if key.last().map(String::as_str) != Some(field) {
                             key.push(field.to_owned());
                         }
-                        from_env.iter().position(|(_, keys)| *keys == key)
+                        from_env.iter().position(|(_, keys, _)| *keys == key)
                     });
-                    match culprit {
-                        Some(i) => {
-                            let (name, keys) = from_env.remove(i);
-                            remove_path(&mut table, &keys);
-                            ignored.push(name);
-                        }
-                        None => return Err(ConfigError::invalid(at.join("."), message)),
+                    if let Some(i) = culprit {
+                        let (name, keys, _) = from_env.remove(i);
+                        remove_path(&mut table, &keys);
+                        ignored.push(name);
+                        continue;
                     }
+                    // A key that wants text but got what read as a number or a boolean
+                    // from a variable (`KYSO_SIM__AP_SECRET=20250517`): the text itself.
+                    let retyped = if message.starts_with("invalid type") {
+                        from_env
+                            .iter_mut()
+                            .find(|(_, keys, raw)| *keys == at && !raw.is_empty())
+                    } else {
+                        None
+                    };
+                    if let Some((_, keys, raw)) = retyped {
+                        // Taken: a second type error at this key is final.
+                        let text = std::mem::take(raw);
+                        set_path(&mut table, keys, toml::Value::String(text));
+                        continue;
+                    }
+                    let reason = if names_a_secret(&at) {
+                        "is not a valid value (not repeated here: it is a secret)".to_owned()
+                    } else {
+                        message
+                    };
+                    return Err(ConfigError::invalid(at.join("."), reason));
                 }
             }
         }
@@ -1015,6 +1041,34 @@ mod tests {
         // A typo in the file is an error, whatever the environment says.
         let (_dir, path) = write(&format!("{MINIMAL}[limits]\nbody_byte = 10\n"));
         assert!(Config::load(&path, []).is_err());
+    }
+
+    #[test]
+    fn text_settings_keep_variables_that_read_as_numbers_and_secrets_are_never_repeated() {
+        let sim =
+            "[sim]\nprovider_url = \"http://127.0.0.1:1\"\nap_id = \"a\"\nap_secret = \"s\"\n";
+        let (_dir, path) = write(&format!("{MINIMAL}{sim}"));
+        for secret in ["20250517", "123#x", "true", "1e3"] {
+            let env = [
+                ("KYSO_SIM__AP_SECRET".to_owned(), secret.to_owned()),
+                ("KYSO_SIM__AP_ID".to_owned(), "4242".to_owned()),
+            ];
+            let c = Config::load(&path, env).unwrap();
+            let sim = c.sim.unwrap();
+            assert_eq!(sim.ap_secret.expose(), secret);
+            assert_eq!(sim.ap_id, "4242");
+        }
+        // Numbers still reach number settings as numbers.
+        let env = [("KYSO_LIMITS__BODY_BYTES".to_owned(), "4096".to_owned())];
+        assert_eq!(Config::load(&path, env).unwrap().limits.body_bytes, 4096);
+        // A secret of the wrong type in the file: the error names the key, not the value.
+        let (_dir, path) = write(&format!(
+            "{MINIMAL}{}",
+            sim.replace("ap_secret = \"s\"", "ap_secret = 20250517")
+        ));
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("sim.ap_secret"), "{e}");
+        assert!(!e.contains("20250517"), "{e}");
     }
 
     #[test]
