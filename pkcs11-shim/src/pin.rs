@@ -12,8 +12,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// A way to obtain the PIN.
-#[derive(Debug, Clone)]
+/// A way to obtain the PIN. Its `Debug` never shows a fixed PIN.
+#[derive(Clone)]
 pub enum PinSource {
     /// A file whose first line is the PIN.
     File(PathBuf),
@@ -23,6 +23,17 @@ pub enum PinSource {
     Pinentry(PathBuf),
     /// The controlling terminal.
     Terminal,
+}
+
+impl std::fmt::Debug for PinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Fixed(_) => f.write_str("Fixed(…)"),
+            Self::Pinentry(program) => f.debug_tuple("Pinentry").field(program).finish(),
+            Self::Terminal => f.write_str("Terminal"),
+        }
+    }
 }
 
 impl PinSource {
@@ -125,6 +136,16 @@ fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, Shim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_pin_never_prints() {
+        let shown = format!("{:?}", PinSource::Fixed("20250517".into()));
+        assert!(!shown.contains("20250517"), "{shown}");
+        assert_eq!(
+            format!("{:?}", PinSource::File("/run/pin".into())),
+            "File(\"/run/pin\")"
+        );
+    }
 
     #[test]
     fn assuan_escaping_round_trips() {
