@@ -223,16 +223,19 @@ impl Gateway {
             })
     }
 
-    /// Opens a login session for `account`, proven with `certificate` as `evidence` shows.
+    /// Opens a login session for `account`, proven with `certificate` as `evidence` shows
+    /// at `proved_at`.
     pub(crate) async fn issue_session(
         &self,
         account: Account,
         certificate: &CertificateRecord,
         evidence: &Evidence,
+        proved_at: time::OffsetDateTime,
     ) -> Result<SessionIssued, Rejection> {
         let now = self.clock.now();
         let session_token = self.random(32, &URL_SAFE_NO_PAD)?;
-        let expires_at = now + self.settings.session_ttl;
+        // A session lasts its lifetime from the proof, however late it was handed out.
+        let expires_at = proved_at + self.settings.session_ttl;
         let audit = AuditEntry {
             at: now,
             event: "session.created",
@@ -246,6 +249,7 @@ impl Gateway {
                     token_hash: session_hash(&session_token),
                     account_id: account.id.clone(),
                     method: evidence.method,
+                    proved_at,
                     expires_at,
                 },
                 certificate,
@@ -452,6 +456,7 @@ impl Gateway {
                 account,
                 &CertificateRecord::of(&proof.facts),
                 &proof.evidence(),
+                self.clock.now(),
             )
             .await
         }

@@ -1,14 +1,18 @@
 //! The signing-SIM state machine (`gateway/src/sim/flow.rs`) against an operator that
 //! answers as the test scripts it, moving the world's clock at every poll: the
 //! gateway's own hard expiry, retries of an unreachable operator, an unusable answer,
-//! a failure the operator reports, and a result the database will not take. The real operator protocol is tested end to end
+//! a failure the operator reports, a result the database will not take, and a login
+//! session that counts from the phone's signature. The real operator protocol is tested end to end
 //! against the simulator (`tests/tests/sim.rs`); this is the flow's decisions alone.
 
 use crate::common::{World, world};
 use async_trait::async_trait;
+use kyso_gateway::domain::account::session_hash;
 use kyso_gateway::domain::{Purpose, SimResult};
-use kyso_gateway::sim::mssp::{MssError, MssRequest, MssStatus, Mssp};
-use kyso_gateway::sim::{SimService, SimSettings};
+use kyso_gateway::sim::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
+use kyso_gateway::sim::{SimService, SimSettings, SimView};
+use kyso_gateway::store::{AccountStore, SimStore};
+use kyso_tests::signer::FileSigner;
 use kyso_verify::error::ErrorCode;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -43,6 +47,17 @@ impl Mssp for Scripted {
     }
 }
 
+fn settings() -> SimSettings {
+    SimSettings {
+        display_prefix: "Cổng DVC thử nghiệm".into(),
+        answer_timeout: time::Duration::seconds(30),
+        hard_expiry: time::Duration::seconds(60),
+        poll_wait: Duration::from_secs(2),
+        starts_per_number: 100,
+        per_number_window: time::Duration::hours(1),
+    }
+}
+
 fn flow(
     w: &World,
     script: Vec<Result<MssStatus, MssError>>,
@@ -54,22 +69,54 @@ fn flow(
         clock: w.clock.clone(),
         step,
     });
-    let settings = SimSettings {
-        display_prefix: "Cổng DVC thử nghiệm".into(),
-        answer_timeout: time::Duration::seconds(30),
-        hard_expiry: time::Duration::seconds(60),
-        poll_wait: Duration::from_secs(2),
-        starts_per_number: 100,
-        per_number_window: time::Duration::hours(1),
-    };
     (
         Arc::new(SimService::new(
             w.gateway.clone(),
             operator.clone(),
-            settings,
+            settings(),
         )),
         operator,
     )
+}
+
+/// A phone whose person signs whatever it is asked at once, with the SIM key of one
+/// person of the world's PKI.
+struct SigningPhone {
+    signer: FileSigner,
+    certificate: Vec<u8>,
+    asked: Mutex<Option<Vec<u8>>>,
+}
+
+impl SigningPhone {
+    fn of(w: &World, person: &str) -> Arc<Self> {
+        let p = w.pki.manifest.person(person).unwrap();
+        Arc::new(Self {
+            signer: FileSigner::of_person(&w.pki.path(""), p),
+            certificate: std::fs::read(w.pki.path(&p.cert_der)).unwrap(),
+            asked: Mutex::new(None),
+        })
+    }
+}
+
+#[async_trait]
+impl Mssp for SigningPhone {
+    async fn request_signature(
+        &self,
+        request: &MssRequest,
+    ) -> Result<Result<String, SimResult>, MssError> {
+        *self.asked.lock().unwrap() = Some(request.data_to_be_signed.clone());
+        Ok(Ok("mssp-1".into()))
+    }
+
+    async fn status(&self, _: &str, _: Duration) -> Result<MssStatus, MssError> {
+        let asked = self.asked.lock().unwrap().clone().expect("a request first");
+        let (algorithm, signature) = self.signer.sign(&asked);
+        Ok(MssStatus::Signed(MssSignature {
+            signature,
+            algorithm: algorithm.name().into(),
+            certificate_chain: vec![self.certificate.clone()],
+        }))
+    }
 }
 
 /// Starts a registration and reads its end: the refusal's code.
@@ -171,4 +218,59 @@ async fn a_result_that_cannot_be_written_is_storage_unavailable_not_an_endless_r
         .await
         .expect("the read answers instead of trying again for ever");
     assert_eq!(answer.unwrap_err().code, ErrorCode::StorageUnavailable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it() {
+    let w = world().await;
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        SigningPhone::of(&w, "sim-citizen-ec"),
+        settings(),
+    ));
+    let phone = "0912000001";
+    let started = sim.start(Purpose::Register, phone, None).await.unwrap();
+    let wait = Duration::from_secs(30);
+    let ticket = match sim.view(&started.session_id, Purpose::Register, wait).await {
+        Ok(SimView::Registered { preview, .. }) => preview.ticket,
+        other => panic!("not registered: {other:?}"),
+    };
+    w.gateway.confirm(&ticket, None, None).await.unwrap();
+
+    // The phone signs at once; the page comes for the session half a minute later.
+    let started = sim.start(Purpose::Login, phone, None).await.unwrap();
+    // Stored to the second.
+    let signed_at = kyso_gateway::clock::Clock::now(w.clock.as_ref())
+        .replace_nanosecond(0)
+        .unwrap();
+    let mut judged = None;
+    for _ in 0..3000 {
+        let session = w.store.sim_session(&started.session_id).await.unwrap();
+        judged = session.and_then(|s| s.completed_at);
+        if judged.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(judged, Some(signed_at), "the poller judged the signature");
+    w.clock.advance(time::Duration::seconds(30));
+    let issued = match sim
+        .view(&started.session_id, Purpose::Login, Duration::ZERO)
+        .await
+    {
+        Ok(SimView::LoggedIn { session, .. }) => session,
+        other => panic!("not logged in: {other:?}"),
+    };
+    let now = kyso_gateway::clock::Clock::now(w.clock.as_ref());
+    let login = w
+        .store
+        .session_login(&session_hash(&issued.session_token), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        login.auth_time, signed_at,
+        "auth_time is the signature's time"
+    );
+    assert_eq!(issued.expires_at, signed_at + time::Duration::hours(1));
 }

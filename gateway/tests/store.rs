@@ -154,6 +154,7 @@ fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession
         created_at,
         answer_by: created_at + Duration::minutes(2),
         expires_at: created_at + Duration::minutes(5),
+        completed_at: None,
         result: None,
         outcome: None,
     }
@@ -304,13 +305,19 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
         .await
         .unwrap();
     let expires = T0 + Duration::hours(1);
-    for (hash, method) in [("hash-1", Method::Token), ("hash-3", Method::Sim)] {
+    // A SIM login's session is handed out after its proof: it says when the proof was.
+    let signed = T0 - Duration::minutes(2);
+    for (hash, method, proved_at) in [
+        ("hash-1", Method::Token, T0),
+        ("hash-3", Method::Sim, signed),
+    ] {
         store
             .create_session(
                 &NewSession {
                     token_hash: hash.into(),
                     account_id: a.id.clone(),
                     method,
+                    proved_at,
                     expires_at: expires,
                 },
                 &certificate("fp-login"),
@@ -329,7 +336,7 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
         }
     );
     let sim = store.session_login("hash-3", T0).await.unwrap().unwrap();
-    assert_eq!(sim.method, Method::Sim);
+    assert_eq!((sim.method, sim.auth_time), (Method::Sim, signed));
     assert_eq!(store.session_login("hash-1", expires).await.unwrap(), None);
     assert_eq!(store.session_login("hash-2", T0).await.unwrap(), None);
     // Logout ends one session, once.

@@ -55,6 +55,9 @@ pub struct NewSession {
     pub account_id: String,
     /// How the person proved who they are (the portals' `amr`).
     pub method: Method,
+    /// When the proof was made (the portals' `auth_time`): for a signing SIM, when its
+    /// signature was judged, which may be minutes before the page took the session.
+    pub proved_at: OffsetDateTime,
     /// End of the session.
     pub expires_at: OffsetDateTime,
 }

@@ -145,6 +145,8 @@ pub struct SimSession {
     pub answer_by: OffsetDateTime,
     /// Hard expiry: the gateway stops waiting for the operator then.
     pub expires_at: OffsetDateTime,
+    /// When it got its result (`None` while pending).
+    pub completed_at: Option<OffsetDateTime>,
     /// `None` while pending; the result once complete.
     pub result: Option<SimResult>,
     /// What a complete session produced.

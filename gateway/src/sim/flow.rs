@@ -199,6 +199,7 @@ impl SimService {
             created_at: now,
             answer_by: now + self.settings.answer_timeout,
             expires_at: now + self.settings.hard_expiry,
+            completed_at: None,
             result: None,
             outcome: None,
         };
@@ -560,7 +561,10 @@ impl SimService {
                 })
             }
             (None, Some(SimOutcome::LoggedIn(login))) => Ok(SimView::LoggedIn {
-                session: Box::new(self.hand_out_login(&session.id, *login).await?),
+                session: Box::new(
+                    self.hand_out_login(&session.id, *login, session.completed_at)
+                        .await?,
+                ),
                 session_id: session.id,
             }),
             (None, None) => Err(Rejection::new(
@@ -570,8 +574,14 @@ impl SimService {
         }
     }
 
-    /// Makes the login's session token, once.
-    async fn hand_out_login(&self, id: &str, login: Login) -> Result<SessionIssued, Rejection> {
+    /// Makes the login's session token, once. The session counts from `proved_at`, when
+    /// the signature was judged, not from now.
+    async fn hand_out_login(
+        &self,
+        id: &str,
+        login: Login,
+        proved_at: Option<OffsetDateTime>,
+    ) -> Result<SessionIssued, Rejection> {
         let store = self.gateway.store();
         if !store
             .claim_sim_login(id, self.now())
@@ -589,8 +599,9 @@ impl SimService {
             .await
             .map_err(store_failed)?
             .ok_or_else(|| Rejection::new(ErrorCode::AccountNotFound, "the account is gone"))?;
+        let proved_at = proved_at.unwrap_or_else(|| self.now());
         self.gateway
-            .issue_session(account, &login.certificate, &login.evidence)
+            .issue_session(account, &login.certificate, &login.evidence, proved_at)
             .await
     }
 }

@@ -43,6 +43,8 @@ pub trait Columns {
     fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// An integer column.
     fn int(&self, name: &str) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError>;
 }
 
 macro_rules! columns_for {
@@ -55,6 +57,9 @@ macro_rules! columns_for {
                 Ok(sqlx::Row::try_get(self, name)?)
             }
             fn int(&self, name: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::Row::try_get(self, name)?)
+            }
+            fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
                 Ok(sqlx::Row::try_get(self, name)?)
             }
         }
@@ -71,6 +76,9 @@ impl Columns for rusqlite::Row<'_> {
         Ok(self.get(name)?)
     }
     fn int(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
         Ok(self.get(name)?)
     }
 }
@@ -151,7 +159,8 @@ pub fn account_of(r: &impl Columns) -> Result<Account, StoreError> {
 macro_rules! sim_session_columns {
     () => {
         "id, purpose, msisdn, subject_type, origin, nonce, display_text, verification_code, \
-         ap_trans_id, mssp_trans_id, result, outcome, created_at, answer_by, expires_at"
+         ap_trans_id, mssp_trans_id, result, outcome, created_at, answer_by, expires_at, \
+         completed_at"
     };
 }
 pub(crate) use sim_session_columns;
@@ -195,6 +204,7 @@ pub fn sim_session_of(row: &impl Columns) -> Result<SimSession, StoreError> {
         created_at: from_ts(row.int("created_at")?)?,
         answer_by: from_ts(row.int("answer_by")?)?,
         expires_at: from_ts(row.int("expires_at")?)?,
+        completed_at: row.opt_int("completed_at")?.map(from_ts).transpose()?,
         result,
         outcome,
     })

@@ -108,7 +108,7 @@ impl PostgresStore {
         )
         .bind(&session.token_hash)
         .bind(&session.account_id)
-        .bind(ts(audit.at))
+        .bind(ts(session.proved_at))
         .bind(ts(session.expires_at))
         .bind(session.method.as_str())
         .execute(&mut *tx)

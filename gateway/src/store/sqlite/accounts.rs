@@ -86,7 +86,7 @@ fn insert_session(
     .execute((
         &session.token_hash,
         &session.account_id,
-        ts(audit.at),
+        ts(session.proved_at),
         ts(session.expires_at),
         session.method.as_str(),
     ))?;
