@@ -6,9 +6,13 @@
 //! reverse proxy every client would share the proxy's address; trusting a forwarded
 //! header is a deployment decision this build does not make for the operator.
 //!
-//! The number of buckets is capped: when it is full of recently active clients, a client
-//! never seen before is refused until room frees up (memory stays bounded under address
-//! rotation, and the limit fails closed).
+//! The number of buckets is capped, so memory stays bounded under address rotation. When
+//! the table is full of recently active clients, a client never seen before is counted
+//! with its neighbours: under its IPv4 /24 or IPv6 /48, in a second table of the same
+//! size. Someone rotating through a few /48s then fills the first table but shares a
+//! handful of buckets in the second, while a new client elsewhere still gets a bucket of
+//! its own block; only when both tables are full of active entries is a new client
+//! refused (the limit fails closed).
 
 use super::ApiError;
 use crate::clock::Clock;
@@ -43,11 +47,44 @@ fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a client shares with its neighbours once the table of single clients is full:
+/// its IPv4 /24, or its IPv6 /48 (of the /64 [`client_key`] gives).
+fn block_key(key: IpAddr) -> IpAddr {
+    match key {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[6..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+    }
+}
+
+/// A bucket's tokens and when it was last used.
+type Bucket = (f64, OffsetDateTime);
+
 /// The buckets and when idle ones were last swept away.
 #[derive(Debug, Default)]
 struct Buckets {
-    by_client: HashMap<IpAddr, (f64, OffsetDateTime)>,
+    by_client: HashMap<IpAddr, Bucket>,
+    /// For new clients while `by_client` is full, by [`block_key`].
+    by_block: HashMap<IpAddr, Bucket>,
     swept: Option<OffsetDateTime>,
+}
+
+impl Buckets {
+    /// Forgets idle buckets, at most once a second: under address rotation each new
+    /// client would otherwise pay for a walk over every bucket.
+    fn sweep(&mut self, now: OffsetDateTime) {
+        if self.swept.is_none_or(|t| now - t >= Duration::seconds(1)) {
+            self.by_client.retain(|_, (_, seen)| now - *seen < IDLE);
+            self.by_block.retain(|_, (_, seen)| now - *seen < IDLE);
+            self.swept = Some(now);
+        }
+    }
 }
 
 /// A token bucket per client, on a clock the tests can set.
@@ -88,18 +125,25 @@ impl RateLimiter {
         let key = client_key(ip);
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *guard;
-        if state.by_client.len() > SWEEP_AT && !state.by_client.contains_key(&key) {
-            // At most one sweep a second: under address rotation each new client would
-            // otherwise pay for a walk over every bucket.
-            if state.swept.is_none_or(|t| now - t >= Duration::seconds(1)) {
-                state.by_client.retain(|_, (_, seen)| now - *seen < IDLE);
-                state.swept = Some(now);
-            }
-            if state.by_client.len() >= MAX_BUCKETS {
-                return false;
-            }
+        if state.by_client.len() <= SWEEP_AT || state.by_client.contains_key(&key) {
+            return self.take(state.by_client.entry(key).or_insert((self.burst, now)), now);
         }
-        let (tokens, seen) = state.by_client.entry(key).or_insert((self.burst, now));
+        state.sweep(now);
+        if state.by_client.len() < MAX_BUCKETS {
+            return self.take(state.by_client.entry(key).or_insert((self.burst, now)), now);
+        }
+        let block = block_key(key);
+        if state.by_block.len() >= MAX_BUCKETS && !state.by_block.contains_key(&block) {
+            return false;
+        }
+        self.take(
+            state.by_block.entry(block).or_insert((self.burst, now)),
+            now,
+        )
+    }
+
+    /// Refills `bucket` for the time since it was last used and takes a token from it.
+    fn take(&self, (tokens, seen): &mut Bucket, now: OffsetDateTime) -> bool {
         let elapsed = (now - *seen).as_seconds_f64().max(0.0);
         *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
         *seen = now;
@@ -176,16 +220,60 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_of_active_clients_refuses_new_ones_and_keeps_old_ones() {
-        let l = limiter(60, 5);
-        let ip = |i: u32| IpAddr::from(i.to_be_bytes());
+    fn a_full_table_counts_new_clients_by_their_block_and_keeps_old_ones() {
+        let l = limiter(60, 2);
+        // Someone rotating through the /64s of two IPv6 /48s fills the table.
+        let rotating = |i: u32| {
+            let [_, high, c, d] = i.to_be_bytes();
+            let segments = [
+                0x2001,
+                0xdb8,
+                0x66 + u16::from(high),
+                u16::from_be_bytes([c, d]),
+            ];
+            IpAddr::V6(
+                [
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    1,
+                ]
+                .into(),
+            )
+        };
         for i in 0..u32::try_from(MAX_BUCKETS).unwrap() {
-            assert!(l.allow(ip(i), T0));
+            assert!(l.allow(rotating(i), T0));
         }
-        assert!(!l.allow(ip(u32::MAX), T0), "no room for a new client");
-        assert!(l.allow(ip(7), T0), "known clients keep their buckets");
-        // Once the others have been idle long enough, a sweep makes room.
+        // More of the second /48 now share one bucket of two tokens.
+        let more = u32::try_from(MAX_BUCKETS).unwrap();
+        assert!(l.allow(rotating(more), T0) && l.allow(rotating(more + 1), T0));
+        assert!(
+            !l.allow(rotating(more + 2), T0),
+            "the /48 shares one bucket"
+        );
+        // A new client elsewhere is still served, sharing only with its own /24.
+        let newcomer: IpAddr = [198, 51, 100, 7].into();
+        let neighbour: IpAddr = [198, 51, 100, 200].into();
+        assert!(l.allow(newcomer, T0) && l.allow(neighbour, T0));
+        assert!(!l.allow(newcomer, T0), "the /24 shares one bucket");
+        assert!(l.allow(rotating(7), T0), "known clients keep their buckets");
+        // Once the others have been idle long enough, a sweep makes room of its own.
         let later = T0 + IDLE + Duration::seconds(1);
-        assert!(l.allow(ip(u32::MAX), later));
+        assert!((0..2).all(|_| l.allow(newcomer, later)));
+        assert!(l.allow(neighbour, later), "a bucket of its own again");
+    }
+
+    #[test]
+    fn blocks_are_an_ipv4_24_and_an_ipv6_48() {
+        assert_eq!(
+            block_key([203, 0, 113, 77].into()),
+            IpAddr::from([203, 0, 113, 0])
+        );
+        let v6: IpAddr = "2001:db8:66:1234:5678::".parse().unwrap();
+        assert_eq!(block_key(v6), "2001:db8:66::".parse::<IpAddr>().unwrap());
     }
 }
