@@ -21,7 +21,7 @@ use kyso_verify::certificate::CertificateFacts;
 use kyso_verify::error::{ErrorCode, Rejection};
 use kyso_verify::identity::{Subject, SubjectType, extract_subject};
 use kyso_verify::policy::CertificatePolicy;
-use kyso_verify::webeid::{VerifiedToken, verify_auth_token};
+use kyso_verify::webeid::{VerifiedToken, verify_auth_token_reading};
 use std::sync::Arc;
 use time::Duration;
 
@@ -309,19 +309,19 @@ impl Gateway {
                 "the challenge expired; ask for a new one",
             ));
         }
-        let token = verify_auth_token(
+        let (token, (subject, facts)) = verify_auth_token_reading(
             &self.policy,
             token,
             extra,
             &challenge.origin,
             &challenge.nonce,
             now,
+            |cert, der| {
+                let subject = extract_subject(cert, now.year())?;
+                Ok((subject, CertificateFacts::of(cert, der)))
+            },
         )
         .await?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&token.certificate)
-            .map_err(|e| Rejection::new(ErrorCode::MalformedToken, e.to_string()))?;
-        let subject = extract_subject(&cert, now.year())?;
-        let facts = CertificateFacts::of(&cert, &token.certificate);
         Ok(Proof {
             challenge,
             token,

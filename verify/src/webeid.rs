@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
 use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
 
 /// A token whose fields decoded, not yet verified.
 #[derive(Debug, Clone)]
@@ -132,6 +133,23 @@ pub async fn verify_auth_token(
     nonce: &str,
     at: OffsetDateTime,
 ) -> Result<VerifiedToken, Rejection> {
+    let (verified, ()) =
+        verify_auth_token_reading(policy, token, extra, origin, nonce, at, |_, _| Ok(())).await?;
+    Ok(verified)
+}
+
+/// As [`verify_auth_token`], and then `read`s what the caller needs (the identity, the
+/// certificate's facts) from the verified certificate and its DER, so that a request
+/// parses the signer's certificate once. `read` runs only when every check passed.
+pub async fn verify_auth_token_reading<T>(
+    policy: &CertificatePolicy,
+    token: &AuthToken,
+    extra: &[Vec<u8>],
+    origin: &str,
+    nonce: &str,
+    at: OffsetDateTime,
+    read: impl FnOnce(&X509Certificate<'_>, &[u8]) -> Result<T, Rejection>,
+) -> Result<(VerifiedToken, T), Rejection> {
     let decoded = decode(token)?;
     let (rest, cert) = x509_parser::parse_x509_certificate(&decoded.certificate)
         .map_err(|e| malformed(&format!("unverifiedCertificate: {e}")))?;
@@ -148,12 +166,14 @@ pub async fn verify_auth_token(
     )?;
     let path = policy.check_path(&cert, &decoded.certificate, extra, at)?;
     policy.check_revocation(&path).await?;
-    Ok(VerifiedToken {
+    let read = read(&cert, &decoded.certificate)?;
+    let verified = VerifiedToken {
         algorithm: decoded.algorithm,
         signed_data: signed,
         signature: decoded.signature,
         certificate: decoded.certificate,
-    })
+    };
+    Ok((verified, read))
 }
 
 /// Each verdict of a token on its own, for `kyso-gateway verify-token`.
