@@ -89,6 +89,8 @@ async fn op() -> Op {
              "redirect_uris": [B_CB], "scopes": ["openid", "vn_identity"]},
             {"id": "portal-k", "name": "Cổng K", "jwks": jwks, "subject_type": "public",
              "redirect_uris": ["https://k.gov.vn/cb"], "scopes": ["openid"]},
+            {"id": "portal-l", "name": "Cổng L", "jwks": jwks, "token_endpoint_audience": true,
+             "redirect_uris": ["https://l.gov.vn/cb"], "scopes": ["openid"]},
         ],
     }))
     .unwrap();
@@ -798,31 +800,41 @@ async fn a_portals_server_is_not_rate_limited_like_a_browser() {
 async fn private_key_jwt_assertions_authenticate_once() {
     let op = op().await;
     let cookie = op.cookie(&op.login("citizen-cccd", true).await).await;
-    let path = authorize_path(&[
-        ("response_type", "code"),
-        ("client_id", "portal-k"),
-        ("redirect_uri", "https://k.gov.vn/cb"),
-        ("scope", "openid"),
-        ("nonce", "n-k"),
-    ]);
-    let back = op.consent(&path, &cookie, "allow").await;
-    let code = query_of(&back)["code"].clone();
+    let code_for = |client: &'static str| {
+        let (op, cookie) = (&op, cookie.clone());
+        async move {
+            let redirect = format!("https://{}.gov.vn/cb", &client[7..]);
+            let path = authorize_path(&[
+                ("response_type", "code"),
+                ("client_id", client),
+                ("redirect_uri", &redirect),
+                ("scope", "openid"),
+                ("nonce", "n-k"),
+            ]);
+            let back = op.consent(&path, &cookie, "allow").await;
+            query_of(&back)["code"].clone()
+        }
+    };
+    let code = code_for("portal-k").await;
     let now = kyso_gateway::clock::Clock::now(op.w.clock.as_ref()).unix_timestamp();
-    let assertion = |jti: &str, aud: &str, exp: i64| {
+    let assertion_of = |client: &str, jti: &str, aud: Value, exp: i64| {
         op.portal_key
-            .sign(&json!({"iss": "portal-k", "sub": "portal-k", "aud": aud, "jti": jti, "exp": exp, "iat": now}))
+            .sign(&json!({"iss": client, "sub": client, "aud": aud, "jti": jti, "exp": exp, "iat": now}))
             .unwrap()
     };
-    let token_url = format!("{ORIGIN}/oidc/token");
-    let exchange = |assertion: String, code: String| {
+    let assertion = |jti: &str, aud: Value, exp: i64| assertion_of("portal-k", jti, aud, exp);
+    let token_url = json!(format!("{ORIGIN}/oidc/token"));
+    let issuer = json!(ORIGIN);
+    let exchange = |client: &'static str, assertion: String, code: String| {
         let op = &op;
         async move {
+            let redirect = format!("https://{}.gov.vn/cb", &client[7..]);
             op.post_form(
                 "/oidc/token",
                 &[
                     ("grant_type", "authorization_code"),
                     ("code", &code),
-                    ("redirect_uri", "https://k.gov.vn/cb"),
+                    ("redirect_uri", &redirect),
                     (
                         "client_assertion_type",
                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -834,22 +846,26 @@ async fn private_key_jwt_assertions_authenticate_once() {
             .await
         }
     };
-    // Wrong audience, expired, too long-lived, signed by another key: invalid_client.
+    // Another audience; the token endpoint from a client not configured for it; a list
+    // holding the issuer; expired; too long-lived; signed by another key: invalid_client.
     let stranger = KeySet::new(vec![SigningKey::from_pem(&fresh_pem()).unwrap()]).unwrap();
     let forged = stranger
-        .sign(&json!({"iss": "portal-k", "sub": "portal-k", "aud": token_url, "jti": "f", "exp": now + 60}))
+        .sign(&json!({"iss": "portal-k", "sub": "portal-k", "aud": issuer, "jti": "f", "exp": now + 60}))
         .unwrap();
     for bad in [
-        assertion("j0", "https://elsewhere/token", now + 60),
-        assertion("j0", &token_url, now - 1),
-        assertion("j0", &token_url, now + 3600),
+        assertion("j0", json!("https://elsewhere/token"), now + 60),
+        assertion("j0", token_url.clone(), now + 60),
+        assertion("j0", json!([issuer, "https://elsewhere"]), now + 60),
+        assertion("j0", issuer.clone(), now - 1),
+        assertion("j0", issuer.clone(), now + 3600),
         forged,
     ] {
-        let (status, _, body) = exchange(bad, code.clone()).await;
+        let (status, _, body) = exchange("portal-k", bad, code.clone()).await;
         assert_eq!(status, 401, "{body}");
         assert!(body.contains("invalid_client"), "{body}");
     }
-    let (status, _, body) = exchange(assertion("j1", &token_url, now + 60), code.clone()).await;
+    let good = assertion("j1", issuer.clone(), now + 60);
+    let (status, _, body) = exchange("portal-k", good.clone(), code.clone()).await;
     assert_eq!(status, 200, "{body}");
     let tokens: Value = serde_json::from_str(&body).unwrap();
     let id = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
@@ -858,9 +874,14 @@ async fn private_key_jwt_assertions_authenticate_once() {
         "portal-k asked for the public sub"
     );
     // The same assertion again is refused before the code is even looked at.
-    let (status, _, body) = exchange(assertion("j1", &token_url, now + 60), code).await;
+    let (status, _, body) = exchange("portal-k", good, code).await;
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("used before"), "{body}");
+    // A client configured for it may name the token endpoint.
+    let code = code_for("portal-l").await;
+    let legacy = assertion_of("portal-l", "l1", token_url, now + 60);
+    let (status, _, body) = exchange("portal-l", legacy, code).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

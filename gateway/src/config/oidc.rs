@@ -64,6 +64,12 @@ pub struct ClientConfig {
     /// A JWK Set file of its public keys for `private_key_jwt`.
     #[serde(default)]
     pub jwks: Option<PathBuf>,
+    /// Also accept the token endpoint's URL as its assertions' `aud`, as older libraries
+    /// send it. Off by default: an assertion a portal made for another authorization
+    /// server that named kyso's token endpoint as its own could then be replayed here
+    /// (audience injection); the issuer is the one value no other server can claim.
+    #[serde(default)]
+    pub token_endpoint_audience: bool,
     /// Without a secret or keys the portal is public (a browser or native app) and must
     /// use PKCE; say so explicitly, so a forgotten secret is an error, not a public client.
     #[serde(default)]

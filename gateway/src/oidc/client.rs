@@ -27,6 +27,15 @@ pub struct Client {
 #[derive(Debug, Default)]
 pub struct Clients(HashMap<String, Client>);
 
+/// What an assertion's `aud` is compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct Audience<'a> {
+    /// The provider's issuer identifier: always accepted.
+    pub issuer: &'a str,
+    /// The token endpoint's URL: accepted only from clients configured for it.
+    pub token_endpoint: &'a str,
+}
+
 impl Clients {
     /// Loads the portals' key files.
     pub fn load(configs: &[ClientConfig]) -> Result<Self, String> {
@@ -121,13 +130,13 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Clients {
-    /// Authenticates the client of a token request. `audiences` are the values an
-    /// assertion's `aud` may hold (the token endpoint's URL, the issuer). On success: the
-    /// client, and for `private_key_jwt` the assertion's use to record.
+    /// Authenticates the client of a token request. An assertion's `aud` must be the
+    /// provider's issuer, or the token endpoint for a client configured to send that.
+    /// On success: the client, and for `private_key_jwt` the assertion's use to record.
     pub fn authenticate(
         &self,
         creds: &Credentials<'_>,
-        audiences: &[&str],
+        audience: &Audience<'_>,
         now: OffsetDateTime,
     ) -> Result<(&Client, Option<AssertionUse>), AuthError> {
         let basic = creds.authorization.and_then(|h| credentials(h, "Basic"));
@@ -152,7 +161,7 @@ impl Clients {
         }
         if let Some(assertion) = creds.assertion {
             return self
-                .assertion(creds, assertion, audiences, now)
+                .assertion(creds, assertion, audience, now)
                 .map(|(c, u)| (c, Some(u)));
         }
         let id = creds
@@ -191,7 +200,7 @@ impl Clients {
         &self,
         creds: &Credentials<'_>,
         assertion: &str,
-        audiences: &[&str],
+        audience: &Audience<'_>,
         now: OffsetDateTime,
     ) -> Result<(&Client, AssertionUse), AuthError> {
         let fail = |why| invalid_client(why, false);
@@ -217,15 +226,15 @@ impl Clients {
         if claims["sub"].as_str() != Some(id) {
             return Err(fail("the assertion's sub must be the client_id"));
         }
-        let aud_ok = match &claims["aud"] {
-            Value::String(a) => audiences.contains(&a.as_str()),
-            Value::Array(list) => list
-                .iter()
-                .any(|a| a.as_str().is_some_and(|a| audiences.contains(&a))),
-            _ => false,
-        };
+        // One string: a list would let an assertion made for several servers count here.
+        let aud_ok = claims["aud"].as_str().is_some_and(|a| {
+            a == audience.issuer
+                || (client.config.token_endpoint_audience && a == audience.token_endpoint)
+        });
         if !aud_ok {
-            return Err(fail("the assertion's aud must be the token endpoint"));
+            return Err(fail(
+                "the assertion's aud must be the issuer, as one string",
+            ));
         }
         let exp = claims["exp"]
             .as_i64()

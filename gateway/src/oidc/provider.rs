@@ -4,7 +4,7 @@
 //! The HTTP layer (`http::oidc`) turns each outcome into a response.
 
 use super::claims::{self, ACR_IAL3, SCOPES, amr, claims_of_scope};
-use super::client::{Clients, Credentials};
+use super::client::{Audience, Clients, Credentials};
 use super::jose::{self, KeySet, SigningKey, b64url};
 use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
 use crate::config::oidc::{ClientConfig, OidcConfig};
@@ -610,7 +610,14 @@ impl Provider {
         let token_url = self.url(paths::TOKEN);
         let (client, assertion) = self
             .clients
-            .authenticate(&creds, &[&token_url, &self.issuer], now)
+            .authenticate(
+                &creds,
+                &Audience {
+                    issuer: &self.issuer,
+                    token_endpoint: &token_url,
+                },
+                now,
+            )
             .map_err(|e| OAuthError {
                 status: if e.error == "invalid_client" {
                     401
