@@ -35,6 +35,11 @@ pub fn authenticate(
     };
     let data = signed_data(algorithm, origin, nonce);
     let signature = sign(&session, key, key_algorithm, algorithm.digest(), &data)?;
+    // No login outlives the signature, even while another session keeps the token open.
+    // Failing to log out changes nothing already signed; the next login checks its PIN.
+    if let Err(e) = session.logout() {
+        tracing::debug!(error = %e, "logging out after the signature failed");
+    }
     Ok(AuthToken {
         format: FORMAT.to_owned(),
         unverified_certificate: STANDARD.encode(&cert.der),

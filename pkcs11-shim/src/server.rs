@@ -2,7 +2,9 @@
 //!
 //! Listens on loopback only. A request is served only when its `Origin` is on the
 //! allowlist (others get 403 `ORIGIN_NOT_ALLOWED` and nothing is signed) and its `Host`
-//! names this agent (a DNS-rebinding page cannot reach it under another name). Chrome's
+//! names this agent (a DNS-rebinding page cannot reach it under another name). A request
+//! without an `Origin` is served only when no browser marks it as coming from another
+//! site (`Sec-Fetch-Site`), so command-line tools can read the status and certificates. Chrome's
 //! Private Network Access preflight is answered for allowed origins. The origin signed
 //! into the token is the `Origin` header — the page cannot choose another. PKCS#11 calls
 //! and PIN prompts run on blocking threads, one signature at a time.
@@ -94,7 +96,13 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         .as_deref()
         .is_some_and(|o| state.allowed_origins.iter().any(|a| a == o));
     let signing = request.uri().path() == "/v1/authenticate";
-    if (origin.is_some() || signing) && !allowed {
+    // A browser's request from another site without an Origin (an image, a no-cors
+    // fetch): no page may make the agent touch the token that way. Tools send no
+    // Sec-Fetch-Site and are served.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v != "same-origin" && v != "none");
+    if (origin.is_some() || signing || cross_site) && !allowed {
         return error_response(
             AgentCode::OriginNotAllowed,
             "this origin may not use the signing agent",

@@ -154,13 +154,25 @@ impl TokenModule {
     /// Logs in with the user PIN and returns the session. A wrong PIN reports the retry
     /// count when the token flags it (final try). An empty PIN never reaches the token:
     /// on a token that counts tries it would use one up for nothing.
+    ///
+    /// PKCS#11 login state belongs to the application, not the session: while another of
+    /// the agent's sessions on the token is open, `C_Login` answers "already logged in"
+    /// whatever the PIN. That says nothing about this PIN, so the agent logs out and
+    /// logs in again with it.
     pub fn login(&self, slot: Slot, pin: &str) -> Result<Session, ShimError> {
         if pin.is_empty() {
             return Err(ShimError::PinIncorrect { retries_left: None });
         }
         let session = self.ctx.open_ro_session(slot).map_err(token_error)?;
-        match session.login(UserType::User, Some(&AuthPin::from(pin.to_owned()))) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+        let pin = AuthPin::from(pin.to_owned());
+        let logged_in = match session.login(UserType::User, Some(&pin)) {
+            Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => session
+                .logout()
+                .and_then(|()| session.login(UserType::User, Some(&pin))),
+            other => other,
+        };
+        match logged_in {
+            Ok(()) => Ok(session),
             Err(e) => Err(match token_error(e) {
                 ShimError::PinIncorrect { .. } => {
                     // Reading the flags can fail (token pulled); the wrong PIN is still news.

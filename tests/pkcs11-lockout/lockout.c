@@ -21,13 +21,19 @@
  * The count lives in a file per token, named after the token's serial number, in the
  * folder KYSO_LOCKOUT_STATE, so it is shared by every process that loads the module
  * (each run of a command-line client is a new process). Without KYSO_LOCKOUT_STATE the
- * module is a pure pass-through.
+ * module is a pure pass-through (unless KYSO_LOCKOUT_HELD_PIN is set).
  *
  * Environment:
  *   KYSO_LOCKOUT_MODULE  the real module (default /usr/lib/softhsm/libsofthsm2.so)
  *   KYSO_LOCKOUT_STATE   folder of the counter files (created if missing); unset: no
  *                        counting at all
  *   KYSO_LOCKOUT_TRIES   wrong PINs before the lock, 1..1000 (default 3)
+ *   KYSO_LOCKOUT_HELD_PIN  when set: before the process's first user login, the module
+ *                        opens a session of its own on that token and logs it in with
+ *                        this PIN, and keeps it open. PKCS#11 login state belongs to the
+ *                        application, so the client's own C_Login then meets
+ *                        CKR_USER_ALREADY_LOGGED_IN, as when another of its sessions
+ *                        (a concurrent certificate listing, say) keeps a login alive.
  *
  * Read once, when the module is first asked for its function list.
  *
@@ -63,6 +69,8 @@ static CK_FUNCTION_LIST wrapped;    /* what we hand out */
 
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char *state_dir;             /* NULL: pass-through */
+static char *held_pin;              /* NULL: no login held */
+static CK_SESSION_HANDLE held_session = CK_INVALID_HANDLE;
 static unsigned long max_tries = DEFAULT_TRIES;
 
 static void warn(const char *what, const char *detail)
@@ -158,9 +166,28 @@ static CK_RV session_token_key(CK_SESSION_HANDLE session, char key[KEY_LEN])
 
 /* ---- the functions that differ from the real module's ------------------------------ */
 
+/* Logs a session of our own in on the token of `session`, once per process (see
+ * KYSO_LOCKOUT_HELD_PIN). */
+static void hold_login(CK_SESSION_HANDLE session)
+{
+    pthread_mutex_lock(&state_mutex);
+    CK_SESSION_INFO si;
+    if (held_pin != NULL && held_session == CK_INVALID_HANDLE &&
+        real->C_GetSessionInfo(session, &si) == CKR_OK &&
+        real->C_OpenSession(si.slotID, CKF_SERIAL_SESSION, NULL, NULL, &held_session) == CKR_OK) {
+        CK_RV rv = real->C_Login(held_session, CKU_USER, (CK_UTF8CHAR_PTR)held_pin,
+                                 (CK_ULONG)strlen(held_pin));
+        if (rv != CKR_OK)
+            warn("KYSO_LOCKOUT_HELD_PIN did not log in", NULL);
+    }
+    pthread_mutex_unlock(&state_mutex);
+}
+
 static CK_RV lk_login(CK_SESSION_HANDLE session, CK_USER_TYPE user_type, CK_UTF8CHAR_PTR pin,
                       CK_ULONG pin_len)
 {
+    if (user_type == CKU_USER)
+        hold_login(session);
     if (user_type != CKU_USER || state_dir == NULL)
         return real->C_Login(session, user_type, pin, pin_len);
 
@@ -263,6 +290,15 @@ static void load(void)
     if (dir != NULL && *dir != '\0') {
         state_dir = strdup(dir);
         if (state_dir == NULL) {
+            load_rv = CKR_HOST_MEMORY;
+            return;
+        }
+    }
+
+    const char *held = getenv("KYSO_LOCKOUT_HELD_PIN");
+    if (held != NULL && *held != '\0') {
+        held_pin = strdup(held);
+        if (held_pin == NULL) {
             load_rv = CKR_HOST_MEMORY;
             return;
         }

@@ -2,6 +2,8 @@
 //! `tests/pkcs11-lockout/lockout.c`, which counts wrong PINs per token and sets the
 //! PKCS#11 PIN flags the way a USB token does. Shows `retries_left` on the final try,
 //! `PIN_LOCKED` afterwards even for the right PIN, and that an empty PIN never costs a try.
+//! The same wrapper can hold a login of its own on the token, as another session of the
+//! agent would: a wrong PIN must still not sign.
 
 use kyso_tests::{Fixtures, bin, run};
 use std::path::{Path, PathBuf};
@@ -134,4 +136,43 @@ fn the_final_try_is_announced_then_the_pin_locks_and_an_empty_pin_costs_nothing(
     std::fs::remove_dir_all(&token.state).unwrap();
     let unblocked = token.authenticate(&locked.label, &locked.user_pin);
     assert!(unblocked.get("signature").is_some(), "{unblocked}");
+}
+
+#[test]
+fn a_login_another_session_holds_does_not_let_a_wrong_pin_sign() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let module = build_lockout_module(dir.path());
+    let t = f
+        .tokens
+        .tokens
+        .iter()
+        .find(|t| t.person == "citizen-cccd")
+        .unwrap();
+    let authenticate = |pin: &str| {
+        let mut cmd = f.with_tokens(bin("kyso-shim"));
+        // The module logs a session of its own in with the right PIN first, so the
+        // agent's login meets CKR_USER_ALREADY_LOGGED_IN.
+        cmd.env("KYSO_LOCKOUT_HELD_PIN", &t.user_pin)
+            .env("KYSO_SHIM_PIN", pin)
+            .arg("--module")
+            .arg(&module)
+            .args([
+                "authenticate",
+                "--origin",
+                ORIGIN,
+                "--nonce",
+                NONCE,
+                "--token",
+                &t.label,
+            ]);
+        let out = run(&mut cmd);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let wrong = authenticate("00000000");
+    assert_eq!(code(&wrong), "PIN_INCORRECT", "{wrong}");
+    assert!(wrong.get("signature").is_none(), "{wrong}");
+    let right = authenticate(&t.user_pin);
+    assert!(right.get("signature").is_some(), "{right}");
 }

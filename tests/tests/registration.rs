@@ -229,6 +229,12 @@ fn a_challenge_works_once_and_only_for_its_origin() {
 #[test]
 fn the_agent_signs_nothing_for_an_origin_it_does_not_allow() {
     let e = env();
+    // A page of another site cannot make the agent touch the token without an Origin
+    // (an image, a no-cors fetch); a tool that sends no Sec-Fetch-Site can.
+    let listing = format!("{}/v1/certificates", e.agent.url);
+    let sneaky = request("GET", &listing, &[("Sec-Fetch-Site", "cross-site")], None);
+    assert_eq!((sneaky.status, sneaky.code()), (403, "ORIGIN_NOT_ALLOWED"));
+    assert_eq!(request("GET", &listing, &[], None).status, 200);
     let (_, nonce) = e.challenge("register");
     let r = e.sign("citizen-cccd", &nonce, "https://evil.test");
     assert_eq!((r.status, r.code()), (403, "ORIGIN_NOT_ALLOWED"));
