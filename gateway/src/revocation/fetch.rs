@@ -59,6 +59,23 @@ fn check_scheme(url: &str) -> Result<(), FetchError> {
     }
 }
 
+/// Redirects followed: at most three, each to http or https on the host the certificate
+/// (or the operator) named. The URLs come from certificates and the answers travel in the
+/// clear, so a redirect elsewhere (one an on-path attacker can inject) would make the
+/// gateway call into its own network; it is answered as the 3xx it is.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first_host = attempt.previous().first().and_then(|u| u.host_str());
+        let same_host = first_host.is_some() && attempt.url().host_str() == first_host;
+        let web = matches!(attempt.url().scheme(), "http" | "https");
+        if attempt.previous().len() > 3 || !same_host || !web {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 impl HttpFetcher {
     /// A client whose every call ends within `timeout`, accepting CRLs up to
     /// `crl_max_bytes`.
@@ -66,7 +83,7 @@ impl HttpFetcher {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_host_redirects())
             .user_agent(concat!("kyso-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Transport {
@@ -162,6 +179,8 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A one-connection-at-a-time HTTP server on loopback answering every request with
     /// `answer` (raw bytes; `None` to accept and never answer). Its URL.
@@ -239,6 +258,46 @@ mod tests {
             .await
             .expect("the fetch ends at its own deadline");
         assert!(matches!(r, Err(FetchError::Transport { .. })), "{r:?}");
+    }
+
+    /// A server on `host` that counts its connections and answers each with `answer`.
+    fn counting_server(host: &str, answer: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind((host, 0)).unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut head = [0u8; 4096];
+                let _ = s.read(&mut head);
+                let _ = s.write_all(&answer);
+            }
+        });
+        (url, count)
+    }
+
+    fn redirect_to(url: &str) -> Vec<u8> {
+        format!("HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn redirects_stay_on_the_named_host() {
+        // Another host (127.0.0.2 is loopback too, but not the host the URL named).
+        let (elsewhere, reached) = counting_server("127.0.0.2", ok_with(b"crl", true));
+        let (start, _) = counting_server("127.0.0.1", redirect_to(&elsewhere));
+        assert!(matches!(
+            fetcher(100).get_crl(&start).await,
+            Err(FetchError::Status { status: 302, .. })
+        ));
+        assert_eq!(reached.load(Ordering::SeqCst), 0, "never called");
+        // The same host, another port: followed.
+        let (moved, reached) = counting_server("127.0.0.1", ok_with(b"crl", true));
+        let (start, _) = counting_server("127.0.0.1", redirect_to(&moved));
+        assert_eq!(fetcher(100).get_crl(&start).await.unwrap(), b"crl");
+        assert_eq!(reached.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
