@@ -89,17 +89,32 @@ fn assuan_unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A pinentry process, reaped however the conversation ends (a cancel, a broken pipe):
+/// stopped if it has not exited, then waited for, so none is left behind as a zombie.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(Some(_))) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs a pinentry: `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in a `D` line.
 fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, ShimError> {
     let failed =
         |e: std::io::Error| ShimError::Token(format!("pinentry {}: {e}", program.display()));
-    let mut child = Command::new(program)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(failed)?;
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+    let mut child = Reaped(
+        Command::new(program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(failed)?,
+    );
+    let (Some(mut stdin), Some(stdout)) = (child.0.stdin.take(), child.0.stdout.take()) else {
         return Err(ShimError::Token("pinentry has no pipes".into()));
     };
     let mut lines = BufReader::new(stdout).lines();
@@ -129,7 +144,6 @@ fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, Shim
     writeln!(stdin, "GETPIN").map_err(failed)?;
     let pin = expect_ok(&mut lines)?.ok_or(ShimError::UserCancelled)?;
     let _ = writeln!(stdin, "BYE");
-    let _ = child.wait();
     Ok(pin)
 }
 
@@ -183,6 +197,36 @@ mod tests {
         assert_eq!(
             PinSource::Pinentry(script).ask("t", "https://o").unwrap(),
             "12%34"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cancelled_pinentry_is_reaped() {
+        let dir = std::env::temp_dir().join(format!("kyso-pinentry-cancel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("pinentry");
+        let pid_file = dir.join("pid");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho $$ > {}\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) echo 'ERR 83886179 Operation cancelled'; sleep 30;; *) echo OK;; esac; done\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        assert!(matches!(
+            PinSource::Pinentry(script).ask("t", "https://o"),
+            Err(ShimError::UserCancelled)
+        ));
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        // Neither running nor a zombie: waited for.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "pinentry {pid} is still there"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
