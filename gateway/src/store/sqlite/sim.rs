@@ -86,6 +86,12 @@ impl SimStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let outcome = outcome.map(encode_outcome).transpose()?;
         let id = id.to_owned();
+        // The ticket is in the book before the session names it, so a reader who sees
+        // the result can confirm at once; nobody knows its id before. A completion that
+        // did not win (or did not commit) takes it back.
+        if let Some(t) = ticket {
+            self.tickets.put(t)?;
+        }
         let completed = self
             .writer
             .write(Durability::Crash, move |conn| {
@@ -97,12 +103,11 @@ impl SimStore for SqliteStore {
                     .execute((result.as_str(), outcome, ts(now), id))?;
                 Ok::<_, StoreError>(done == 1)
             })
-            .await?;
-        // Only the completion that won stores its ticket, once that is committed.
-        if let (true, Some(t)) = (completed, ticket) {
-            self.tickets.put(t)?;
+            .await;
+        if let (Some(t), Ok(false) | Err(_)) = (ticket, &completed) {
+            self.tickets.take(&t.id);
         }
-        Ok(completed)
+        completed
     }
 
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError> {
