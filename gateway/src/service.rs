@@ -209,18 +209,43 @@ impl Gateway {
         })
     }
 
-    /// The account of any identifier of `subject` (`ACCOUNT_NOT_FOUND` if none).
+    /// The account a login's `subject` opens (`ACCOUNT_NOT_FOUND` if none): the one that
+    /// holds the certificate's key identifier; else one that holds an alias of it, but
+    /// only when the certificate also carries that account's key. A certificate whose key
+    /// (a CCCD) is not the account's, sharing only an alias with it (a reused CMND, a
+    /// certificate in error), proves another person (design §5): `INVALID_IDENTIFIER`.
     pub(crate) async fn account_of(&self, subject: &Subject) -> Result<Account, Rejection> {
-        self.store
-            .find_account(&identifiers_of(subject))
-            .await
-            .map_err(store_failed)?
-            .ok_or_else(|| {
-                Rejection::new(
-                    ErrorCode::AccountNotFound,
-                    "no account for this identity; register first",
-                )
-            })
+        let find = |identifiers: Vec<_>| async move {
+            self.store
+                .find_account(&identifiers)
+                .await
+                .map_err(store_failed)
+        };
+        let not_found = || {
+            Rejection::new(
+                ErrorCode::AccountNotFound,
+                "no account for this identity; register first",
+            )
+        };
+        if let Some(account) = find(vec![subject.identifier.clone()]).await? {
+            return Ok(account);
+        }
+        if subject.aliases.is_empty() {
+            return Err(not_found());
+        }
+        let account = find(subject.aliases.clone()).await?.ok_or_else(not_found)?;
+        if subject.aliases.contains(&account.subject.identifier) {
+            Ok(account)
+        } else {
+            Err(Rejection::new(
+                ErrorCode::InvalidIdentifier,
+                format!(
+                    "this certificate's {} is not the key of the account that holds its other identifiers; \
+                     the account is not opened",
+                    subject.identifier.kind.as_str()
+                ),
+            ))
+        }
     }
 
     /// Opens a login session for `account`, proven with `certificate` as `evidence` shows

@@ -9,6 +9,7 @@ use crate::common::{ORIGIN, World, world};
 use kyso_gateway::domain::{Preview, Purpose, SessionIssued};
 use kyso_gateway::store::AccountStore;
 use kyso_verify::error::ErrorCode;
+use kyso_verify::identity::{Identifier, IdentifierKind};
 use time::Duration;
 
 impl World {
@@ -168,6 +169,38 @@ async fn one_identity_one_account_whatever_the_certificate() {
             .value,
         "079195001234"
     );
+}
+
+#[tokio::test]
+async fn a_shared_alias_does_not_open_another_persons_account() {
+    let w = world().await;
+    // Another person's account, keyed by another CCCD, holds this certificate's CMND as
+    // an alias (a reused legacy number, or a certificate issued in error).
+    let cmnd = Identifier {
+        kind: IdentifierKind::Cmnd,
+        value: "025123456".into(),
+    };
+    let other = crate::store::citizen("048201000999", &[cmnd]);
+    crate::store::register(w.store.as_ref(), "acc_other", other)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.login("citizen-cmnd-cccd").await.unwrap_err(),
+        ErrorCode::InvalidIdentifier
+    );
+    // The CMND-only certificate proves only the CMND, which that account holds.
+    assert_eq!(
+        w.login("citizen-cmnd-legacy").await.unwrap().account.id,
+        "acc_other"
+    );
+}
+
+#[tokio::test]
+async fn an_account_keyed_by_a_cmnd_opens_with_the_persons_cccd_certificate() {
+    let w = world().await;
+    w.register("citizen-cmnd-legacy").await.unwrap();
+    let session = w.login("citizen-cmnd-cccd").await.unwrap();
+    assert_eq!(session.account.subject.identifier.value, "025123456");
 }
 
 #[tokio::test]
