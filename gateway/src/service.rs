@@ -211,7 +211,8 @@ impl Gateway {
 
     /// The account a login's `subject` opens (`ACCOUNT_NOT_FOUND` if none): the one that
     /// holds the certificate's key identifier; else one that holds an alias of it, but
-    /// only when the certificate also carries that account's key. A certificate whose key
+    /// only when the certificate also carries that account's key (its other identifiers
+    /// are then recorded as the account's aliases). A certificate whose key
     /// (a CCCD) is not the account's, sharing only an alias with it (a reused CMND, a
     /// certificate in error), proves another person (design §5): `INVALID_IDENTIFIER`.
     pub(crate) async fn account_of(&self, subject: &Subject) -> Result<Account, Rejection> {
@@ -235,6 +236,16 @@ impl Gateway {
         }
         let account = find(subject.aliases.clone()).await?.ok_or_else(not_found)?;
         if subject.aliases.contains(&account.subject.identifier) {
+            // The certificate ties its other identifiers (its CCCD, say) to this account:
+            // recorded, so that registering with them later finds it.
+            let known = account.identifiers();
+            let proven: Vec<_> = identifiers_of(subject)
+                .into_iter()
+                .filter(|i| !known.contains(i))
+                .collect();
+            metrics::store("add_aliases", self.store.add_aliases(&account.id, &proven))
+                .await
+                .map_err(store_failed)?;
             Ok(account)
         } else {
             Err(Rejection::new(

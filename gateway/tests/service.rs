@@ -196,11 +196,24 @@ async fn a_shared_alias_does_not_open_another_persons_account() {
 }
 
 #[tokio::test]
-async fn an_account_keyed_by_a_cmnd_opens_with_the_persons_cccd_certificate() {
+async fn an_account_keyed_by_a_cmnd_opens_with_the_persons_cccd_certificate_and_learns_it() {
     let w = world().await;
     w.register("citizen-cmnd-legacy").await.unwrap();
+    let cccd = [Identifier {
+        kind: IdentifierKind::Cccd,
+        value: "079195001234".into(),
+    }];
+    assert_eq!(w.store.find_account(&cccd).await.unwrap(), None);
     let session = w.login("citizen-cmnd-cccd").await.unwrap();
     assert_eq!(session.account.subject.identifier.value, "025123456");
+    // The login proved the CCCD is this person's: a registration with it finds the
+    // account, so one person cannot hold a CMND account and a CCCD account.
+    let found = w.store.find_account(&cccd).await.unwrap().unwrap();
+    assert_eq!(found.id, session.account.id);
+    assert_eq!(
+        w.login("citizen-cmnd-cccd").await.unwrap().account.id,
+        found.id
+    );
 }
 
 #[tokio::test]

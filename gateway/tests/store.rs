@@ -299,6 +299,39 @@ pub async fn identifiers_and_aliases_are_unique_across_accounts(b: impl Backend)
     assert!(matches!(late, Err(CreateAccountError::TicketNotFound)));
 }
 
+pub async fn aliases_a_login_proves_are_added_unless_another_account_holds_them(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_a1", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    let b_cmnd = ident(IdentifierKind::Cmnd, "012345678");
+    let b = register(
+        store.as_ref(),
+        "acc_b1",
+        citizen("079195001234", &[b_cmnd.clone()]),
+    )
+    .await
+    .unwrap();
+    let passport = ident(IdentifierKind::Passport, "B1234567");
+    store
+        .add_aliases(&a.id, &[passport.clone(), b_cmnd.clone()])
+        .await
+        .unwrap();
+    let found = |i: Identifier| {
+        let store = store.clone();
+        async move { store.find_account(&[i]).await.unwrap().map(|a| a.id) }
+    };
+    assert_eq!(found(passport.clone()).await, Some(a.id.clone()));
+    assert_eq!(
+        found(b_cmnd).await,
+        Some(b.id),
+        "a held identifier stays its holder's"
+    );
+    // Twice is once.
+    store.add_aliases(&a.id, &[passport.clone()]).await.unwrap();
+    assert_eq!(found(passport).await, Some(a.id));
+}
+
 pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend) {
     let store = b.store();
     let a = register(store.as_ref(), "acc_s", citizen("001090012345", &[]))
@@ -790,6 +823,7 @@ macro_rules! conformance {
                 one_identity_gets_one_account_whatever_the_tickets,
                 identifiers_and_aliases_are_unique_across_accounts,
                 a_session_token_opens_its_account_until_it_expires,
+                aliases_a_login_proves_are_added_unless_another_account_holds_them,
                 a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers,
                 a_redeemed_code_gives_its_access_token_until_reused_or_expired,
                 consents_are_listed_replaced_and_withdrawn_with_their_tokens,

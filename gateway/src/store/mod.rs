@@ -175,6 +175,14 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<SessionLogin>, StoreError>;
     /// Ends a session (logout); whether there was one.
     async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Records `identifiers` as aliases of account `account_id`, each one no account holds
+    /// yet: a login proved they belong to its holder, so a later registration with them
+    /// finds the account (design §5). Durable when it returns.
+    async fn add_aliases(
+        &self,
+        account_id: &str,
+        identifiers: &[Identifier],
+    ) -> Result<(), StoreError>;
     /// Recomputes the audit chain; the number of rows, or the first broken one.
     async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
     /// The audit rows at or after `since` (all without it), in chain order, as stored.

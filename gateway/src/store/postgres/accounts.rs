@@ -262,6 +262,27 @@ impl AccountStore for PostgresStore {
         Ok(n > 0)
     }
 
+    async fn add_aliases(
+        &self,
+        account_id: &str,
+        identifiers: &[Identifier],
+    ) -> Result<(), StoreError> {
+        let kinds: Vec<String> = identifiers.iter().map(|i| i.kind.as_str().into()).collect();
+        let values: Vec<String> = identifiers.iter().map(|i| i.value.clone()).collect();
+        self.write(|| {
+            self.sql(
+                "INSERT INTO identifiers (kind, value, account_id, is_key) \
+                 SELECT kind, value, $3, false FROM unnest($1::text[], $2::text[]) AS t(kind, value) \
+                 ON CONFLICT (kind, value) DO NOTHING",
+            )
+            .bind(kinds.clone())
+            .bind(values.clone())
+            .bind(account_id.to_owned())
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
         let rows = self
             .read(|| {

@@ -255,6 +255,26 @@ impl AccountStore for SqliteStore {
             .await
     }
 
+    async fn add_aliases(
+        &self,
+        account_id: &str,
+        identifiers: &[Identifier],
+    ) -> Result<(), StoreError> {
+        let (account_id, identifiers) = (account_id.to_owned(), identifiers.to_vec());
+        self.writer
+            .write(Durability::PowerLoss, move |conn| {
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO identifiers (kind, value, account_id, is_key) \
+                     VALUES (?1, ?2, ?3, 0) ON CONFLICT (kind, value) DO NOTHING",
+                )?;
+                for id in &identifiers {
+                    insert.execute((id.kind.as_str(), &id.value, &account_id))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
         let rows = self.audit_rows(None).await?;
         verify_audit_rows(&rows)
