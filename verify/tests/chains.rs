@@ -203,6 +203,35 @@ async fn an_intermediates_path_length_binds_the_intermediates_below_it() {
 }
 
 #[tokio::test]
+async fn the_roots_path_length_binds_the_intermediates_below_it() {
+    // Root pathLen 0: no intermediate may stand below it, configured or travelled.
+    let r = root("Root", |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0))
+    });
+    let i = intermediate("Provider CA", &r, |_| {});
+    let l = leaf(&i, |_| {});
+    both(&r, &[&i], &l, Verdict::Refused(ErrorCode::CertUntrusted)).await;
+    let direct = leaf(&r, |_| {});
+    both(&r, &[], &direct, Verdict::Ok).await;
+    // Root pathLen 1: one intermediate, not two.
+    let r = root("Root", |p| {
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1))
+    });
+    let first = intermediate("Provider CA", &r, |_| {});
+    let l = leaf(&first, |_| {});
+    both(&r, &[&first], &l, Verdict::Ok).await;
+    let second = intermediate("Sub CA", &first, |_| {});
+    let l = leaf(&second, |_| {});
+    both(
+        &r,
+        &[&first, &second],
+        &l,
+        Verdict::Refused(ErrorCode::CertUntrusted),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_unknown_critical_extension_in_an_intermediate_refuses_the_path() {
     let r = root("Root", |_| {});
     let i = intermediate("Provider CA", &r, |p| {

@@ -113,6 +113,11 @@ pub enum Defect {
     /// The path has more intermediates than the policy allows.
     #[error("more than {0} intermediate CAs on the path")]
     TooManyIntermediates(usize),
+    /// The path has more intermediates below its trust anchor than the anchor's own
+    /// basicConstraints pathLenConstraint allows (RFC 5280 §4.2.1.9). rustls-webpki keeps
+    /// no constraint of an anchor but its names; kyso applies this one.
+    #[error("more than {0} intermediate CAs below a trust anchor whose pathLenConstraint is {0}")]
+    AnchorPathLenExceeded(u32),
 }
 
 impl Defect {
@@ -149,6 +154,7 @@ impl Defect {
             Self::TooManyNames => "TOO_MANY_NAMES",
             Self::AnchorNotValid => "ANCHOR_NOT_VALID",
             Self::TooManyIntermediates(_) => "TOO_MANY_INTERMEDIATES",
+            Self::AnchorPathLenExceeded(_) => "ANCHOR_PATH_LEN_EXCEEDED",
         }
     }
 }
@@ -462,6 +468,7 @@ mod tests {
             Defect::TooManyNames,
             Defect::AnchorNotValid,
             Defect::TooManyIntermediates(0),
+            Defect::AnchorPathLenExceeded(0),
         ];
         let names: std::collections::HashSet<_> = all.iter().map(Defect::name).collect();
         assert_eq!(names.len(), all.len());

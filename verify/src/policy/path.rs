@@ -218,7 +218,9 @@ impl ValidatedPath {
         }
     }
 
-    /// kyso's checks of one candidate path: travelled intermediates and the path length.
+    /// kyso's checks of one candidate path: travelled intermediates, the path length, and
+    /// the trust anchor's own pathLenConstraint (RFC 5280 §4.2.1.9; self-issued
+    /// intermediates, as in a key rollover, not counted, as §6.1.4 (l) says).
     fn check_candidate(&self, path: &VerifiedPath<'_>) -> Result<(), Defect> {
         let mut counted = 0;
         for cert in path.intermediate_certificates() {
@@ -233,6 +235,11 @@ impl ValidatedPath {
         }
         if counted > self.rules.max_intermediates {
             return Err(Defect::TooManyIntermediates(self.rules.max_intermediates));
+        }
+        if let Some(limit) = self.trust.path_len_of_anchor(path.anchor())
+            && counted > limit as usize
+        {
+            return Err(Defect::AnchorPathLenExceeded(limit));
         }
         Ok(())
     }

@@ -41,6 +41,8 @@ struct Anchor {
     der: Vec<u8>,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
+    /// Its basicConstraints pathLenConstraint, if any.
+    path_len: Option<u32>,
 }
 
 /// Anchors and validated intermediates.
@@ -95,11 +97,17 @@ impl TrustStore {
             let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
                 .map(|a| a.to_owned())
                 .map_err(|e| unusable(ANCHOR, i + 1, format!("{e:?}")))?;
+            let path_len = cert
+                .basic_constraints()
+                .ok()
+                .flatten()
+                .and_then(|bc| bc.value.path_len_constraint);
             store.anchors.push(Anchor {
                 anchor,
                 der: der.clone(),
                 not_before: cert.validity().not_before.to_datetime(),
                 not_after: cert.validity().not_after.to_datetime(),
+                path_len,
             });
         }
         let algorithms = startup_algorithms();
@@ -162,15 +170,22 @@ impl TrustStore {
         self.anchors.iter().map(|a| a.anchor.clone()).collect()
     }
 
+    /// The configured anchor a path ended at.
+    fn anchor_of(&self, anchor: &TrustAnchor<'_>) -> Option<&Anchor> {
+        self.anchors.iter().find(|a| {
+            a.anchor.subject == anchor.subject
+                && a.anchor.subject_public_key_info == anchor.subject_public_key_info
+        })
+    }
+
     /// The certificate behind the anchor a path ended at.
     pub(crate) fn der_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<&[u8]> {
-        self.anchors
-            .iter()
-            .find(|a| {
-                a.anchor.subject == anchor.subject
-                    && a.anchor.subject_public_key_info == anchor.subject_public_key_info
-            })
-            .map(|a| a.der.as_slice())
+        self.anchor_of(anchor).map(|a| a.der.as_slice())
+    }
+
+    /// The pathLenConstraint of the anchor a path ended at, if it has one.
+    pub(crate) fn path_len_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<u32> {
+        self.anchor_of(anchor).and_then(|a| a.path_len)
     }
 
     /// Whether `der` is one of the configured (start-up-validated) intermediates.
