@@ -425,6 +425,31 @@ async fn real_vietnamese_profiles_pass_both_ways() {
 }
 
 #[tokio::test]
+async fn a_purpose_the_whole_path_allows_is_found_among_the_leafs() {
+    // The leaf's first purpose (clientAuth) is not the intermediate's; its second is.
+    let r = root("Root", |_| {});
+    let i = intermediate("Mail CA", &r, |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
+    });
+    let both_purposes = leaf(&i, |p| {
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::EmailProtection,
+        ];
+    });
+    both(&r, &[&i], &both_purposes, Verdict::Ok).await;
+    // One the intermediate does not allow at all is still refused.
+    let client_only = leaf(&i, |_| {});
+    both(
+        &r,
+        &[&i],
+        &client_only,
+        Verdict::Refused(ErrorCode::CertWrongPurpose),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn every_identity_purpose_is_accepted_and_others_are_not() {
     let r = root("Root", |_| {});
     let trust = || TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap();

@@ -164,9 +164,10 @@ fn key_kind(cert: &X509Certificate<'_>, min_rsa_bits: usize) -> Result<KeyKind, 
     }
 }
 
-/// Checks keyUsage and extendedKeyUsage; returns the EKU OID to hand webpki (the first
-/// accepted one the leaf has), or clientAuth-if-present when the leaf has no EKU.
-fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
+/// Checks keyUsage and extendedKeyUsage; returns the EKU OIDs a path may be built for:
+/// every accepted one the leaf has, in the table's order, or clientAuth-if-present when
+/// the leaf has no EKU.
+fn purposes(cert: &X509Certificate<'_>) -> Result<Vec<&'static [u8]>, Rejection> {
     let wrong = |d: &str| reject(ErrorCode::CertWrongPurpose, d);
     match cert.key_usage() {
         Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
@@ -179,7 +180,7 @@ fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
     }
     let eku = match cert.extended_key_usage() {
         Ok(Some(eku)) => eku.value,
-        Ok(None) => return Ok(ACCEPTED_EKUS[0].1),
+        Ok(None) => return Ok(vec![ACCEPTED_EKUS[0].1]),
         Err(_) => return Err(wrong("extendedKeyUsage cannot be read")),
     };
     let mut present: Vec<String> = eku.other.iter().map(|o| o.to_id_string()).collect();
@@ -192,11 +193,17 @@ fn purpose(cert: &X509Certificate<'_>) -> Result<&'static [u8], Rejection> {
             present.push(oid.to_owned());
         }
     }
-    ACCEPTED_EKUS
+    let accepted: Vec<&'static [u8]> = ACCEPTED_EKUS
         .iter()
-        .find(|(oid, _)| present.iter().any(|p| p == oid))
+        .filter(|(oid, _)| present.iter().any(|p| p == oid))
         .map(|(_, der)| *der)
-        .ok_or_else(|| wrong("extendedKeyUsage allows neither authentication nor document signing"))
+        .collect();
+    if accepted.is_empty() {
+        return Err(wrong(
+            "extendedKeyUsage allows neither authentication nor document signing",
+        ));
+    }
+    Ok(accepted)
 }
 
 /// The policy's code for a path that webpki refused.
@@ -245,7 +252,7 @@ impl CertificatePolicy {
     pub fn check_leaf(&self, cert: &X509Certificate<'_>) -> Result<KeyKind, Rejection> {
         self.check_signature_algorithm(cert)?;
         let key = key_kind(cert, self.options.min_rsa_bits)?;
-        purpose(cert)?;
+        purposes(cert)?;
         check_end_entity_structure(cert)?;
         Ok(key)
     }
@@ -272,15 +279,28 @@ impl CertificatePolicy {
         extra: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<ValidatedPath, Rejection> {
-        let eku = purpose(cert)?;
-        ValidatedPath::build(
-            self.trust.clone(),
-            self.options.path_rules(),
-            PathUsage::Eku(eku),
-            der,
-            extra,
-            at,
-        )
+        // An intermediate with an extendedKeyUsage must allow the purpose too: each
+        // accepted purpose of the leaf is tried until one holds along a whole path.
+        let mut refusal = None;
+        for eku in purposes(cert)? {
+            match ValidatedPath::build(
+                self.trust.clone(),
+                self.options.path_rules(),
+                PathUsage::Eku(eku),
+                der,
+                extra,
+                at,
+            ) {
+                Err(r) if r.code == ErrorCode::CertWrongPurpose => refusal = Some(r),
+                built => return built,
+            }
+        }
+        Err(refusal.unwrap_or_else(|| {
+            reject(
+                ErrorCode::CertWrongPurpose,
+                "no accepted purpose holds along the path",
+            )
+        }))
     }
 
     /// Check 7: asks the revocation checker about a validated path.
