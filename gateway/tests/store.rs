@@ -308,7 +308,7 @@ pub async fn aliases_a_login_proves_are_added_unless_another_account_holds_them(
     let b = register(
         store.as_ref(),
         "acc_b1",
-        citizen("079195001234", &[b_cmnd.clone()]),
+        citizen("079195001234", std::slice::from_ref(&b_cmnd)),
     )
     .await
     .unwrap();
@@ -328,7 +328,10 @@ pub async fn aliases_a_login_proves_are_added_unless_another_account_holds_them(
         "a held identifier stays its holder's"
     );
     // Twice is once.
-    store.add_aliases(&a.id, &[passport.clone()]).await.unwrap();
+    store
+        .add_aliases(&a.id, std::slice::from_ref(&passport))
+        .await
+        .unwrap();
     assert_eq!(found(passport).await, Some(a.id));
 }
 
