@@ -331,7 +331,8 @@ impl Default for PolicyConfig {
 pub struct RevocationConfig {
     /// Time limit of each OCSP or CRL HTTP call, milliseconds.
     pub timeout_ms: u64,
-    /// OCSP responders must echo the request's nonce.
+    /// Refuse OCSP answers that carry no nonce (one that carries another is always
+    /// refused). Off by default: pre-produced answers carry none (design §6).
     pub ocsp_require_nonce: bool,
     /// An OCSP answer's thisUpdate may be at most this old, seconds.
     pub ocsp_max_age_seconds: u32,
@@ -351,7 +352,7 @@ impl Default for RevocationConfig {
     fn default() -> Self {
         Self {
             timeout_ms: 5000,
-            ocsp_require_nonce: true,
+            ocsp_require_nonce: false,
             ocsp_max_age_seconds: 3600,
             clock_skew_seconds: 300,
             crl_max_bytes: 10 * 1024 * 1024,
@@ -996,7 +997,10 @@ mod tests {
         let c = Config::load(&path, []).unwrap();
         assert_eq!(c.policy.revocation, RevocationMode::OcspCrl);
         assert_eq!(c.policy.revocation_unavailable, UnavailableMode::FailClosed);
-        assert!(c.revocation.ocsp_require_nonce);
+        assert!(
+            !c.revocation.ocsp_require_nonce,
+            "a nonce is checked when the responder sends one"
+        );
         let (_dir, path) = write(&MINIMAL.replace("\"off\"", "\"ocsp-only\""));
         let e = Config::load(&path, []).unwrap_err().to_string();
         assert!(

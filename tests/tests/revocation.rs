@@ -288,7 +288,7 @@ fn a_replayed_answer_is_refused_by_its_nonce() {
     let cert = f.pki.join(&f.manifest.person("citizen-cccd").unwrap().cert);
     let answer = recorded_answer(&f.pki, &f.manifest, "vnpt", &cert, dir.path());
     let server = StaticServer::start(&[("/ocsp", answer)]);
-    for nonce_rule in ["", "ocsp_require_nonce = false\n"] {
+    for nonce_rule in ["", "ocsp_require_nonce = true\n"] {
         let dir = tempfile::tempdir().unwrap();
         let sources = Sources {
             ocsp: format!("{}/ocsp", server.url),

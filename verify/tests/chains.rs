@@ -425,6 +425,24 @@ async fn real_vietnamese_profiles_pass_both_ways() {
 }
 
 #[tokio::test]
+async fn a_leaf_without_key_usage_is_the_wrong_purpose() {
+    let r = root("Root", |_| {});
+    let i = intermediate("Provider CA", &r, |_| {});
+    let bare = leaf(&i, |p| p.key_usages = vec![]);
+    both(
+        &r,
+        &[&i],
+        &bare,
+        Verdict::Refused(ErrorCode::CertWrongPurpose),
+    )
+    .await;
+    let signing_only = leaf(&i, |p| {
+        p.key_usages = vec![KeyUsagePurpose::ContentCommitment]
+    });
+    both(&r, &[&i], &signing_only, Verdict::Ok).await;
+}
+
+#[tokio::test]
 async fn a_purpose_the_whole_path_allows_is_found_among_the_leafs() {
     // The leaf's first purpose (clientAuth) is not the intermediate's; its second is.
     let r = root("Root", |_| {});

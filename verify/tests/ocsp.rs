@@ -100,6 +100,7 @@ fn generalized(t: OffsetDateTime) -> TaggedDerValue {
 /// What to put in an answer.
 struct Answer<'a> {
     id: CertId,
+    /// The nonce echoed; empty: no nonce extension (a pre-produced answer).
     nonce: &'a [u8],
     /// Response extensions beyond the nonce: (OID, critical).
     extra_extension: Option<(&'a [u64], bool)>,
@@ -169,15 +170,19 @@ fn tbs(a: &Answer<'_>) -> Vec<u8> {
                     }
                 });
             });
-            w.next().write_tagged(Tag::context(1), |w| {
-                w.write_sequence_of(|w| {
-                    let nonce = yasna::construct_der(|w| w.write_bytes(a.nonce));
-                    extension(w.next(), &NONCE_OID, false, &nonce);
-                    if let Some((oid, critical)) = a.extra_extension {
-                        extension(w.next(), oid, critical, &[0x05, 0x00]);
-                    }
+            if !a.nonce.is_empty() || a.extra_extension.is_some() {
+                w.next().write_tagged(Tag::context(1), |w| {
+                    w.write_sequence_of(|w| {
+                        if !a.nonce.is_empty() {
+                            let nonce = yasna::construct_der(|w| w.write_bytes(a.nonce));
+                            extension(w.next(), &NONCE_OID, false, &nonce);
+                        }
+                        if let Some((oid, critical)) = a.extra_extension {
+                            extension(w.next(), oid, critical, &[0x05, 0x00]);
+                        }
+                    });
                 });
-            });
+            }
         });
     })
 }
@@ -248,6 +253,43 @@ fn check(p: &Pki, der: &[u8], nonce: &[u8], allow_sha1: bool) -> Result<CertStat
 
 fn ec_signer(key: &KeyPair) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
     |tbs| key.sign(tbs).unwrap()
+}
+
+#[test]
+fn a_missing_nonce_is_accepted_unless_required_and_another_nonce_never() {
+    let p = pki(KeyPair::generate().unwrap());
+    let sent = [7u8; 32];
+    let verdict = |echoed: &[u8], require_nonce: bool| {
+        let der = response(
+            &answer_by_ca(&p, echoed),
+            &ECDSA_SHA256,
+            ec_signer(&p.ca_key),
+        );
+        let parsed = parse_response(&der).unwrap();
+        let rules = OcspRules {
+            require_nonce,
+            ..rules(false)
+        };
+        verify_response(
+            &parsed,
+            &cert_id(&p),
+            &parse(&p.ca),
+            Some(&sent),
+            now(),
+            &rules,
+        )
+        .map(|a| a.status)
+    };
+    // A pre-produced answer (no nonce): good by default, refused when one is required.
+    assert_eq!(verdict(&[], false), Ok(CertStatus::Good));
+    assert_eq!(verdict(&[], true), Err(OcspError::NonceMissing));
+    // Another request's nonce is a replay, whatever the rule.
+    for require_nonce in [false, true] {
+        assert_eq!(
+            verdict(&[9u8; 32], require_nonce),
+            Err(OcspError::NonceMismatch)
+        );
+    }
 }
 
 #[test]

@@ -175,6 +175,13 @@ fn purposes(cert: &X509Certificate<'_>) -> Result<Vec<&'static [u8]>, Rejection>
                 "keyUsage has neither digitalSignature nor nonRepudiation",
             ));
         }
+        // Required, unlike extendedKeyUsage (design §6): RFC 5280 would read a missing
+        // keyUsage as "any use", and no signer's certificate kyso accepts is issued so.
+        Ok(None) => {
+            return Err(wrong(
+                "keyUsage is missing: a signer's certificate must allow digitalSignature or nonRepudiation",
+            ));
+        }
         Err(_) => return Err(wrong("keyUsage cannot be read")),
         _ => {}
     }
