@@ -25,6 +25,10 @@ struct Cli {
     command: Command,
 }
 
+/// Where the maintenance commands look for the configuration when not told: the design
+/// writes them without `--config` (`kyso-gateway migrate`, `kyso-gateway audit verify`).
+const DEFAULT_CONFIG: &str = "kyso.toml";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service.
@@ -35,8 +39,8 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
-        /// Configuration file.
-        #[arg(long)]
+        /// Configuration file (the database); `kyso.toml` here by default.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// The audit log (design §8).
@@ -113,8 +117,8 @@ enum AuditCommand {
     /// Exit 0 and the number of rows when it holds; 1 naming the first broken row; 2
     /// when the database cannot be read.
     Verify {
-        /// Configuration file (the database).
-        #[arg(long)]
+        /// Configuration file (the database); `kyso.toml` here by default.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Write the evidence out as JSON lines, one per audit row in chain order: when, what,
@@ -122,8 +126,8 @@ enum AuditCommand {
     /// the signature, with the row's hash and the previous one's (so the chain can be
     /// recomputed from the export alone).
     Export {
-        /// Configuration file (the database).
-        #[arg(long)]
+        /// Configuration file (the database); `kyso.toml` here by default.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Only rows at or after this time (RFC 3339).
         #[arg(long)]

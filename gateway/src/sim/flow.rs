@@ -530,6 +530,18 @@ impl SimService {
             }));
         };
         match (result.error_code(), session.outcome) {
+            // Not a verdict on the signature: the revocation service was down. Said as
+            // such (503 with Retry-After), so the person knows to start again shortly.
+            (
+                Some(_),
+                Some(SimOutcome::Refused {
+                    code: ErrorCode::RevocationUnavailable,
+                    detail,
+                }),
+            ) => Err(Rejection::new(
+                ErrorCode::RevocationUnavailable,
+                format!("the phone signed, but {detail}; start again shortly"),
+            )),
             (
                 Some(code),
                 Some(SimOutcome::Refused {
