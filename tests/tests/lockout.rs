@@ -6,6 +6,7 @@
 //! agent would: a wrong PIN must still not sign.
 
 use kyso_tests::{Fixtures, bin, run};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,33 +36,46 @@ struct LockingToken<'a> {
     state: PathBuf,
 }
 
+/// `kyso-shim authenticate` through the wrapper `module` on token `label` with `pin`, with
+/// the wrapper's `settings` (variable, value) in its environment: the JSON it prints.
+fn authenticate_through(
+    f: &Fixtures,
+    module: &Path,
+    settings: (&str, &OsStr),
+    label: &str,
+    pin: &str,
+) -> serde_json::Value {
+    let mut cmd = f.with_tokens(bin("kyso-shim"));
+    cmd.env(settings.0, settings.1)
+        .env("KYSO_SHIM_PIN", pin)
+        .arg("--module")
+        .arg(module)
+        .args([
+            "authenticate",
+            "--origin",
+            ORIGIN,
+            "--nonce",
+            NONCE,
+            "--token",
+            label,
+        ]);
+    let out = run(&mut cmd);
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    // The command line is a layer people use: its refusals count as produced.
+    if let Some(code) = reply["error"]["code"].as_str() {
+        kyso_tests::codes::note(&serde_json::json!({
+            "type": format!("urn:kyso:agent-error:{code}")
+        }));
+    }
+    reply
+}
+
 impl LockingToken<'_> {
     /// `kyso-shim authenticate` on token `label` with `pin`: the JSON it prints.
     fn authenticate(&self, label: &str, pin: &str) -> serde_json::Value {
-        let mut cmd = self.f.with_tokens(bin("kyso-shim"));
-        cmd.env("KYSO_LOCKOUT_STATE", &self.state)
-            .env("KYSO_SHIM_PIN", pin)
-            .arg("--module")
-            .arg(&self.module)
-            .args([
-                "authenticate",
-                "--origin",
-                ORIGIN,
-                "--nonce",
-                NONCE,
-                "--token",
-                label,
-            ]);
-        let out = run(&mut cmd);
-        let reply: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-        // The command line is a layer people use: its refusals count as produced.
-        if let Some(code) = reply["error"]["code"].as_str() {
-            kyso_tests::codes::note(&serde_json::json!({
-                "type": format!("urn:kyso:agent-error:{code}")
-            }));
-        }
-        reply
+        let state = ("KYSO_LOCKOUT_STATE", self.state.as_os_str());
+        authenticate_through(self.f, &self.module, state, label, pin)
     }
 
     /// Wrong tries the wrapper has counted for every token so far.
@@ -149,27 +163,10 @@ fn a_login_another_session_holds_does_not_let_a_wrong_pin_sign() {
         .iter()
         .find(|t| t.person == "citizen-cccd")
         .unwrap();
-    let authenticate = |pin: &str| {
-        let mut cmd = f.with_tokens(bin("kyso-shim"));
-        // The module logs a session of its own in with the right PIN first, so the
-        // agent's login meets CKR_USER_ALREADY_LOGGED_IN.
-        cmd.env("KYSO_LOCKOUT_HELD_PIN", &t.user_pin)
-            .env("KYSO_SHIM_PIN", pin)
-            .arg("--module")
-            .arg(&module)
-            .args([
-                "authenticate",
-                "--origin",
-                ORIGIN,
-                "--nonce",
-                NONCE,
-                "--token",
-                &t.label,
-            ]);
-        let out = run(&mut cmd);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    };
+    // The module logs a session of its own in with the right PIN first, so the agent's
+    // login meets CKR_USER_ALREADY_LOGGED_IN.
+    let held = ("KYSO_LOCKOUT_HELD_PIN", OsStr::new(&t.user_pin));
+    let authenticate = |pin: &str| authenticate_through(&f, &module, held, &t.label, pin);
     let wrong = authenticate("00000000");
     assert_eq!(code(&wrong), "PIN_INCORRECT", "{wrong}");
     assert!(wrong.get("signature").is_none(), "{wrong}");
