@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use kyso_gateway::config::Config;
 use kyso_gateway::startup::{StartupError, policy_with, read_certificates, revocation_checker};
-use kyso_gateway::store::Store;
+use kyso_gateway::store::{AUDIT_PAGE, AuditHead, AuditRow, Store, StoreError, verify_audit_chain};
 use kyso_verify::policy::{CertificatePolicy, PathUsage};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,14 +112,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain over every row.
+    /// Recompute the hash chain over every row, and check it reaches the head the
+    /// database records and the head given with `--anchor`.
     ///
-    /// Exit 0 and the number of rows when it holds; 1 naming the first broken row; 2
-    /// when the database cannot be read.
+    /// Exit 0 with the number of rows and the head (`SEQ:HASH`, to keep outside the
+    /// database and give as `--anchor` later) when it holds; 1 naming the first broken
+    /// row or the anchor the chain no longer passes through; 2 when the database cannot
+    /// be read.
     Verify {
         /// Configuration file (the database); `kyso.toml` here by default.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// A head printed by an earlier `audit verify` (`SEQ:HASH`): the chain must still
+        /// pass through it, which shows that no row was cut from its end since.
+        #[arg(long)]
+        anchor: Option<AuditHead>,
     },
     /// Write the evidence out as JSON lines, one per audit row in chain order: when, what,
     /// which account, the identifier, the certificate, the challenge, the signed data and
@@ -175,14 +182,14 @@ fn main() -> ExitCode {
         Command::Audit { command } => {
             init_logging();
             let path = match &command {
-                AuditCommand::Verify { config } | AuditCommand::Export { config, .. } => config,
+                AuditCommand::Verify { config, .. } | AuditCommand::Export { config, .. } => config,
             };
             let config = match load_config(path) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
             match command {
-                AuditCommand::Verify { .. } => audit_verify(&config),
+                AuditCommand::Verify { anchor, .. } => audit_verify(&config, anchor),
                 AuditCommand::Export { since, .. } => audit_export(&config, since.as_deref()),
             }
         }
@@ -272,18 +279,23 @@ where
     })
 }
 
-fn audit_verify(config: &Config) -> ExitCode {
-    let verified = on_store(
-        config,
-        |store| async move { store.verify_audit_chain().await },
-    );
+fn audit_verify(config: &Config, anchor: Option<AuditHead>) -> ExitCode {
+    let verified = on_store(config, |store| async move {
+        verify_audit_chain(store.as_ref(), anchor.as_ref(), AUDIT_PAGE).await
+    });
     match verified {
         Err(e) => usage_error(e),
-        Ok(Ok(rows)) => {
-            println!("audit chain intact: {rows} rows");
+        Ok(Ok(head)) if head.seq == 0 => {
+            println!("audit chain intact: 0 rows");
             ExitCode::SUCCESS
         }
-        Ok(Err(e @ kyso_gateway::store::StoreError::AuditChainBroken { .. })) => {
+        Ok(Ok(head)) => {
+            println!("audit chain intact: {} rows, head {head}", head.seq);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(
+            e @ (StoreError::AuditChainBroken { .. } | StoreError::AuditAnchorMissing { .. }),
+        )) => {
             println!("{e}");
             ExitCode::FAILURE
         }
@@ -299,31 +311,43 @@ fn audit_export(config: &Config, since: Option<&str>) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage_error(format!("--since: {e}")),
     };
-    let rows = match on_store(config, |store| async move { store.audit_rows(since).await }) {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return usage_error(e),
-        Err(e) => return usage_error(e),
-    };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for row in rows {
-        let line = serde_json::json!({
-            "seq": row.seq,
-            "at": row.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "event": row.event,
-            "account_id": row.account_id,
-            "details": serde_json::from_str::<serde_json::Value>(&row.details)
-                .unwrap_or(serde_json::Value::String(row.details)),
-            "prev_hash": row.prev_hash,
-            "hash": row.hash,
-        });
-        if writeln!(out, "{line}").is_err() {
-            return ExitCode::from(2);
+    let exported = on_store(config, |store| async move {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut after = 0;
+        loop {
+            let page = store.audit_rows(after, since, AUDIT_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok::<_, StoreError>(out.flush());
+            };
+            after = last.seq;
+            for row in page {
+                if let Err(e) = writeln!(out, "{}", export_line(row)) {
+                    return Ok(Err(e));
+                }
+            }
         }
+    });
+    match exported {
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        // stdout closed (a pipe's reader gone): nothing more to say.
+        Ok(Ok(Err(_))) => ExitCode::from(2),
+        Ok(Err(e)) => usage_error(e),
+        Err(e) => usage_error(e),
     }
-    if out.flush().is_err() {
-        return ExitCode::from(2);
-    }
-    ExitCode::SUCCESS
+}
+
+/// One exported row: the details as the JSON they are, the rest as stored.
+fn export_line(row: AuditRow) -> serde_json::Value {
+    serde_json::json!({
+        "seq": row.seq,
+        "at": row.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "event": row.event,
+        "account_id": row.account_id,
+        "details": serde_json::from_str::<serde_json::Value>(&row.details)
+            .unwrap_or(serde_json::Value::String(row.details)),
+        "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    })
 }
 
 fn print_json(value: &impl serde::Serialize) -> std::io::Result<()> {

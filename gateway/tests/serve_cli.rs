@@ -278,3 +278,99 @@ fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
         (Some(1), Some("forged"))
     );
 }
+
+/// `audit verify` prints the chain's head for the operator to keep, and `--anchor` holds
+/// the chain to a kept head: cutting the last row and moving the database's own head
+/// record back passes every check inside the database, but not the kept head.
+#[test]
+fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kyso.db");
+    let config = dir.path().join("kyso.toml");
+    let pki = crate::common::Pki::generate();
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    std::fs::write(
+        &config,
+        format!(
+            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let gateway = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(gateway(&["migrate"]).0, Some(0));
+    // Two rows appended as the gateway appends them: linked, and the head moved with each.
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    let mut hashes = vec![String::new()];
+    for seq in 1..=2_i64 {
+        let prev = hashes.last().unwrap().clone();
+        let hash = kyso_gateway::domain::audit_hash(&prev, seq, seq, "account.created", None, "{}");
+        sqlite
+            .execute(
+                "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
+                 VALUES (?1, ?1, 'account.created', NULL, '{}', ?2, ?3)",
+                (seq, &prev, &hash),
+            )
+            .unwrap();
+        sqlite
+            .execute(
+                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 0",
+                (seq, &hash),
+            )
+            .unwrap();
+        hashes.push(hash);
+    }
+    let (first, last) = (format!("1:{}", hashes[1]), format!("2:{}", hashes[2]));
+    assert_eq!(
+        gateway(&["audit", "verify"]),
+        (
+            Some(0),
+            format!("audit chain intact: 2 rows, head {last}\n"),
+            String::new()
+        )
+    );
+    for kept in [&first, &last] {
+        assert_eq!(gateway(&["audit", "verify", "--anchor", kept]).0, Some(0));
+    }
+    for malformed in ["2", "x:abc", "0:", &format!("2:{}", &hashes[2][1..])] {
+        let (code, _, err) = gateway(&["audit", "verify", "--anchor", malformed]);
+        assert_eq!(code, Some(2), "{malformed}");
+        assert!(err.contains("--anchor"), "{err}");
+    }
+
+    sqlite
+        .execute_batch(&format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 2; \
+             UPDATE audit_head SET seq = 1, hash = '{}' WHERE id = 0;",
+            hashes[1]
+        ))
+        .unwrap();
+    assert_eq!(
+        gateway(&["audit", "verify"]),
+        (
+            Some(0),
+            format!("audit chain intact: 1 rows, head {first}\n"),
+            String::new()
+        )
+    );
+    assert_eq!(
+        gateway(&["audit", "verify", "--anchor", &last]),
+        (
+            Some(1),
+            "the audit chain does not pass through the recorded row 2\n".into(),
+            String::new()
+        )
+    );
+}

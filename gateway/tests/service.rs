@@ -8,6 +8,7 @@
 use crate::common::{ORIGIN, World, world};
 use kyso_gateway::domain::{Preview, Purpose, SessionIssued};
 use kyso_gateway::store::AccountStore;
+use kyso_gateway::store::{AUDIT_PAGE, verify_audit_chain};
 use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Identifier, IdentifierKind};
 use time::Duration;
@@ -80,7 +81,13 @@ async fn every_person_gets_the_manifest_verdict_and_ok_persons_an_account() {
             ),
         }
     }
-    assert!(w.store.verify_audit_chain().await.unwrap() >= 2);
+    assert!(
+        verify_audit_chain(w.store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq
+            >= 2
+    );
 }
 
 #[tokio::test]

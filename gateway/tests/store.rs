@@ -15,7 +15,9 @@ use kyso_gateway::domain::{
     Account, AuditEntry, CertificateRecord, Challenge, Evidence, NewSession, Purpose, SessionLogin,
     SimOutcome, SimResult, SimSession, Ticket,
 };
-use kyso_gateway::store::{CreateAccountError, StartSimError, Store, StoreError};
+use kyso_gateway::store::{
+    AUDIT_PAGE, AuditHead, CreateAccountError, StartSimError, Store, StoreError, verify_audit_chain,
+};
 use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Identifier, IdentifierKind, Subject, SubjectType};
 use std::sync::Arc;
@@ -31,8 +33,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn store(&self) -> Arc<dyn Store>;
     /// Runs one statement on the database directly, bypassing the store.
     async fn raw(&self, sql: &str) -> Result<u64, String>;
-    /// Changes an audit row's details behind the append-only rule's back.
-    async fn tamper_audit_details(&self, seq: i64, details: &str);
+    /// Runs one statement on the audit log behind the append-only rule's back (its
+    /// triggers off), as an insider able to change the schema could.
+    async fn behind_audit_triggers(&self, sql: &str);
     /// Every audit row, in order: `(seq, at, event, account_id, details, prev_hash, hash)`.
     async fn audit_rows(&self) -> Vec<AuditRow>;
 }
@@ -205,7 +208,13 @@ pub async fn a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once
         }
     }
     assert_eq!(store.get_ticket("t1").await.unwrap(), None, "used up");
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
 }
 
 /// A confirmation the database fails to write uses nothing up: its ticket still makes
@@ -233,7 +242,13 @@ pub async fn a_ticket_survives_a_confirmation_the_store_failed_to_write(b: impl 
         .unwrap();
     assert_eq!(confirm().await.unwrap().id, "acc_retry");
     assert_eq!(store.get_ticket(&t.id).await.unwrap(), None, "used up");
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
 }
 
 pub async fn one_identity_gets_one_account_whatever_the_tickets(b: impl Backend) {
@@ -250,7 +265,13 @@ pub async fn one_identity_gets_one_account_whatever_the_tickets(b: impl Backend)
             .iter()
             .all(|r| matches!(r, Ok(_) | Err(CreateAccountError::AccountExists)))
     );
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 1);
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
 }
 
 pub async fn identifiers_and_aliases_are_unique_across_accounts(b: impl Backend) {
@@ -382,7 +403,13 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
     assert!(store.session_login("hash-1", T0).await.unwrap().is_some());
     let purged = store.purge_expired(expires).await.unwrap();
     assert!(purged >= 1);
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 3);
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        3
+    );
 }
 
 fn grant(client: &str, account_id: &str) -> Grant {
@@ -718,10 +745,16 @@ pub async fn the_audit_log_is_append_only_and_any_change_breaks_the_chain(b: imp
         .await
         .unwrap();
     }
-    assert_eq!(store.verify_audit_chain().await.unwrap(), 3);
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        3
+    );
     let rows = b.audit_rows().await;
     // What `audit export` reads is what the database holds, filtered by time.
-    let exported = store.audit_rows(None).await.unwrap();
+    let exported = store.audit_rows(0, None, 10).await.unwrap();
     assert_eq!(exported.len(), 3);
     for (e, (seq, at, event, account, details, prev, hash)) in exported.iter().zip(&rows) {
         assert_eq!(
@@ -737,10 +770,16 @@ pub async fn the_audit_log_is_append_only_and_any_change_breaks_the_chain(b: imp
             (*seq, *at, event, account, details, prev, hash)
         );
     }
-    assert_eq!(store.audit_rows(Some(T0)).await.unwrap().len(), 3);
+    let page = store.audit_rows(1, None, 1).await.unwrap();
+    assert_eq!(
+        page,
+        exported[1..2],
+        "a page: the rows after a row, at most so many"
+    );
+    assert_eq!(store.audit_rows(0, Some(T0), 10).await.unwrap().len(), 3);
     assert!(
         store
-            .audit_rows(Some(T0 + Duration::seconds(1)))
+            .audit_rows(0, Some(T0 + Duration::seconds(1)), 10)
             .await
             .unwrap()
             .is_empty()
@@ -767,14 +806,109 @@ pub async fn the_audit_log_is_append_only_and_any_change_breaks_the_chain(b: imp
     );
     assert!(b.raw("DELETE FROM audit_log WHERE seq = 3").await.is_err());
     assert_eq!(
-        store.verify_audit_chain().await.unwrap(),
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
         3,
         "nothing changed"
     );
-    b.tamper_audit_details(2, r#"{"k":"forged"}"#).await;
-    match store.verify_audit_chain().await {
+    b.behind_audit_triggers(r#"UPDATE audit_log SET details = '{"k":"forged"}' WHERE seq = 2"#)
+        .await;
+    match verify_audit_chain(store.as_ref(), None, AUDIT_PAGE).await {
         Err(StoreError::AuditChainBroken { seq }) => assert_eq!(seq, 2),
         other => panic!("a changed row must break the chain at that row: {other:?}"),
+    }
+}
+
+/// Rows cut from the end leave no broken link, so the chain is held to heads: the one the
+/// database records beside it (moved in the same transaction as every append, and what
+/// the next append links to), and one the operator kept outside, which shows a cut even
+/// when the insider moved the recorded head back too.
+pub async fn rows_cut_from_the_end_of_the_audit_chain_are_found(b: impl Backend) {
+    let store = b.store();
+    // Two rows a page, so the check runs across pages.
+    for i in 0..3 {
+        register(
+            store.as_ref(),
+            &format!("acc_{i}"),
+            citizen(&format!("00109001235{i}"), &[]),
+        )
+        .await
+        .unwrap();
+    }
+    let rows = b.audit_rows().await;
+    let head = AuditHead {
+        seq: 3,
+        hash: rows[2].6.clone(),
+    };
+    let second = AuditHead {
+        seq: 2,
+        hash: rows[1].6.clone(),
+    };
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, 2).await.unwrap(),
+        head
+    );
+    for kept in [&head, &second] {
+        assert_eq!(
+            verify_audit_chain(store.as_ref(), Some(kept), 2)
+                .await
+                .unwrap(),
+            head
+        );
+    }
+    let elsewhere = AuditHead {
+        seq: 2,
+        hash: "0".repeat(64),
+    };
+    match verify_audit_chain(store.as_ref(), Some(&elsewhere), 2).await {
+        Err(StoreError::AuditAnchorMissing { seq }) => assert_eq!(seq, 2),
+        other => panic!("a head the chain does not hold must be named: {other:?}"),
+    }
+
+    b.behind_audit_triggers("DELETE FROM audit_log WHERE seq = 3")
+        .await;
+    match verify_audit_chain(store.as_ref(), None, 2).await {
+        Err(StoreError::AuditChainBroken { seq }) => assert_eq!(seq, 3),
+        other => panic!("the recorded head must show the cut row: {other:?}"),
+    }
+    // The next append links to the recorded head, not to the row now last: the gap stays.
+    register(store.as_ref(), "acc_3", citizen("001090012353", &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.audit_rows().await.last().unwrap().0,
+        4,
+        "seq 3 is not reused"
+    );
+    match verify_audit_chain(store.as_ref(), None, 2).await {
+        Err(StoreError::AuditChainBroken { seq }) => assert_eq!(seq, 3),
+        other => panic!("an append must not hide a cut: {other:?}"),
+    }
+
+    // Cut that row too and move the recorded head back: only the kept head shows it.
+    b.behind_audit_triggers("DELETE FROM audit_log WHERE seq = 4")
+        .await;
+    b.raw(&format!(
+        "UPDATE audit_head SET seq = 2, hash = '{}' WHERE id = 0",
+        second.hash
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, 2).await.unwrap(),
+        second
+    );
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), Some(&second), 2)
+            .await
+            .unwrap(),
+        second
+    );
+    match verify_audit_chain(store.as_ref(), Some(&head), 2).await {
+        Err(StoreError::AuditAnchorMissing { seq }) => assert_eq!(seq, 3),
+        other => panic!("the kept head must show the cut: {other:?}"),
     }
 }
 
@@ -834,6 +968,7 @@ macro_rules! conformance {
                 expired_challenges_and_tickets_are_purged_and_live_ones_kept,
                 one_sim_session_is_pending_per_number_and_results_are_final,
                 the_audit_log_is_append_only_and_any_change_breaks_the_chain,
+                rows_cut_from_the_end_of_the_audit_chain_are_found,
             );
         }
     };
@@ -891,23 +1026,23 @@ impl Backend for Sqlite {
             .map_err(|e| e.to_string())
     }
 
-    async fn tamper_audit_details(&self, seq: i64, details: &str) {
+    async fn behind_audit_triggers(&self, sql: &str) {
         let mut conn = self.connect().await;
-        let trigger: String = sqlx::query_scalar(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_log_no_update'",
+        let triggers: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'",
         )
-        .fetch_one(&mut conn)
+        .fetch_all(&mut conn)
         .await
         .unwrap();
-        for sql in [
-            "DROP TRIGGER audit_log_no_update".to_owned(),
-            format!(
-                "UPDATE audit_log SET details = '{}' WHERE seq = {seq}",
-                details.replace('\'', "''")
-            ),
-            trigger,
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+        assert!(!triggers.is_empty(), "the audit log has its triggers");
+        let mut steps: Vec<String> = triggers
+            .iter()
+            .map(|(name, _)| format!("DROP TRIGGER {name}"))
+            .collect();
+        steps.push(sql.to_owned());
+        steps.extend(triggers.into_iter().map(|(_, create)| create));
+        for step in steps {
+            sqlx::query(sqlx::AssertSqlSafe(step))
                 .execute(&mut conn)
                 .await
                 .unwrap();

@@ -16,11 +16,13 @@
 //! Backends: [`SqliteStore`] (one instance, the default) and [`PostgresStore`] (any
 //! number of instances on one database). What both share about rows is in `rows`.
 
+mod audit;
 mod postgres;
 pub mod records;
 mod rows;
 mod sqlite;
 
+pub use audit::{AUDIT_PAGE, AuditHead, AuditRow, verify_audit_chain};
 pub use postgres::{Isolation, MAX_ATTEMPTS, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
@@ -77,28 +79,16 @@ pub enum StoreError {
     /// The audit chain does not verify; names the first broken row.
     #[error("the audit chain is broken at row {seq}")]
     AuditChainBroken {
-        /// The first row whose hash or link is wrong.
+        /// The first row whose hash or link is wrong, or the first one missing.
         seq: i64,
     },
-}
-
-/// One audit row as stored: what `kyso-gateway audit export` writes out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRow {
-    /// Its place in the chain (1, 2, …).
-    pub seq: i64,
-    /// When.
-    pub at: OffsetDateTime,
-    /// What happened (`account.created`, `session.created`).
-    pub event: String,
-    /// To which account.
-    pub account_id: Option<String>,
-    /// The details as stored (JSON text: identifier, evidence).
-    pub details: String,
-    /// The previous row's hash.
-    pub prev_hash: String,
-    /// This row's hash.
-    pub hash: String,
+    /// The chain does not pass through a head the operator recorded earlier: rows were
+    /// cut from its end, or it was rewritten, head record and all.
+    #[error("the audit chain does not pass through the recorded row {seq}")]
+    AuditAnchorMissing {
+        /// The recorded row's place in the chain.
+        seq: i64,
+    },
 }
 
 /// Why an account could not be created.
@@ -183,10 +173,16 @@ pub trait AccountStore: Send + Sync {
         account_id: &str,
         identifiers: &[Identifier],
     ) -> Result<(), StoreError>;
-    /// Recomputes the audit chain; the number of rows, or the first broken one.
-    async fn verify_audit_chain(&self) -> Result<u64, StoreError>;
-    /// The audit rows at or after `since` (all without it), in chain order, as stored.
-    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError>;
+    /// The chain's head as the database records it, moved by every append.
+    async fn audit_head(&self) -> Result<AuditHead, StoreError>;
+    /// At most `limit` audit rows after row `after_seq`, at or after `since` (any time
+    /// without it), in chain order, as stored: a page of the chain.
+    async fn audit_rows(
+        &self,
+        after_seq: i64,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError>;
 }
 
 /// Signing-SIM sessions.

@@ -413,30 +413,5 @@ pub fn audit_row_of(r: &impl Columns) -> Result<AuditRow, StoreError> {
     })
 }
 
-/// The audit columns [`verify_audit_rows`] reads, in chain order.
+/// The audit columns [`audit_row_of`] reads, in chain order.
 pub const AUDIT_COLUMNS: &str = "seq, at, event, account_id, details, prev_hash, hash";
-
-/// Recomputes the chain over every audit row, read in `seq` order: the number of rows,
-/// or the first row whose link or hash is wrong, or whose `seq` is not the next one (a
-/// row removed from the middle or the start; sequence numbers are never reused).
-pub fn verify_audit_rows(rows: &[AuditRow]) -> Result<u64, StoreError> {
-    let mut prev = "";
-    for (expected, r) in (1..).zip(rows) {
-        if r.seq != expected {
-            return Err(StoreError::AuditChainBroken { seq: expected });
-        }
-        let want = audit_hash(
-            prev,
-            r.seq,
-            ts(r.at),
-            &r.event,
-            r.account_id.as_deref(),
-            &r.details,
-        );
-        if r.prev_hash != prev || r.hash != want {
-            return Err(StoreError::AuditChainBroken { seq: r.seq });
-        }
-        prev = &r.hash;
-    }
-    Ok(rows.len() as u64)
-}

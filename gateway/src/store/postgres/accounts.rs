@@ -11,10 +11,9 @@ use super::PostgresStore;
 use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionLogin};
 use crate::store::records::encode_subject;
 use crate::store::rows::{
-    ChainedAudit, account_of, audit_row_of, bind_account, is_unique_violation, session_login_of,
-    ts, verify_audit_rows,
+    ChainedAudit, account_of, audit_row_of, bind_account, is_unique_violation, session_login_of, ts,
 };
-use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
+use crate::store::{AccountStore, AuditHead, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use sqlx::{PgConnection, Row};
@@ -283,29 +282,35 @@ impl AccountStore for PostgresStore {
         Ok(())
     }
 
-    async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
-        let rows = self
-            .read(|| {
-                self.sql(
-                    "SELECT seq, at, event, account_id, details, prev_hash, hash \
-                     FROM audit_log ORDER BY seq",
-                )
-            })
-            .await?;
-        let rows = rows
-            .iter()
-            .map(audit_row_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        verify_audit_rows(&rows)
+    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+        let head = self
+            .read_one(|| self.sql("SELECT seq, hash FROM audit_head WHERE id = 0"))
+            .await?
+            .ok_or(StoreError::Corrupt {
+                what: "audit head",
+                detail: "the row is missing".into(),
+            })?;
+        Ok(AuditHead {
+            seq: head.try_get(0)?,
+            hash: head.try_get(1)?,
+        })
     }
 
-    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_rows(
+        &self,
+        after_seq: i64,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|| {
             self.sql(
                 "SELECT seq, at, event, account_id, details, prev_hash, hash \
-                 FROM audit_log WHERE at >= $1 ORDER BY seq",
+                 FROM audit_log WHERE seq > $1 AND at >= $2 ORDER BY seq LIMIT $3",
             )
+            .bind(after_seq)
             .bind(since.map_or(i64::MIN, ts))
+            .bind(limit)
         })
         .await?
         .iter()

@@ -11,12 +11,12 @@ use crate::domain::{Account, AuditEntry, CertificateRecord, NewSession, SessionL
 use crate::store::records::encode_subject;
 use crate::store::rows::{
     ACCOUNT_COLUMNS, AUDIT_COLUMNS, ChainedAudit, account_of, account_values, audit_row_of,
-    session_login_of, ts, verify_audit_rows,
+    session_login_of, ts,
 };
-use crate::store::{AccountStore, AuditRow, CreateAccountError, StoreError};
+use crate::store::{AccountStore, AuditHead, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::sync::LazyLock;
 use time::OffsetDateTime;
 
@@ -24,9 +24,12 @@ use time::OffsetDateTime;
 static ACCOUNT_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"));
 
-/// Reads the audit rows from a time on, in chain order.
-static AUDIT_SINCE: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE at >= ?1 ORDER BY seq"));
+/// Reads a page of audit rows after a row, from a time on, in chain order.
+static AUDIT_PAGE_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ?1 AND at >= ?2 ORDER BY seq LIMIT ?3"
+    )
+});
 
 /// The account `id`, on a read connection.
 fn account_by_id(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
@@ -93,22 +96,24 @@ fn insert_session(
     append_audit(conn, audit)
 }
 
-/// Appends `entry` after the last row, linking it by hash. The group's `BEGIN IMMEDIATE`
-/// transaction on the one writer connection makes the read of the last row and the
-/// insert one step.
+/// Appends `entry` after the chain's head (`audit_head`), linking it by hash, and moves
+/// the head to it. The group's `BEGIN IMMEDIATE` transaction on the one writer connection
+/// makes the read of the head, the insert and the move one step.
 fn append_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
     let (prev_seq, prev_hash) = conn
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 0")?
         .query_row([], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })
-        .optional()?
-        .unwrap_or((0, String::new()));
+        })?;
+    let row = ChainedAudit::after(prev_seq, prev_hash, entry);
+    let (seq, hash) = (row.seq, row.hash.clone());
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(ChainedAudit::after(prev_seq, prev_hash, entry).values())?;
+    .execute(row.values())?;
+    conn.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 0")?
+        .execute((seq, hash))?;
     Ok(())
 }
 
@@ -275,15 +280,42 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn verify_audit_chain(&self) -> Result<u64, StoreError> {
-        let rows = self.audit_rows(None).await?;
-        verify_audit_rows(&rows)
+    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+        self.readers
+            .read(|conn| {
+                one(
+                    conn,
+                    "SELECT seq, hash FROM audit_head WHERE id = 0",
+                    [],
+                    |row| {
+                        Ok(AuditHead {
+                            seq: row.get(0)?,
+                            hash: row.get(1)?,
+                        })
+                    },
+                )
+            })
+            .await?
+            .ok_or(StoreError::Corrupt {
+                what: "audit head",
+                detail: "the row is missing".into(),
+            })
     }
 
-    async fn audit_rows(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditRow>, StoreError> {
+    async fn audit_rows(
+        &self,
+        after_seq: i64,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let since = since.map_or(i64::MIN, ts);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.readers
-            .read(move |conn| all(conn, &AUDIT_SINCE, [since], |row| audit_row_of(row)))
+            .read(move |conn| {
+                all(conn, &AUDIT_PAGE_AFTER, (after_seq, since, limit), |row| {
+                    audit_row_of(row)
+                })
+            })
             .await
     }
 }
