@@ -415,6 +415,76 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     );
 }
 
+/// Userinfo's errors follow RFC 6750 §3.1 (no error code when no token came, 400 for a
+/// malformed one), and a portal taken out of the configuration gets nothing more with the
+/// tokens it still holds.
+#[tokio::test]
+async fn userinfo_answers_as_rfc_6750_says_and_not_to_a_portal_taken_out_of_the_configuration() {
+    let op = op().await;
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    let back = op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let (status, _, tokens) = op.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(op.userinfo(access).await.0, 200);
+
+    let ask = |authorization: Option<String>| {
+        let mut request = Request::get("/oidc/userinfo");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        raw(&op.app, request.body(Body::empty()).unwrap())
+    };
+    let challenge = |headers: &axum::http::HeaderMap| {
+        headers[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    for none in [None, Some(format!("Basic {}", STANDARD.encode("a:b")))] {
+        let (status, headers, _) = ask(none.clone()).await;
+        assert_eq!(
+            (status.as_u16(), challenge(&headers)),
+            (401, "Bearer".into()),
+            "{none:?}"
+        );
+    }
+    let (status, headers, body) = ask(Some(format!("Bearer {}", "x".repeat(300)))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(challenge(&headers), "Bearer error=\"invalid_request\"");
+    let (status, headers, _) = ask(Some("Bearer unknown-token".into())).await;
+    assert_eq!(
+        (status.as_u16(), challenge(&headers)),
+        (401, "Bearer error=\"invalid_token\"".into())
+    );
+
+    // The same gateway restarted without portal-a: its token opens nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("op.pem");
+    std::fs::write(&key, fresh_pem()).unwrap();
+    let without_a: OidcConfig = serde_json::from_value(json!({
+        "signing_keys": [key],
+        "pairwise_secret": "pairwise-secret-0123456789abcdef-0123",
+        "form_secret": "form-secret-0123456789abcdef-0123456",
+        "clients": [{"id": "portal-b", "name": "Cổng Bộ B", "public": true,
+                     "redirect_uris": [B_CB], "scopes": ["openid", "vn_identity"]}],
+    }))
+    .unwrap();
+    let restarted = Provider::new(&without_a, ORIGIN, op.w.gateway.clone()).unwrap();
+    let refused = restarted
+        .userinfo(Some(&format!("Bearer {access}")))
+        .await
+        .unwrap_err();
+    assert_eq!((refused.status, refused.error), (401, "invalid_token"));
+    assert!(
+        op.provider
+            .userinfo(Some(&format!("Bearer {access}")))
+            .await
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn a_second_portal_gets_single_sign_on_and_another_sub_and_remembered_consent_skips_the_screen()
  {
@@ -1034,6 +1104,40 @@ async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goe
     assert!(
         logout.get("nonce").is_none(),
         "a logout token carries no nonce"
+    );
+}
+
+/// The two forms' tokens are not interchangeable: the logout confirmation asked for a
+/// query that is also an authorization request cannot be posted as consent to it.
+#[tokio::test]
+async fn a_logout_forms_token_is_no_consent() {
+    let op = op().await;
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    let (status, _, html) = op
+        .get(
+            &portal_a(&[]).replace("/oidc/authorize?", "/oidc/logout?"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
+    let (request, csrf) = (form_field(&html, "request"), form_field(&html, "csrf"));
+    let (status, headers, body) = op
+        .post_form(
+            "/oidc/consent",
+            &[
+                ("request", &request),
+                ("csrf", &csrf),
+                ("decision", "allow"),
+            ],
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        !headers.contains_key(header::LOCATION),
+        "no code was issued"
     );
 }
 

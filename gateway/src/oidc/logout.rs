@@ -8,7 +8,7 @@
 //! out. A post-logout redirect is made only to a URI registered for the portal that the
 //! hint or `client_id` names (§3): otherwise the person sees a page.
 
-use super::provider::Provider;
+use super::provider::{Form, Provider};
 use super::request::Params;
 use crate::domain::oidc::Consent;
 use crate::service::store_failed;
@@ -100,11 +100,12 @@ impl Provider {
             let aud = h["aud"].as_str().unwrap_or_default();
             h["sub"].as_str() == Some(self.subject_for(aud, &login.account.id).as_str())
         });
-        let confirmed = confirmed.is_some_and(|csrf| self.csrf_matches(token, query, csrf));
+        let confirmed =
+            confirmed.is_some_and(|csrf| self.csrf_matches(Form::Logout, token, query, csrf));
         if !hint_is_this_person && !confirmed {
             return Logout::Confirm {
                 request: query.to_owned(),
-                csrf: self.csrf(token, query),
+                csrf: self.csrf(Form::Logout, token, query),
                 redirect_origin: back
                     .as_deref()
                     .and_then(|b| url::Url::parse(b).ok())

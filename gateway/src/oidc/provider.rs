@@ -91,6 +91,24 @@ pub struct OAuthError {
     pub challenge: Option<&'static str>,
 }
 
+/// The provider's forms that carry a CSRF token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// The consent screen.
+    Consent,
+    /// The logout confirmation.
+    Logout,
+}
+
+impl Form {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Consent => "consent-csrf",
+            Self::Logout => "logout-csrf",
+        }
+    }
+}
+
 fn oauth(status: u16, error: &'static str, description: &'static str) -> OAuthError {
     OAuthError {
         status,
@@ -234,17 +252,27 @@ impl Provider {
             .is_ok()
     }
 
-    /// The CSRF token of the provider's forms for a browser session, bound to the request the form carries, so a token from one form cannot be posted
-    /// with another request.
-    pub fn csrf(&self, session_token: &str, request: &str) -> String {
-        self.mac("csrf", &format!("{}\0{request}", token_hash(session_token)))
+    /// The CSRF token of one of the provider's forms for a browser session, bound to the
+    /// form and to the request it carries: a token from one form cannot be posted to the
+    /// other, nor with another request.
+    pub(crate) fn csrf(&self, form: Form, session_token: &str, request: &str) -> String {
+        self.mac(
+            form.label(),
+            &format!("{}\0{request}", token_hash(session_token)),
+        )
     }
 
-    /// Whether `csrf` is the form token of this browser session and this request.
-    pub(crate) fn csrf_matches(&self, session_token: &str, request: &str, csrf: &str) -> bool {
+    /// Whether `csrf` is `form`'s token for this browser session and this request.
+    pub(crate) fn csrf_matches(
+        &self,
+        form: Form,
+        session_token: &str,
+        request: &str,
+        csrf: &str,
+    ) -> bool {
         csrf.len() < 100
             && self.mac_matches(
-                "csrf",
+                form.label(),
                 &format!("{}\0{request}", token_hash(session_token)),
                 csrf,
             )
@@ -397,7 +425,9 @@ impl Provider {
                 .unwrap_or_default(),
             scopes: req.scopes,
             request: query.to_owned(),
-            csrf: session.map(|s| self.csrf(s, query)).unwrap_or_default(),
+            csrf: session
+                .map(|s| self.csrf(Form::Consent, s, query))
+                .unwrap_or_default(),
         })
     }
 
@@ -528,7 +558,7 @@ impl Provider {
         let query = form.raw("request").unwrap_or_default();
         if !form
             .get("csrf")
-            .is_some_and(|c| self.csrf_matches(session, query, c))
+            .is_some_and(|c| self.csrf_matches(Form::Consent, session, query, c))
         {
             return expired;
         }
@@ -777,7 +807,10 @@ impl Provider {
         c
     }
 
-    /// The userinfo endpoint: the claims the access token's grant releases.
+    /// The userinfo endpoint: the claims the access token's grant releases, while the
+    /// portal it was issued to is still configured. Errors as RFC 6750 §3.1 has them: no
+    /// error code when no token came, `invalid_request` (400) for a malformed one,
+    /// `invalid_token` (401) for one that opens nothing.
     pub async fn userinfo(&self, authorization: Option<&str>) -> Result<Value, OAuthError> {
         let invalid = OAuthError {
             status: 401,
@@ -787,14 +820,21 @@ impl Provider {
         };
         let token = authorization
             .and_then(|h| super::client::credentials(h, "Bearer"))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() < 200)
             .ok_or(OAuthError {
                 status: 401,
-                error: "invalid_request",
+                error: "invalid_token",
                 description: "send the access token as a Bearer token",
                 challenge: Some("Bearer"),
-            })?;
+            })?
+            .trim();
+        if token.is_empty() || token.len() >= 200 {
+            return Err(OAuthError {
+                status: 400,
+                error: "invalid_request",
+                description: "the Bearer token is empty or too long to be an access token",
+                challenge: Some("Bearer error=\"invalid_request\""),
+            });
+        }
         let grant = self
             .gateway
             .store()
@@ -802,7 +842,15 @@ impl Provider {
             .await
             .map_err(|_| unavailable())?
             .ok_or(invalid.clone())?;
-        let account = self.account(&grant.account_id).await.map_err(|_| invalid)?;
+        // A portal taken out of the configuration gets nothing more with its tokens.
+        if self.clients.get(&grant.client_id).is_none() {
+            return Err(invalid);
+        }
+        let account = match self.account(&grant.account_id).await {
+            Ok(account) => account,
+            Err(e) if e.status == 503 => return Err(e),
+            Err(_) => return Err(invalid),
+        };
         let mut c = claims::claims(&account, &grant.scopes);
         c.insert(
             "sub".into(),
