@@ -46,3 +46,44 @@ async fn every_answer_carries_the_pages_security_headers_and_hsts_on_https() {
         );
     }
 }
+
+/// Answers can carry bearer secrets (a SIM session's token, a ticket, the account): none
+/// may be kept by a cache between the gateway and the browser, unless the handler chose a
+/// policy of its own (the page's files are revalidated, never stored blindly).
+#[tokio::test]
+async fn api_answers_are_never_stored_by_caches_and_the_pages_files_are_revalidated() {
+    let w = world().await;
+    let app = w.app();
+    let cache_control = |request: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let value = response.headers().get("cache-control").cloned();
+            (
+                response.status(),
+                value.map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    let challenge = Request::post("/v1/challenges")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"purpose":"register"}"#))
+        .unwrap();
+    assert_eq!(
+        cache_control(challenge).await,
+        (axum::http::StatusCode::CREATED, Some("no-store".into()))
+    );
+    for path in [
+        "/v1/accounts/me",
+        "/v1/sessions/sim/nosuchsession",
+        "/v1/no-such-route",
+    ] {
+        let (status, value) = cache_control(Request::get(path).body(Body::empty()).unwrap()).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert_eq!(value.as_deref(), Some("no-store"), "{path}");
+    }
+    for path in ["/", "/assets/app.js", "/config.json"] {
+        let (_, value) = cache_control(Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(value.as_deref(), Some("no-cache"), "{path}");
+    }
+}

@@ -120,6 +120,9 @@ impl SecurityHeaders {
             HeaderValue::from_static("no-referrer"),
         );
         set(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // Answers carry bearer secrets (a SIM session's token, tickets, the account): no
+        // cache on the way may keep one. Handlers that may be cached say so themselves.
+        set(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         set(
             header::HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
