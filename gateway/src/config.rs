@@ -178,9 +178,21 @@ impl SimConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::invalid(format!("sim.{key}"), why));
+        // The AP secret travels with every call: in the clear only to this machine.
         let url = self.provider_url.to_ascii_lowercase();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        let plain = url.strip_prefix("http://");
+        let Some(rest) = plain.or_else(|| url.strip_prefix("https://")) else {
             return bad("provider_url", "must be an http(s) URL");
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty() || authority.contains('@') {
+            return bad("provider_url", "must name a host, and no credentials");
+        }
+        if plain.is_some() && !is_loopback_authority(authority) {
+            return bad(
+                "provider_url",
+                "must be https:// (http:// only to localhost): the AP secret travels with every call",
+            );
         }
         if self.ap_id.is_empty() || self.ap_secret.expose().is_empty() {
             return bad("ap_id", "the AP id and secret must be set");
@@ -804,17 +816,19 @@ impl Config {
     }
 }
 
-/// `https://host[:port]`, no path, no trailing slash; `http://` only for loopback.
+/// `https://host[:port]`, no path, no trailing slash; `http://` only for loopback. Written
+/// as browsers write it in `Origin` — lower case, ASCII, no default port — because the
+/// agent signs the browser's `Origin` and the gateway checks the signature against this
+/// text: any other spelling of the same origin fails every token proof.
 fn check_origin(origin: &str) -> Result<(), ConfigError> {
     let bad = |why: &str| ConfigError::invalid("public_origin", format!("{origin:?}: {why}"));
-    let rest = if let Some(r) = origin.strip_prefix("https://") {
-        r
+    let (rest, default_port) = if let Some(r) = origin.strip_prefix("https://") {
+        (r, ":443")
     } else if let Some(r) = origin.strip_prefix("http://") {
-        let host = r.rsplit_once(':').map_or(r, |(h, _)| h);
-        if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        if !is_loopback_authority(r) {
             return Err(bad("must be https:// (http:// only for localhost)"));
         }
-        r
+        (r, ":80")
     } else {
         return Err(bad("must start with https://"));
     };
@@ -823,7 +837,27 @@ fn check_origin(origin: &str) -> Result<(), ConfigError> {
             "must be scheme://host[:port] with no path, query or trailing slash",
         ));
     }
+    if !rest.is_ascii() || rest.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(bad(
+            "must be written as browsers send it: lower case, international names in punycode",
+        ));
+    }
+    if rest.ends_with(default_port) {
+        return Err(bad(
+            "must leave out the scheme's default port, as browsers do in Origin",
+        ));
+    }
     Ok(())
+}
+
+/// Whether `authority` (`host[:port]`) names this machine: `localhost`, `127.0.0.1` or
+/// `[::1]`.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 /// Whether `url` is exactly a loopback HTTP origin with a numeric port (an optional
@@ -1073,6 +1107,67 @@ mod tests {
         let e = Config::load(&path, []).unwrap_err().to_string();
         assert!(e.contains("sim.ap_secret"), "{e}");
         assert!(!e.contains("20250517"), "{e}");
+    }
+
+    /// The agent signs the browser's `Origin`, and browsers write it in lower case,
+    /// without the default port: a configured origin spelled otherwise is refused, as it
+    /// would fail every token proof.
+    #[test]
+    fn the_public_origin_is_spelled_as_browsers_send_it() {
+        for good in [
+            "https://dichvucong.gov.vn",
+            "https://dichvucong.gov.vn:8443",
+            "https://xn--dchvcng-m6a.vn",
+            "http://localhost:8080",
+            "http://127.0.0.1",
+            "http://[::1]:3000",
+        ] {
+            assert!(check_origin(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("https://DichVuCong.gov.vn", "lower case"),
+            ("https://dichvucong.gov.vn:443", "default port"),
+            ("http://localhost:80", "default port"),
+            ("https://dịchvụcông.vn", "punycode"),
+            ("http://portal.test", "https://"),
+            ("http://localhost.evil.test", "https://"),
+            ("https://dichvucong.gov.vn/", "no path"),
+        ] {
+            let e = check_origin(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    /// The AP id and secret travel with every call to the operator: in the clear only to
+    /// this machine.
+    #[test]
+    fn the_sim_provider_is_reached_over_https_unless_it_is_on_this_machine() {
+        let sim = |url: &str| {
+            let text = format!(
+                "{MINIMAL}[sim]\nprovider_url = \"{url}\"\nap_id = \"a\"\nap_secret = \"s\"\n"
+            );
+            let (_dir, path) = write(&text);
+            Config::load(&path, [])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for good in [
+            "https://mssp.operator.vn/mss",
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/mss",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(sim(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://mssp.operator.vn/mss",
+            "http://127.0.0.1.evil.test:9000",
+            "https://user:pass@mssp.operator.vn",
+            "https:///mss",
+        ] {
+            let e = sim(bad).unwrap_err();
+            assert!(e.contains("sim.provider_url"), "{bad}: {e}");
+        }
     }
 
     #[test]
