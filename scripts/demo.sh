@@ -129,7 +129,7 @@ KYSO_SIM__AP_SECRET="\"$ap_secret\"" "$bin/kyso-gateway" serve --config "$data/k
   >/dev/null 2>"$data/logs/kyso-gateway.log" &
 pids+=($!)
 up kyso-gateway $! curl -sf --max-time 2 "http://127.0.0.1:$gateway_port/readyz"
-"$bin/kyso-shim" serve --listen "127.0.0.1:$agent_port" --allow-origin "$origin" --pin-file "$data/pin" \
+"$bin/kyso-shim" serve --listen "127.0.0.1:$agent_port" --allow-origin "$origin" --pin-file "$data/pin" --unattended \
   >/dev/null 2>"$data/logs/kyso-shim.log" &
 pids+=($!)
 up kyso-shim $! curl -sf --max-time 2 -H "Origin: $origin" "http://127.0.0.1:$agent_port/v1/status"

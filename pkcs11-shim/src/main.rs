@@ -1,7 +1,8 @@
 //! The `kyso-shim` command line (design §7, §10): `list`, `authenticate`, `serve`.
 //!
-//! The PIN is never taken from the web page: it comes from `--pin-file`, `KYSO_SHIM_PIN`,
-//! a `--pinentry` program or the terminal, and is never printed or logged.
+//! The PIN is never taken from the web page: it comes from `--pin-file`, a `--pinentry`
+//! program, `KYSO_SHIM_PIN` or the terminal, and is never printed or logged. `serve` with
+//! a PIN no person types (a file, the variable) needs `--unattended`.
 
 use clap::{Args, Parser, Subcommand};
 use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
@@ -32,8 +33,8 @@ struct Cli {
 
 #[derive(Args)]
 struct PinArgs {
-    /// File holding the user PIN, read at each signature (else KYSO_SHIM_PIN, else
-    /// --pinentry, else a terminal prompt).
+    /// File holding the user PIN, read at each signature (else --pinentry, else
+    /// KYSO_SHIM_PIN, else a terminal prompt: what the command line names comes first).
     #[arg(long)]
     pin_file: Option<PathBuf>,
     /// A pinentry program to ask the PIN with (GnuPG's pinentry-gnome3, pinentry-curses…).
@@ -45,10 +46,10 @@ impl PinArgs {
     fn source(self) -> PinSource {
         if let Some(f) = self.pin_file {
             PinSource::File(f)
-        } else if let Ok(pin) = std::env::var("KYSO_SHIM_PIN") {
-            PinSource::Fixed(pin)
         } else if let Some(p) = self.pinentry {
             PinSource::Pinentry(p)
+        } else if let Ok(pin) = std::env::var("KYSO_SHIM_PIN") {
+            PinSource::Fixed(pin)
         } else {
             PinSource::Terminal
         }
@@ -93,6 +94,12 @@ enum Command {
         allow_origins: Vec<String>,
         #[command(flatten)]
         pin: PinArgs,
+        /// Sign without asking anyone, with the PIN from --pin-file or KYSO_SHIM_PIN. Any
+        /// program on this computer can then sign in as the token's holder: only for test
+        /// pipelines and machines no one else uses. Without it, `serve` refuses a PIN that
+        /// no person types.
+        #[arg(long, env = "KYSO_SHIM_UNATTENDED")]
+        unattended: bool,
         #[command(flatten)]
         edge: EdgeArgs,
     },
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
             listen,
             allow_origins,
             pin,
+            unattended,
             edge,
         } => {
             return serve(
@@ -165,7 +173,7 @@ fn main() -> ExitCode {
                 cli.module,
                 (listen, edge),
                 allow_origins,
-                pin.source(),
+                (pin.source(), unattended),
             );
         }
     };
@@ -183,10 +191,23 @@ fn serve(
     module_path: String,
     (listen, edge): (SocketAddr, EdgeArgs),
     allowed_origins: Vec<String>,
-    pin: PinSource,
+    (pin, unattended): (PinSource, bool),
 ) -> ExitCode {
     let json = std::env::var("KYSO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     kyso_edge::process::init_logging("KYSO_LOG", json);
+    if !pin.asks_a_person() {
+        if !unattended {
+            eprintln!(
+                "kyso-shim: a PIN from --pin-file or KYSO_SHIM_PIN lets any program on this \
+                 computer sign in as the token's holder; use --pinentry, or pass --unattended \
+                 to mean it (test pipelines, machines no one else uses)"
+            );
+            return ExitCode::from(2);
+        }
+        tracing::warn!(
+            "signing unattended: every allowed origin's sign-in is signed without asking anyone"
+        );
+    }
     if !listen.ip().is_loopback() {
         eprintln!("kyso-shim: --listen must be a loopback address");
         return ExitCode::from(2);
@@ -224,7 +245,7 @@ fn serve(
             allowed_origins,
             pin,
             hosts,
-            signing: tokio::sync::Mutex::new(()),
+            signing: Arc::new(tokio::sync::Mutex::new(())),
         });
         let limits = EdgeLimits {
             header_read: Duration::from_secs(edge.header_timeout_seconds.max(1)),

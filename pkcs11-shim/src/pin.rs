@@ -1,8 +1,9 @@
 //! Where the agent gets the PIN. Never from the web page: the page could be anyone's.
 //!
 //! - `--pin-file F`: read at every signature (so an operator or a test can change it);
+//! - `--pinentry PROGRAM`: a GnuPG pinentry, spoken to over the Assuan protocol, closed
+//!   after [`PIN_DIALOG_TIMEOUT`];
 //! - `KYSO_SHIM_PIN`: for CI;
-//! - `--pinentry PROGRAM`: a GnuPG pinentry, spoken to over the Assuan protocol;
 //! - otherwise the terminal the agent runs in.
 //!
 //! The PIN is never logged or echoed, and not kept after the signature.
@@ -11,6 +12,8 @@ use crate::ShimError;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// A way to obtain the PIN. Its `Debug` never shows a fixed PIN.
 #[derive(Clone)]
@@ -37,6 +40,12 @@ impl std::fmt::Debug for PinSource {
 }
 
 impl PinSource {
+    /// Whether a person is asked for each signature (a dialog, the terminal), rather than
+    /// the PIN being at hand for any caller.
+    pub fn asks_a_person(&self) -> bool {
+        matches!(self, Self::Pinentry(_) | Self::Terminal)
+    }
+
     /// Asks for the PIN of the token `label`, for `origin`. Blocks.
     pub fn ask(&self, label: &str, origin: &str) -> Result<String, ShimError> {
         match self {
@@ -102,8 +111,26 @@ impl Drop for Reaped {
     }
 }
 
-/// Runs a pinentry: `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in a `D` line.
+/// How long the PIN dialog waits for the person. Then it is closed and taken as a cancel:
+/// the agent signs one challenge at a time, so a dialog nobody answers must not hold
+/// every later sign-in.
+pub const PIN_DIALOG_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a pinentry: `SETTIMEOUT`, `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in
+/// a `D` line.
 fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, ShimError> {
+    pinentry_within(program, label, origin, PIN_DIALOG_TIMEOUT)
+}
+
+/// [`pinentry`], the whole conversation within `timeout` (the dialog is asked to close
+/// itself then; a program that does not is stopped).
+fn pinentry_within(
+    program: &PathBuf,
+    label: &str,
+    origin: &str,
+    timeout: Duration,
+) -> Result<String, ShimError> {
+    let deadline = Instant::now() + timeout;
     let failed =
         |e: std::io::Error| ShimError::Token(format!("pinentry {}: {e}", program.display()));
     let mut child = Reaped(
@@ -117,11 +144,26 @@ fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, Shim
     let (Some(mut stdin), Some(stdout)) = (child.0.stdin.take(), child.0.stdout.take()) else {
         return Err(ShimError::Token("pinentry has no pipes".into()));
     };
-    let mut lines = BufReader::new(stdout).lines();
-    let expect_ok = |lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>| -> Result<Option<String>, ShimError> {
+    // Lines are read on a thread of their own, so that waiting for one can end at the
+    // deadline; the thread ends when the program does (stopped by `Reaped` at the latest).
+    let (lines, read) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Up to the next OK: the data it came with; an ERR, the end or the deadline is a
+    // cancel.
+    let expect_ok = || -> Result<Option<String>, ShimError> {
         let mut data = None;
-        for line in lines.by_ref() {
-            let line = line.map_err(failed)?;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match read.recv_timeout(left) {
+                Ok(line) => line.map_err(failed)?,
+                Err(_) => return Err(ShimError::UserCancelled),
+            };
             if let Some(d) = line.strip_prefix("D ") {
                 data = Some(assuan_unescape(d));
             } else if line.starts_with("OK") {
@@ -130,19 +172,21 @@ fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, Shim
                 return Err(ShimError::UserCancelled);
             }
         }
-        Err(ShimError::UserCancelled)
     };
-    expect_ok(&mut lines)?;
+    expect_ok()?;
+    // Older pinentries may not know SETTIMEOUT; the deadline above holds either way.
+    writeln!(stdin, "SETTIMEOUT {}", timeout.as_secs()).map_err(failed)?;
+    let _ = expect_ok();
     let desc = format!("Ký số đăng nhập vào {origin}\nToken: {label}");
     for cmd in [
         format!("SETDESC {}", assuan_escape(&desc)),
         "SETPROMPT PIN:".to_owned(),
     ] {
         writeln!(stdin, "{cmd}").map_err(failed)?;
-        expect_ok(&mut lines)?;
+        expect_ok()?;
     }
     writeln!(stdin, "GETPIN").map_err(failed)?;
-    let pin = expect_ok(&mut lines)?.ok_or(ShimError::UserCancelled)?;
+    let pin = expect_ok()?.ok_or(ShimError::UserCancelled)?;
     let _ = writeln!(stdin, "BYE");
     Ok(pin)
 }
@@ -224,6 +268,35 @@ mod tests {
         ));
         let pid = std::fs::read_to_string(&pid_file).unwrap();
         // Neither running nor a zombie: waited for.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "pinentry {pid} is still there"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A dialog nobody answers is closed at the deadline and taken as a cancel, and the
+    /// program is stopped and reaped.
+    #[test]
+    fn an_unanswered_pinentry_is_closed_at_the_deadline() {
+        let dir = std::env::temp_dir().join(format!("kyso-pinentry-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("pinentry");
+        let pid_file = dir.join("pid");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho $$ > {}\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) exec sleep 60;; *) echo OK;; esac; done\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        let asked = pinentry_within(&script, "t", "https://o", Duration::from_secs(1));
+        assert!(matches!(asked, Err(ShimError::UserCancelled)), "{asked:?}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
         assert!(
             !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
             "pinentry {pid} is still there"

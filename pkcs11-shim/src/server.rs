@@ -37,8 +37,10 @@ pub struct AgentState {
     pub pin: PinSource,
     /// Host header values that name this agent (`127.0.0.1:PORT`, `localhost:PORT`).
     pub hosts: Vec<String>,
-    /// One signature (and PIN prompt) at a time.
-    pub signing: Mutex<()>,
+    /// One signature (and PIN prompt) at a time. Held by the blocking work itself, not by
+    /// the request: a browser that hangs up mid-dialog does not let a second dialog open
+    /// beside the first.
+    pub signing: Arc<Mutex<()>>,
 }
 
 type Shared = Arc<AgentState>;
@@ -236,9 +238,10 @@ async fn authenticate_route(
             )));
         }
     };
-    let _one_at_a_time = state.signing.lock().await;
+    let one_at_a_time = state.signing.clone().lock_owned().await;
     let st = state.clone();
     let token = blocking(move || {
+        let _held_until_the_token_work_ends = one_at_a_time;
         let slot_label = st.module.label_of(&selector)?;
         let pin = st.pin.ask(&slot_label, &origin)?;
         authenticate(

@@ -264,7 +264,7 @@ class Stack:
         if pinentry:
             args += ["--pinentry", str(pinentry)]
         else:
-            args += ["--pin-file", str(pin_file or self.pin_file)]
+            args += ["--pin-file", str(pin_file or self.pin_file), "--unattended"]
         agent = self._start(
             "kyso-shim", args, "kyso-shim listening on ",
             env={"SOFTHSM2_CONF": str(softhsm_conf or self.softhsm_conf), "KYSO_LOG": "warn"},

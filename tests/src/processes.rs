@@ -175,7 +175,7 @@ pub fn gateway_config(
     path
 }
 
-/// Starts `kyso-shim serve` over the fixtures' tokens, PIN read from `pin_file`.
+/// Starts `kyso-shim serve` over the fixtures' tokens, unattended, PIN read from `pin_file`.
 pub fn agent(f: &Fixtures, pin_file: &PathBuf) -> Running {
     agent_with(f, pin_file, &[])
 }
@@ -198,6 +198,7 @@ pub fn agent_logging(
         .arg(format!("{ORIGIN},{OTHER_ORIGIN}"))
         .arg("--pin-file")
         .arg(pin_file)
+        .arg("--unattended")
         .env("KYSO_LOG", "warn")
         .env_remove("KYSO_SHIM_PIN");
     start_logging(cmd, "kyso-shim listening on ", debug_log)

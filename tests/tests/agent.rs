@@ -7,25 +7,30 @@
 use kyso_tests::Fixtures;
 use kyso_tests::processes::{ORIGIN, Reply, Running, post, start_logging};
 use serde_json::json;
+use std::ffi::OsStr;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 const NONCE: &str = "q2Zlx1BNyvE4ZC0Yb0Q2dPbu7zj6M0m3X9j1kUyGZ+8=";
 
+/// `kyso-shim serve` over the fixtures' tokens with `args` after the listen address and
+/// the allowed origin, and no PIN in the environment.
+fn serve(f: &Fixtures, args: &[&OsStr]) -> Command {
+    let mut cmd = f.with_tokens(kyso_tests::bin("kyso-shim"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--allow-origin", ORIGIN])
+        .args(args)
+        .env("KYSO_LOG", "warn")
+        .env_remove("KYSO_SHIM_PIN")
+        .env_remove("KYSO_SHIM_UNATTENDED");
+    cmd
+}
+
 /// The agent over the fixtures' tokens, asking for PINs with `pinentry`.
 fn agent_with_pinentry(f: &Fixtures, pinentry: &Path) -> Running {
-    let mut cmd = f.with_tokens(kyso_tests::bin("kyso-shim"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--allow-origin",
-        ORIGIN,
-        "--pinentry",
-    ])
-    .arg(pinentry)
-    .env("KYSO_LOG", "warn")
-    .env_remove("KYSO_SHIM_PIN");
+    let cmd = serve(f, &["--pinentry".as_ref(), pinentry.as_os_str()]);
     start_logging(cmd, "kyso-shim listening on ", None)
 }
 
@@ -87,4 +92,93 @@ fn the_agent_names_what_is_missing_and_what_the_person_did() {
     let agent = agent_with_pinentry(&f, &dir.path().join("no-such-pinentry"));
     let r = authenticate(&agent, &ours);
     assert_eq!((r.status, r.code()), (503, "TOKEN_ERROR"), "{r:?}");
+}
+
+/// A PIN no person types (a file, `KYSO_SHIM_PIN`) lets any program on the computer sign
+/// in as the token's holder: `serve` refuses it unless told `--unattended`. And what the
+/// command line names comes first: with `--pinentry`, the dialog is asked even when the
+/// variable holds a PIN.
+#[test]
+fn the_agent_signs_unattended_only_when_told_so_and_its_flags_beat_the_environment() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let t = &f.tokens.tokens[0];
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, &t.user_pin).unwrap();
+    let refused = |mut cmd: Command| {
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--unattended"), "{err}");
+    };
+    refused(serve(&f, &["--pin-file".as_ref(), pin_file.as_os_str()]));
+    let mut with_variable = serve(&f, &[]);
+    with_variable.env("KYSO_SHIM_PIN", &t.user_pin);
+    refused(with_variable);
+    let mut told = serve(&f, &["--pin-file".as_ref(), pin_file.as_os_str()]);
+    told.env("KYSO_SHIM_UNATTENDED", "true");
+    let agent = start_logging(told, "kyso-shim listening on ", None);
+    let ours = format!("{}:{}", t.serial, t.key_id);
+    assert_eq!(authenticate(&agent, &ours).status, 200);
+    drop(agent);
+
+    let cancel = pinentry(
+        dir.path(),
+        "cancel",
+        "'ERR 83886179 Operation cancelled <Pinentry>'",
+    );
+    let mut both = serve(&f, &["--pinentry".as_ref(), cancel.as_os_str()]);
+    both.env("KYSO_SHIM_PIN", &t.user_pin);
+    let agent = start_logging(both, "kyso-shim listening on ", None);
+    let r = authenticate(&agent, &ours);
+    assert_eq!((r.status, r.code()), (409, "USER_CANCELLED"), "{r:?}");
+}
+
+/// One PIN dialog at a time, even when the browser that asked hangs up while its dialog
+/// is open: the next request waits for the first dialog to end instead of opening a
+/// second one beside it (which would also log in and out of the same token under it).
+#[test]
+fn a_browser_that_hangs_up_mid_dialog_does_not_let_a_second_dialog_open() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let t = &f.tokens.tokens[0];
+    let ours = format!("{}:{}", t.serial, t.key_id);
+    // A person who takes two seconds to type; a second dialog open at the same time
+    // leaves a mark.
+    let open = dir.path().join("open");
+    let overlap = dir.path().join("overlap");
+    let slow = pinentry(
+        dir.path(),
+        "slow",
+        &format!(
+            "\"$(mkdir {open:?} 2>/dev/null || touch {overlap:?}; sleep 2; rmdir {open:?} 2>/dev/null)D {}\" OK",
+            t.user_pin
+        ),
+    );
+    let agent = agent_with_pinentry(&f, &slow);
+    let address = agent.url.strip_prefix("http://").unwrap().to_owned();
+    let body = json!({ "challenge_nonce": NONCE, "certificate_id": ours }).to_string();
+    let mut first = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        first,
+        "POST /v1/authenticate HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // The first dialog is open; its browser goes away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !open.exists() {
+        assert!(std::time::Instant::now() < deadline, "no dialog opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    let r = authenticate(&agent, &ours);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        !overlap.exists(),
+        "a second PIN dialog opened beside the first"
+    );
 }
