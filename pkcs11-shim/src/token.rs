@@ -190,7 +190,8 @@ impl TokenModule {
     }
 }
 
-/// The certificates on a token that have a private key with the same `CKA_ID`.
+/// The certificates on a token, with their `CKA_ID`s (the key's, for a signer's), whether
+/// or not a key is beside them: keys may be private objects, seen only after a login.
 pub fn certificates(session: &Session) -> Result<Vec<TokenCertificate>, ShimError> {
     let handles = session
         .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)])

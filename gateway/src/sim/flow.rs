@@ -16,8 +16,10 @@
 //!
 //! Sessions live in the store, so a restart loses nothing: [`SimService::resume`] polls
 //! again for every pending session. "Not enrolled" and "no such number" are the same
-//! result with the same message, and every start answers the same way, so the API does
-//! not tell which numbers exist.
+//! result with the same message, so the API does not tell which numbers exist. It does
+//! show, at the first read, whether a number has a signing SIM (the operator refuses one
+//! without at once; one with it stays pending and the phone rings): the operator's push
+//! tells the same to anyone who tries. Whether a number has an account is never shown.
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
 use crate::domain::registration::Method;
