@@ -120,9 +120,14 @@ pub struct SimConfig {
     /// Seconds every call to the MSSP may take beyond its long-poll wait.
     #[serde(default = "default_http_timeout")]
     pub http_timeout_seconds: u32,
-    /// Sessions one number may start per window (anti push-bombing).
+    /// Sessions one number may be sent per window from one network (an IPv4 /24, an IPv6
+    /// /48): a stranger's starts do not use up the owner's.
     #[serde(default = "default_starts_per_number")]
     pub starts_per_number: u32,
+    /// Sessions one number may be sent per window from everywhere together: what the
+    /// phone may receive (anti push-bombing).
+    #[serde(default = "default_starts_per_number_total")]
+    pub starts_per_number_total: u32,
     /// That window, seconds.
     #[serde(default = "default_per_number_window")]
     pub per_number_window_seconds: u32,
@@ -152,6 +157,9 @@ fn default_http_timeout() -> u32 {
 fn default_starts_per_number() -> u32 {
     5
 }
+fn default_starts_per_number_total() -> u32 {
+    15
+}
 fn default_per_number_window() -> u32 {
     3600
 }
@@ -172,6 +180,7 @@ impl SimConfig {
             hard_expiry: secs(self.hard_expiry_seconds),
             poll_wait: std::time::Duration::from_secs(self.poll_wait_seconds.into()),
             starts_per_number: self.starts_per_number,
+            starts_per_number_total: self.starts_per_number_total,
             per_number_window: secs(self.per_number_window_seconds),
         }
     }
@@ -224,6 +233,12 @@ impl SimConfig {
             || self.starts_per_ip_burst == 0
         {
             return bad("starts_per_number", "the start limits must be positive");
+        }
+        if self.starts_per_number_total < self.starts_per_number {
+            return bad(
+                "starts_per_number_total",
+                "must be at least starts_per_number (one network's share)",
+            );
         }
         Ok(())
     }
@@ -968,11 +983,13 @@ mod tests {
             (
                 sim.http_timeout_seconds,
                 sim.starts_per_number,
+                sim.starts_per_number_total,
                 sim.per_number_window_seconds
             ),
             (
                 default_http_timeout(),
                 default_starts_per_number(),
+                default_starts_per_number_total(),
                 default_per_number_window()
             )
         );
@@ -994,6 +1011,7 @@ mod tests {
             ("answer_timeout_seconds = 400", "sim.answer_timeout_seconds"),
             ("display_prefix = \"\"", "sim.display_prefix"),
             ("starts_per_number = 0", "sim.starts_per_number"),
+            ("starts_per_number_total = 4", "sim.starts_per_number_total"),
         ] {
             let field = bad.split(' ').next().unwrap();
             let text = sim

@@ -15,6 +15,7 @@ use kyso_gateway::store::{AccountStore, SimStore};
 use kyso_tests::signer::FileSigner;
 use kyso_verify::error::ErrorCode;
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ fn settings() -> SimSettings {
         hard_expiry: time::Duration::seconds(60),
         poll_wait: Duration::from_secs(2),
         starts_per_number: 100,
+        starts_per_number_total: 100,
         per_number_window: time::Duration::hours(1),
     }
 }
@@ -62,6 +64,16 @@ fn flow(
     w: &World,
     script: Vec<Result<MssStatus, MssError>>,
     step: time::Duration,
+) -> (Arc<SimService>, Arc<Scripted>) {
+    flow_with(w, script, step, settings())
+}
+
+/// [`flow`] with other settings.
+fn flow_with(
+    w: &World,
+    script: Vec<Result<MssStatus, MssError>>,
+    step: time::Duration,
+    settings: SimSettings,
 ) -> (Arc<SimService>, Arc<Scripted>) {
     let operator = Arc::new(Scripted {
         answers: Mutex::new(script.into()),
@@ -73,7 +85,7 @@ fn flow(
         Arc::new(SimService::new(
             w.gateway.clone(),
             operator.clone(),
-            settings(),
+            settings,
         )),
         operator,
     )
@@ -119,10 +131,18 @@ impl Mssp for SigningPhone {
     }
 }
 
+/// The browser's address in these tests.
+const HERE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 /// Starts a registration and reads its end: the refusal's code.
 async fn ends_with(sim: &Arc<SimService>) -> ErrorCode {
+    ends_with_from(sim, HERE).await
+}
+
+/// [`ends_with`] for a browser at `requester`.
+async fn ends_with_from(sim: &Arc<SimService>, requester: IpAddr) -> ErrorCode {
     let started = sim
-        .start(Purpose::Register, "0912000001", None)
+        .start(Purpose::Register, "0912000001", None, requester)
         .await
         .unwrap();
     for _ in 0..20 {
@@ -199,7 +219,7 @@ async fn a_result_that_cannot_be_written_is_storage_unavailable_not_an_endless_r
     // The operator never answers and time stands still until the test moves it.
     let (sim, _) = flow(&w, vec![], time::Duration::ZERO);
     let started = sim
-        .start(Purpose::Register, "0912000001", None)
+        .start(Purpose::Register, "0912000001", None, HERE)
         .await
         .unwrap();
     // From now on the database refuses to end a SIM session (as a full disk would);
@@ -229,7 +249,10 @@ async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it()
         settings(),
     ));
     let phone = "0912000001";
-    let started = sim.start(Purpose::Register, phone, None).await.unwrap();
+    let started = sim
+        .start(Purpose::Register, phone, None, HERE)
+        .await
+        .unwrap();
     let wait = Duration::from_secs(30);
     let ticket = match sim.view(&started.session_id, Purpose::Register, wait).await {
         Ok(SimView::Registered { preview, .. }) => preview.ticket,
@@ -238,7 +261,7 @@ async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it()
     w.gateway.confirm(&ticket, None, None).await.unwrap();
 
     // The phone signs at once; the page comes for the session half a minute later.
-    let started = sim.start(Purpose::Login, phone, None).await.unwrap();
+    let started = sim.start(Purpose::Login, phone, None, HERE).await.unwrap();
     // Stored to the second.
     let signed_at = kyso_gateway::clock::Clock::now(w.clock.as_ref())
         .replace_nanosecond(0)
@@ -273,4 +296,47 @@ async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it()
         "auth_time is the signature's time"
     );
     assert_eq!(issued.expires_at, signed_at + time::Duration::hours(1));
+}
+
+/// The per-number limit counts per requesting network: a stranger who uses up a number's
+/// starts from one network does not lock its owner out from another, and all networks
+/// together are bounded by the total, which is what the phone may receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_starts_do_not_use_up_the_owners_and_all_together_are_bounded() {
+    let w = world().await;
+    let refusals = (0..10)
+        .map(|_| Ok(MssStatus::Failed(SimResult::UserRefused)))
+        .collect();
+    let limits = SimSettings {
+        starts_per_number: 2,
+        starts_per_number_total: 3,
+        ..settings()
+    };
+    let (sim, _) = flow_with(&w, refusals, time::Duration::seconds(1), limits);
+    let stranger: IpAddr = [203, 0, 113, 9].into();
+    let strangers_neighbour: IpAddr = [203, 0, 113, 200].into();
+    let owner: IpAddr = "2001:db8:66::1".parse().unwrap();
+    let elsewhere: IpAddr = [198, 51, 100, 1].into();
+    let refused = |from: IpAddr| {
+        let sim = sim.clone();
+        async move {
+            sim.start(Purpose::Register, "0912000001", None, from)
+                .await
+                .map(|_| ())
+                .map_err(|r| r.code)
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(ends_with_from(&sim, stranger).await, ErrorCode::UserRefused);
+    }
+    // The stranger's network has used its share, neighbours included.
+    assert_eq!(
+        refused(strangers_neighbour).await,
+        Err(ErrorCode::RateLimited)
+    );
+    // The owner, elsewhere, still gets through.
+    assert_eq!(ends_with_from(&sim, owner).await, ErrorCode::UserRefused);
+    // Three pushes in all: now every network waits.
+    assert_eq!(refused(elsewhere).await, Err(ErrorCode::RateLimited));
+    assert_eq!(refused(owner).await, Err(ErrorCode::RateLimited));
 }

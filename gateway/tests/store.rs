@@ -16,7 +16,8 @@ use kyso_gateway::domain::{
     SimOutcome, SimResult, SimSession, Ticket,
 };
 use kyso_gateway::store::{
-    AUDIT_PAGE, AuditHead, CreateAccountError, StartSimError, Store, StoreError, verify_audit_chain,
+    AUDIT_PAGE, AuditHead, CreateAccountError, SimStarts, StartSimError, Store, StoreError,
+    verify_audit_chain,
 };
 use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Identifier, IdentifierKind, Subject, SubjectType};
@@ -147,6 +148,7 @@ fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession
         id: id.into(),
         purpose: Purpose::Login,
         msisdn: msisdn.into(),
+        requester: "203.0.113.0/24".into(),
         subject_type: None,
         origin: "https://dichvucong.test".into(),
         nonce: "bm9uY2U=".into(),
@@ -673,11 +675,13 @@ pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl
         None,
         "a losing completion stores no ticket"
     );
-    // The number is free again; a login is handed out once.
-    store
-        .start_sim_session(&sim_session("next", number, T0), T0)
-        .await
-        .unwrap();
+    // The number is free again (here from another network); a login is handed out once.
+    let elsewhere = SimSession {
+        requester: "198.51.100.0/24".into(),
+        ..sim_session("next", number, T0)
+    };
+    store.start_sim_session(&elsewhere, T0).await.unwrap();
+    assert_eq!(store.sim_session("next").await.unwrap().unwrap(), elsewhere);
     assert!(
         store
             .complete_sim_session("next", SimResult::Ok, None, None, T0)
@@ -686,12 +690,34 @@ pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl
     );
     assert!(store.claim_sim_login("next", T0).await.unwrap());
     assert!(!store.claim_sim_login("next", T0).await.unwrap());
+    // Starts are counted in all and per network.
+    for (network, from_requester) in [
+        ("203.0.113.0/24", 1),
+        ("198.51.100.0/24", 1),
+        ("2001:db8:66::/48", 0),
+    ] {
+        assert_eq!(
+            store
+                .sim_starts_since(number, network, T0 - Duration::minutes(1))
+                .await
+                .unwrap(),
+            SimStarts {
+                all: 2,
+                from_requester
+            },
+            "{network}"
+        );
+    }
     assert_eq!(
         store
-            .sim_sessions_started_since(number, T0 - Duration::minutes(1))
+            .sim_starts_since(number, "203.0.113.0/24", T0 + Duration::seconds(1))
             .await
             .unwrap(),
-        2
+        SimStarts {
+            all: 0,
+            from_requester: 0
+        },
+        "only the window counts"
     );
     // A pending session past its hard expiry no longer blocks the number.
     store

@@ -238,7 +238,8 @@ class Stack:
                 f"ap_id = {toml_str(AP_ID)}\nap_secret = {toml_str(self.ap_secret)}\n"
                 'display_prefix = "Cổng DVC (thử nghiệm)"\n'
                 "answer_timeout_seconds = 120\n"
-                "starts_per_number = 1000\nstarts_per_ip_per_minute = 1000\nstarts_per_ip_burst = 1000\n"
+                "starts_per_number = 1000\nstarts_per_number_total = 1000\n"
+                "starts_per_ip_per_minute = 1000\nstarts_per_ip_burst = 1000\n"
             )
         config.write_text(text)
         return config

@@ -76,6 +76,8 @@ pub struct SimLimits {
     /// See `gateway/kyso.example.toml`.
     pub starts_per_number: u32,
     /// See `gateway/kyso.example.toml`.
+    pub starts_per_number_total: u32,
+    /// See `gateway/kyso.example.toml`.
     pub starts_per_ip_burst: u32,
     /// See `gateway/kyso.example.toml`.
     pub ap_secret: String,
@@ -87,6 +89,7 @@ impl Default for SimLimits {
             answer_timeout_seconds: 30,
             http_timeout_seconds: 5,
             starts_per_number: 1000,
+            starts_per_number_total: 1000,
             starts_per_ip_burst: 1000,
             ap_secret: AP_SECRET.into(),
         }
@@ -99,11 +102,13 @@ pub fn gateway_sim_table(provider: &str, limits: &SimLimits) -> String {
         "[sim]\nprovider_url = {provider:?}\nap_id = {AP_ID:?}\nap_secret = {:?}\n\
              display_prefix = \"Cổng DVC thử nghiệm\"\nanswer_timeout_seconds = {}\n\
              hard_expiry_seconds = 60\npoll_wait_seconds = 2\nhttp_timeout_seconds = {}\n\
-             starts_per_number = {}\nstarts_per_ip_per_minute = 60\nstarts_per_ip_burst = {}\n",
+             starts_per_number = {}\nstarts_per_number_total = {}\n\
+             starts_per_ip_per_minute = 60\nstarts_per_ip_burst = {}\n",
         limits.ap_secret,
         limits.answer_timeout_seconds,
         limits.http_timeout_seconds,
         limits.starts_per_number,
+        limits.starts_per_number_total,
         limits.starts_per_ip_burst,
     )
 }

@@ -10,10 +10,12 @@
 //! - [`audit`]: audit events and the hash chain that links them.
 //! - [`sim`]: signing-SIM sessions, their results and outcomes.
 //! - [`oidc`]: the OpenID Provider's grants and consents.
+//! - [`network`]: the address and the network limits count a client under.
 
 pub mod account;
 pub mod audit;
 pub mod contact;
+pub mod network;
 pub mod oidc;
 pub mod registration;
 pub mod sim;

@@ -125,6 +125,10 @@ pub struct SimSession {
     pub purpose: Purpose,
     /// The phone, E.164.
     pub msisdn: String,
+    /// The network the start came from ([`crate::domain::network::network_of`]): the
+    /// per-number limit counts per network, so a stranger's starts do not use up the
+    /// number's owner's.
+    pub requester: String,
     /// The account type asked for, if any.
     pub subject_type: Option<SubjectType>,
     /// The origin bound into the signed data.

@@ -1,12 +1,36 @@
-//! A JSON body extractor whose failures are our error codes: too large is
-//! `PAYLOAD_TOO_LARGE`, anything else that is not the expected JSON is `MALFORMED_REQUEST`.
+//! Extractors: a JSON body whose failures are our error codes (too large is
+//! `PAYLOAD_TOO_LARGE`, anything else that is not the expected JSON is
+//! `MALFORMED_REQUEST`), and the client's address.
 
 use super::ApiError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Extensions, StatusCode};
 use kyso_verify::error::ErrorCode;
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The client: the TCP peer's address. Behind a reverse proxy that is the proxy's;
+/// trusting a forwarded header is a deployment decision this build does not make.
+pub struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(peer_of(&parts.extensions)))
+    }
+}
+
+/// The TCP peer's address; `0.0.0.0` for a request that came over no socket (the
+/// router called in process).
+pub fn peer_of(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
 
 /// `Json<T>` with kyso's error mapping.
 pub struct ApiJson<T>(pub T);

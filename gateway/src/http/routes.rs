@@ -7,7 +7,7 @@ use super::api::{
     SimRegistrationRequest, SimStartedResponse, SimStateResponse, StatusBody, TokenLoginRequest,
     TokenRegistrationRequest,
 };
-use super::extract::ApiJson;
+use super::extract::{ApiJson, Peer};
 use super::{ApiError, AppState};
 use crate::domain::Purpose;
 use crate::service::decode_intermediates;
@@ -151,6 +151,7 @@ fn wait_of(query: Option<&str>) -> Result<std::time::Duration, ApiError> {
 )]
 pub async fn start_sim_registration(
     State(s): State<AppState>,
+    Peer(requester): Peer,
     ApiJson(req): ApiJson<SimRegistrationRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let started = sim_of(&s)?
@@ -158,6 +159,7 @@ pub async fn start_sim_registration(
             Purpose::Register,
             &req.phone,
             req.subject_type.map(Into::into),
+            requester,
         )
         .await?;
     Ok((
@@ -176,9 +178,12 @@ pub async fn start_sim_registration(
 )]
 pub async fn start_sim_login(
     State(s): State<AppState>,
+    Peer(requester): Peer,
     ApiJson(req): ApiJson<SimLoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let started = sim_of(&s)?.start(Purpose::Login, &req.phone, None).await?;
+    let started = sim_of(&s)?
+        .start(Purpose::Login, &req.phone, None, requester)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SimStartedResponse::from(started)),

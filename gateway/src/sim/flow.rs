@@ -1,8 +1,8 @@
 //! The signing-SIM use cases, with no HTTP in them.
 //!
-//! 1. [`SimService::start`]: normalise the number, apply the per-number limit, make the
-//!    nonce, the display text (configured prefix, the action, the verification code) and
-//!    the signed data `SHA256(origin) || SHA256(nonce) || SHA256(display_text)`; store the
+//! 1. [`SimService::start`]: normalise the number, apply the per-number limits (per
+//!    requesting network, and in all), make the nonce, the display text (configured
+//!    prefix, the action, the verification code) and the signed data `SHA256(origin) || SHA256(nonce) || SHA256(display_text)`; store the
 //!    session (the database refuses a second pending one for the number: `BUSY`); push
 //!    the request to the operator; poll in the background.
 //! 2. The poller long-polls the operator until a signature or a fault, or until the hard
@@ -22,6 +22,7 @@
 //! tells the same to anyone who tries. Whether a number has an account is never shown.
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
+use crate::domain::network::network_of;
 use crate::domain::registration::Method;
 use crate::domain::{
     CertificateRecord, Evidence, Login, Preview, Purpose, Registration, SessionIssued, SimOutcome,
@@ -36,6 +37,7 @@ use kyso_verify::certificate::CertificateFacts;
 use kyso_verify::error::{ErrorCode, Rejection};
 use kyso_verify::identity::{Subject, SubjectType, extract_subject};
 use kyso_verify::webeid::check_signature;
+use std::net::IpAddr;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -61,8 +63,10 @@ pub struct SimSettings {
     pub hard_expiry: time::Duration,
     /// How long one status poll waits at the operator.
     pub poll_wait: std::time::Duration,
-    /// Sessions a number may start per window.
+    /// Sessions a number may be sent per window from one network.
     pub starts_per_number: u32,
+    /// Sessions a number may be sent per window from everywhere together.
+    pub starts_per_number_total: u32,
     /// The window of that limit.
     pub per_number_window: time::Duration,
 }
@@ -153,23 +157,29 @@ impl SimService {
         self.gateway.clock().now()
     }
 
-    /// Starts a session: validates the number, applies the limits, stores the session,
-    /// pushes the request and polls in the background.
+    /// Starts a session for a client at `requester`: validates the number, applies the
+    /// limits, stores the session, pushes the request and polls in the background.
     pub async fn start(
         self: &Arc<Self>,
         purpose: Purpose,
         phone: &str,
         subject_type: Option<SubjectType>,
+        requester: IpAddr,
     ) -> Result<SimStarted, Rejection> {
         let msisdn = kyso_proto::phone::normalize_msisdn(phone)
             .map_err(|e| Rejection::new(ErrorCode::InvalidPhone, e.to_string()))?;
         let store = self.gateway.store();
         let now = self.now();
+        let requester = network_of(requester);
         let started = store
-            .sim_sessions_started_since(&msisdn, now - self.settings.per_number_window)
+            .sim_starts_since(&msisdn, &requester, now - self.settings.per_number_window)
             .await
             .map_err(store_failed)?;
-        if started >= u64::from(self.settings.starts_per_number) {
+        // Counted per network, so strangers elsewhere cannot use up the owner's starts;
+        // and in all, so the phone is not flooded from many networks.
+        if started.from_requester >= u64::from(self.settings.starts_per_number)
+            || started.all >= u64::from(self.settings.starts_per_number_total)
+        {
             return Err(Rejection::new(
                 ErrorCode::RateLimited,
                 "too many signing requests to this number; try again later",
@@ -191,6 +201,7 @@ impl SimService {
             id: self.gateway.random(16, &URL_SAFE_NO_PAD)?,
             purpose,
             msisdn,
+            requester,
             subject_type,
             origin,
             nonce,

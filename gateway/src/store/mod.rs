@@ -91,6 +91,25 @@ pub enum StoreError {
     },
 }
 
+/// The SIM sessions a number started in a window ([`SimStore::sim_starts_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimStarts {
+    /// From anywhere.
+    pub all: u64,
+    /// From the network asking now.
+    pub from_requester: u64,
+}
+
+impl SimStarts {
+    /// From the database's counts (never negative).
+    pub fn counted(all: i64, from_requester: i64) -> Self {
+        Self {
+            all: u64::try_from(all).unwrap_or(0),
+            from_requester: u64::try_from(from_requester).unwrap_or(0),
+        }
+    }
+}
+
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateAccountError {
@@ -213,12 +232,14 @@ pub trait SimStore: Send + Sync {
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError>;
     /// Every pending SIM session (to resume polling after a restart).
     async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError>;
-    /// How many SIM sessions `msisdn` started at or after `since` (per-number limit).
-    async fn sim_sessions_started_since(
+    /// How many SIM sessions `msisdn` started at or after `since`: in all, and from the
+    /// network `requester` (the per-number limits).
+    async fn sim_starts_since(
         &self,
         msisdn: &str,
+        requester: &str,
         since: OffsetDateTime,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<SimStarts, StoreError>;
     /// Marks a proven SIM login's token as handed out; `true` only the first time, and
     /// only before the session's hard expiry at `now`.
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;

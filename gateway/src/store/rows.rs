@@ -158,9 +158,9 @@ pub fn account_of(r: &impl Columns) -> Result<Account, StoreError> {
 /// takes only static SQL).
 macro_rules! sim_session_columns {
     () => {
-        "id, purpose, msisdn, subject_type, origin, nonce, display_text, verification_code, \
-         ap_trans_id, mssp_trans_id, result, outcome, created_at, answer_by, expires_at, \
-         completed_at"
+        "id, purpose, msisdn, requester, subject_type, origin, nonce, display_text, \
+         verification_code, ap_trans_id, mssp_trans_id, result, outcome, created_at, \
+         answer_by, expires_at, completed_at"
     };
 }
 pub(crate) use sim_session_columns;
@@ -194,6 +194,7 @@ pub fn sim_session_of(row: &impl Columns) -> Result<SimSession, StoreError> {
         purpose: Purpose::from_name(&purpose)
             .ok_or_else(|| corrupt_sim(format!("purpose {purpose:?}")))?,
         msisdn: row.text("msisdn")?,
+        requester: row.text("requester")?,
         subject_type,
         origin: row.text("origin")?,
         nonce: row.text("nonce")?,
@@ -271,10 +272,11 @@ where
         .bind(json)
 }
 
-/// What `INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce,
-/// display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at)`
-/// takes.
+/// What `INSERT INTO sim_sessions (id, purpose, msisdn, requester, subject_type, origin,
+/// nonce, display_text, verification_code, ap_trans_id, created_at, answer_by,
+/// expires_at)` takes.
 pub type SimSessionValues<'a> = (
+    &'a str,
     &'a str,
     &'a str,
     &'a str,
@@ -295,6 +297,7 @@ pub fn sim_session_values(s: &SimSession) -> SimSessionValues<'_> {
         s.id.as_str(),
         s.purpose.as_str(),
         s.msisdn.as_str(),
+        s.requester.as_str(),
         s.subject_type.map(SubjectType::as_str),
         s.origin.as_str(),
         s.nonce.as_str(),
@@ -314,11 +317,25 @@ where
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
-    let (id, purpose, msisdn, subject_type, origin, nonce, text, code, trans, at, by, exp) =
-        sim_session_values(s);
+    let (
+        id,
+        purpose,
+        msisdn,
+        requester,
+        subject_type,
+        origin,
+        nonce,
+        text,
+        code,
+        trans,
+        at,
+        by,
+        exp,
+    ) = sim_session_values(s);
     q.bind(id)
         .bind(purpose)
         .bind(msisdn)
+        .bind(requester)
         .bind(subject_type)
         .bind(origin)
         .bind(nonce)

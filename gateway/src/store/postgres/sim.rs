@@ -12,7 +12,7 @@ use crate::store::records::{encode_outcome, encode_ticket};
 use crate::store::rows::{
     bind_sim_session, is_unique_violation, sim_session_columns, sim_session_of, ts,
 };
-use crate::store::{SimStore, StartSimError, StoreError};
+use crate::store::{SimStarts, SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -57,9 +57,10 @@ impl PostgresStore {
         .map_err(StoreError::from)?;
         let inserted = bind_sim_session(
             self.sql(
-                "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
-                 display_text, verification_code, ap_trans_id, created_at, answer_by, expires_at, \
-                 state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')",
+                "INSERT INTO sim_sessions (id, purpose, msisdn, requester, subject_type, origin, \
+                 nonce, display_text, verification_code, ap_trans_id, created_at, answer_by, \
+                 expires_at, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending')",
             ),
             s,
         )
@@ -184,20 +185,28 @@ impl SimStore for PostgresStore {
         .collect()
     }
 
-    async fn sim_sessions_started_since(
+    async fn sim_starts_since(
         &self,
         msisdn: &str,
+        requester: &str,
         since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<SimStarts, StoreError> {
         let row = self
             .read_one(|| {
-                self.sql("SELECT COUNT(*) FROM sim_sessions WHERE msisdn = $1 AND created_at >= $2")
-                    .bind(msisdn.to_owned())
-                    .bind(ts(since))
+                self.sql(
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE requester = $3) FROM sim_sessions \
+                     WHERE msisdn = $1 AND created_at >= $2",
+                )
+                .bind(msisdn.to_owned())
+                .bind(ts(since))
+                .bind(requester.to_owned())
             })
             .await?;
-        let n: i64 = row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
-        Ok(u64::try_from(n).unwrap_or(0))
+        let (all, from_requester): (i64, i64) = match row {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+            None => (0, 0),
+        };
+        Ok(SimStarts::counted(all, from_requester))
     }
 
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {

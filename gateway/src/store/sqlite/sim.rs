@@ -10,10 +10,14 @@ use super::writer::{Durability, is_unique_violation};
 use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
 use crate::store::records::encode_outcome;
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
-use crate::store::{SimStore, StartSimError, StoreError};
+use crate::store::{SimStarts, SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
 use rusqlite::Connection;
 use time::OffsetDateTime;
+
+/// How many sessions a number started since a time: in all, and from one network.
+const STARTS_SINCE: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN requester = ?3 THEN 1 ELSE 0 END), 0) \
+     FROM sim_sessions WHERE msisdn = ?1 AND created_at >= ?2";
 
 /// Complete sessions are kept this long after their hard expiry (rate limits, reads).
 const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
@@ -50,10 +54,10 @@ impl SimStore for SqliteStore {
                 .map_err(StoreError::from)?;
                 let inserted = conn
                     .prepare_cached(
-                        "INSERT INTO sim_sessions (id, purpose, msisdn, subject_type, origin, nonce, \
-                         display_text, verification_code, ap_trans_id, created_at, answer_by, \
-                         expires_at, state) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending')",
+                        "INSERT INTO sim_sessions (id, purpose, msisdn, requester, subject_type, \
+                         origin, nonce, display_text, verification_code, ap_trans_id, created_at, \
+                         answer_by, expires_at, state) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending')",
                     )
                     .and_then(|mut q| q.execute(sim_session_values(&s)));
                 match inserted {
@@ -145,23 +149,24 @@ impl SimStore for SqliteStore {
             .await
     }
 
-    async fn sim_sessions_started_since(
+    async fn sim_starts_since(
         &self,
         msisdn: &str,
+        requester: &str,
         since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        let msisdn = msisdn.to_owned();
-        let n = self
+    ) -> Result<SimStarts, StoreError> {
+        let (msisdn, requester) = (msisdn.to_owned(), requester.to_owned());
+        let (all, from_requester) = self
             .readers
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM sim_sessions WHERE msisdn = ?1 AND created_at >= ?2",
-                    )?
-                    .query_row((msisdn, ts(since)), |row| row.get::<_, i64>(0))?)
+                    .prepare_cached(STARTS_SINCE)?
+                    .query_row((msisdn, ts(since), requester), |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                    })?)
             })
             .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(SimStarts::counted(all, from_requester))
     }
 
     async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
