@@ -1107,6 +1107,38 @@ async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goe
     );
 }
 
+/// A public client proves nothing but its id, and token requests are not rate-limited:
+/// one naming a code the client was never issued is answered from a read, without the
+/// database's writer — here held by another connection the whole time.
+#[tokio::test]
+async fn a_public_clients_request_for_a_code_it_never_had_needs_no_write() {
+    let op = op().await;
+    let holder = rusqlite::Connection::open(op.w.db_file()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let verifier = "v".repeat(43);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        op.post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", "portal-b"),
+                ("code", "never-issued"),
+                ("redirect_uri", B_CB),
+                ("code_verifier", &verifier),
+            ],
+            &[],
+        ),
+    )
+    .await
+    .expect("answered without waiting for the writer");
+    let (status, _, body) = answer;
+    assert_eq!(status, 400, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    holder.execute_batch("ROLLBACK").unwrap();
+}
+
 /// The two forms' tokens are not interchangeable: the logout confirmation asked for a
 /// query that is also an authorization request cannot be posted as consent to it.
 #[tokio::test]

@@ -686,22 +686,38 @@ impl Provider {
         let redirect_uri = params
             .get("redirect_uri")
             .ok_or_else(|| oauth(400, "invalid_request", "redirect_uri is required"))?;
+        let invalid_grant = |d| oauth(400, "invalid_grant", d);
+        let unknown = "the code is unknown, expired, or not this client's";
+        // A public client proves nothing but its id, and its token requests are not
+        // rate-limited: a code it was never issued is answered from a read, so strangers
+        // cannot keep the writer busy.
+        if client.config.public
+            && !crate::metrics::store(
+                "code_issued",
+                store.code_issued(&token_hash(code), &client.config.id),
+            )
+            .await
+            .map_err(|_| unavailable())?
+        {
+            return Err(invalid_grant(unknown));
+        }
         let access_token = self
             .gateway
             .random(32, &URL_SAFE_NO_PAD)
             .map_err(|_| unavailable())?;
         let expires_at = now + self.token_ttl;
-        let redeemed = store
-            .redeem_code(
+        let redeemed = crate::metrics::store(
+            "redeem_code",
+            store.redeem_code(
                 &token_hash(code),
                 &client.config.id,
                 &token_hash(&access_token),
                 expires_at,
                 now,
-            )
-            .await
-            .map_err(|_| unavailable())?;
-        let invalid_grant = |d| oauth(400, "invalid_grant", d);
+            ),
+        )
+        .await
+        .map_err(|_| unavailable())?;
         let grant = match redeemed {
             Redeemed::Granted(g) => g,
             Redeemed::Reused => {
@@ -709,11 +725,7 @@ impl Provider {
                     "this code was used before; the tokens it gave are revoked",
                 ));
             }
-            Redeemed::Unknown => {
-                return Err(invalid_grant(
-                    "the code is unknown, expired, or not this client's",
-                ));
-            }
+            Redeemed::Unknown => return Err(invalid_grant(unknown)),
         };
         // The code is used up whatever follows: a failed binding burns it.
         if grant.client_id != client.config.id {

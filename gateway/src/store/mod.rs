@@ -262,6 +262,9 @@ pub trait OidcStore: Send + Sync {
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Redeemed, StoreError>;
+    /// Whether `client_id` was issued the code `code_hash` (redeemed or not, while its row
+    /// is kept): a read, so a token request that names no such code costs no write.
+    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError>;
     /// The grant behind an access token unexpired at `now` and not revoked.
     async fn access_grant(
         &self,

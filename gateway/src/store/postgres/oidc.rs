@@ -85,6 +85,17 @@ impl OidcStore for PostgresStore {
         })
     }
 
+    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError> {
+        let found = self
+            .read_one(|| {
+                self.sql("SELECT 1 FROM oidc_grants WHERE code_hash = $1 AND client_id = $2")
+                    .bind(code_hash.to_owned())
+                    .bind(client_id.to_owned())
+            })
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn access_grant(
         &self,
         access_token_hash: &str,

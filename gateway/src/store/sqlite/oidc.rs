@@ -86,6 +86,22 @@ impl OidcStore for SqliteStore {
             .await
     }
 
+    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError> {
+        let (code_hash, client_id) = (code_hash.to_owned(), client_id.to_owned());
+        let found = self
+            .readers
+            .read(move |conn| {
+                one(
+                    conn,
+                    "SELECT 1 FROM oidc_grants WHERE code_hash = ?1 AND client_id = ?2",
+                    (code_hash, client_id),
+                    |_| Ok(()),
+                )
+            })
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn access_grant(
         &self,
         access_token_hash: &str,
