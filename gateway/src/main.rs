@@ -274,7 +274,8 @@ where
         let store = kyso_gateway::startup::open_store(config)
             .await
             .map_err(|e| e.to_string())?;
-        store.ensure_schema().await.map_err(|e| e.to_string())?;
+        // Read only: a gateway of another build may be serving from this database.
+        store.schema_current().await.map_err(|e| e.to_string())?;
         Ok(work(store).await)
     })
 }
@@ -294,7 +295,9 @@ fn audit_verify(config: &Config, anchor: Option<AuditHead>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Err(
-            e @ (StoreError::AuditChainBroken { .. } | StoreError::AuditAnchorMissing { .. }),
+            e @ (StoreError::AuditChainBroken { .. }
+            | StoreError::AuditHeadMissing
+            | StoreError::AuditAnchorMissing { .. }),
         )) => {
             println!("{e}");
             ExitCode::FAILURE

@@ -311,7 +311,8 @@ fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
         )
     };
     assert_eq!(gateway(&["migrate"]).0, Some(0));
-    // Two rows appended as the gateway appends them: linked, and the head moved with each.
+    // Two rows appended as a gateway of the build before the head record appended them:
+    // linked, with nothing said of the head, which the database moves itself.
     let sqlite = rusqlite::Connection::open(&db).unwrap();
     let mut hashes = vec![String::new()];
     for seq in 1..=2_i64 {
@@ -324,14 +325,14 @@ fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
                 (seq, &prev, &hash),
             )
             .unwrap();
-        sqlite
-            .execute(
-                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 0",
-                (seq, &hash),
-            )
-            .unwrap();
         hashes.push(hash);
     }
+    let head: (i64, String) = sqlite
+        .query_row("SELECT seq, hash FROM audit_head", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(head, (2, hashes[2].clone()), "the database moved the head");
     let (first, last) = (format!("1:{}", hashes[1]), format!("2:{}", hashes[2]));
     assert_eq!(
         gateway(&["audit", "verify"]),
@@ -373,4 +374,53 @@ fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
             String::new()
         )
     );
+}
+
+/// The audit commands read a database a gateway may be serving from, so they never change
+/// its schema: one older than this build is refused (exit 2, naming `migrate`), and left
+/// as it was.
+#[test]
+fn the_audit_commands_never_migrate_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kyso.db");
+    let config = dir.path().join("kyso.toml");
+    let pki = crate::common::Pki::generate();
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    std::fs::write(
+        &config,
+        format!(
+            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let gateway = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    assert!(gateway(&["migrate"]).status.success());
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    let applied = || -> i64 {
+        sqlite
+            .query_row("SELECT COUNT(*) FROM _sqlx_migrations", [], |r| r.get(0))
+            .unwrap()
+    };
+    // As if the newest migration had not been applied yet.
+    sqlite
+        .execute_batch(
+            "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        )
+        .unwrap();
+    let before = applied();
+    for command in [["audit", "verify"], ["audit", "export"]] {
+        let out = gateway(&command);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(err.contains("migrate"), "{command:?}: {err}");
+        assert_eq!(applied(), before, "{command:?} changed the schema");
+    }
 }

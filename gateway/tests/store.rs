@@ -949,6 +949,12 @@ pub async fn rows_cut_from_the_end_of_the_audit_chain_are_found(b: impl Backend)
         Err(StoreError::AuditAnchorMissing { seq }) => assert_eq!(seq, 3),
         other => panic!("the kept head must show the cut: {other:?}"),
     }
+    // The head record itself removed: broken, not unreadable.
+    b.raw("DELETE FROM audit_head").await.unwrap();
+    assert!(matches!(
+        verify_audit_chain(store.as_ref(), None, 2).await,
+        Err(StoreError::AuditHeadMissing)
+    ));
 }
 
 /// The committed vector: two rows hashed by Python's hashlib (`docs/design.md` §8 gives
@@ -1100,3 +1106,39 @@ impl Backend for Sqlite {
 }
 
 conformance!(sqlite, Sqlite);
+
+/// A file whose chain was written by a build before the head record: the migration takes
+/// the chain's last row as the head, and appends go on after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chain_written_before_the_head_record_goes_on_after_the_upgrade() {
+    let b = Sqlite::open().await;
+    let store = b.store();
+    for i in 0..2 {
+        register(
+            store.as_ref(),
+            &format!("acc_{i}"),
+            citizen(&format!("00109001236{i}"), &[]),
+        )
+        .await
+        .unwrap();
+    }
+    // Back to the schema before the head record, rows and all.
+    for sql in [
+        "DROP TRIGGER audit_log_moves_head",
+        "DROP TABLE audit_head",
+        "ALTER TABLE sim_sessions DROP COLUMN requester",
+        "DELETE FROM _sqlx_migrations WHERE version >= 6",
+    ] {
+        b.raw(sql).await.unwrap();
+    }
+    assert_eq!(b.audit_rows().await.len(), 2);
+    store.migrate().await.unwrap();
+    register(store.as_ref(), "acc_2", citizen("001090012362", &[]))
+        .await
+        .unwrap();
+    let head = verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+        .await
+        .unwrap();
+    assert_eq!(head.seq, 3);
+    assert_eq!(head.hash, b.audit_rows().await[2].6);
+}

@@ -80,7 +80,10 @@ pub async fn verify_audit_chain(
     anchor: Option<&AuditHead>,
     page: usize,
 ) -> Result<AuditHead, StoreError> {
-    let recorded = store.audit_head().await?;
+    let recorded = store
+        .audit_head()
+        .await?
+        .ok_or(StoreError::AuditHeadMissing)?;
     let mut chain = ChainCheck::default();
     let mut held = [recorded.seq == 0, anchor.is_none()];
     loop {

@@ -82,6 +82,9 @@ pub enum StoreError {
         /// The first row whose hash or link is wrong, or the first one missing.
         seq: i64,
     },
+    /// The record of the chain's head is gone: removed behind the database's rules.
+    #[error("the audit chain's head record is missing")]
+    AuditHeadMissing,
     /// The chain does not pass through a head the operator recorded earlier: rows were
     /// cut from its end, or it was rewritten, head record and all.
     #[error("the audit chain does not pass through the recorded row {seq}")]
@@ -192,8 +195,9 @@ pub trait AccountStore: Send + Sync {
         account_id: &str,
         identifiers: &[Identifier],
     ) -> Result<(), StoreError>;
-    /// The chain's head as the database records it, moved by every append.
-    async fn audit_head(&self) -> Result<AuditHead, StoreError>;
+    /// The chain's head as the database records it, moved by every append; `None` when
+    /// the record is gone.
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
     /// At most `limit` audit rows after row `after_seq`, at or after `since` (any time
     /// without it), in chain order, as stored: a page of the chain.
     async fn audit_rows(
@@ -297,6 +301,10 @@ pub trait Store: ChallengeStore + AccountStore + SimStore + OidcStore {
     /// owns, migrates; PostgreSQL, shared by many instances, only checks and leaves the
     /// change to `kyso-gateway migrate`, run once.
     async fn ensure_schema(&self) -> Result<(), StoreError>;
+    /// Checks, without changing anything, that the schema is current
+    /// ([`StoreError::SchemaOutdated`] otherwise): for commands that read a database a
+    /// gateway may be serving from (`audit verify`, `audit export`).
+    async fn schema_current(&self) -> Result<(), StoreError>;
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Deletes expired challenges, tickets and sessions, and SIM sessions complete for

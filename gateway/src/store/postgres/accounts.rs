@@ -282,17 +282,16 @@ impl AccountStore for PostgresStore {
         Ok(())
     }
 
-    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         let head = self
             .read_one(|| self.sql("SELECT seq, hash FROM audit_head WHERE id = 0"))
-            .await?
-            .ok_or(StoreError::Corrupt {
-                what: "audit head",
-                detail: "the row is missing".into(),
-            })?;
-        Ok(AuditHead {
-            seq: head.try_get(0)?,
-            hash: head.try_get(1)?,
+            .await?;
+        Ok(match head {
+            Some(row) => Some(AuditHead {
+                seq: row.try_get(0)?,
+                hash: row.try_get(1)?,
+            }),
+            None => None,
         })
     }
 

@@ -258,6 +258,10 @@ impl Store for PostgresStore {
     }
 
     async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.schema_current().await
+    }
+
+    async fn schema_current(&self) -> Result<(), StoreError> {
         let want = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
         let applied = self
             .read_one(|| self.sql("SELECT max(version) FROM _sqlx_migrations WHERE success"))

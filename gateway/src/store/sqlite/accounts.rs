@@ -96,24 +96,20 @@ fn insert_session(
     append_audit(conn, audit)
 }
 
-/// Appends `entry` after the chain's head (`audit_head`), linking it by hash, and moves
-/// the head to it. The group's `BEGIN IMMEDIATE` transaction on the one writer connection
-/// makes the read of the head, the insert and the move one step.
+/// Appends `entry` after the chain's head (`audit_head`), linking it by hash; the
+/// database's trigger moves the head to it. The group's `BEGIN IMMEDIATE` transaction on
+/// the one writer connection makes the read of the head and the insert one step.
 fn append_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
     let (prev_seq, prev_hash) = conn
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 0")?
         .query_row([], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })?;
-    let row = ChainedAudit::after(prev_seq, prev_hash, entry);
-    let (seq, hash) = (row.seq, row.hash.clone());
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, event, account_id, details, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(row.values())?;
-    conn.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 0")?
-        .execute((seq, hash))?;
+    .execute(ChainedAudit::after(prev_seq, prev_hash, entry).values())?;
     Ok(())
 }
 
@@ -280,7 +276,7 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         self.readers
             .read(|conn| {
                 one(
@@ -295,11 +291,7 @@ impl AccountStore for SqliteStore {
                     },
                 )
             })
-            .await?
-            .ok_or(StoreError::Corrupt {
-                what: "audit head",
-                detail: "the row is missing".into(),
-            })
+            .await
     }
 
     async fn audit_rows(

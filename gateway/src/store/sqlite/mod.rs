@@ -79,6 +79,9 @@ impl SqliteStore {
     }
 }
 
+/// The SQLite schema's migrations, in this build.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -88,13 +91,40 @@ impl Store for SqliteStore {
             .max_connections(1)
             .connect_with(self.options.clone())
             .await?;
-        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        let migrated = MIGRATOR.run(&pool).await;
         pool.close().await;
         Ok(migrated?)
     }
 
     async fn ensure_schema(&self) -> Result<(), StoreError> {
         self.migrate().await
+    }
+
+    async fn schema_current(&self) -> Result<(), StoreError> {
+        let want = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let have = self
+            .readers
+            .read(|conn| {
+                let tracked: bool = conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                     WHERE type = 'table' AND name = '_sqlx_migrations')",
+                    [],
+                    |row| row.get(0),
+                )?;
+                if !tracked {
+                    return Ok(0);
+                }
+                Ok(conn.query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )?)
+            })
+            .await?;
+        if have < want {
+            return Err(StoreError::SchemaOutdated { have, want });
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
