@@ -443,12 +443,14 @@ async fn userinfo_answers_as_rfc_6750_says_and_not_to_a_portal_taken_out_of_the_
             .to_owned()
     };
     for none in [None, Some(format!("Basic {}", STANDARD.encode("a:b")))] {
-        let (status, headers, _) = ask(none.clone()).await;
+        let (status, headers, body) = ask(none.clone()).await;
         assert_eq!(
             (status.as_u16(), challenge(&headers)),
             (401, "Bearer".into()),
             "{none:?}"
         );
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(body.get("error").is_none(), "no error code: {body}");
     }
     let (status, headers, body) = ask(Some(format!("Bearer {}", "x".repeat(300)))).await;
     assert_eq!(status, 400, "{body}");

@@ -93,7 +93,11 @@ fn answer(outcome: Authorize) -> Response {
 fn oauth_error(e: &OAuthError) -> Response {
     let mut response = (
         StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-        axum::Json(serde_json::json!({"error": e.error, "error_description": e.description})),
+        axum::Json(if e.error.is_empty() {
+            serde_json::json!({ "error_description": e.description })
+        } else {
+            serde_json::json!({ "error": e.error, "error_description": e.description })
+        }),
     )
         .into_response();
     if let Some(challenge) = e.challenge {

@@ -83,7 +83,8 @@ pub struct ConsentScreen {
 pub struct OAuthError {
     /// HTTP status.
     pub status: u16,
-    /// `error`.
+    /// `error`; empty for none (RFC 6750 §3.1: a request that sent no credentials gets
+    /// no error code).
     pub error: &'static str,
     /// `error_description`.
     pub description: &'static str,
@@ -834,7 +835,7 @@ impl Provider {
             .and_then(|h| super::client::credentials(h, "Bearer"))
             .ok_or(OAuthError {
                 status: 401,
-                error: "invalid_token",
+                error: "",
                 description: "send the access token as a Bearer token",
                 challenge: Some("Bearer"),
             })?
