@@ -15,6 +15,7 @@
 
 pub mod oidc;
 
+use crate::domain::network::ProxyNet;
 use kyso_verify::policy::PolicyOptions;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -125,9 +126,9 @@ pub struct SimConfig {
     #[serde(default = "default_starts_per_number")]
     pub starts_per_number: u32,
     /// Sessions one number may be sent per window from everywhere together: what the
-    /// phone may receive (anti push-bombing).
-    #[serde(default = "default_starts_per_number_total")]
-    pub starts_per_number_total: u32,
+    /// phone may receive (anti push-bombing). Default: three networks' worth, at least 15.
+    #[serde(default)]
+    pub starts_per_number_total: Option<u32>,
     /// That window, seconds.
     #[serde(default = "default_per_number_window")]
     pub per_number_window_seconds: u32,
@@ -157,8 +158,10 @@ fn default_http_timeout() -> u32 {
 fn default_starts_per_number() -> u32 {
     5
 }
-fn default_starts_per_number_total() -> u32 {
-    15
+/// Three networks' worth of starts, at least 15: a setting of `starts_per_number` made
+/// before the total existed keeps working.
+fn default_starts_per_number_total(starts_per_number: u32) -> u32 {
+    starts_per_number.saturating_mul(3).max(15)
 }
 fn default_per_number_window() -> u32 {
     3600
@@ -180,9 +183,15 @@ impl SimConfig {
             hard_expiry: secs(self.hard_expiry_seconds),
             poll_wait: std::time::Duration::from_secs(self.poll_wait_seconds.into()),
             starts_per_number: self.starts_per_number,
-            starts_per_number_total: self.starts_per_number_total,
+            starts_per_number_total: self.starts_per_number_total(),
             per_number_window: secs(self.per_number_window_seconds),
         }
+    }
+
+    /// The total start limit, set or defaulted.
+    pub fn starts_per_number_total(&self) -> u32 {
+        self.starts_per_number_total
+            .unwrap_or_else(|| default_starts_per_number_total(self.starts_per_number))
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -234,7 +243,7 @@ impl SimConfig {
         {
             return bad("starts_per_number", "the start limits must be positive");
         }
-        if self.starts_per_number_total < self.starts_per_number {
+        if self.starts_per_number_total() < self.starts_per_number {
             return bad(
                 "starts_per_number_total",
                 "must be at least starts_per_number (one network's share)",
@@ -453,6 +462,10 @@ pub struct LimitsConfig {
     pub session_ttl_seconds: u32,
     /// Database connections.
     pub database_connections: u32,
+    /// Reverse proxies believed about their client's address (`X-Forwarded-For`), as
+    /// addresses or `ADDRESS/PREFIX` networks: the proxy in front of the gateway, so the
+    /// per-client limits count clients, not the proxy. Empty: the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for LimitsConfig {
@@ -472,6 +485,7 @@ impl Default for LimitsConfig {
             ticket_ttl_seconds: 600,
             session_ttl_seconds: 8 * 3600,
             database_connections: 8,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -818,7 +832,20 @@ impl Config {
                 "limits.rate_per_minute and limits.rate_burst must be positive",
             ));
         }
+        self.trusted_proxies()?;
         Ok(())
+    }
+
+    /// `limits.trusted_proxies`, read.
+    pub fn trusted_proxies(&self) -> Result<Vec<ProxyNet>, ConfigError> {
+        self.limits
+            .trusted_proxies
+            .iter()
+            .map(|net| {
+                net.parse()
+                    .map_err(|e| ConfigError::invalid("limits.trusted_proxies", e))
+            })
+            .collect()
     }
 
     /// The policy switches.
@@ -983,15 +1010,10 @@ mod tests {
             (
                 sim.http_timeout_seconds,
                 sim.starts_per_number,
-                sim.starts_per_number_total,
+                sim.starts_per_number_total(),
                 sim.per_number_window_seconds
             ),
-            (
-                default_http_timeout(),
-                default_starts_per_number(),
-                default_starts_per_number_total(),
-                default_per_number_window()
-            )
+            (default_http_timeout(), 5, 15, default_per_number_window())
         );
         assert_eq!(
             (sim.starts_per_ip_per_minute, sim.starts_per_ip_burst),
@@ -1006,6 +1028,11 @@ mod tests {
             "[sim]\nprovider_url = \"http://127.0.0.1:1\"\nap_id = \"a\"\nap_secret = \"s\"\n";
         let (_dir, path) = write(&format!("{MINIMAL}{sim}"));
         assert!(Config::load(&path, []).unwrap().sim.is_some());
+        // Without a total, three networks' worth: a per-number limit set before the total
+        // existed still loads.
+        let (_dir, path) = write(&format!("{MINIMAL}{sim}starts_per_number = 20\n"));
+        let loaded = Config::load(&path, []).unwrap().sim.unwrap();
+        assert_eq!(loaded.settings().starts_per_number_total, 60);
         for (bad, key) in [
             ("provider_url = \"ftp://x\"", "sim.provider_url"),
             ("answer_timeout_seconds = 400", "sim.answer_timeout_seconds"),
@@ -1190,6 +1217,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
+        let (_dir, path) = write(&format!(
+            "{MINIMAL}[limits]\ntrusted_proxies = [\"10.0.0.1/8\"]\n"
+        ));
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("limits.trusted_proxies"), "{e}");
         let (_dir, path) = write(&format!("{MINIMAL}[limits]\nbody_byte = 10\n"));
         assert!(
             Config::load(&path, [])

@@ -119,6 +119,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         max_concurrent_requests: limits.max_concurrent_requests,
         max_concurrent_polls: limits.max_concurrent_polls,
         queue_wait: Duration::from_millis(limits.queue_wait_ms),
+        trusted_proxies: config.trusted_proxies()?,
     };
     let page = Arc::new(PageSettings {
         agent_url: config.web.agent_url.clone(),

@@ -97,6 +97,7 @@ async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
             max_concurrent_requests: 1,
             max_concurrent_polls: 1,
             queue_wait: std::time::Duration::from_millis(50),
+            ..crate::common::generous_limits()
         },
     );
     // A request whose body never finishes holds the only slot.

@@ -107,3 +107,53 @@ async fn too_many_requests_from_one_address_are_rate_limited_until_the_bucket_re
     let (status, _) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Behind the proxy the deployment puts in front, every request comes from the proxy's
+/// address: clients are counted by what a trusted proxy says in `X-Forwarded-For`, and
+/// only a trusted proxy is believed.
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_counted_by_the_address_it_names() {
+    let w = world().await;
+    let app = w.app_with(
+        1,
+        1,
+        kyso_gateway::http::HttpLimits {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..crate::common::generous_limits()
+        },
+    );
+    let challenge =
+        |peer: [u8; 4], forwarded: &str| {
+            let mut request = axum::http::Request::post("/v1/challenges")
+                .header("content-type", "application/json")
+                .header("x-forwarded-for", forwarded)
+                .body(axum::body::Body::from(r#"{"purpose":"register"}"#))
+                .unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from((peer, 40000)),
+            ));
+            let app = app.clone();
+            async move {
+                tower::ServiceExt::oneshot(app, request)
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+    let proxy = [127, 0, 0, 1];
+    // Two clients through the proxy, one token each.
+    assert_eq!(challenge(proxy, "203.0.113.9").await, 201);
+    assert_eq!(challenge(proxy, "198.51.100.7").await, 201);
+    assert_eq!(
+        challenge(proxy, "203.0.113.9").await,
+        429,
+        "the same client again"
+    );
+    // What the client wrote itself, left of the proxy's entry, is not read.
+    assert_eq!(challenge(proxy, "192.0.2.1, 203.0.113.9").await, 429);
+    // A peer that is no trusted proxy is counted as itself, whatever it claims.
+    let stranger = [192, 0, 2, 50];
+    assert_eq!(challenge(stranger, "192.0.2.77").await, 201);
+    assert_eq!(challenge(stranger, "192.0.2.78").await, 429);
+}

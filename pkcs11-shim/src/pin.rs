@@ -111,9 +111,11 @@ impl Drop for Reaped {
     }
 }
 
-/// How long the PIN dialog waits for the person. Then it is closed and taken as a cancel:
-/// the agent signs one challenge at a time, so a dialog nobody answers must not hold
-/// every later sign-in.
+/// How long a pinentry dialog waits for the person. Then it is closed and taken as a
+/// cancel: the agent signs one challenge at a time, so a dialog nobody answers must not
+/// hold every later sign-in. The terminal prompt has no such deadline — a read of the
+/// terminal cannot be taken back, and a second one would race it for the typed PIN — so
+/// it waits for whoever started the agent at that terminal.
 pub const PIN_DIALOG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs a pinentry: `SETTIMEOUT`, `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in

@@ -1,7 +1,8 @@
-//! Where a client is, as limits count it: one subscriber's address, and the network it
-//! shares with its neighbours.
+//! Where a client is, as limits count it: one subscriber's address, the network it
+//! shares with its neighbours, and the networks of proxies trusted to name their client.
 
 use std::net::IpAddr;
+use std::str::FromStr;
 
 /// The key a client is counted under: its IPv4 address, or its IPv6 /64 (the block one
 /// subscriber usually holds, so rotating addresses inside it earns nothing).
@@ -42,6 +43,59 @@ pub fn network_of(ip: IpAddr) -> String {
     }
 }
 
+/// A network of proxies trusted to name their client: `10.0.0.0/8`, `127.0.0.1`
+/// (one address), `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl FromStr for ProxyNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or ADDRESS/PREFIX"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("{s:?}: the prefix is 0 to {bits}"))?,
+        };
+        if masked(network, prefix) != network {
+            return Err(format!("{s:?}: bits are set past the prefix"));
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl ProxyNet {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.network.is_ipv4() && masked(ip, self.prefix) == self.network
+    }
+}
+
+fn masked(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +117,23 @@ mod tests {
         assert_eq!(network_of([203, 0, 113, 77].into()), "203.0.113.0/24");
         assert_eq!(network_of(mapped), "203.0.113.0/24");
         assert_eq!(network_of(v6), "2001:db8:66::/48");
+    }
+
+    #[test]
+    fn networks_are_read_and_matched_by_prefix() {
+        let lan: ProxyNet = "10.0.0.0/8".parse().unwrap();
+        assert!(lan.contains([10, 1, 2, 3].into()));
+        assert!(!lan.contains([11, 0, 0, 1].into()));
+        assert!(lan.contains("::ffff:10.9.9.9".parse().unwrap()), "mapped");
+        let one: ProxyNet = "127.0.0.1".parse().unwrap();
+        assert!(one.contains([127, 0, 0, 1].into()) && !one.contains([127, 0, 0, 2].into()));
+        let v6: ProxyNet = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains([10, 0, 0, 1].into()));
+        let all: ProxyNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains([203, 0, 113, 9].into()));
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "proxy", "::/129", "10.0.0.0/x"] {
+            assert!(bad.parse::<ProxyNet>().is_err(), "{bad}");
+        }
     }
 }

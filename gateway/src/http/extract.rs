@@ -3,6 +3,7 @@
 //! `MALFORMED_REQUEST`), and the client's address.
 
 use super::ApiError;
+use super::client_addr::ClientAddr;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -12,8 +13,8 @@ use kyso_verify::error::ErrorCode;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// The client: the TCP peer's address. Behind a reverse proxy that is the proxy's;
-/// trusting a forwarded header is a deployment decision this build does not make.
+/// The client's address: the TCP peer's, or the one a trusted proxy named
+/// ([`super::client_addr`]).
 pub struct Peer(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
@@ -24,9 +25,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
+/// The client's address as the layer around every answer found it; else the TCP peer's.
+pub fn peer_of(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ClientAddr>()
+        .map_or_else(|| socket_peer(extensions), |c| c.0)
+}
+
 /// The TCP peer's address; `0.0.0.0` for a request that came over no socket (the
 /// router called in process).
-pub fn peer_of(extensions: &Extensions) -> IpAddr {
+pub fn socket_peer(extensions: &Extensions) -> IpAddr {
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())

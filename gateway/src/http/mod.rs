@@ -10,6 +10,7 @@
 
 pub mod api;
 mod around;
+pub mod client_addr;
 mod extract;
 pub mod messages;
 mod observe;
@@ -69,6 +70,8 @@ pub struct HttpLimits {
     pub max_concurrent_polls: usize,
     /// How long a request waits for its turn before `503 OVERLOADED`.
     pub queue_wait: std::time::Duration,
+    /// Proxies believed about their client's address ([`client_addr`]).
+    pub trusted_proxies: Vec<crate::domain::network::ProxyNet>,
 }
 
 /// How the gateway's refusals at the edge look: its problem documents.
@@ -150,6 +153,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
     let around = Arc::new(around::Around {
         refuse: refuse(),
         headers: page::SecurityHeaders::new(&state.page.agent_url, &state.page.origin),
+        trusted_proxies: limits.trusted_proxies.clone(),
     });
     Router::new()
         .merge(api)

@@ -1,10 +1,9 @@
 //! Per-client-IP token buckets for the endpoints that start or finish a proof, so one
 //! client cannot flood challenges or grind through registrations.
 //!
-//! The client is the TCP peer; IPv6 clients are counted per /64, the block one subscriber
-//! usually holds, so rotating addresses inside it does not earn more requests. Behind a
-//! reverse proxy every client would share the proxy's address; trusting a forwarded
-//! header is a deployment decision this build does not make for the operator.
+//! The client is the TCP peer, or the client a trusted proxy names
+//! ([`super::client_addr`]); IPv6 clients are counted per /64, the block one subscriber
+//! usually holds, so rotating addresses inside it does not earn more requests.
 //!
 //! The number of buckets is capped, so memory stays bounded under address rotation. When
 //! the table is full of recently active clients, a client never seen before is counted

@@ -210,12 +210,13 @@ impl World {
 }
 
 /// Limits no test reaches by accident.
-fn generous_limits() -> HttpLimits {
+pub fn generous_limits() -> HttpLimits {
     HttpLimits {
         body_bytes: 65536,
         max_concurrent_requests: 16,
         max_concurrent_polls: 16,
         queue_wait: std::time::Duration::from_secs(5),
+        trusted_proxies: Vec::new(),
     }
 }
 
