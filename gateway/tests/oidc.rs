@@ -1052,6 +1052,53 @@ impl Op {
     }
 }
 
+/// A silent request that names whom it expects (the ID token the portal holds) is
+/// answered for that person only: another person signed in in this browser gets
+/// `login_required`, not a code (OpenID Connect Core §3.1.2.2).
+#[tokio::test]
+async fn a_silent_request_is_answered_only_for_the_person_its_hint_names() {
+    let op = op().await;
+    let (first, first_token) = op.signed_in_to_a(true).await;
+    // Another person signs in to portal A in another browser.
+    let other = op.cookie(&op.login("citizen-ec", true).await).await;
+    let back = op.consent(&portal_a(&[]), &other, "allow").await;
+    let (_, _, tokens) = op.exchange_a(&query_of(&back)["code"], SECRET_A).await;
+    let other_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let op = &op;
+    let silent = |cookie: String, hint: String| async move {
+        let (status, headers, _) = op
+            .get(
+                &portal_a(&[("prompt", "none"), ("id_token_hint", &hint)]),
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(status, 303);
+        query_of(&location(&headers))
+    };
+    assert!(
+        silent(first.clone(), first_token.clone())
+            .await
+            .contains_key("code")
+    );
+    assert!(
+        silent(other.clone(), other_token.clone())
+            .await
+            .contains_key("code")
+    );
+    for (cookie, hint) in [
+        (first.clone(), other_token.clone()),
+        (other.clone(), first_token.clone()),
+        (first.clone(), "not-a-token".to_owned()),
+    ] {
+        let answer = silent(cookie, hint).await;
+        assert_eq!(
+            answer.get("error").map(String::as_str),
+            Some("login_required"),
+            "{answer:?}"
+        );
+    }
+}
+
 fn logout_path(pairs: &[(&str, &str)]) -> String {
     authorize_path(pairs).replace("/oidc/authorize?", "/oidc/logout?")
 }

@@ -380,20 +380,26 @@ impl Provider {
         };
         let now = self.now();
         let satisfies = |l: &SessionLogin| self.fresh_enough(&params, &req, l, now);
+        let login_required = || {
+            self.back_to(
+                &req.redirect_uri,
+                &[
+                    ("error", Some("login_required")),
+                    ("error_description", Some("the person must log in")),
+                    ("state", req.state.as_deref()),
+                ],
+            )
+        };
         let login = match login {
             Some(l) if satisfies(&l) => l,
-            _ if req.prompt.none => {
-                return self.back_to(
-                    &req.redirect_uri,
-                    &[
-                        ("error", Some("login_required")),
-                        ("error_description", Some("the person must log in")),
-                        ("state", req.state.as_deref()),
-                    ],
-                );
-            }
+            _ if req.prompt.none => return login_required(),
             _ => return Authorize::Login(self.login_path(query, &req, now)),
         };
+        // OpenID Connect Core §3.1.2.2: a silent request that names whom it expects (an
+        // ID token this portal was given) is answered for that person only.
+        if req.prompt.none && !self.hint_names(&params, &req.client_id, &login.account.id) {
+            return login_required();
+        }
         let Ok(consents) = self.gateway.store().consents(&login.account.id).await else {
             return UNAVAILABLE;
         };
@@ -878,6 +884,18 @@ impl Provider {
         let login = self.browser_login(Some(session_token)).await.ok()??;
         let left = login.auth_time + self.gateway.settings().session_ttl - self.now();
         (left > Duration::ZERO).then_some(left)
+    }
+
+    /// Whether the request's `id_token_hint`, if any, is one of the provider's ID tokens
+    /// for `client_id` about the account `account_id`.
+    fn hint_names(&self, params: &Params, client_id: &str, account_id: &str) -> bool {
+        let Some(hint) = params.get("id_token_hint") else {
+            return true;
+        };
+        self.own_id_token(hint).is_some_and(|claims| {
+            claims["aud"] == client_id
+                && claims["sub"].as_str() == Some(self.subject_for(client_id, account_id).as_str())
+        })
     }
 
     /// Verifies one of the provider's own ID tokens (an `id_token_hint`), expired or
