@@ -1222,6 +1222,25 @@ async fn a_logout_forms_token_is_no_consent() {
     );
 }
 
+/// An ID token issued before the current session began (one leaked with an old logout
+/// URL, say) does not end that session silently: the person is asked.
+#[tokio::test]
+async fn a_hint_from_an_earlier_session_asks_before_logging_out() {
+    let op = op().await;
+    let (_, earlier) = op.signed_in_to_a(true).await;
+    op.w.clock.advance(time::Duration::minutes(5));
+    let cookie = op.cookie(&op.login("citizen-cccd", false).await).await;
+    let (status, _, html) = op
+        .get(&logout_path(&[("id_token_hint", &earlier)]), Some(&cookie))
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
+    assert!(
+        op.silent_at_a(&cookie).await.contains_key("code"),
+        "still signed in"
+    );
+}
+
 #[tokio::test]
 async fn logout_without_a_hint_for_this_person_asks_first() {
     let op = op().await;

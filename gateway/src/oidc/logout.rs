@@ -96,13 +96,19 @@ impl Provider {
             Ok(None) => return Logout::Done(back),
             Err(()) => return Logout::Page("the service is unavailable; try again in a moment"),
         };
-        let hint_is_this_person = hint.as_ref().is_some_and(|h| {
+        // A hint ends the session without asking only if it names this person and was
+        // issued during this very session: an older ID token, leaked with some logout URL,
+        // cannot end a later session silently.
+        let hint_is_this_session = hint.as_ref().is_some_and(|h| {
             let aud = h["aud"].as_str().unwrap_or_default();
             h["sub"].as_str() == Some(self.subject_for(aud, &login.account.id).as_str())
+                && h["iat"]
+                    .as_i64()
+                    .is_some_and(|iat| iat >= login.auth_time.unix_timestamp())
         });
         let confirmed =
             confirmed.is_some_and(|csrf| self.csrf_matches(Form::Logout, token, query, csrf));
-        if !hint_is_this_person && !confirmed {
+        if !hint_is_this_session && !confirmed {
             return Logout::Confirm {
                 request: query.to_owned(),
                 csrf: self.csrf(Form::Logout, token, query),
