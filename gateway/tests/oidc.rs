@@ -284,6 +284,21 @@ impl Op {
         raw(&self.app, request.body(Body::from(body.finish())).unwrap()).await
     }
 
+    /// Posts an "allow" to the consent form with these fields, from kyso's origin.
+    async fn allow(
+        &self,
+        request: &str,
+        csrf: &str,
+        cookie: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        self.post_form(
+            "/oidc/consent",
+            &[("request", request), ("csrf", csrf), ("decision", "allow")],
+            &[(header::COOKIE, cookie), (header::ORIGIN, ORIGIN)],
+        )
+        .await
+    }
+
     /// Answers the consent screen at `path`; the redirect it gives.
     async fn consent(&self, path: &str, cookie: &str, decision: &str) -> String {
         let (status, headers, html) = self.get(path, Some(cookie)).await;
@@ -1204,17 +1219,7 @@ async fn a_logout_forms_token_is_no_consent() {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
     let (request, csrf) = (form_field(&html, "request"), form_field(&html, "csrf"));
-    let (status, headers, body) = op
-        .post_form(
-            "/oidc/consent",
-            &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("decision", "allow"),
-            ],
-            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
-        )
-        .await;
+    let (status, headers, body) = op.allow(&request, &csrf, &cookie).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         !headers.contains_key(header::LOCATION),
@@ -1468,17 +1473,7 @@ async fn a_consent_form_is_bound_to_its_request_and_posts_need_a_fresh_enough_lo
     let (_, _, html) = op.get(&young, Some(&cookie)).await;
     let (request, csrf) = (form_field(&html, "request"), form_field(&html, "csrf"));
     op.w.clock.advance(time::Duration::seconds(61));
-    let (status, headers, _) = op
-        .post_form(
-            "/oidc/consent",
-            &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("decision", "allow"),
-            ],
-            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
-        )
-        .await;
+    let (status, headers, _) = op.allow(&request, &csrf, &cookie).await;
     assert_eq!(status, 400);
     assert!(!headers.contains_key(header::LOCATION));
 }

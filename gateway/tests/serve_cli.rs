@@ -202,29 +202,38 @@ fn the_configured_request_threads_are_the_ones_that_run() {
     assert_eq!(one, "1");
 }
 
-/// `audit verify` and `audit export` read an existing database and never create one: a
-/// mistyped path is an error, not an empty chain called intact. `verify` names the first
-/// broken row and exits 1.
-#[test]
-fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
-    let pki = crate::common::Pki::generate();
-    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kyso.db");
-    let config = dir.path().join("kyso.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    let gateway = |args: &[&str]| {
+/// A configuration naming an SQLite file in a fresh directory (the file not created), and
+/// a way to run `kyso-gateway` commands with it: exit code, stdout, stderr.
+struct AuditCli {
+    dir: tempfile::TempDir,
+    _pki: crate::common::Pki,
+}
+
+impl AuditCli {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::common::Pki::generate();
+        let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+        std::fs::write(
+            dir.path().join("kyso.toml"),
+            format!(
+                "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
+                dir.path().join("kyso.db").display()
+            ),
+        )
+        .unwrap();
+        Self { dir, _pki: pki }
+    }
+
+    fn db(&self) -> std::path::PathBuf {
+        self.dir.path().join("kyso.db")
+    }
+
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
             .args(args)
             .arg("--config")
-            .arg(&config)
+            .arg(self.dir.path().join("kyso.toml"))
             .output()
             .unwrap();
         (
@@ -232,7 +241,17 @@ fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
-    };
+    }
+}
+
+/// `audit verify` and `audit export` read an existing database and never create one: a
+/// mistyped path is an error, not an empty chain called intact. `verify` names the first
+/// broken row and exits 1.
+#[test]
+fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
+    let cli = AuditCli::new();
+    let db = cli.db();
+    let gateway = |args: &[&str]| cli.run(args);
     for command in [["audit", "verify"], ["audit", "export"]] {
         let (code, _, err) = gateway(&command);
         assert_eq!(code, Some(2), "{command:?}: {err}");
@@ -284,32 +303,9 @@ fn the_audit_commands_never_create_a_database_and_verify_names_a_broken_row() {
 /// record back passes every check inside the database, but not the kept head.
 #[test]
 fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kyso.db");
-    let config = dir.path().join("kyso.toml");
-    let pki = crate::common::Pki::generate();
-    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
-    std::fs::write(
-        &config,
-        format!(
-            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    let gateway = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = AuditCli::new();
+    let db = cli.db();
+    let gateway = |args: &[&str]| cli.run(args);
     assert_eq!(gateway(&["migrate"]).0, Some(0));
     // Two rows appended as a gateway of the build before the head record appended them:
     // linked, with nothing said of the head, which the database moves itself.
@@ -381,28 +377,10 @@ fn audit_verify_prints_the_head_and_a_kept_head_shows_rows_cut_from_the_end() {
 /// as it was.
 #[test]
 fn the_audit_commands_never_migrate_a_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kyso.db");
-    let config = dir.path().join("kyso.toml");
-    let pki = crate::common::Pki::generate();
-    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
-    std::fs::write(
-        &config,
-        format!(
-            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://{}\"\n[trust]\nanchors = [{root}]\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    let gateway = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap()
-    };
-    assert!(gateway(&["migrate"]).status.success());
+    let cli = AuditCli::new();
+    let db = cli.db();
+    let gateway = |args: &[&str]| cli.run(args);
+    assert_eq!(gateway(&["migrate"]).0, Some(0));
     let sqlite = rusqlite::Connection::open(&db).unwrap();
     let applied = || -> i64 {
         sqlite
@@ -417,9 +395,8 @@ fn the_audit_commands_never_migrate_a_database() {
         .unwrap();
     let before = applied();
     for command in [["audit", "verify"], ["audit", "export"]] {
-        let out = gateway(&command);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        let (code, _, err) = gateway(&command);
+        assert_eq!(code, Some(2), "{command:?}: {err}");
         assert!(err.contains("migrate"), "{command:?}: {err}");
         assert_eq!(applied(), before, "{command:?} changed the schema");
     }

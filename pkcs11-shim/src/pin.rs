@@ -197,6 +197,33 @@ fn pinentry_within(
 mod tests {
     use super::*;
 
+    /// A pinentry script in a fresh directory `kyso-NAME-PID` whose `GETPIN` branch is
+    /// `on_getpin`, and which writes its pid to `pid` first; the directory and the script.
+    fn pinentry_script(name: &str, on_getpin: &str) -> (std::path::PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kyso-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("pinentry");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho $$ > {}\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) {on_getpin};; BYE) echo OK; exit 0;; *) echo OK;; esac; done\n",
+                dir.join("pid").display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&script, perms).unwrap();
+        (dir, script)
+    }
+
+    /// Whether the process whose pid the script at `dir` wrote is gone (neither running
+    /// nor a zombie: waited for).
+    fn gone(dir: &std::path::Path) -> bool {
+        let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
     #[test]
     fn a_fixed_pin_never_prints() {
         let shown = format!("{:?}", PinSource::Fixed("20250517".into()));
@@ -229,17 +256,7 @@ mod tests {
 
     #[test]
     fn a_pinentry_program_is_spoken_to_in_assuan() {
-        let dir = std::env::temp_dir().join(format!("kyso-pinentry-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("pinentry");
-        std::fs::write(
-            &script,
-            "#!/bin/sh\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) echo 'D 12%2534'; echo OK;; BYE) echo OK; exit 0;; *) echo OK;; esac; done\n",
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&script, perms).unwrap();
+        let (dir, script) = pinentry_script("pinentry", "echo 'D 12%2534'; echo OK");
         assert_eq!(
             PinSource::Pinentry(script).ask("t", "https://o").unwrap(),
             "12%34"
@@ -249,31 +266,15 @@ mod tests {
 
     #[test]
     fn a_cancelled_pinentry_is_reaped() {
-        let dir = std::env::temp_dir().join(format!("kyso-pinentry-cancel-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("pinentry");
-        let pid_file = dir.join("pid");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho $$ > {}\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) echo 'ERR 83886179 Operation cancelled'; sleep 30;; *) echo OK;; esac; done\n",
-                pid_file.display()
-            ),
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&script, perms).unwrap();
+        let (dir, script) = pinentry_script(
+            "pinentry-cancel",
+            "echo 'ERR 83886179 Operation cancelled'; sleep 30",
+        );
         assert!(matches!(
             PinSource::Pinentry(script).ask("t", "https://o"),
             Err(ShimError::UserCancelled)
         ));
-        let pid = std::fs::read_to_string(&pid_file).unwrap();
-        // Neither running nor a zombie: waited for.
-        assert!(
-            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
-            "pinentry {pid} is still there"
-        );
+        assert!(gone(&dir), "the pinentry is still there");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -281,28 +282,10 @@ mod tests {
     /// program is stopped and reaped.
     #[test]
     fn an_unanswered_pinentry_is_closed_at_the_deadline() {
-        let dir = std::env::temp_dir().join(format!("kyso-pinentry-idle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("pinentry");
-        let pid_file = dir.join("pid");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\necho $$ > {}\necho 'OK ready'\nwhile read -r cmd rest; do case \"$cmd\" in GETPIN) exec sleep 60;; *) echo OK;; esac; done\n",
-                pid_file.display()
-            ),
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&script).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&script, perms).unwrap();
+        let (dir, script) = pinentry_script("pinentry-idle", "exec sleep 60");
         let asked = pinentry_within(&script, "t", "https://o", Duration::from_secs(1));
         assert!(matches!(asked, Err(ShimError::UserCancelled)), "{asked:?}");
-        let pid = std::fs::read_to_string(&pid_file).unwrap();
-        assert!(
-            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
-            "pinentry {pid} is still there"
-        );
+        assert!(gone(&dir), "the pinentry is still there");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
