@@ -138,8 +138,9 @@ mod tests {
         // SQLite writes the log over from its start rather than shortening the file, so
         // the file's length is the longest the log has been. Without the writer finishing
         // checkpoints, it held a frame (a 4 KiB page) for each write at least (9,176 pages
-        // when measured); with it, 200–470 pages alone and up to 1,313 beside other tests
-        // on two busy cores (the checkpointer thread, which asks, runs late).
+        // when measured); with it, 200–470 pages alone, and up to 2,334 beside other tests
+        // on two busy cores (the checkpointer thread, which asks, runs late) — so nextest
+        // runs this test alone (`.config/nextest.toml`).
         let wal = std::fs::metadata(dir.path().join("w.db-wal"))
             .unwrap()
             .len();
