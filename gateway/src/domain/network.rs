@@ -54,6 +54,10 @@ pub struct ProxyNet {
 impl FromStr for ProxyNet {
     type Err = String;
 
+    /// An address or `ADDRESS/PREFIX`. An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`)
+    /// is read as the IPv4 one it maps, as peers are compared. Networks wider than an
+    /// IPv4 /8 or an IPv6 /32 are refused: every client inside a trusted network can
+    /// name any address it likes, so only the proxies belong in the list.
     fn from_str(s: &str) -> Result<Self, String> {
         let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
         let network: IpAddr = addr
@@ -70,6 +74,23 @@ impl FromStr for ProxyNet {
         };
         if masked(network, prefix) != network {
             return Err(format!("{s:?}: bits are set past the prefix"));
+        }
+        let (network, prefix) = match network {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+                if prefix < 96 {
+                    return Err(format!(
+                        "{s:?}: an IPv4-mapped network needs a prefix of 96 or more"
+                    ));
+                }
+                (network.to_canonical(), prefix - 96)
+            }
+            _ => (network, prefix),
+        };
+        let widest = if network.is_ipv4() { 8 } else { 32 };
+        if prefix < widest {
+            return Err(format!(
+                "{s:?}: wider than a /{widest}; list the proxies, not the clients behind them"
+            ));
         }
         Ok(Self { network, prefix })
     }
@@ -127,12 +148,28 @@ mod tests {
         assert!(lan.contains("::ffff:10.9.9.9".parse().unwrap()), "mapped");
         let one: ProxyNet = "127.0.0.1".parse().unwrap();
         assert!(one.contains([127, 0, 0, 1].into()) && !one.contains([127, 0, 0, 2].into()));
-        let v6: ProxyNet = "fd00::/8".parse().unwrap();
-        assert!(v6.contains("fd12::1".parse().unwrap()));
+        let v6: ProxyNet = "fd12:3456::/32".parse().unwrap();
+        assert!(v6.contains("fd12:3456::1".parse().unwrap()));
+        assert!(!v6.contains("fd12:3457::1".parse().unwrap()));
         assert!(!v6.contains([10, 0, 0, 1].into()));
-        let all: ProxyNet = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains([203, 0, 113, 9].into()));
-        for bad in ["10.0.0.1/8", "10.0.0.0/33", "proxy", "::/129", "10.0.0.0/x"] {
+        // As a dual-stack socket shows an IPv4 peer.
+        let mapped: ProxyNet = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(mapped.contains([127, 0, 0, 1].into()));
+        assert!(mapped.contains("::ffff:127.0.0.1".parse().unwrap()));
+        let mapped_lan: ProxyNet = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped_lan.contains([10, 9, 9, 9].into()));
+        for bad in [
+            "10.0.0.1/8",
+            "10.0.0.0/33",
+            "proxy",
+            "::/129",
+            "10.0.0.0/x",
+            "0.0.0.0/0",
+            "10.0.0.0/7",
+            "::/0",
+            "2001::/16",
+            "::ffff:0.0.0.0/95",
+        ] {
             assert!(bad.parse::<ProxyNet>().is_err(), "{bad}");
         }
     }

@@ -26,30 +26,35 @@ pub fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[ProxyNet]) -> IpA
     if !is_trusted(peer) {
         return peer;
     }
-    // Every X-Forwarded-For line, in order, as one list; read from the right.
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
+    // Every X-Forwarded-For line, in order, is one list; it is read from the right, and
+    // only as far as the first entry that is not a trusted proxy.
     let mut client = peer;
-    for entry in entries.iter().rev() {
-        let Some(ip) = forwarded_addr(entry.trim()) else {
-            break;
+    for line in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(line) = line.to_str() else {
+            return client;
         };
-        client = ip;
-        if !is_trusted(ip) {
-            break;
+        for entry in line.rsplit(',') {
+            let Some(ip) = forwarded_addr(entry.trim()) else {
+                return client;
+            };
+            client = ip;
+            if !is_trusted(ip) {
+                return client;
+            }
         }
     }
     client
 }
 
 /// One `X-Forwarded-For` entry: an address, perhaps with a port (`203.0.113.9:4711`,
-/// `[2001:db8::1]:4711`).
+/// `[2001:db8::1]:4711`), brackets or an IPv6 zone (`fe80::1%eth0`).
 fn forwarded_addr(entry: &str) -> Option<IpAddr> {
-    entry
+    let bare = entry
+        .strip_prefix('[')
+        .and_then(|e| e.strip_suffix(']'))
+        .unwrap_or(entry);
+    let unzoned = bare.split_once('%').map_or(bare, |(addr, _)| addr);
+    unzoned
         .parse::<IpAddr>()
         .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
         .ok()
@@ -94,10 +99,17 @@ mod tests {
         assert_eq!(client_of(proxy, &h, &trusted), proxy);
         let h = forwarded(&["junk, 203.0.113.9, 10.0.0.7"]);
         assert_eq!(client_of(proxy, &h, &trusted), client);
-        let h = forwarded(&["[2001:db8::1]:443"]);
-        assert_eq!(
-            client_of(proxy, &h, &trusted),
-            "2001:db8::1".parse::<IpAddr>().unwrap()
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for written in ["[2001:db8::1]:443", "[2001:db8::1]", "2001:db8::1%eth0"] {
+            let h = forwarded(&[written]);
+            assert_eq!(client_of(proxy, &h, &trusted), v6, "{written}");
+        }
+        // A line that is not text is an entry that cannot be read: the walk stops there.
+        let mut h = forwarded(&["198.51.100.66"]);
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"203.0.113.9, 10.0.0.7 \xff").unwrap(),
         );
+        assert_eq!(client_of(proxy, &h, &trusted), proxy);
     }
 }

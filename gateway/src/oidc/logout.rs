@@ -17,6 +17,9 @@ use kyso_verify::error::{ErrorCode, Rejection};
 use serde_json::json;
 use std::time::Duration;
 
+/// Seconds an ID token's `iat` may precede its session's proof and still count as
+/// issued during that session (the clocks of instances differ a little).
+const HINT_CLOCK_LEEWAY: i64 = 60;
 /// The back-channel logout event (Back-Channel Logout 1.0 §2.4).
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -98,13 +101,14 @@ impl Provider {
         };
         // A hint ends the session without asking only if it names this person and was
         // issued during this very session: an older ID token, leaked with some logout URL,
-        // cannot end a later session silently.
+        // cannot end a later session silently. A minute of leeway for the clocks of
+        // several instances.
         let hint_is_this_session = hint.as_ref().is_some_and(|h| {
             let aud = h["aud"].as_str().unwrap_or_default();
             h["sub"].as_str() == Some(self.subject_for(aud, &login.account.id).as_str())
                 && h["iat"]
                     .as_i64()
-                    .is_some_and(|iat| iat >= login.auth_time.unix_timestamp())
+                    .is_some_and(|iat| iat + HINT_CLOCK_LEEWAY >= login.auth_time.unix_timestamp())
         });
         let confirmed =
             confirmed.is_some_and(|csrf| self.csrf_matches(Form::Logout, token, query, csrf));
