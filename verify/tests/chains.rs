@@ -5,11 +5,15 @@
 //! rustls-webpki leaves to its caller, one certificate defect at a time.
 
 use kyso_verify::error::ErrorCode;
-use kyso_verify::policy::{CertificatePolicy, NoRevocationCheck, PolicyOptions, TrustStore};
+use kyso_verify::policy::{
+    CertificatePolicy, NoRevocationCheck, PathRules, PathUsage, PolicyOptions, TrustStore,
+    ValidatedPath,
+};
+use kyso_verify::revocation::crl::{self, CrlVerdict};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    NameConstraints, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod,
+    KeyPair, KeyUsagePurpose, NameConstraints, RevokedCertParams, SanType,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -516,4 +520,108 @@ async fn every_identity_purpose_is_accepted_and_others_are_not() {
         let e = policy(trust()).verify(&l, &[], now()).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::CertWrongPurpose, "{what}");
     }
+}
+
+/// A certificate with `subject`'s name and key, certified by `issuer`: a cross-certificate
+/// (or a second certificate of one sub-CA under another root), valid now.
+fn cross(subject: &Ca, issuer: &Ca, serial: u64) -> Vec<u8> {
+    let mut params = subject.params.clone();
+    params.not_before = now() - Duration::days(30);
+    params.not_after = now() + Duration::days(3650);
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(serial.into());
+    params
+        .signed_by(&subject.key, &issuer.issuer())
+        .unwrap()
+        .der()
+        .to_vec()
+}
+
+fn build(trust: TrustStore, leaf: &[u8], travelled: &[Vec<u8>]) -> ValidatedPath {
+    let rules = PathRules {
+        allow_sha1: false,
+        max_intermediates: 4,
+    };
+    ValidatedPath::build(
+        Arc::new(trust),
+        rules,
+        PathUsage::Any,
+        leaf,
+        travelled,
+        now(),
+    )
+    .unwrap()
+}
+
+/// Revocation is asked about every certificate that travelled with the token, wherever
+/// webpki puts it: here above a configured intermediate whose own root has expired, so
+/// the path runs through a cross-certificate the token brought.
+#[test]
+fn a_travelled_certificate_above_a_configured_intermediate_is_asked_about() {
+    let old_root = root("Old Root", |p| {
+        p.not_before = now() - Duration::days(3650);
+        p.not_after = now() - Duration::days(1);
+    });
+    let new_root = root("New Root", |_| {});
+    let provider = intermediate("Provider CA", &old_root, |_| {});
+    let bridge = cross(&old_root, &new_root, 7);
+    let leaf = leaf(&provider, |_| {});
+    let trust = TrustStore::new(
+        &[old_root.der.clone(), new_root.der.clone()],
+        std::slice::from_ref(&provider.der),
+    )
+    .unwrap();
+    let path = build(trust, &leaf, std::slice::from_ref(&bridge));
+    let asked: Vec<(&[u8], &[u8])> = path
+        .links()
+        .iter()
+        .map(|l| (l.cert.as_slice(), l.issuer.as_slice()))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            (leaf.as_slice(), provider.der.as_slice()),
+            (bridge.as_slice(), new_root.der.as_slice())
+        ]
+    );
+}
+
+/// A CRL judges the certificate on the path that was verified: a revoked sub-CA is not let
+/// through because a second certificate of the same sub-CA, under another root, would
+/// make another path (whose certificate nobody asks about).
+#[test]
+fn a_revoked_intermediate_is_not_routed_around_through_its_twin() {
+    let first_root = root("First Root", |_| {});
+    let second_root = root("Second Root", |_| {});
+    let sub = intermediate("Sub CA", &first_root, |_| {});
+    let under_first = cross(&sub, &first_root, 11);
+    let under_second = cross(&sub, &second_root, 12);
+    let leaf = leaf(&sub, |_| {});
+    let trust = TrustStore::new(&[first_root.der.clone(), second_root.der.clone()], &[]).unwrap();
+    let path = build(trust, &leaf, &[under_first.clone(), under_second]);
+    assert_eq!(path.links()[1].cert, under_first, "the path found first");
+    let crl = |revoked: Vec<RevokedCertParams>| {
+        let params = CertificateRevocationListParams {
+            this_update: now() - Duration::hours(1),
+            next_update: now() + Duration::days(1),
+            crl_number: 1u64.into(),
+            issuing_distribution_point: None,
+            revoked_certs: revoked,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let der = params
+            .signed_by(&first_root.issuer())
+            .unwrap()
+            .der()
+            .to_vec();
+        crl::decode(&der).unwrap()
+    };
+    assert_eq!(crl(Vec::new()).judge(&path, 1), Ok(CrlVerdict::Good));
+    let revoking = crl(vec![RevokedCertParams {
+        serial_number: 11u64.into(),
+        revocation_time: now() - Duration::hours(2),
+        reason_code: None,
+        invalidity_date: None,
+    }]);
+    assert_eq!(revoking.judge(&path, 1), Ok(CrlVerdict::Revoked));
 }

@@ -12,7 +12,10 @@
 //!
 //! Revocation is asked about every certificate on the path that the operator did not
 //! configure: the leaf always, and each intermediate that travelled with the token or the
-//! SIM's chain ([`ValidatedPath::links`]), up to the first configured one.
+//! SIM's chain ([`ValidatedPath::links`]), wherever it sits, above a configured one too.
+//! A CRL is judged on the path that was verified, never on another path webpki might
+//! find through other certificates (which would not be the path whose links are asked
+//! about).
 
 use super::checks::{Defect, check_intermediate};
 use super::map_webpki;
@@ -95,12 +98,52 @@ impl PathError {
 #[derive(Debug, Clone)]
 pub struct ValidatedPath {
     leaf: Vec<u8>,
+    found: FoundPath,
     links: Vec<Link>,
     extra: Vec<Vec<u8>>,
     usage: PathUsage,
     at: OffsetDateTime,
     rules: PathRules,
     trust: Arc<TrustStore>,
+}
+
+/// The path webpki found above the leaf.
+#[derive(Debug, Clone, Default)]
+struct FoundPath {
+    /// Its intermediates, nearest the leaf first, DER.
+    intermediates: Vec<Vec<u8>>,
+    /// The certificate of its trust anchor, DER.
+    anchor: Vec<u8>,
+}
+
+impl FoundPath {
+    /// Whether webpki's candidate is this path.
+    fn is(&self, trust: &TrustStore, candidate: &VerifiedPath<'_>) -> bool {
+        let mut ours = self.intermediates.iter();
+        trust.der_of_anchor(candidate.anchor()) == Some(self.anchor.as_slice())
+            && candidate.intermediate_certificates().all(|c| {
+                ours.next()
+                    .is_some_and(|o| c.der().as_ref() == o.as_slice())
+            })
+            && ours.next().is_none()
+    }
+
+    /// Each certificate revocation must be asked about, with its issuer: the leaf and
+    /// every intermediate the operator did not configure.
+    fn links(&self, leaf: &[u8], trust: &TrustStore) -> Vec<Link> {
+        let mut chain = vec![leaf];
+        chain.extend(self.intermediates.iter().map(Vec::as_slice));
+        chain.push(&self.anchor);
+        chain
+            .windows(2)
+            .enumerate()
+            .filter(|(i, pair)| *i == 0 || !trust.is_configured_intermediate(pair[0]))
+            .map(|(_, pair)| Link {
+                cert: pair[0].to_vec(),
+                issuer: pair[1].to_vec(),
+            })
+            .collect()
+    }
 }
 
 /// The policy switches that shape a path.
@@ -136,6 +179,7 @@ impl ValidatedPath {
     ) -> Result<Self, Rejection> {
         let mut path = Self {
             leaf: leaf.to_vec(),
+            found: FoundPath::default(),
             links: Vec::new(),
             extra: extra.to_vec(),
             usage,
@@ -143,7 +187,8 @@ impl ValidatedPath {
             rules,
             trust,
         };
-        path.links = path.verify(None).map_err(|e| e.rejection())?;
+        path.found = path.verify().map_err(|e| e.rejection())?;
+        path.links = path.found.links(&path.leaf, &path.trust);
         Ok(path)
     }
 
@@ -211,7 +256,22 @@ impl ValidatedPath {
                 .with_status_policy(UnknownStatusPolicy::Allow)
                 .build()
         };
-        match self.verify(Some(options)) {
+        // Only the verified path's own certificates, and a candidate that is not that
+        // path refused: a revoked certificate must not be routed around through another
+        // (say, a second cross-certificate of the same CA) whose revocation nobody asks.
+        let anchors: Vec<TrustAnchor<'_>> = self
+            .trust
+            .all_anchors()
+            .into_iter()
+            .filter(|a| self.trust.der_of_anchor(a) == Some(self.found.anchor.as_slice()))
+            .collect();
+        let intermediates: Vec<CertificateDer<'_>> = self
+            .found
+            .intermediates
+            .iter()
+            .map(|d| CertificateDer::from(d.as_slice()))
+            .collect();
+        match self.run(&anchors, &intermediates, Some(options), Some(&self.found)) {
             Ok(_) => Ok(()),
             Err(PathError::Webpki(e)) => Err(e),
             Err(PathError::Defect(_)) => Err(webpki::Error::UnknownRevocationStatus),
@@ -244,12 +304,15 @@ impl ValidatedPath {
         Ok(())
     }
 
-    /// Runs webpki over `anchors`; returns the links revocation must be asked about.
+    /// Runs webpki over `anchors` and `intermediates`, accepting only `pinned` when given;
+    /// returns the path found.
     fn run(
         &self,
         anchors: &[TrustAnchor<'_>],
+        intermediates: &[CertificateDer<'_>],
         revocation: Option<RevocationOptions<'_>>,
-    ) -> Result<Vec<Link>, PathError> {
+        pinned: Option<&FoundPath>,
+    ) -> Result<FoundPath, PathError> {
         let leaf = CertificateDer::from(self.leaf.as_slice());
         let ee = webpki::EndEntityCert::try_from(&leaf).map_err(PathError::Webpki)?;
         let remembering = self.trust.algorithms(self.rules.allow_sha1);
@@ -257,14 +320,11 @@ impl ValidatedPath {
             .iter()
             .map(|a| a as &dyn SignatureVerificationAlgorithm)
             .collect();
-        let mut intermediates: Vec<CertificateDer<'_>> = self.trust.intermediates().to_vec();
-        intermediates.extend(
-            self.extra
-                .iter()
-                .map(|d| CertificateDer::from(d.as_slice())),
-        );
         let found: RefCell<Option<Defect>> = RefCell::new(None);
         let check = |candidate: &VerifiedPath<'_>| {
+            if pinned.is_some_and(|p| !p.is(&self.trust, candidate)) {
+                return Err(webpki::Error::UnknownIssuer);
+            }
             self.check_candidate(candidate).map_err(|d| {
                 *found.borrow_mut() = Some(d);
                 // Not fatal: webpki goes on looking for another path.
@@ -276,7 +336,7 @@ impl ValidatedPath {
             PathUsage::Eku(eku) => ee.verify_for_usage(
                 &algs,
                 anchors,
-                &intermediates,
+                intermediates,
                 time,
                 webpki::KeyUsage::required_if_present(eku),
                 revocation,
@@ -285,7 +345,7 @@ impl ValidatedPath {
             PathUsage::Any => ee.verify_for_usage(
                 &algs,
                 anchors,
-                &intermediates,
+                intermediates,
                 time,
                 AnyEku,
                 revocation,
@@ -306,31 +366,32 @@ impl ValidatedPath {
             .der_of_anchor(path.anchor())
             .map(<[u8]>::to_vec)
             .ok_or(PathError::Webpki(webpki::Error::UnknownIssuer))?;
-        let mut chain = vec![self.leaf.clone()];
-        chain.extend(path.intermediate_certificates().map(|c| c.der().to_vec()));
-        chain.push(anchor);
-        let mut links = Vec::new();
-        for (i, pair) in chain.windows(2).enumerate() {
-            if i > 0 && self.trust.is_configured_intermediate(&pair[0]) {
-                break;
-            }
-            links.push(Link {
-                cert: pair[0].clone(),
-                issuer: pair[1].clone(),
-            });
-        }
-        Ok(links)
+        Ok(FoundPath {
+            intermediates: path
+                .intermediate_certificates()
+                .map(|c| c.der().to_vec())
+                .collect(),
+            anchor,
+        })
     }
 
-    /// The path from the anchors valid at the verification time; when none is found, tells
-    /// an anchor that is not valid then from no anchor at all.
-    fn verify(&self, revocation: Option<RevocationOptions<'_>>) -> Result<Vec<Link>, PathError> {
+    /// The path from the anchors valid at the verification time, through the configured
+    /// intermediates and the travelled ones; when none is found, tells an anchor that is
+    /// not valid then from no anchor at all.
+    fn verify(&self) -> Result<FoundPath, PathError> {
+        let mut intermediates: Vec<CertificateDer<'_>> = self.trust.intermediates().to_vec();
+        intermediates.extend(
+            self.extra
+                .iter()
+                .map(|d| CertificateDer::from(d.as_slice())),
+        );
         let valid = self.trust.anchors_at(self.at);
-        match self.run(&valid, revocation) {
+        match self.run(&valid, &intermediates, None, None) {
             Err(PathError::Webpki(webpki::Error::UnknownIssuer))
-                if revocation.is_none()
-                    && valid.len() < self.trust.all_anchors().len()
-                    && self.run(&self.trust.all_anchors(), None).is_ok() =>
+                if valid.len() < self.trust.all_anchors().len()
+                    && self
+                        .run(&self.trust.all_anchors(), &intermediates, None, None)
+                        .is_ok() =>
             {
                 Err(PathError::Defect(Defect::AnchorNotValid))
             }
