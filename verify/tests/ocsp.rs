@@ -255,6 +255,49 @@ fn ec_signer(key: &KeyPair) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
     |tbs| key.sign(tbs).unwrap()
 }
 
+/// A responder certificate with id-kp-OCSPSigning issued by the CA, and its key.
+fn delegated_responder(
+    p: &Pki,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> (Vec<u8>, KeyPair) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA OCSP");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let der = params
+        .signed_by(&key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
+        .unwrap()
+        .der()
+        .to_vec();
+    (der, key)
+}
+
+/// A good answer signed by a delegated responder, its certificate travelling with it.
+fn answer_by_delegate(p: &Pki, nonce: &[u8], cert: Vec<u8>, key: &KeyPair) -> Vec<u8> {
+    let a = Answer {
+        responder_key_hash: key_hash(&cert),
+        certs: vec![cert],
+        ..answer_by_ca(p, nonce)
+    };
+    response(&a, &ECDSA_SHA256, ec_signer(key))
+}
+
+/// An RSA-2048 CA, with its key as PKCS#8 for signing with SHA-1.
+fn rsa_pki() -> (Pki, Vec<u8>) {
+    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&rsa)
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    (pki(KeyPair::try_from(pkcs8.as_slice()).unwrap()), pkcs8)
+}
+
 #[test]
 fn a_missing_nonce_is_accepted_unless_required_and_another_nonce_never() {
     let p = pki(KeyPair::generate().unwrap());
@@ -338,31 +381,8 @@ fn unknown_critical_extensions_are_refused_and_unknown_others_ignored() {
 fn a_delegated_responder_must_be_valid_now() {
     let p = pki(KeyPair::generate().unwrap());
     let nonce = [9u8; 32];
-    let responder = |not_before: OffsetDateTime, not_after: OffsetDateTime| {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Test CA OCSP");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.not_before = not_before;
-        params.not_after = not_after;
-        let der = params
-            .signed_by(&key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
-            .unwrap()
-            .der()
-            .to_vec();
-        (der, key)
-    };
-    let signed_by = |(cert, key): (Vec<u8>, KeyPair)| {
-        let a = Answer {
-            responder_key_hash: key_hash(&cert),
-            certs: vec![cert.clone()],
-            ..answer_by_ca(&p, &nonce)
-        };
-        response(&a, &ECDSA_SHA256, ec_signer(&key))
-    };
+    let responder = |not_before, not_after| delegated_responder(&p, not_before, not_after);
+    let signed_by = |(cert, key)| answer_by_delegate(&p, &nonce, cert, &key);
     let current = signed_by(responder(
         now() - Duration::days(1),
         now() + Duration::days(30),
@@ -388,17 +408,55 @@ fn a_delegated_responder_must_be_valid_now() {
 
 #[test]
 fn sha1_signed_answers_are_refused_unless_the_legacy_switch_is_on() {
-    let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let pkcs8 =
-        aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&rsa).unwrap();
-    let ca_key = KeyPair::try_from(pkcs8.as_ref()).unwrap();
-    let p = pki(ca_key);
+    let (p, pkcs8) = rsa_pki();
     let nonce = [3u8; 32];
-    let sha1 = |tbs: &[u8]| kyso_certs::keys::sign_sha1_rsa(pkcs8.as_ref(), tbs).unwrap();
+    let sha1 = |tbs: &[u8]| kyso_certs::keys::sign_sha1_rsa(&pkcs8, tbs).unwrap();
     let der = response(&answer_by_ca(&p, &nonce), &SHA1_RSA, sha1);
     assert!(matches!(
         check(&p, &der, &nonce, false),
         Err(OcspError::UnsupportedSignatureAlgorithm(_))
     ));
     assert_eq!(check(&p, &der, &nonce, true), Ok(CertStatus::Good));
+}
+
+/// The switch covers the responder's certificate too, under either identifier SHA-1 with
+/// RSA has (PKCS#1's and the older OIW one, which some libraries still verify).
+#[test]
+fn a_delegated_responder_certificate_signed_with_sha1_vouches_only_under_the_legacy_switch() {
+    let (p, pkcs8) = rsa_pki();
+    let nonce = [5u8; 32];
+    let valid = || delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    let (cert, key) = valid();
+    let sha256 = answer_by_delegate(&p, &nonce, cert, &key);
+    assert_eq!(check(&p, &sha256, &nonce, false), Ok(CertStatus::Good));
+
+    const OIW_SHA1_RSA: [u64; 6] = [1, 3, 14, 3, 2, 29];
+    for (oid, accepted_when_allowed) in [(&SHA1_RSA[..], true), (&OIW_SHA1_RSA[..], false)] {
+        let (cert, key) = valid();
+        let algorithm = yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                w.next().write_oid(&ObjectIdentifier::from_slice(oid));
+                w.next().write_null();
+            })
+        });
+        let parts = kyso_certs::der::split_certificate(&cert).unwrap();
+        let subject = parse(&cert).subject().as_raw().to_vec();
+        let tbs = kyso_certs::der::rewrite_tbs(&parts.tbs, &subject, Some(&algorithm)).unwrap();
+        let signature = kyso_certs::keys::sign_sha1_rsa(&pkcs8, &tbs).unwrap();
+        let sha1_cert = kyso_certs::der::join_certificate(&tbs, &algorithm, &signature);
+        let der = answer_by_delegate(&p, &nonce, sha1_cert, &key);
+        assert!(
+            matches!(
+                check(&p, &der, &nonce, false),
+                Err(OcspError::ResponderNotAuthorized(_))
+            ),
+            "{oid:?}: {:?}",
+            check(&p, &der, &nonce, false)
+        );
+        assert_eq!(
+            check(&p, &der, &nonce, true).is_ok(),
+            accepted_when_allowed,
+            "{oid:?}"
+        );
+    }
 }

@@ -16,8 +16,8 @@
 
 use crate::certificate::key_algorithm;
 use crate::oid::{
-    EC_PUBLIC_KEY, ECDSA_WITH_SHA1, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, P256, P384, RSA,
-    SHA1_WITH_RSA, SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
+    EC_PUBLIC_KEY, ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, P256, P384, RSA, SHA1_WITH_RSA,
+    SHA256_WITH_RSA, SHA384_WITH_RSA, SHA512_WITH_RSA,
 };
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
@@ -548,12 +548,19 @@ fn check_delegated(
     if responder.issuer().as_raw() != issuer.subject().as_raw() {
         return Err(refuse("its certificate was issued by another CA"));
     }
+    // The algorithms a response itself may be signed with, and no others: SHA-1 (under
+    // any of its identifiers) only when the operator allows it.
     let sig_alg = responder.signature_algorithm.algorithm.to_id_string();
-    if !allow_sha1 && (sig_alg == SHA1_WITH_RSA || sig_alg == ECDSA_WITH_SHA1) {
-        return Err(refuse("its certificate is signed with SHA-1"));
-    }
-    if responder
-        .verify_signature(Some(issuer.public_key()))
+    let algorithm = verification_algorithm(&sig_alg, issuer, allow_sha1).ok_or_else(|| {
+        refuse(&format!(
+            "its certificate is signed with {sig_alg}, not an accepted algorithm"
+        ))
+    })?;
+    if UnparsedPublicKey::new(algorithm, &issuer.public_key().subject_public_key.data)
+        .verify(
+            responder.tbs_certificate.as_ref(),
+            &responder.signature_value.data,
+        )
         .is_err()
     {
         return Err(refuse(
