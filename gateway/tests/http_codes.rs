@@ -52,6 +52,21 @@ async fn the_flows_refusals_are_problem_documents_with_their_codes() {
         "/v1/registrations/{}/confirm",
         preview["ticket"].as_str().unwrap()
     );
+    // A NUL character anywhere in a body is malformed, before any field is looked at or
+    // stored (PostgreSQL's text could not hold it): in an id, in contact details.
+    let mut nul_id = signed(&w, &app, "login", "citizen-cccd").await;
+    nul_id["challenge_id"] = json!("c\u{0}1");
+    for (path, body) in [
+        ("/v1/sessions/token", nul_id),
+        (confirm.as_str(), json!({ "email": "a\u{0}b@example.vn" })),
+    ] {
+        let (status, r) = call(&app, path, body).await;
+        assert_eq!(
+            (status, r["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("MALFORMED_REQUEST")),
+            "{path}: {r}"
+        );
+    }
     let (status, r) = call(&app, &confirm, json!({ "email": "not-an-email" })).await;
     assert_eq!(
         (status, r["code"].as_str()),

@@ -85,6 +85,10 @@ async fn undecodable_paths_and_unknown_routes_are_problems() {
         ("POST", "/v1/registrations/%FF%FE/confirm"),
         ("GET", "/v1/registrations/sim/%C3%28"),
         ("GET", "/v1/sessions/sim/%80"),
+        // NUL, which no id holds and PostgreSQL's text cannot.
+        ("POST", "/v1/registrations/T%00/confirm"),
+        ("GET", "/v1/registrations/sim/%00"),
+        ("GET", "/v1/sessions/sim/S%001"),
     ] {
         let (status, headers, json) = send(&app, method, path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {json}");

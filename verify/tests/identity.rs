@@ -118,6 +118,18 @@ fn uids_in_every_string_type_are_read() {
     assert_eq!(s.full_name, "Trần Thị Bình");
 }
 
+/// Text with a control character (a NUL, a bell) is not read: no name comes from it and no
+/// identifier, so nothing of it reaches an account.
+#[test]
+fn text_with_control_characters_is_not_read() {
+    let s = extract(&[cn("Nguyễn\u{0}Văn An"), uid("CCCD:001090012345")]).unwrap();
+    assert_eq!(s.full_name, "");
+    assert_eq!(
+        code(&[cn("Nguyễn Văn An"), uid("CCCD:001090\u{7}012345")]),
+        "NO_IDENTITY"
+    );
+}
+
 #[test]
 fn names_with_commas_are_never_split() {
     let name = "CÔNG TY TNHH A, B VÀ C, CHI NHÁNH ĐÀ NẴNG";

@@ -1,12 +1,16 @@
 //! Extractors: a JSON body whose failures are our error codes (too large is
 //! `PAYLOAD_TOO_LARGE`, anything else that is not the expected JSON is
-//! `MALFORMED_REQUEST`), and the client's address.
+//! `MALFORMED_REQUEST`), a path parameter, and the client's address.
+//!
+//! Neither a body nor a path parameter may carry a NUL character: nothing kyso issues or
+//! reads contains one, and PostgreSQL's text cannot hold one, so such input would
+//! otherwise reach the store and fail there as if the store were down.
 
 use super::ApiError;
 use super::client_addr::ClientAddr;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, StatusCode};
 use kyso_verify::error::ErrorCode;
@@ -51,6 +55,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        // The body is already in memory (the edge read it whole): looking at it first
+        // costs a scan, not a copy.
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+        if carries_nul(&bytes) {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "the body carries a NUL character (\\u0000), which no field takes",
+            ));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
@@ -59,5 +76,31 @@ where
             )),
             Err(e) => Err(ApiError::new(ErrorCode::MalformedRequest, e.body_text())),
         }
+    }
+}
+
+/// Whether a JSON text holds a NUL character, escaped (`\u0000`) or raw.
+fn carries_nul(json: &[u8]) -> bool {
+    json.contains(&0) || json.windows(6).any(|w| w == b"\\u0000")
+}
+
+/// A path parameter (a ticket, a SIM session, a portal), refused as `MALFORMED_REQUEST`
+/// when it does not decode or holds a control character.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.body_text()))?;
+        if text.chars().any(char::is_control) {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "the path holds a control character, which nothing kyso issues does",
+            ));
+        }
+        Ok(Self(text))
     }
 }

@@ -7,13 +7,13 @@ use super::api::{
     SimRegistrationRequest, SimStartedResponse, SimStateResponse, StatusBody, TokenLoginRequest,
     TokenRegistrationRequest,
 };
-use super::extract::{ApiJson, Peer};
+use super::extract::{ApiJson, PathText, Peer};
 use super::{ApiError, AppState};
 use crate::domain::Purpose;
 use crate::service::decode_intermediates;
 use crate::sim::SimService;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use kyso_verify::error::ErrorCode;
@@ -74,7 +74,7 @@ pub async fn register_token(
 )]
 pub async fn confirm(
     State(s): State<AppState>,
-    Path(ticket): Path<String>,
+    PathText(ticket): PathText,
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let account = s
@@ -203,7 +203,7 @@ pub async fn start_sim_login(
 )]
 pub async fn sim_registration(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let wait = wait_of(query.as_deref())?;
@@ -224,7 +224,7 @@ pub async fn sim_registration(
 )]
 pub async fn sim_login(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
     RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let wait = wait_of(query.as_deref())?;
@@ -300,7 +300,7 @@ pub async fn linked_portals(
 )]
 pub async fn unlink_portal(
     State(s): State<AppState>,
-    Path(client_id): Path<String>,
+    PathText(client_id): PathText,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let account = s.gateway.account_for_session(bearer(&headers)?).await?;

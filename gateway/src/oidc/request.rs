@@ -83,6 +83,10 @@ impl Params {
             if v.len() > MAX_PARAMETER || k.len() > 64 {
                 return Err("a parameter is too long");
             }
+            // No parameter of the protocol holds one, and PostgreSQL's text cannot.
+            if k.contains('\0') || v.contains('\0') {
+                return Err("a parameter holds a NUL character");
+            }
             if map.insert(k.into_owned(), v.into_owned()).is_some() {
                 return Err("a parameter is repeated");
             }

@@ -44,8 +44,14 @@ pub struct Claims {
 }
 
 /// Decodes any DirectoryString-like value: the UTF-8 compatible types as they are,
-/// BMPString as UTF-16BE, UniversalString as UTF-32BE, TeletexString as Latin-1.
+/// BMPString as UTF-16BE, UniversalString as UTF-32BE, TeletexString as Latin-1. Text
+/// with a control character (a NUL, an escape) is no name or identifier anyone is given:
+/// it is not read, and shown in hex where a name is displayed.
 pub fn decode_string(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
+    decode_any_string(attr).filter(|text| !text.chars().any(char::is_control))
+}
+
+fn decode_any_string(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
     let data = attr.as_slice();
     match attr.attr_value().tag() {
         Tag::Utf8String
