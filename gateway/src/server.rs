@@ -138,6 +138,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             }
         });
     }
+    let provider = oidc.clone();
     let app = router(
         AppState {
             gateway,
@@ -191,7 +192,13 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         max_connections = edge.max_connections,
         "kyso-gateway started"
     );
+    let grace = edge.shutdown_grace;
     serve_with_limits(listener, app, edge, refuse(), shutdown_signal())
         .await
-        .map_err(bind_error)
+        .map_err(bind_error)?;
+    // The answers are out; what they promised in the background is not yet.
+    if let Some(provider) = provider {
+        provider.finish_deliveries(grace).await;
+    }
+    Ok(())
 }

@@ -43,7 +43,8 @@ struct Op {
     _dir: tempfile::TempDir,
 }
 
-/// A portal's back-channel logout endpoint on loopback; its URL and what it receives.
+/// A portal's back-channel logout endpoint on loopback; its URL and what it receives. It
+/// takes a moment before it counts a token as received, as a portal over a network does.
 async fn backchannel_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = received.clone();
@@ -52,6 +53,7 @@ async fn backchannel_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) 
         axum::routing::post(move |body: String| {
             let sink = sink.clone();
             async move {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 let token = url::form_urlencoded::parse(body.as_bytes())
                     .find(|(k, _)| k == "logout_token")
                     .map(|(_, v)| v.into_owned())
@@ -647,6 +649,8 @@ async fn untrusted_portals_and_redirect_uris_get_a_page_never_a_redirect() {
             ("scope", "openid"),
         ]),
         format!("{}&client_id=portal-a", portal_a(&[])),
+        // A NUL character, which no parameter holds (and PostgreSQL could not store).
+        portal_a(&[]).replace("nonce=n-1", "nonce=n%00-1"),
     ] {
         let (status, headers, html) = op.get(&path, None).await;
         assert_eq!(status, 400, "{path}");
@@ -1344,6 +1348,25 @@ async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_te
         (status.as_u16(), json["code"].as_str()),
         (401, Some("UNAUTHENTICATED"))
     );
+}
+
+/// A gateway that stops right after a logout still tells the portals: at shutdown it
+/// waits for the notices under way (here the portal takes 300 ms to take one).
+#[tokio::test]
+async fn logout_notices_under_way_are_delivered_before_the_gateway_stops() {
+    let op = op().await;
+    let session = op.login("citizen-cccd", true).await;
+    let cookie = op.cookie(&session).await;
+    op.consent(&portal_a(&[]), &cookie, "allow").await;
+    let logout = Request::delete("/v1/sessions/current")
+        .header(header::AUTHORIZATION, format!("Bearer {session}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&op.app, logout).await.0, 204);
+    op.provider
+        .finish_deliveries(std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(op.backchannel.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

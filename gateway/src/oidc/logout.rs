@@ -185,6 +185,27 @@ impl Provider {
         Ok(())
     }
 
+    /// Waits, at shutdown, for the back-channel logout deliveries under way (each gives up
+    /// after its own timeout), at most `grace`: a person told they are logged out has
+    /// their portals told too, even when the gateway stops a moment later.
+    pub async fn finish_deliveries(&self, grace: std::time::Duration) {
+        self.deliveries.close();
+        let under_way = self.deliveries.len();
+        if under_way == 0 {
+            return;
+        }
+        tracing::info!(under_way, "finishing back-channel logout deliveries");
+        if tokio::time::timeout(grace, self.deliveries.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.deliveries.len(),
+                "back-channel logout deliveries cut off at shutdown"
+            );
+        }
+    }
+
     /// Posts a logout token to every portal of `consents` that registered a back-channel
     /// URI, in the background (a slow portal delays no one); failures are logged.
     fn notify_logout(&self, account_id: &str, consents: &[Consent]) {
@@ -200,7 +221,7 @@ impl Provider {
                 Err(()) => continue,
             };
             let client = consent.client_id.clone();
-            tokio::spawn(async move {
+            self.deliveries.spawn(async move {
                 // No redirects: a 307 must not carry the token somewhere else.
                 let sent = reqwest::Client::builder()
                     .timeout(BACKCHANNEL_TIMEOUT)

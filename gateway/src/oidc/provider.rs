@@ -134,6 +134,8 @@ pub struct Provider {
     code_ttl: Duration,
     token_ttl: Duration,
     gateway: Arc<Gateway>,
+    /// Back-channel logout deliveries under way, waited for at shutdown.
+    pub(super) deliveries: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for Provider {
@@ -176,6 +178,7 @@ impl Provider {
             code_ttl: Duration::seconds(config.code_ttl_seconds.into()),
             token_ttl: Duration::seconds(config.token_ttl_seconds.into()),
             gateway,
+            deliveries: tokio_util::task::TaskTracker::new(),
         })
     }
 
