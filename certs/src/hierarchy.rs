@@ -333,17 +333,23 @@ impl Pki {
             .collect()
     }
 
-    /// The chain above a CA, nearest first, excluding the self-signed root.
-    pub fn chain_of(&self, ca_id: &str) -> Result<Vec<Vec<u8>>> {
-        let mut chain = Vec::new();
+    /// The certificates of a CA and of every CA above it, nearest first, the self-signed
+    /// root last: what a CA ships on its tokens beside the holder's certificate.
+    pub fn path_of(&self, ca_id: &str) -> Result<Vec<Vec<u8>>> {
+        let mut path = Vec::new();
         let mut next = Some(ca_id);
         while let Some(id) = next {
             let ca = self.ca(id)?;
-            if ca.spec.parent.is_some() {
-                chain.push(ca.cert_der.clone());
-            }
+            path.push(ca.cert_der.clone());
             next = ca.spec.parent;
         }
+        Ok(path)
+    }
+
+    /// The chain above a CA, nearest first, excluding the self-signed root.
+    pub fn chain_of(&self, ca_id: &str) -> Result<Vec<Vec<u8>>> {
+        let mut chain = self.path_of(ca_id)?;
+        chain.pop();
         Ok(chain)
     }
 

@@ -1,16 +1,36 @@
 //! Making the Web eID 1.0 authentication token (design §2) on a token.
 
 use crate::ShimError;
-use crate::token::{KeyAlgorithm, TokenModule, TokenSelector, certificates, private_key, sign};
+use crate::token::{
+    KeyAlgorithm, TokenCertificate, TokenModule, TokenSelector, certificates, private_key, sign,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use cryptoki::object::ObjectHandle;
+use cryptoki::session::Session;
 use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
 
 /// `appVersion` of the tokens this agent makes.
 pub const APP_VERSION: &str = concat!("https://kyso.vn/kyso-shim/", env!("CARGO_PKG_VERSION"));
 
+/// The first certificate with a private key beside it: tokens also carry their CA's
+/// certificates, with no key, and in no promised order.
+fn signer<'a>(
+    session: &Session,
+    certs: &'a [TokenCertificate],
+) -> Result<(&'a TokenCertificate, (ObjectHandle, KeyAlgorithm)), ShimError> {
+    for cert in certs {
+        match private_key(session, &cert.id) {
+            Err(ShimError::NoCertificate) => continue,
+            found => return found.map(|key| (cert, key)),
+        }
+    }
+    Err(ShimError::NoCertificate)
+}
+
 /// Signs `H(origin) || H(nonce)` with the chosen token's key and returns the auth token.
-/// `certificate_id` picks a certificate when the token holds several. Blocks.
+/// `certificate_id` picks a certificate when the token holds several signers; without
+/// it, the first certificate with a key signs. Blocks.
 pub fn authenticate(
     module: &TokenModule,
     selector: &TokenSelector,
@@ -22,12 +42,16 @@ pub fn authenticate(
     let slot = module.find(selector)?;
     let session = module.login(slot, pin)?;
     let certs = certificates(&session)?;
-    let cert = match certificate_id {
-        Some(id) => certs.iter().find(|c| c.id == id),
-        None => certs.first(),
-    }
-    .ok_or(ShimError::NoCertificate)?;
-    let (key, key_algorithm) = private_key(&session, &cert.id)?;
+    let (cert, (key, key_algorithm)) = match certificate_id {
+        Some(id) => {
+            let cert = certs
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or(ShimError::NoCertificate)?;
+            (cert, private_key(&session, &cert.id)?)
+        }
+        None => signer(&session, &certs)?,
+    };
     let algorithm = match key_algorithm {
         KeyAlgorithm::Rsa => SignatureAlgorithm::Rs256,
         KeyAlgorithm::EcP256 => SignatureAlgorithm::Es256,

@@ -174,13 +174,18 @@ async fn status(State(state): State<Shared>) -> Result<Json<serde_json::Value>, 
 }
 
 /// The certificates of `tokens` with the identity the gateway would read from each, as
-/// `GET /v1/certificates` and `kyso-shim list` show them.
+/// `GET /v1/certificates` and `kyso-shim list` show them. CA certificates, which tokens
+/// carry beside their holder's and which never prove anyone's identity, are left out, so
+/// a page offers only what can sign someone in.
 pub fn certificates_report(tokens: Vec<crate::token::TokenSummary>) -> serde_json::Value {
     let now = time::OffsetDateTime::now_utc();
     let mut out = Vec::new();
     for t in tokens {
         for c in t.certificates {
             let report = kyso_verify::inspect::inspect(&c.der, now).ok();
+            if report.as_ref().is_some_and(|r| r.certificate.is_ca) {
+                continue;
+            }
             out.push(serde_json::json!({
                 "certificate_id": format!("{}:{}", t.serial, c.id),
                 "token": { "label": t.label, "serial": t.serial, "model": t.model },

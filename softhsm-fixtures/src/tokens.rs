@@ -1,4 +1,6 @@
-//! `kyso-fixtures provision`: one SoftHSM token per token person, and `tokens.json`.
+//! `kyso-fixtures provision`: one SoftHSM token per token person, and `tokens.json`. Each
+//! token holds the person's key pair and certificate under one `CKA_ID`, and the
+//! certificates of the CAs above it under others, with no key.
 
 use crate::pkcs11::{Module, ProvisionError, generate_key, store_certificate};
 use kyso_certs::Pki;
@@ -16,6 +18,8 @@ const USER_PIN: &str = "12345678";
 const SO_PIN: &str = "87654321";
 /// `CKA_ID` of the person's key and certificate on their token.
 const KEY_ID: [u8; 2] = [0x4b, 0x01];
+/// First byte of the `CKA_ID`s of the CA certificates on a token (no key beside them).
+const CA_ID: u8 = 0xca;
 
 /// `tokens.json`: what was provisioned.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +136,13 @@ pub fn provision(
         let profile = kyso_certs::profiles::find(&person.id)?;
         let (slot, serial) = module_handle.create_token(&person.id, SO_PIN, USER_PIN)?;
         let session = module_handle.user_session(slot, USER_PIN)?;
+        // As Vietnamese CAs ship their tokens: the CA certificates first, then the
+        // holder's key and certificate. An agent must not take the first certificate it
+        // finds for the signer's.
+        for (n, ca_der) in pki.path_of(profile.issuer)?.iter().enumerate() {
+            let n = u8::try_from(n).map_err(|_| ProvisionError::Unexpected("CA path".into()))?;
+            store_certificate(&session, ca_der, &[CA_ID, n], &format!("CA {n}"))?;
+        }
         let spki = generate_key(&session, person.key, &KEY_ID, &person.id)?;
         let issued = pki.issue_person(&profile, &spki)?;
         store_certificate(&session, &issued.der, &KEY_ID, &person.id)?;

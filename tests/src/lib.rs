@@ -96,9 +96,21 @@ impl Fixtures {
         let lock = File::create(root.join(".lock")).unwrap();
         lock.lock().unwrap();
         let done = root.join(".complete");
+        // Fresh: young, and made by the generators of this build (a rebuilt generator may
+        // make different fixtures).
+        let made_by = |name: &str| {
+            std::fs::metadata(bin_dir().join(name))
+                .and_then(|m| m.modified())
+                .ok()
+        };
         let fresh = std::fs::metadata(&done)
             .and_then(|m| m.modified())
-            .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() < MAX_AGE);
+            .is_ok_and(|t| {
+                SystemTime::now().duration_since(t).unwrap_or_default() < MAX_AGE
+                    && ["kyso-certs", "kyso-fixtures"]
+                        .iter()
+                        .all(|name| made_by(name).is_some_and(|built| built <= t))
+            });
         let pki = root.join("pki");
         let tokens_dir = root.join("tokens");
         let in_use = File::create(root.join(".in-use")).unwrap();

@@ -234,7 +234,24 @@ fn the_agent_signs_nothing_for_an_origin_it_does_not_allow() {
     let listing = format!("{}/v1/certificates", e.agent.url);
     let sneaky = request("GET", &listing, &[("Sec-Fetch-Site", "cross-site")], None);
     assert_eq!((sneaky.status, sneaky.code()), (403, "ORIGIN_NOT_ALLOWED"));
-    assert_eq!(request("GET", &listing, &[], None).status, 200);
+    let listed = request("GET", &listing, &[], None);
+    assert_eq!(listed.status, 200);
+    // Every token also carries its CA's certificates: only the holders' are offered.
+    let mut offered: Vec<String> = listed.json["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["certificate_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut signers: Vec<String> =
+        e.f.tokens
+            .tokens
+            .iter()
+            .map(|t| format!("{}:{}", t.serial, t.key_id))
+            .collect();
+    offered.sort();
+    signers.sort();
+    assert_eq!(offered, signers);
     let (_, nonce) = e.challenge("register");
     let r = e.sign("citizen-cccd", &nonce, "https://evil.test");
     assert_eq!((r.status, r.code()), (403, "ORIGIN_NOT_ALLOWED"));

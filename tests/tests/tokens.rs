@@ -1,6 +1,6 @@
 //! The SoftHSM fixtures, checked end to end with real processes and independent tools:
 //! every token person's token holds a non-extractable key and its certificate under one
-//! `CKA_ID` (OpenSC `pkcs11-tool`), signs with `pkcs11-tool --sign` in a way OpenSSL
+//! `CKA_ID` beside its CA's certificates (OpenSC `pkcs11-tool`), signs with `pkcs11-tool --sign` in a way OpenSSL
 //! verifies, and signs a Web eID challenge through `kyso-shim` that aws-lc-rs verifies
 //! against the token's certificate — and only for the origin and nonce it was made for.
 
@@ -185,6 +185,13 @@ fn opensc_and_openssl_agree_with_every_token() {
                 t.key_id
             );
         }
+        // Beside it, the CA certificates a real token ships, with no key: they are what
+        // an agent picking "the first certificate" would wrongly sign with.
+        let keyless = objs
+            .iter()
+            .filter(|(class, id)| class == "Certificate Object" && *id != t.key_id)
+            .count();
+        assert!(keyless >= 1, "{}: no CA certificate: {listing}", t.label);
         assert!(
             listing.contains("never extractable"),
             "{}: {listing}",
