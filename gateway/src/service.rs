@@ -4,7 +4,7 @@
 //! results as its own wire types.
 
 use crate::clock::Clock;
-use crate::domain::account::{identifiers_of, session_hash};
+use crate::domain::account::{bearer_hash, identifiers_of};
 use crate::domain::registration::Method;
 use crate::domain::{
     Account, AuditEntry, CertificateRecord, Challenge, Contact, Evidence, IAL, NewSession, Preview,
@@ -193,20 +193,22 @@ impl Gateway {
         Ok(())
     }
 
-    /// A ticket for a verified identity, not yet stored.
+    /// A ticket for a verified identity, not yet stored, known to the store by `handle`:
+    /// the [`bearer_hash`] of the ticket the browser will present.
     pub(crate) fn new_ticket(
         &self,
+        handle: String,
         subject: Subject,
         certificate: CertificateRecord,
         evidence: Evidence,
-    ) -> Result<Ticket, Rejection> {
-        Ok(Ticket {
-            id: self.random(32, &URL_SAFE_NO_PAD)?,
+    ) -> Ticket {
+        Ticket {
+            id: handle,
             expires_at: self.clock.now() + self.settings.ticket_ttl,
             subject,
             certificate,
             evidence,
-        })
+        }
     }
 
     /// The account a login's `subject` opens (`ACCOUNT_NOT_FOUND` if none): the one that
@@ -282,7 +284,7 @@ impl Gateway {
             "create_session",
             self.store.create_session(
                 &NewSession {
-                    token_hash: session_hash(&session_token),
+                    token_hash: bearer_hash(&session_token),
                     account_id: account.id.clone(),
                     method: evidence.method,
                     proved_at,
@@ -380,16 +382,18 @@ impl Gateway {
             .await?;
         self.check_new_identity(&proof.subject, subject_type)
             .await?;
+        let bearer = self.random(32, &URL_SAFE_NO_PAD)?;
         let ticket = self.new_ticket(
+            bearer_hash(&bearer),
             proof.subject.clone(),
             CertificateRecord::of(&proof.facts),
             proof.evidence(),
-        )?;
+        );
         metrics::store("put_ticket", self.store.put_ticket(&ticket))
             .await
             .map_err(store_failed)?;
         Ok(Preview {
-            ticket: ticket.id,
+            ticket: bearer,
             subject: proof.subject,
             certificate: proof.facts,
             expires_at: ticket.expires_at,
@@ -400,11 +404,12 @@ impl Gateway {
     /// ticket is used, so a typo loses nothing.
     pub async fn confirm(
         &self,
-        ticket_id: &str,
+        presented: &str,
         email: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Account, Rejection> {
         let now = self.clock.now();
+        let ticket_id = &bearer_hash(presented);
         let ticket = self
             .store
             .get_ticket(ticket_id)
@@ -512,7 +517,7 @@ impl Gateway {
     /// The login behind a session token: its account, when and how it was proven.
     pub async fn session_login(&self, session_token: &str) -> Result<SessionLogin, Rejection> {
         self.store
-            .session_login(&session_hash(session_token), self.clock.now())
+            .session_login(&bearer_hash(session_token), self.clock.now())
             .await
             .map_err(store_failed)?
             .ok_or_else(|| Rejection::new(ErrorCode::Unauthenticated, "no valid session"))
@@ -521,7 +526,7 @@ impl Gateway {
     /// Ends a session (logout); ending one that is already gone is not an error.
     pub async fn end_session(&self, session_token: &str) -> Result<(), Rejection> {
         self.store
-            .delete_session(&session_hash(session_token))
+            .delete_session(&bearer_hash(session_token))
             .await
             .map_err(store_failed)?;
         Ok(())

@@ -7,7 +7,7 @@
 
 use crate::common::{World, world};
 use async_trait::async_trait;
-use kyso_gateway::domain::account::session_hash;
+use kyso_gateway::domain::account::bearer_hash;
 use kyso_gateway::domain::{Purpose, SimResult};
 use kyso_gateway::sim::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
 use kyso_gateway::sim::{SimService, SimSettings, SimView};
@@ -268,7 +268,11 @@ async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it()
         .unwrap();
     let mut judged = None;
     for _ in 0..3000 {
-        let session = w.store.sim_session(&started.session_id).await.unwrap();
+        let session = w
+            .store
+            .sim_session(&bearer_hash(&started.session_id))
+            .await
+            .unwrap();
         judged = session.and_then(|s| s.completed_at);
         if judged.is_some() {
             break;
@@ -287,7 +291,7 @@ async fn a_sim_login_counts_from_its_signature_not_from_when_the_page_takes_it()
     let now = kyso_gateway::clock::Clock::now(w.clock.as_ref());
     let login = w
         .store
-        .session_login(&session_hash(&issued.session_token), now)
+        .session_login(&bearer_hash(&issued.session_token), now)
         .await
         .unwrap()
         .unwrap();

@@ -1,10 +1,10 @@
-//! No secret reaches any log. The gateway, the agent and the MSSP simulator run at debug
+//! No secret reaches any log or the database. The gateway, the agent and the MSSP simulator run at debug
 //! level (their dependencies' debug output included) with their logs in files, through a
 //! token registration and login and a signing-SIM registration with a person confirming
-//! on the phone; then every log is searched for each secret the run handled: the token
-//! PIN, the SIM PIN, the AP secret, tickets, session tokens and SIM session ids. The
-//! gateway logs in its JSON format: every line is a JSON object, and the lines of a
-//! request carry the `X-Request-Id` it was sent with.
+//! on the phone; then every log, and the database's files, are searched for each secret
+//! the run handled: the token PIN, the SIM PIN, the AP secret, tickets, session tokens
+//! and SIM session ids. The gateway logs in its JSON format: every line is a JSON
+//! object, and the lines of a request carry the `X-Request-Id` it was sent with.
 
 use kyso_tests::Fixtures;
 use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim, sign_on_phone};
@@ -25,7 +25,7 @@ fn text(r: &Reply, field: &str) -> String {
 }
 
 #[test]
-fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
+fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level_or_the_database() {
     let f = Fixtures::shared();
     let dir = tempfile::tempdir().unwrap();
     let logs = ["gateway", "agent", "mssp-sim"].map(|n| dir.path().join(format!("{n}.log")));
@@ -149,6 +149,28 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level() {
             .any(|l| l["span"]["request_id"] == REQUEST_ID && l["span"]["method"] == "POST"),
         "no log line of the preview carries its request id"
     );
+    // Nor does the database hold a ticket, a session token or a SIM session id as issued
+    // (only their hashes): the SQLite file and its journal, byte for byte.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("kyso.db")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in &secrets {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a secret as issued ({} characters)",
+                path.display(),
+                secret.len()
+            );
+        }
+    }
     for log in &logs {
         let written = std::fs::read_to_string(log).unwrap();
         assert!(

@@ -456,6 +456,22 @@ fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
     // Both pollers saw the signature; one completion stored one ticket.
     assert_eq!(psql(&db.url, "SELECT count(*) FROM tickets").unwrap(), "1");
     let ticket = outcome.json["ticket"].as_str().unwrap();
+    // The database holds the session and its ticket by hash only: someone who reads it
+    // (a backup, a replica) cannot poll the session or confirm the registration; nor does
+    // the audit entry of the account name them.
+    let stored_as_issued = |bearer: &str| {
+        psql(
+            &db.url,
+            &format!(
+                "SELECT (SELECT count(*) FROM sim_sessions WHERE strpos(id || coalesce(outcome, ''), '{bearer}') > 0) \
+                 + (SELECT count(*) FROM tickets WHERE strpos(id || payload, '{bearer}') > 0) \
+                 + (SELECT count(*) FROM audit_log WHERE strpos(details, '{bearer}') > 0)"
+            ),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored_as_issued(&id), "0");
+    assert_eq!(stored_as_issued(ticket), "0");
     let body = json!({ "email": "lien.he@kyso-thu-nghiem.vn" });
     assert_eq!(confirm(&cluster.url(1), ticket, &body).status, 201);
     let again = confirm(&cluster.url(0), ticket, &body);
@@ -464,6 +480,7 @@ fn one_pending_sim_request_per_number_and_one_completion_across_instances() {
         (404, "TICKET_NOT_FOUND"),
         "{again:?}"
     );
+    assert_eq!(stored_as_issued(&id), "0");
 }
 
 /// `database.sslmode` decides TLS to the server: `require` connects over TLS (the server

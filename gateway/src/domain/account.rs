@@ -49,7 +49,7 @@ pub struct SessionIssued {
 /// A login session to store: the token's hash, never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
-    /// [`session_hash`] of the bearer token.
+    /// [`bearer_hash`] of the bearer token.
     pub token_hash: String,
     /// The account logged in to.
     pub account_id: String,
@@ -74,9 +74,10 @@ pub struct SessionLogin {
     pub method: Method,
 }
 
-/// The SHA-256 (hex) under which a session token is stored: a stolen database opens no
-/// session.
-pub fn session_hash(token: &str) -> String {
+/// The SHA-256 (hex) under which a bearer credential is stored — a session token, a
+/// registration ticket, a signing-SIM session id, an authorization code or access token
+/// — and looked up: a stolen database (a backup, a replica) opens nothing.
+pub fn bearer_hash(token: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         token.as_bytes(),

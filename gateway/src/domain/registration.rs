@@ -121,7 +121,8 @@ pub struct Evidence {
 /// A registration ticket: a verified identity waiting for the person's confirmation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
-    /// Public, unguessable id.
+    /// How the store knows it: the [`crate::domain::account::bearer_hash`] of the
+    /// unguessable ticket the browser holds, which is stored nowhere.
     pub id: String,
     /// End of its life.
     pub expires_at: OffsetDateTime,

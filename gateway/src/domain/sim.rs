@@ -95,8 +95,6 @@ pub enum SimOutcome {
 /// A proven registration waiting for the person's confirmation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
-    /// The single-use ticket (stored with the session).
-    pub ticket: String,
     /// The identity read from the SIM's certificate.
     pub subject: Subject,
     /// The SIM's certificate, DER (its facts are read again to show them).
@@ -119,7 +117,9 @@ pub struct Login {
 /// One push request and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimSession {
-    /// Public, unguessable id (the browser polls with it).
+    /// How the store knows it: the [`crate::domain::account::bearer_hash`] of the
+    /// unguessable id the browser polls with, which is stored nowhere. A registration's
+    /// ticket is stored under the same hash: the id the browser holds is its ticket too.
     pub id: String,
     /// Registering or logging in.
     pub purpose: Purpose,

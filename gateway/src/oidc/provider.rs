@@ -8,7 +8,7 @@ use super::client::{Audience, Clients, Credentials};
 use super::jose::{self, KeySet, SigningKey, b64url};
 use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
 use crate::config::oidc::{ClientConfig, OidcConfig};
-use crate::domain::account::session_hash as token_hash;
+use crate::domain::account::bearer_hash as token_hash;
 use crate::domain::oidc::{Consent, Grant, Redeemed};
 use crate::domain::{Account, SessionLogin};
 use crate::service::Gateway;

@@ -22,6 +22,7 @@
 //! tells the same to anyone who tries. Whether a number has an account is never shown.
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
+use crate::domain::account::bearer_hash;
 use crate::domain::network::network_of;
 use crate::domain::registration::Method;
 use crate::domain::{
@@ -112,8 +113,9 @@ pub struct SimService {
     completions: watch::Sender<u64>,
 }
 
-/// A short, one-way tag of a session id for logs: the id itself is a bearer secret (it
-/// reads the ticket or the login), so it never goes to a log.
+/// A short, one-way tag of a session for logs, from the hash the store knows it by (the
+/// id the browser holds is a bearer secret and never reaches the gateway's logs or
+/// database); short, so log lines cannot be matched against database rows wholesale.
 fn tag(id: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
     hex::encode(&digest.as_ref()[..6])
@@ -197,8 +199,9 @@ impl SimService {
             "{}: {action}. Mã xác nhận {code}",
             self.settings.display_prefix
         );
+        let bearer = self.gateway.random(16, &URL_SAFE_NO_PAD)?;
         let session = SimSession {
-            id: self.gateway.random(16, &URL_SAFE_NO_PAD)?,
+            id: bearer_hash(&bearer),
             purpose,
             msisdn,
             requester,
@@ -236,7 +239,7 @@ impl SimService {
         });
         let _ = pushed.await;
         Ok(SimStarted {
-            session_id: session.id,
+            session_id: bearer,
             verification_code: session.verification_code,
             expires_at: session.answer_by,
         })
@@ -425,11 +428,15 @@ impl SimService {
                 self.gateway
                     .check_new_identity(&subject, session.subject_type)
                     .await?;
-                let ticket = self
-                    .gateway
-                    .new_ticket(subject.clone(), certificate, evidence)?;
+                // Under the session's own hash: the id the browser polls with is the
+                // ticket it confirms with.
+                let ticket = self.gateway.new_ticket(
+                    session.id.clone(),
+                    subject.clone(),
+                    certificate,
+                    evidence,
+                );
                 let outcome = SimOutcome::Registered(Box::new(Registration {
-                    ticket: ticket.id.clone(),
                     subject,
                     certificate: der,
                     ticket_expires_at: ticket.expires_at,
@@ -495,16 +502,17 @@ impl SimService {
         Ok((record, evidence, subject, leaf_der.clone()))
     }
 
-    /// The session for the browser, waiting up to `wait` (at most [`MAX_VIEW_WAIT`]) for
-    /// a result. A failed session is the refusal it ended with.
+    /// The session the browser holds `bearer` of, waiting up to `wait` (at most
+    /// [`MAX_VIEW_WAIT`]) for a result. A failed session is the refusal it ended with.
     pub async fn view(
         &self,
-        id: &str,
+        bearer: &str,
         purpose: Purpose,
         wait: std::time::Duration,
     ) -> Result<SimView, Rejection> {
         let deadline = tokio::time::Instant::now() + wait.min(MAX_VIEW_WAIT);
         let mut changes = self.completions.subscribe();
+        let id = &bearer_hash(bearer);
         loop {
             let session = self
                 .gateway
@@ -525,7 +533,7 @@ impl SimService {
                 continue;
             }
             if session.result.is_some() || tokio::time::Instant::now() >= deadline {
-                return self.present(session).await;
+                return self.present(session, bearer).await;
             }
             let slice = deadline
                 .saturating_duration_since(tokio::time::Instant::now())
@@ -534,10 +542,10 @@ impl SimService {
         }
     }
 
-    async fn present(&self, session: SimSession) -> Result<SimView, Rejection> {
+    async fn present(&self, session: SimSession, bearer: &str) -> Result<SimView, Rejection> {
         let Some(result) = session.result else {
             return Ok(SimView::Pending(SimStarted {
-                session_id: session.id,
+                session_id: bearer.to_owned(),
                 verification_code: session.verification_code,
                 expires_at: session.answer_by,
             }));
@@ -576,9 +584,9 @@ impl SimService {
                         )
                     })?;
                 Ok(SimView::Registered {
-                    session_id: session.id,
+                    session_id: bearer.to_owned(),
                     preview: Box::new(Preview {
-                        ticket: r.ticket,
+                        ticket: bearer.to_owned(),
                         subject: r.subject,
                         certificate: CertificateFacts::of(&cert, &r.certificate),
                         expires_at: r.ticket_expires_at,
@@ -590,7 +598,7 @@ impl SimService {
                     self.hand_out_login(&session.id, *login, session.completed_at)
                         .await?,
                 ),
-                session_id: session.id,
+                session_id: bearer.to_owned(),
             }),
             (None, None) => Err(Rejection::new(
                 ErrorCode::StorageUnavailable,

@@ -290,8 +290,9 @@ pub fn decode_grant(
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum OutcomeV1 {
+    /// Rows written before tickets were stored by hash also hold the ticket as issued;
+    /// it is not read.
     Registered {
-        ticket: String,
         subject: SubjectV1,
         /// Standard base64 DER.
         certificate: String,
@@ -313,7 +314,6 @@ enum OutcomeV1 {
 pub fn encode_outcome(o: &SimOutcome) -> Result<String, StoreError> {
     encode(match o {
         SimOutcome::Registered(r) => OutcomeV1::Registered {
-            ticket: r.ticket.clone(),
             subject: (&r.subject).into(),
             certificate: STANDARD.encode(&r.certificate),
             ticket_expires_at: r.ticket_expires_at,
@@ -334,12 +334,10 @@ pub fn encode_outcome(o: &SimOutcome) -> Result<String, StoreError> {
 pub fn decode_outcome(text: &str) -> Result<SimOutcome, StoreError> {
     Ok(match decode("SIM outcome", text)? {
         OutcomeV1::Registered {
-            ticket,
             subject,
             certificate,
             ticket_expires_at,
         } => SimOutcome::Registered(Box::new(Registration {
-            ticket,
             subject: subject.into_domain()?,
             certificate: STANDARD
                 .decode(certificate)
