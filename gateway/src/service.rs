@@ -270,37 +270,46 @@ impl Gateway {
         evidence: &Evidence,
         proved_at: time::OffsetDateTime,
     ) -> Result<SessionIssued, Rejection> {
-        let now = self.clock.now();
+        let (issued, session, audit) = self.new_session(account, evidence, proved_at)?;
+        metrics::store(
+            "create_session",
+            self.store.create_session(&session, certificate, &audit),
+        )
+        .await
+        .map_err(store_failed)?;
+        Ok(issued)
+    }
+
+    /// A login session for `account`, not yet stored: what the person is given, the row
+    /// that stores it (the token's hash only), and its audit entry.
+    pub(crate) fn new_session(
+        &self,
+        account: Account,
+        evidence: &Evidence,
+        proved_at: time::OffsetDateTime,
+    ) -> Result<(SessionIssued, NewSession, AuditEntry), Rejection> {
         let session_token = self.random(32, &URL_SAFE_NO_PAD)?;
         // A session lasts its lifetime from the proof, however late it was handed out.
         let expires_at = proved_at + self.settings.session_ttl;
         let audit = AuditEntry {
-            at: now,
+            at: self.clock.now(),
             event: "session.created",
             account_id: Some(account.id.clone()),
             details: serde_json::json!({ "evidence": evidence_json(evidence) }).to_string(),
         };
-        metrics::store(
-            "create_session",
-            self.store.create_session(
-                &NewSession {
-                    token_hash: bearer_hash(&session_token),
-                    account_id: account.id.clone(),
-                    method: evidence.method,
-                    proved_at,
-                    expires_at,
-                },
-                certificate,
-                &audit,
-            ),
-        )
-        .await
-        .map_err(store_failed)?;
-        Ok(SessionIssued {
+        let session = NewSession {
+            token_hash: bearer_hash(&session_token),
+            account_id: account.id.clone(),
+            method: evidence.method,
+            proved_at,
+            expires_at,
+        };
+        let issued = SessionIssued {
             session_token,
             account,
             expires_at,
-        })
+        };
+        Ok((issued, session, audit))
     }
 
     /// Issues a single-use challenge for `purpose`, bound to the configured origin.

@@ -253,6 +253,104 @@ pub async fn a_ticket_survives_a_confirmation_the_store_failed_to_write(b: impl 
     );
 }
 
+/// A proven SIM login whose session the database failed to write is not used up: the
+/// next read hands it out, and only that once.
+pub async fn a_sim_login_is_handed_out_once_and_survives_a_failed_write(b: impl Backend) {
+    let store = b.store();
+    let t = ticket("t-sim-login", citizen("001090012345", &[]));
+    store.put_ticket(&t).await.unwrap();
+    let a = store
+        .create_account(
+            &t.id,
+            T0,
+            &account("acc_sim", t.subject.clone()),
+            &t.certificate,
+            &audit("account.created", "acc_sim"),
+        )
+        .await
+        .unwrap();
+    store
+        .start_sim_session(&sim_session("login-1", "+84912000003", T0), T0)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .complete_sim_session("login-1", SimResult::Ok, None, None, T0)
+            .await
+            .unwrap()
+    );
+    let hand_out = |token_hash: &'static str| {
+        let (store, account_id) = (store.clone(), a.id.clone());
+        async move {
+            let session = NewSession {
+                token_hash: token_hash.into(),
+                account_id: account_id.clone(),
+                method: Method::Sim,
+                proved_at: T0,
+                expires_at: T0 + Duration::hours(1),
+            };
+            store
+                .hand_out_sim_login(
+                    "login-1",
+                    T0,
+                    &session,
+                    &certificate("fp-sim"),
+                    &audit("session.created", &account_id),
+                )
+                .await
+        }
+    };
+    b.raw("ALTER TABLE sessions RENAME TO sessions_away")
+        .await
+        .unwrap();
+    let failed = hand_out("h-1").await;
+    assert!(failed.is_err(), "{failed:?}");
+    b.raw("ALTER TABLE sessions_away RENAME TO sessions")
+        .await
+        .unwrap();
+    assert!(hand_out("h-2").await.unwrap());
+    assert!(!hand_out("h-3").await.unwrap(), "handed out once");
+    assert!(store.session_login("h-2", T0).await.unwrap().is_some());
+    assert_eq!(store.session_login("h-3", T0).await.unwrap(), None);
+    // Past the session's hard expiry, nothing is handed out.
+    store
+        .start_sim_session(&sim_session("login-2", "+84912000004", T0), T0)
+        .await
+        .unwrap();
+    store
+        .complete_sim_session("login-2", SimResult::Ok, None, None, T0)
+        .await
+        .unwrap();
+    let late = T0 + Duration::minutes(5);
+    let session = NewSession {
+        token_hash: "h-late".into(),
+        account_id: a.id.clone(),
+        method: Method::Sim,
+        proved_at: T0,
+        expires_at: T0 + Duration::hours(1),
+    };
+    assert!(
+        !store
+            .hand_out_sim_login(
+                "login-2",
+                late,
+                &session,
+                &certificate("fp-sim"),
+                &audit("session.created", &a.id)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
+            .await
+            .unwrap()
+            .seq,
+        2,
+        "the account and one session"
+    );
+}
+
 pub async fn one_identity_gets_one_account_whatever_the_tickets(b: impl Backend) {
     let store = b.store();
     let subject = citizen("001090012345", &[]);
@@ -688,7 +786,7 @@ pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl
         None,
         "a losing completion stores no ticket"
     );
-    // The number is free again (here from another network); a login is handed out once.
+    // The number is free again (here from another network).
     let elsewhere = SimSession {
         requester: "198.51.100.0/24".into(),
         ..sim_session("next", number, T0)
@@ -701,8 +799,6 @@ pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl
             .await
             .unwrap()
     );
-    assert!(store.claim_sim_login("next", T0).await.unwrap());
-    assert!(!store.claim_sim_login("next", T0).await.unwrap());
     // Starts are counted in all and per network.
     for (network, from_requester) in [
         ("203.0.113.0/24", 1),
@@ -1002,6 +1098,7 @@ macro_rules! conformance {
                 a_challenge_is_taken_exactly_once_by_100_concurrent_takers,
                 a_ticket_makes_exactly_one_account_when_confirmed_100_times_at_once,
                 a_ticket_survives_a_confirmation_the_store_failed_to_write,
+                a_sim_login_is_handed_out_once_and_survives_a_failed_write,
                 one_identity_gets_one_account_whatever_the_tickets,
                 identifiers_and_aliases_are_unique_across_accounts,
                 a_session_token_opens_its_account_until_it_expires,

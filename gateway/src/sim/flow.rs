@@ -607,8 +607,10 @@ impl SimService {
         }
     }
 
-    /// Makes the login's session token, once. The session counts from `proved_at`, when
-    /// the signature was judged, not from now.
+    /// Makes the login's session token, once: the login is marked handed out in the same
+    /// transaction that stores the session, so a write that fails leaves it to be taken
+    /// on the next read. The session counts from `proved_at`, when the signature was
+    /// judged, not from now.
     async fn hand_out_login(
         &self,
         id: &str,
@@ -616,8 +618,17 @@ impl SimService {
         proved_at: Option<OffsetDateTime>,
     ) -> Result<SessionIssued, Rejection> {
         let store = self.gateway.store();
+        let account = store
+            .account(&login.account_id)
+            .await
+            .map_err(store_failed)?
+            .ok_or_else(|| Rejection::new(ErrorCode::AccountNotFound, "the account is gone"))?;
+        let proved_at = proved_at.unwrap_or_else(|| self.now());
+        let (issued, session, audit) =
+            self.gateway
+                .new_session(account, &login.evidence, proved_at)?;
         if !store
-            .claim_sim_login(id, self.now())
+            .hand_out_sim_login(id, self.now(), &session, &login.certificate, &audit)
             .await
             .map_err(store_failed)?
         {
@@ -627,14 +638,6 @@ impl SimService {
             ));
         }
         crate::metrics::login("sim", "ok");
-        let account = store
-            .account(&login.account_id)
-            .await
-            .map_err(store_failed)?
-            .ok_or_else(|| Rejection::new(ErrorCode::AccountNotFound, "the account is gone"))?;
-        let proved_at = proved_at.unwrap_or_else(|| self.now());
-        self.gateway
-            .issue_session(account, &login.certificate, &login.evidence, proved_at)
-            .await
+        Ok(issued)
     }
 }

@@ -244,9 +244,18 @@ pub trait SimStore: Send + Sync {
         requester: &str,
         since: OffsetDateTime,
     ) -> Result<SimStarts, StoreError>;
-    /// Marks a proven SIM login's token as handed out; `true` only the first time, and
-    /// only before the session's hard expiry at `now`.
-    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Hands out a proven SIM login once: marks it handed out and opens `session` (with
+    /// its certificate and audit entry) in one transaction. `false`, with nothing
+    /// written, when it was handed out before or the session's hard expiry has passed
+    /// at `now`; an error writes nothing, so the login can be handed out on a retry.
+    async fn hand_out_sim_login(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        session: &NewSession,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The OpenID Provider's grants and consents.

@@ -99,7 +99,21 @@ impl PostgresStore {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        self.upsert_certificate(&mut tx, &session.account_id, certificate, audit.at)
+        self.insert_session(&mut tx, session, certificate, audit)
+            .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Opens a login session in `conn`'s transaction: its certificate noted, the session
+    /// row, the audit entry.
+    pub(super) async fn insert_session(
+        &self,
+        conn: &mut PgConnection,
+        session: &NewSession,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        self.upsert_certificate(&mut *conn, &session.account_id, certificate, audit.at)
             .await?;
         self.sql(
             "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, method) \
@@ -110,10 +124,9 @@ impl PostgresStore {
         .bind(ts(session.proved_at))
         .bind(ts(session.expires_at))
         .bind(session.method.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-        self.append_audit(&mut tx, audit).await?;
-        Ok(tx.commit().await?)
+        self.append_audit(conn, audit).await
     }
 
     /// Appends `entry` after the chain's head, which it locks until the commit.

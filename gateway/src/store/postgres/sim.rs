@@ -7,7 +7,9 @@
 //! only its transaction stores a ticket.
 
 use super::PostgresStore;
-use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
+use crate::domain::{
+    AuditEntry, CertificateRecord, NewSession, SimOutcome, SimResult, SimSession, Ticket,
+};
 use crate::store::records::{encode_outcome, encode_ticket};
 use crate::store::rows::{
     bind_sim_session, is_unique_violation, sim_session_columns, sim_session_of, ts,
@@ -21,6 +23,36 @@ use time::OffsetDateTime;
 const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
 
 impl PostgresStore {
+    async fn try_hand_out_sim_login(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        session: &NewSession,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let claimed = self
+            .sql(
+                "UPDATE sim_sessions SET token_issued = TRUE \
+                 WHERE id = $1 AND purpose = 'login' AND result = 'OK' \
+                 AND NOT token_issued AND expires_at > $2",
+            )
+            .bind(id.to_owned())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed != 1 {
+            // Dropped unfinished: rolled back, though nothing was written.
+            return Ok(false);
+        }
+        self.insert_session(&mut tx, session, certificate, audit)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Ends pending sessions past their hard expiry and deletes complete ones kept long
     /// enough; part of [`crate::store::Store::purge_expired`].
     pub(super) async fn purge_sim_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
@@ -209,18 +241,18 @@ impl SimStore for PostgresStore {
         Ok(SimStarts::counted(all, from_requester))
     }
 
-    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let claimed = self
-            .write(|| {
-                self.sql(
-                    "UPDATE sim_sessions SET token_issued = TRUE \
-                     WHERE id = $1 AND purpose = 'login' AND result = 'OK' \
-                     AND NOT token_issued AND expires_at > $2",
-                )
-                .bind(id.to_owned())
-                .bind(ts(now))
-            })
-            .await?;
-        Ok(claimed == 1)
+    async fn hand_out_sim_login(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        session: &NewSession,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.chain_turn().await;
+        retrying!(
+            self,
+            self.try_hand_out_sim_login(id, now, session, certificate, audit)
+        )
     }
 }

@@ -75,7 +75,8 @@ fn insert_account(
 
 /// The session write of [`AccountStore::create_session`], run by the writer in a
 /// savepoint of its group's transaction.
-fn insert_session(
+/// Opens a login session: its certificate noted, the session row, the audit entry.
+pub(super) fn insert_session(
     conn: &Connection,
     session: &NewSession,
     certificate: &CertificateRecord,

@@ -5,9 +5,12 @@
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
 
 use super::SqliteStore;
+use super::accounts::insert_session;
 use super::readers::{all, one};
 use super::writer::{Durability, is_unique_violation};
-use crate::domain::{SimOutcome, SimResult, SimSession, Ticket};
+use crate::domain::{
+    AuditEntry, CertificateRecord, NewSession, SimOutcome, SimResult, SimSession, Ticket,
+};
 use crate::store::records::encode_outcome;
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
 use crate::store::{SimStarts, SimStore, StartSimError, StoreError};
@@ -169,10 +172,19 @@ impl SimStore for SqliteStore {
         Ok(SimStarts::counted(all, from_requester))
     }
 
-    async fn claim_sim_login(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn hand_out_sim_login(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        session: &NewSession,
+        certificate: &CertificateRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
         let id = id.to_owned();
+        let (session, certificate, audit) = (session.clone(), certificate.clone(), audit.clone());
+        // In the job's own savepoint: a failed insert takes the claim back with it.
         self.writer
-            .write(Durability::Crash, move |conn| {
+            .write(Durability::PowerLoss, move |conn| {
                 let claimed = conn
                     .prepare_cached(
                         "UPDATE sim_sessions SET token_issued = 1 \
@@ -180,7 +192,11 @@ impl SimStore for SqliteStore {
                          AND token_issued = 0 AND expires_at > ?2",
                     )?
                     .execute((id, ts(now)))?;
-                Ok(claimed == 1)
+                if claimed != 1 {
+                    return Ok(false);
+                }
+                insert_session(conn, &session, &certificate, &audit)?;
+                Ok(true)
             })
             .await
     }
