@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use kyso_gateway::domain::oidc::{Consent, Grant, Redeemed};
 use kyso_gateway::domain::registration::Method;
 use kyso_gateway::domain::{
-    Account, AuditEntry, CertificateRecord, Challenge, Evidence, NewSession, Purpose, SessionLogin,
-    SimOutcome, SimResult, SimSession, Ticket,
+    Account, AuditEntry, CertificateRecord, Challenge, Evidence, NewSession, Purpose, Registration,
+    SessionLogin, SimOutcome, SimResult, SimSession, Ticket,
 };
 use kyso_gateway::store::{
     AUDIT_PAGE, AuditHead, CreateAccountError, SimStarts, StartSimError, Store, StoreError,
@@ -64,7 +64,7 @@ pub fn citizen(cccd: &str, aliases: &[Identifier]) -> Subject {
     }
 }
 
-fn certificate(fingerprint: &str) -> CertificateRecord {
+pub fn certificate(fingerprint: &str) -> CertificateRecord {
     CertificateRecord {
         fingerprint: fingerprint.into(),
         issuer: "CN=VNPT-CA".into(),
@@ -84,7 +84,7 @@ fn evidence() -> Evidence {
     }
 }
 
-fn ticket(id: &str, subject: Subject) -> Ticket {
+pub fn ticket(id: &str, subject: Subject) -> Ticket {
     Ticket {
         id: id.into(),
         expires_at: T0 + Duration::minutes(10),
@@ -1203,6 +1203,77 @@ impl Backend for Sqlite {
 }
 
 conformance!(sqlite, Sqlite);
+
+/// SIM sessions as a build before the bearer hashes wrote them: one pending under the id
+/// the browser held, and one registered whose outcome held its ticket.
+pub async fn sim_rows_of_the_build_before_the_bearer_hashes(b: &impl Backend, json_set: &str) {
+    let store = b.store();
+    store
+        .start_sim_session(&sim_session("raw-pending-id", "+84912000005", T0), T0)
+        .await
+        .unwrap();
+    let done = SimSession {
+        purpose: Purpose::Register,
+        ..sim_session("raw-done-id", "+84912000006", T0)
+    };
+    store.start_sim_session(&done, T0).await.unwrap();
+    let registered = SimOutcome::Registered(Box::new(Registration {
+        subject: citizen("001090012345", &[]),
+        certificate: vec![0x30, 0x00],
+        ticket_expires_at: T0 + Duration::minutes(10),
+    }));
+    assert!(
+        store
+            .complete_sim_session("raw-done-id", SimResult::Ok, Some(&registered), None, T0)
+            .await
+            .unwrap()
+    );
+    b.raw(&format!(
+        "UPDATE sim_sessions SET outcome = {json_set} WHERE id = 'raw-done-id'"
+    ))
+    .await
+    .unwrap();
+}
+
+/// How many SIM session rows name `text` in their id or outcome.
+pub async fn sim_rows_naming(b: &impl Backend, text: &str) -> u64 {
+    b.raw(&format!(
+        "UPDATE sim_sessions SET msisdn = msisdn \
+         WHERE (id || coalesce(outcome, '')) LIKE '%{text}%'"
+    ))
+    .await
+    .unwrap()
+}
+
+/// A file written before SIM sessions were stored by hash: the upgrade replaces the ids
+/// the browsers held (SQLite has no SHA-256 to hash them with) and drops the tickets the
+/// outcomes held; the rows stay, counted by the per-number limits, the outcome readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sim_ids_written_before_the_bearer_hashes_are_replaced_at_the_upgrade() {
+    let b = Sqlite::open().await;
+    let store = b.store();
+    sim_rows_of_the_build_before_the_bearer_hashes(
+        &b,
+        "json_set(outcome, '$.ticket', 'raw-ticket-id')",
+    )
+    .await;
+    assert_eq!(sim_rows_naming(&b, "raw-ticket-id").await, 1);
+    b.raw("DELETE FROM _sqlx_migrations WHERE version >= 8")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    for raw in ["raw-pending-id", "raw-done-id", "raw-ticket-id"] {
+        assert_eq!(sim_rows_naming(&b, raw).await, 0, "{raw}");
+    }
+    let starts = store
+        .sim_starts_since("+84912000005", "203.0.113.0/24", T0 - Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(starts.all, 1);
+    let pending = store.pending_sim_sessions().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].id.starts_with("before-0008-"));
+}
 
 /// A file whose chain was written by a build before the head record: the migration takes
 /// the chain's last row as the head, and appends go on after it.

@@ -8,6 +8,7 @@
 
 use crate::store::{AuditRow, Backend, conformance};
 use async_trait::async_trait;
+use kyso_gateway::domain::SimOutcome;
 use kyso_gateway::store::{
     AUDIT_PAGE, Isolation, PostgresOptions, PostgresStore, Store, StoreError, verify_audit_chain,
 };
@@ -297,4 +298,61 @@ async fn a_statement_past_the_timeout_is_cancelled() {
             .seq,
         0
     );
+}
+
+/// A database written before tickets and SIM sessions were stored by hash: the upgrade
+/// hashes their ids (and the ticket's own record) and drops the tickets SIM outcomes
+/// held, so what the browsers hold still works and nothing stored opens anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bearer_ids_written_before_the_hashes_are_hashed_at_the_upgrade() {
+    use kyso_gateway::domain::account::bearer_hash;
+    let b = Pg::open().await;
+    let store = b.store();
+    crate::store::sim_rows_of_the_build_before_the_bearer_hashes(
+        &b,
+        "jsonb_set(outcome::jsonb, '{ticket}', '\"raw-ticket-id\"')::text",
+    )
+    .await;
+    let ticket = kyso_gateway::domain::Ticket {
+        certificate: crate::store::certificate("fp-kept"),
+        ..crate::store::ticket("raw-ticket-id", crate::store::citizen("001090012345", &[]))
+    };
+    store.put_ticket(&ticket).await.unwrap();
+    assert_eq!(crate::store::sim_rows_naming(&b, "raw-ticket-id").await, 1);
+    b.raw("DELETE FROM _sqlx_migrations WHERE version >= 4")
+        .await
+        .unwrap();
+    PostgresStore::open(&b.db.url, &options(Isolation::ReadCommitted, true))
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    for raw in ["raw-pending-id", "raw-done-id", "raw-ticket-id"] {
+        assert_eq!(crate::store::sim_rows_naming(&b, raw).await, 0, "{raw}");
+        let tickets = b
+            .raw(&format!(
+                "UPDATE tickets SET expires_at = expires_at WHERE (id || payload) LIKE '%{raw}%'"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(tickets, 0, "{raw}");
+    }
+    let pending = store
+        .sim_session(&bearer_hash("raw-pending-id"))
+        .await
+        .unwrap()
+        .expect("the pending session, by the hash of what its browser holds");
+    assert_eq!(pending.id, bearer_hash("raw-pending-id"));
+    let done = store
+        .sim_session(&bearer_hash("raw-done-id"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(done.outcome, Some(SimOutcome::Registered(_))));
+    let kept = store
+        .get_ticket(&bearer_hash("raw-ticket-id"))
+        .await
+        .unwrap()
+        .expect("the ticket, by the hash of what its browser holds");
+    assert_eq!(kept.id, bearer_hash("raw-ticket-id"));
 }

@@ -13,13 +13,14 @@ use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
 /// `appVersion` of the tokens this agent makes.
 pub const APP_VERSION: &str = concat!("https://kyso.vn/kyso-shim/", env!("CARGO_PKG_VERSION"));
 
-/// The first certificate with a private key beside it: tokens also carry their CA's
-/// certificates, with no key, and in no promised order.
+/// The first certificate that is not a CA's and has a private key beside it: tokens also
+/// carry their CA's certificates, in no promised order (and not always under an id of
+/// their own).
 fn signer<'a>(
     session: &Session,
     certs: &'a [TokenCertificate],
 ) -> Result<(&'a TokenCertificate, (ObjectHandle, KeyAlgorithm)), ShimError> {
-    for cert in certs {
+    for cert in certs.iter().filter(|c| !c.is_ca()) {
         match private_key(session, &cert.id) {
             Err(ShimError::NoCertificate) => continue,
             found => return found.map(|key| (cert, key)),

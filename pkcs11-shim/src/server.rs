@@ -182,10 +182,10 @@ pub fn certificates_report(tokens: Vec<crate::token::TokenSummary>) -> serde_jso
     let mut out = Vec::new();
     for t in tokens {
         for c in t.certificates {
-            let report = kyso_verify::inspect::inspect(&c.der, now).ok();
-            if report.as_ref().is_some_and(|r| r.certificate.is_ca) {
+            if c.is_ca() {
                 continue;
             }
+            let report = kyso_verify::inspect::inspect(&c.der, now).ok();
             out.push(serde_json::json!({
                 "certificate_id": format!("{}:{}", t.serial, c.id),
                 "token": { "label": t.label, "serial": t.serial, "model": t.model },

@@ -49,7 +49,7 @@ pub struct TokenSummary {
     pub manufacturer: String,
     /// Model.
     pub model: String,
-    /// Certificates that have a private key beside them.
+    /// Every certificate on the token, its CA's included.
     pub certificates: Vec<TokenCertificate>,
 }
 
@@ -63,6 +63,15 @@ pub struct TokenCertificate {
     /// The certificate, DER.
     #[serde(skip)]
     pub der: Vec<u8>,
+}
+
+impl TokenCertificate {
+    /// Whether it is a CA's certificate (basicConstraints cA), which tokens carry beside
+    /// their holder's and which proves no one's identity.
+    pub fn is_ca(&self) -> bool {
+        kyso_verify::inspect::inspect(&self.der, time::OffsetDateTime::now_utc())
+            .is_ok_and(|r| r.certificate.is_ca)
+    }
 }
 
 /// The signing key's type, which decides the algorithm.

@@ -79,9 +79,20 @@ where
     }
 }
 
-/// Whether a JSON text holds a NUL character, escaped (`\u0000`) or raw.
+/// Whether a JSON text holds a NUL character, escaped (`\u0000`) or raw. An escaped
+/// backslash before `u0000` is text, not a NUL.
 fn carries_nul(json: &[u8]) -> bool {
-    json.contains(&0) || json.windows(6).any(|w| w == b"\\u0000")
+    let mut at = 0;
+    while let Some(&byte) = json.get(at) {
+        match byte {
+            0 => return true,
+            b'\\' if json[at + 1..].starts_with(b"u0000") => return true,
+            // The escaped character is skipped, a backslash included.
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
+    false
 }
 
 /// A path parameter (a ticket, a SIM session, a portal), refused as `MALFORMED_REQUEST`

@@ -45,10 +45,11 @@ pub struct Claims {
 
 /// Decodes any DirectoryString-like value: the UTF-8 compatible types as they are,
 /// BMPString as UTF-16BE, UniversalString as UTF-32BE, TeletexString as Latin-1. Text
-/// with a control character (a NUL, an escape) is no name or identifier anyone is given:
-/// it is not read, and shown in hex where a name is displayed.
+/// with an ASCII control character (a NUL, an escape) is no name or identifier anyone is
+/// given: it is not read, and shown in hex where a name is displayed. (C1 controls are
+/// left alone: they are what UTF-8 put in a TeletexString reads as, garbled but a name.)
 pub fn decode_string(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
-    decode_any_string(attr).filter(|text| !text.chars().any(char::is_control))
+    decode_any_string(attr).filter(|text| !text.chars().any(|c| c.is_ascii_control()))
 }
 
 fn decode_any_string(attr: &AttributeTypeAndValue<'_>) -> Option<String> {

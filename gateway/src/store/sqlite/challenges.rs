@@ -89,13 +89,24 @@ impl<T: Entry> Book<T> {
 
     /// Adds `entry`, refused when the book is full of live entries.
     pub fn put(&self, entry: &T) -> Result<(), StoreError> {
-        self.put_at(entry, OffsetDateTime::now_utc())
+        self.put_at(entry, OffsetDateTime::now_utc(), true)
+            .map(|_| ())
     }
 
-    /// [`Self::put`] at `now`: a full book drops its expired entries first, unless it did
-    /// so less than [`SWEEP_INTERVAL`] ago.
-    fn put_at(&self, entry: &T, now: OffsetDateTime) -> Result<(), StoreError> {
+    /// Adds `entry` unless the book holds one under its id already: `false`, and the
+    /// book unchanged.
+    pub fn put_new(&self, entry: &T) -> Result<bool, StoreError> {
+        self.put_at(entry, OffsetDateTime::now_utc(), false)
+    }
+
+    /// [`Self::put`] at `now` (replacing an entry of the same id only if `replace`): a
+    /// full book drops its expired entries first, unless it did so less than
+    /// [`SWEEP_INTERVAL`] ago.
+    fn put_at(&self, entry: &T, now: OffsetDateTime, replace: bool) -> Result<bool, StoreError> {
         let mut book = self.lock();
+        if !replace && book.by_id.contains_key(entry.id()) {
+            return Ok(false);
+        }
         let mut swept = false;
         if book.by_id.len() >= MAX_ENTRIES
             && book.swept_at.is_none_or(|at| now - at >= SWEEP_INTERVAL)
@@ -106,7 +117,7 @@ impl<T: Entry> Book<T> {
         }
         if book.by_id.len() < MAX_ENTRIES {
             book.by_id.insert(entry.id().to_owned(), entry.clone());
-            return Ok(());
+            return Ok(true);
         }
         drop(book);
         if swept {
@@ -197,13 +208,17 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let book = full_book(now, now - time::Duration::minutes(1), 1);
         // Full: the expired one makes room.
-        book.put_at(&challenge("new", now + time::Duration::minutes(5)), now)
-            .unwrap();
+        book.put_at(
+            &challenge("new", now + time::Duration::minutes(5)),
+            now,
+            true,
+        )
+        .unwrap();
         assert!(book.take("c-0").is_none());
         // Full of live challenges: refused, nothing dropped.
         let later = now + SWEEP_INTERVAL;
         assert!(matches!(
-            book.put_at(&challenge("one-more", later), later),
+            book.put_at(&challenge("one-more", later), later, true),
             Err(StoreError::Full { .. })
         ));
         assert!(book.take("c-1").is_some() && book.take("new").is_some());
@@ -217,25 +232,36 @@ mod tests {
         let fresh = |id: &str| challenge(id, now + time::Duration::minutes(5));
         // Nothing has expired yet: refused, and the book was swept at `now`.
         assert!(matches!(
-            book.put_at(&fresh("a"), now),
+            book.put_at(&fresh("a"), now, true),
             Err(StoreError::Full { .. })
         ));
         // Two have expired, but the last sweep was less than an interval ago: refused
         // without a pass over the book, so the expired ones are still there.
         let after_expiry = soon + time::Duration::milliseconds(1);
         assert!(matches!(
-            book.put_at(&fresh("b"), after_expiry),
+            book.put_at(&fresh("b"), after_expiry, true),
             Err(StoreError::Full { .. })
         ));
         assert!(book.get("c-0").is_some());
         // An interval after the last sweep, the expired ones make room.
         let next = now + SWEEP_INTERVAL;
-        book.put_at(&fresh("c"), next).unwrap();
-        book.put_at(&fresh("d"), next).unwrap();
+        book.put_at(&fresh("c"), next, true).unwrap();
+        book.put_at(&fresh("d"), next, true).unwrap();
         assert!(book.get("c-0").is_none() && book.get("c-1").is_none());
         assert!(matches!(
-            book.put_at(&fresh("e"), next),
+            book.put_at(&fresh("e"), next, true),
             Err(StoreError::Full { .. })
         ));
+    }
+
+    #[test]
+    fn put_new_leaves_an_entry_of_the_same_id_alone() {
+        let now = OffsetDateTime::now_utc();
+        let book = Book::default();
+        let first = challenge("same", now + time::Duration::minutes(5));
+        let second = challenge("same", now + time::Duration::minutes(9));
+        assert!(book.put_new(&first).unwrap());
+        assert!(!book.put_new(&second).unwrap());
+        assert_eq!(book.take("same"), Some(first));
     }
 }

@@ -95,10 +95,12 @@ impl SimStore for SqliteStore {
         let id = id.to_owned();
         // The ticket is in the book before the session names it, so a reader who sees
         // the result can confirm at once; nobody knows its id before. A completion that
-        // did not win (or did not commit) takes it back.
-        if let Some(t) = ticket {
-            self.tickets.put(t)?;
-        }
+        // did not win (or did not commit) takes back its own ticket, never one a winning
+        // completion of the same session put there (the ticket's id is the session's).
+        let ours = match ticket {
+            Some(t) => self.tickets.put_new(t)?,
+            None => false,
+        };
         let completed = self
             .writer
             .write(Durability::Crash, move |conn| {
@@ -111,7 +113,7 @@ impl SimStore for SqliteStore {
                 Ok::<_, StoreError>(done == 1)
             })
             .await;
-        if let (Some(t), Ok(false) | Err(_)) = (ticket, &completed) {
+        if let (Some(t), true, Ok(false) | Err(_)) = (ticket, ours, &completed) {
             self.tickets.take(&t.id);
         }
         completed
