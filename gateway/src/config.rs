@@ -426,7 +426,7 @@ pub struct RuntimeConfig {
 }
 
 /// Most request threads a configuration may ask for.
-const MAX_WORKER_THREADS: usize = 1024;
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// `[limits]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -624,6 +624,30 @@ fn names_a_secret(path: &[String]) -> bool {
     path.last().is_some_and(|key| key.contains("secret"))
 }
 
+/// An SQLite URL whose path is relative, made relative to `base` (the configuration's
+/// folder), as every other path in the file: `audit verify --config /etc/kyso/kyso.toml`
+/// reads the gateway's database wherever it is run from. Other URLs, and in-memory
+/// databases, as they are.
+fn sqlite_relative_to(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_owned();
+    };
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_owned();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
 impl Config {
     /// Reads `path`, applies the `KYSO_*` variables of `env` (warning about, and
     /// ignoring, those that name no key), and checks the result.
@@ -734,6 +758,7 @@ impl Config {
         if let Some(oidc) = &mut self.oidc {
             oidc.relative_to(base);
         }
+        self.database_url = sqlite_relative_to(&self.database_url, base);
         self
     }
 
@@ -750,6 +775,16 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         check_origin(&self.public_origin)?;
+        // Said without repeating the value, which may hold a password.
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| self.database_url.starts_with(scheme))
+        {
+            return Err(ConfigError::invalid(
+                "database_url",
+                "must be sqlite://PATH or postgres://… (the scheme in lower case)",
+            ));
+        }
         if !is_loopback_agent_url(&self.web.agent_url) {
             return Err(ConfigError::invalid(
                 "web.agent_url",
@@ -812,6 +847,30 @@ impl Config {
             (
                 "limits.body_timeout_seconds",
                 self.limits.body_timeout_seconds as usize,
+            ),
+            (
+                "limits.challenge_ttl_seconds",
+                self.limits.challenge_ttl_seconds as usize,
+            ),
+            (
+                "limits.ticket_ttl_seconds",
+                self.limits.ticket_ttl_seconds as usize,
+            ),
+            (
+                "limits.session_ttl_seconds",
+                self.limits.session_ttl_seconds as usize,
+            ),
+            (
+                "limits.database_connections",
+                self.limits.database_connections as usize,
+            ),
+            (
+                "database.statement_timeout_ms",
+                usize::try_from(self.database.statement_timeout_ms).unwrap_or(usize::MAX),
+            ),
+            (
+                "database.acquire_timeout_ms",
+                usize::try_from(self.database.acquire_timeout_ms).unwrap_or(usize::MAX),
             ),
         ] {
             if value == 0 {
@@ -941,6 +1000,54 @@ mod tests {
         assert_eq!(c.limits.challenge_ttl_seconds, 300);
         assert_eq!(c.policy.min_rsa_bits, 2048);
         assert_eq!(c.trust.anchors[0], dir.path().join("root.pem"));
+    }
+
+    #[test]
+    fn a_relative_sqlite_path_is_relative_to_the_file_like_every_path() {
+        let url = |line: &str| {
+            let (dir, path) = write(&format!("database_url = {line:?}\n{MINIMAL}"));
+            (Config::load(&path, []).unwrap().database_url, dir)
+        };
+        let (got, dir) = url("sqlite://kyso.db?mode=rwc");
+        assert_eq!(
+            got,
+            format!("sqlite://{}?mode=rwc", dir.path().join("kyso.db").display())
+        );
+        let (got, dir) = url("sqlite:data/kyso.db");
+        assert_eq!(
+            got,
+            format!("sqlite://{}", dir.path().join("data/kyso.db").display())
+        );
+        for kept in [
+            "sqlite:///var/lib/kyso/kyso.db",
+            "sqlite::memory:",
+            "postgres://kyso@db/kyso",
+        ] {
+            assert_eq!(url(kept).0, kept);
+        }
+    }
+
+    #[test]
+    fn zero_timeouts_and_lifetimes_and_unknown_database_schemes_are_refused() {
+        for (table, key) in [
+            ("limits", "challenge_ttl_seconds"),
+            ("limits", "ticket_ttl_seconds"),
+            ("limits", "session_ttl_seconds"),
+            ("limits", "database_connections"),
+            ("database", "statement_timeout_ms"),
+            ("database", "acquire_timeout_ms"),
+        ] {
+            let (_dir, path) = write(&format!("{MINIMAL}[{table}]\n{key} = 0\n"));
+            let e = Config::load(&path, []).unwrap_err().to_string();
+            assert!(e.contains(&format!("{table}.{key}")), "{e}");
+        }
+        // A scheme in another case would have been opened as an SQLite file named by the
+        // whole URL, and the error would have shown the password.
+        let (_dir, path) = write(&format!(
+            "database_url = \"Postgres://kyso:pw-7f3a@db/kyso\"\n{MINIMAL}"
+        ));
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("database_url") && !e.contains("pw-7f3a"), "{e}");
     }
 
     #[test]

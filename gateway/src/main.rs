@@ -1,8 +1,10 @@
 //! The `kyso-gateway` command line (design §10).
 
 use clap::{Parser, Subcommand};
-use kyso_gateway::config::Config;
-use kyso_gateway::startup::{StartupError, policy_with, read_certificates, revocation_checker};
+use kyso_gateway::config::{Config, MAX_WORKER_THREADS};
+use kyso_gateway::startup::{
+    StartupError, policy_with, read_certificate, read_certificates, revocation_checker,
+};
 use kyso_gateway::store::{AUDIT_PAGE, AuditHead, AuditRow, Store, StoreError, verify_audit_chain};
 use kyso_verify::policy::{CertificatePolicy, PathUsage};
 use std::io::Write;
@@ -158,7 +160,18 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // Tokio reads it when a runtime is built and panics on a value it cannot use.
+    if let Ok(value) = std::env::var("TOKIO_WORKER_THREADS")
+        && !value
+            .parse::<usize>()
+            .is_ok_and(|n| (1..=MAX_WORKER_THREADS).contains(&n))
+    {
+        return usage_error(format!(
+            "TOKIO_WORKER_THREADS must be a number from 1 to {MAX_WORKER_THREADS}"
+        ));
+    }
+    match cli.command {
         Command::Serve { config } => {
             init_logging();
             let config = match load_config(&config) {
@@ -469,15 +482,11 @@ fn verify_cert(args: &VerifyCertArgs<'_>) -> ExitCode {
         (Ok(at), Ok(p)) => (at, p),
         (Err(code), _) | (_, Err(code)) => return code,
     };
-    let read = |files: &[PathBuf], what: &str| read_certificates(files, what).map_err(usage_error);
     let (der, extra) = match (
-        read(
-            std::slice::from_ref(&args.cert.to_path_buf()),
-            "certificate",
-        ),
-        read(args.intermediates, "--intermediate"),
+        read_certificate(args.cert, "certificate").map_err(usage_error),
+        read_certificates(args.intermediates, "--intermediate").map_err(usage_error),
     ) {
-        (Ok(mut d), Ok(e)) => (d.pop().unwrap_or_default(), e),
+        (Ok(d), Ok(e)) => (d, e),
         (Err(code), _) | (_, Err(code)) => return code,
     };
     let verdict = block_on(async {

@@ -5,7 +5,7 @@
 use crate::config::{Config, ConfigError, IsolationLevel, RevocationMode, UnavailableMode};
 use crate::revocation::{FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings};
 use crate::store::{Isolation, PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
-use kyso_verify::inspect::decode_certificate;
+use kyso_verify::inspect::decode_certificates;
 use kyso_verify::policy::{
     CertificatePolicy, NoRevocationCheck, RevocationChecker, TrustError, TrustStore,
 };
@@ -75,19 +75,37 @@ pub enum StartupError {
     },
 }
 
-/// Reads certificate files (PEM or DER), naming `setting` and the file on error.
+/// Reads every certificate of the files (DER, or PEM with any number of certificates:
+/// a bundle of roots is every root, never silently its first), naming `setting` and the
+/// file on error.
 pub fn read_certificates(paths: &[PathBuf], setting: &str) -> Result<Vec<Vec<u8>>, StartupError> {
-    paths.iter().map(|p| read_certificate(p, setting)).collect()
+    let mut all = Vec::new();
+    for path in paths {
+        all.extend(read_file(path, setting)?);
+    }
+    Ok(all)
 }
 
-/// Reads one certificate file (PEM or DER).
+/// Reads a file that must hold exactly one certificate (an issuer, a leaf).
 pub fn read_certificate(path: &Path, setting: &str) -> Result<Vec<u8>, StartupError> {
+    let mut certificates = read_file(path, setting)?;
+    match certificates.len() {
+        1 => Ok(certificates.remove(0)),
+        n => Err(StartupError::NotACertificate {
+            setting: setting.to_owned(),
+            path: path.to_owned(),
+            reason: format!("the file holds {n} certificates; it must hold one"),
+        }),
+    }
+}
+
+fn read_file(path: &Path, setting: &str) -> Result<Vec<Vec<u8>>, StartupError> {
     let bytes = std::fs::read(path).map_err(|source| StartupError::CertificateFile {
         setting: setting.to_owned(),
         path: path.to_owned(),
         source,
     })?;
-    decode_certificate(&bytes).map_err(|e| StartupError::NotACertificate {
+    decode_certificates(&bytes).map_err(|e| StartupError::NotACertificate {
         setting: setting.to_owned(),
         path: path.to_owned(),
         reason: e.to_string(),

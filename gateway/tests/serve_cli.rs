@@ -401,3 +401,77 @@ fn the_audit_commands_never_migrate_a_database() {
         assert_eq!(applied(), before, "{command:?} changed the schema");
     }
 }
+
+/// A `TOKIO_WORKER_THREADS` the runtime cannot use is a usage error naming it, not a
+/// panic.
+#[test]
+fn an_unusable_tokio_worker_threads_is_a_usage_error() {
+    for value in ["0", "two", "100000"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+            .arg("openapi")
+            .env("TOKIO_WORKER_THREADS", value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
+        assert!(err.contains("TOKIO_WORKER_THREADS"), "{err}");
+    }
+}
+
+/// A relative SQLite path is relative to the configuration file, like every path in it:
+/// `migrate` run from elsewhere works on the gateway's database, not a new one there.
+#[test]
+fn a_relative_database_path_is_found_beside_the_configuration_wherever_the_command_runs() {
+    let pki = crate::common::Pki::generate();
+    let (home, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let root = format!("{:?}", pki.path(&pki.manifest.trust_anchors[0]));
+    std::fs::write(
+        home.path().join("kyso.toml"),
+        format!(
+            "public_origin = \"https://dichvucong.test\"\ndatabase_url = \"sqlite://kyso.db\"\n[trust]\nanchors = [{root}]\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+        .args(["migrate", "--config"])
+        .arg(home.path().join("kyso.toml"))
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(home.path().join("kyso.db").exists());
+    assert!(!elsewhere.path().join("kyso.db").exists());
+}
+
+/// A PEM file may hold several certificates (a bundle of roots, a chain): where a
+/// setting takes several, every one is read, never silently the first; where it takes
+/// one (an issuer, the certificate to check), a bundle is refused, naming the count.
+#[test]
+fn certificate_bundles_are_read_whole_and_refused_where_one_certificate_is_meant() {
+    use kyso_gateway::startup::{read_certificate, read_certificates};
+    let pki = crate::common::Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.pem");
+    let mut text = String::new();
+    for file in pki
+        .manifest
+        .trust_anchors
+        .iter()
+        .chain(&pki.manifest.intermediates)
+        .take(2)
+    {
+        text.push_str(&std::fs::read_to_string(pki.path(file)).unwrap());
+    }
+    std::fs::write(&bundle, text).unwrap();
+    let read = read_certificates(std::slice::from_ref(&bundle), "trust.anchors").unwrap();
+    assert_eq!(read.len(), 2);
+    assert_ne!(read[0], read[1]);
+    let e = read_certificate(&bundle, "revocation.issuers[0].certificate")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 2 certificates"), "{e}");
+}

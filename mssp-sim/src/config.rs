@@ -149,6 +149,13 @@ impl Config {
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let path = e.path().to_string();
+                // A PIN or secret of the wrong type would be shown by serde's message.
+                let key = path.rsplit('.').next().unwrap_or_default();
+                if key.contains("pin") || key.contains("secret") {
+                    return ConfigError(format!(
+                        "{path}: not a valid value (not shown: it is a secret); write it as text"
+                    ));
+                }
                 ConfigError(format!("{path}: {}", e.into_inner().message()))
             })?;
         config.check()?;
@@ -285,6 +292,18 @@ mod tests {
         assert_eq!(c.pki, Path::new("/srv/sim/../data/pki"));
         assert_eq!(c.settings(), Settings::default());
         assert_eq!(c.ap[0].id, "kyso-gateway");
+    }
+
+    #[test]
+    fn a_pin_or_secret_of_the_wrong_type_is_named_not_shown() {
+        for text in [
+            "pki = \"p\"\npin = 98765\n[[ap]]\nid = \"gw\"\nsecret = \"s\"\n",
+            "pki = \"p\"\n[[ap]]\nid = \"gw\"\nsecret = 98765\n",
+        ] {
+            let e = Config::parse(text, Path::new(".")).unwrap_err();
+            assert!(!e.0.contains("98765"), "{e}");
+            assert!(e.0.contains("pin") || e.0.contains("secret"), "{e}");
+        }
     }
 
     #[test]

@@ -49,6 +49,24 @@ pub fn decode_certificate(bytes: &[u8]) -> Result<Vec<u8>, NotACertificate> {
     Ok(bytes.to_vec())
 }
 
+/// Decodes every certificate of a file: each `CERTIFICATE` block of a PEM bundle (a set
+/// of roots, a chain), or the one DER certificate.
+pub fn decode_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, NotACertificate> {
+    if bytes.first() == Some(&0x30) {
+        return Ok(vec![bytes.to_vec()]);
+    }
+    let certificates: Vec<Vec<u8>> = pem::parse_many(bytes)
+        .map_err(|e| NotACertificate(e.to_string()))?
+        .into_iter()
+        .filter(|b| b.tag() == "CERTIFICATE" || b.tag() == "X509 CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect();
+    if certificates.is_empty() {
+        return Err(NotACertificate("no CERTIFICATE block".into()));
+    }
+    Ok(certificates)
+}
+
 /// Builds the report for a certificate (PEM or DER) as seen at `at`.
 pub fn inspect(bytes: &[u8], at: OffsetDateTime) -> Result<InspectReport, NotACertificate> {
     let der = decode_certificate(bytes)?;
