@@ -37,7 +37,7 @@ from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Phone
-from helpers import tid, usb_sign
+from helpers import expect_error, tid, usb_sign
 from portals import Apache, ClaimsPage, make_portals
 from stack import toml_str
 
@@ -222,6 +222,35 @@ def test_a_portal_behind_mod_auth_openidc_signs_the_person_in_and_a_second_porta
             break
         time.sleep(0.25)
     expect(page.locator(tid("for-portal"))).to_be_visible()
+
+
+def test_a_refused_hand_over_to_the_portal_says_why_and_retry_repeats_only_it(page, oidc, stack):
+    """The login is made but handing it to the browser (POST /oidc/session) is refused for
+    a moment (429): the page names the refusal, and Retry repeats only the hand-over — no
+    second signature with the token."""
+    refused: list[int] = []
+
+    def refuse_once(route):
+        if refused:
+            route.continue_()
+            return
+        refused.append(1)
+        route.fulfill(status=429, headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+                      body=json.dumps({"type": "urn:kyso:error:RATE_LIMITED", "title": "RATE_LIMITED",
+                                       "status": 429, "code": "RATE_LIMITED", "detail": "try again shortly"}))
+
+    page.route("**/oidc/session", refuse_once)
+    signed: list[str] = []
+    page.on("request", lambda r: signed.append(r.url)
+            if r.method == "POST" and r.url.endswith("/v1/authenticate") else None)
+    page.goto(f"{oidc.a.origin}/protected/")
+    expect(page.locator(tid("for-portal"))).to_be_visible()
+    page.locator(tid("login-usb")).click()
+    usb_sign(page, PERSON)
+    box = expect_error(page, "RATE_LIMITED")
+    box.locator(tid("error-retry")).click()
+    expect(page.locator(tid("consent-portal")).or_(page.locator(tid("portal")))).to_be_visible()
+    assert refused == [1] and len(signed) == 1, (refused, signed)
 
 
 def register_by_sim(stack, handset: Phone, number: str) -> None:

@@ -191,3 +191,30 @@ def test_busy_number(phone_page, base_url, stack, phone, shot):
         shot(page, "busy")
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{handset.base}/{waiting['id']}/reject", method="POST"), timeout=10)
+
+
+def test_a_poll_refused_for_a_moment_is_asked_again(phone_page, base_url):
+    """Polls answered 429 RATE_LIMITED (many people behind one office address) and 503
+    OVERLOADED are asked again after their Retry-After, for the same session: the phone's
+    answer still arrives (+84913000002 refuses on the phone)."""
+    page = phone_page
+    refused: list[str] = []
+
+    def refuse_twice(route):
+        if len(refused) >= 2:
+            route.continue_()
+            return
+        code, status = ("RATE_LIMITED", 429) if not refused else ("OVERLOADED", 503)
+        refused.append(route.request.url.split("?")[0])
+        route.fulfill(
+            status=status,
+            headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+            body=json.dumps({"type": f"urn:kyso:error:{code}", "title": code, "status": status,
+                             "code": code, "detail": "try again shortly"}),
+        )
+
+    page.route("**/v1/registrations/sim/*", refuse_twice)
+    open_page(page, base_url, "/register/citizen/sim")
+    start_sim(page, "0913000002")
+    expect_error(page, "USER_REFUSED")
+    assert len(refused) == 2 and refused[0] == refused[1], refused

@@ -67,6 +67,8 @@ def test_pin_is_never_asked_on_the_page(page, base_url, shot):
     prompt = page.locator(tid("pin-prompt"))
     expect(prompt).to_be_visible()
     expect(page.locator(tid("pin-title"))).to_have_text("Nhập mã PIN trên cửa sổ của phần mềm ký số")
+    # Said out loud too, as every step is.
+    expect(page.locator(tid("live"))).to_contain_text("Nhập mã PIN trên cửa sổ của phần mềm ký số")
     assert page.locator("input[type=password]").count() == 0
     shot(page, "pin-prompt")
     page.wait_for_timeout(200)
@@ -75,6 +77,27 @@ def test_pin_is_never_asked_on_the_page(page, base_url, shot):
     page.unroute("**/v1/authenticate")
     expect(page.locator(tid("preview"))).to_be_visible()
     expect(page.locator(tid("preview-cmnd"))).to_have_text("012345678")
+
+
+def test_a_certificate_without_a_name_says_so_in_the_language_shown(page, base_url):
+    """A certificate with no identity and no CN is listed as "(no name)", in the language
+    the person switches to."""
+    def nameless(route):
+        response = route.fetch()
+        listed = response.json()
+        for c in listed["certificates"]:
+            if (c.get("token") or {}).get("label") == "citizen-cmnd":
+                c["subject"] = None
+                c["certificate"]["subject"] = "O=Không tên"
+        route.fulfill(response=response, json=listed)
+
+    page.route("**/v1/certificates", nameless)
+    start_registration(page, base_url, "citizen", "usb")
+    expect(page.locator(tid("cert-picker"))).to_be_visible()
+    names = page.locator(tid("cert-name"))
+    expect(names.filter(has_text="(không có tên)")).to_have_count(1)
+    page.locator(tid("lang-en")).click()
+    expect(names.filter(has_text="(no name)")).to_have_count(1)
 
 
 def test_enterprise_needs_an_email(page, base_url, shot):

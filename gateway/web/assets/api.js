@@ -25,7 +25,8 @@ export class ApiError extends Error {
   }
 }
 
-async function problemOf(response, source) {
+/** The ApiError a refusal from the gateway ("gateway") or the agent ("agent") stands for. */
+export async function problemOf(response, source) {
   let body = null;
   try {
     body = await response.json();

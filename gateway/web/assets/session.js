@@ -1,6 +1,8 @@
 // The login session: the gateway's bearer token, kept in sessionStorage (this tab only,
 // gone when the tab closes) and never in localStorage or a cookie.
 
+import { problemOf } from "./api.js";
+
 const KEY = "kyso.session";
 
 /** Keeps {session_token, expires_at} of a login. */
@@ -47,5 +49,5 @@ export async function openBrowserSession(token) {
     credentials: "same-origin",
     redirect: "error",
   });
-  if (!response.ok) throw new Error(`POST /oidc/session: ${response.status}`);
+  if (!response.ok) throw await problemOf(response, "gateway");
 }

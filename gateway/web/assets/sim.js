@@ -9,7 +9,16 @@ import { ApiError, callGateway } from "./api.js";
 import { announce, focusError, renderError } from "./errors.js";
 
 const POLL_WAIT_SECONDS = 25;
-const NETWORK_RETRIES = 3;
+// A poll refused for a moment is asked again, for the same session: the person may be
+// confirming on the phone right now, and a new request would meet BUSY.
+const TRANSIENT = new Set(["NETWORK_ERROR", "RATE_LIMITED", "OVERLOADED", "STORAGE_UNAVAILABLE"]);
+const TRANSIENT_RETRIES = 8;
+
+/** Seconds to wait before asking again after the failures-th transient refusal `e`. */
+function backoff(e, failures) {
+  const said = /^\d+$/.test(e.retryAfter || "") ? Number(e.retryAfter) : 2 * failures;
+  return Math.min(30, Math.max(1, said));
+}
 
 /**
  * Runs the SIM proof inside root.
@@ -150,10 +159,13 @@ export function simFlow(root, options) {
       box.remove();
       const errorBox = renderError(e, {
         config,
-        onRetry: () => {
-          const field = showForm();
-          field.focus();
-        },
+        // A refusal of the polling, not of the session: go on waiting for the same one.
+        onRetry: TRANSIENT.has(e.code)
+          ? () => waitForPhone(started)
+          : () => {
+              const field = showForm();
+              field.focus();
+            },
       });
       panel.append(errorBox);
       focusError(errorBox);
@@ -173,10 +185,10 @@ export function simFlow(root, options) {
           failures = 0;
         } catch (e) {
           if (isAbort(e) || local.signal.aborted) return;
-          if (e.code === "NETWORK_ERROR" && failures < NETWORK_RETRIES) {
+          if (TRANSIENT.has(e.code) && failures < TRANSIENT_RETRIES) {
             failures += 1;
             try {
-              await sleep(2000 * failures, local.signal);
+              await sleep(1000 * backoff(e, failures), local.signal);
             } catch {
               return;
             }

@@ -60,7 +60,8 @@ function certificateOption(c, { subjectType, checked }) {
     props: { checked: Boolean(checked) },
   });
   const label = h("label", { for: id, class: "cert-label" });
-  label.append(h("strong", { class: "cert-name", testid: "cert-name", text: certName(c) }));
+  // Bound: "(no name)" follows a language switch like every other text.
+  label.append(bind(h("strong", { class: "cert-name", testid: "cert-name" }), () => certName(c)));
   if (c.subject && c.subject.identifier) {
     const ident = c.subject.identifier;
     label.append(
@@ -224,6 +225,9 @@ export function usbFlow(root, options) {
         L("p", "usb.pin_text"),
       );
       preparing.replaceWith(prompt);
+      // A status element inserted with its text already in it is not read out by every
+      // screen reader: said through the live region like every other step.
+      announce(t("usb.pin_title"));
       const token = (
         await callAgent(config.agent_url, "POST", "/v1/authenticate", {
           body: { challenge_nonce: challenge.nonce, certificate_id: certificate.certificate_id },

@@ -194,17 +194,22 @@ export function loginView(main, parts, ctx, app) {
         location.hash = "#/account";
         return;
       }
-      clear(area);
-      area.append(h("p", { class: "progress", testid: "to-portal" }, h("span", { class: "spinner", "aria-hidden": "true" }), L("span", "login.to_portal")));
-      try {
-        await openBrowserSession(session.session_token);
-        location.assign(portal);
-      } catch (e) {
+      // The login is made; only handing it to the browser failed, so Retry repeats just
+      // that, never the proof (another PIN, another push to the phone).
+      const handOver = async () => {
         clear(area);
-        const box = renderError(asApiError(e), { config: ctx.config, onRetry: () => app.reload() });
-        area.append(box);
-        focusError(box);
-      }
+        area.append(h("p", { class: "progress", testid: "to-portal" }, h("span", { class: "spinner", "aria-hidden": "true" }), L("span", "login.to_portal")));
+        try {
+          await openBrowserSession(session.session_token);
+          location.assign(portal);
+        } catch (e) {
+          clear(area);
+          const box = renderError(asApiError(e), { config: ctx.config, onRetry: handOver });
+          area.append(box);
+          focusError(box);
+        }
+      };
+      await handOver();
     },
   });
   return undefined;
