@@ -100,7 +100,13 @@ fn args() -> Args {
         match flag.as_str() {
             "--warm" => a.warm = true,
             "--close" => a.close = true,
-            "--revocation" => a.ocsp = value() == "ocsp",
+            "--revocation" => {
+                a.ocsp = match value().as_str() {
+                    "ocsp" => true,
+                    "off" => false,
+                    other => panic!("--revocation ocsp|off, not {other}"),
+                }
+            }
             "--registrations" => a.registrations = value().parse().expect("--registrations N"),
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
             "--rate" => a.rate = Some(value().parse().expect("--rate R")),
@@ -325,14 +331,18 @@ fn main() {
             .map_or_else(|| a.urls.clone(), Cluster::urls),
     );
     if a.warm {
+        // Every gateway: each keeps its own cache of OCSP answers.
         let t = Instant::now();
-        for i in 0..citizens.certs.len() {
-            if let Err(e) = citizens.ticket(&urls[0], i) {
-                panic!("warm-up preview: {e:?}");
+        for url in urls.iter() {
+            for i in 0..citizens.certs.len() {
+                if let Err(e) = citizens.ticket(url, i) {
+                    panic!("warm-up preview at {url}: {e:?}");
+                }
             }
         }
         eprintln!(
-            "warmed the OCSP cache with {} previews in {:.1?}",
+            "warmed the OCSP caches of {} gateways with {} previews each in {:.1?}",
+            urls.len(),
             citizens.certs.len(),
             t.elapsed()
         );
