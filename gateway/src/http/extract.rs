@@ -9,10 +9,10 @@
 use super::ApiError;
 use super::client_addr::ClientAddr;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{Extensions, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use kyso_verify::error::ErrorCode;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,34 +49,60 @@ pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        // The body is already in memory (the edge read it whole): looking at it first
-        // costs a scan, not a copy.
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.to_string()))?;
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::MalformedRequest,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        // Read once (under the body limit), looked at, then parsed from the same bytes.
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than the limit",
+                )
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest, e.body_text())
+            }
+        })?;
         if carries_nul(&bytes) {
             return Err(ApiError::new(
                 ErrorCode::MalformedRequest,
                 "the body carries a NUL character (\\u0000), which no field takes",
             ));
         }
-        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the request body is larger than the limit",
-            )),
-            Err(e) => Err(ApiError::new(ErrorCode::MalformedRequest, e.body_text())),
-        }
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(v)| ApiJson(v))
+            .map_err(|e| ApiError::new(ErrorCode::MalformedRequest, e.body_text()))
     }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/*+json`,
+/// parameters aside (as axum's `Json` decides).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .as_bytes()
+                .get(subtype.len().saturating_sub(5)..)
+                .is_some_and(|end| subtype.len() > 5 && end.eq_ignore_ascii_case(b"+json")))
 }
 
 /// Whether a JSON text holds a NUL character, escaped (`\u0000`) or raw. An escaped
@@ -113,5 +139,47 @@ impl<S: Send + Sync> FromRequestParts<S> for PathText {
             ));
         }
         Ok(Self(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_told_by_its_media_type_parameters_and_case_aside() {
+        let of = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            is_json(&headers)
+        };
+        for yes in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/problem+json",
+        ] {
+            assert!(of(yes), "{yes}");
+        }
+        for no in [
+            "text/plain",
+            "application/jsonx",
+            "application/+json",
+            "json",
+            "",
+        ] {
+            assert!(!of(no), "{no}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_nul_is_found_raw_or_escaped_but_not_in_an_escaped_backslash() {
+        assert!(carries_nul(b"{\"a\":\"x\\u0000\"}"));
+        assert!(carries_nul(b"{\"a\":\"x\0\"}"));
+        assert!(!carries_nul(b"{\"a\":\"x\\\\u0000\"}"));
+        assert!(carries_nul(b"{\"a\":\"x\\\\\\u0000\"}"));
+        // A backslash at the very end (a truncated body) is no NUL, and no panic.
+        assert!(!carries_nul(b"{\"a\":\"x\\"));
     }
 }
