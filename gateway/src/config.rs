@@ -629,22 +629,46 @@ fn names_a_secret(path: &[String]) -> bool {
 /// reads the gateway's database wherever it is run from. Other URLs, and in-memory
 /// databases, as they are.
 fn sqlite_relative_to(url: &str, base: &Path) -> String {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return url.to_owned();
-    };
-    let (path, query) = rest
-        .split_once('?')
-        .map_or((rest, None), |(p, q)| (p, Some(q)));
-    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
-        return url.to_owned();
+    match sqlite_path(url) {
+        Some(path) if path.is_relative() => {
+            let joined = base.join(path);
+            match url.split_once('?') {
+                Some((_, query)) => format!("sqlite://{}?{query}", joined.display()),
+                None => format!("sqlite://{}", joined.display()),
+            }
+        }
+        _ => url.to_owned(),
     }
-    let joined = base.join(path);
-    match query {
-        Some(q) => format!("sqlite://{}?{q}", joined.display()),
-        None => format!("sqlite://{}", joined.display()),
+}
+
+/// The path of an SQLite URL, `None` for other URLs and in-memory databases.
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(':')).then(|| Path::new(path))
+}
+
+/// Builds before relative SQLite paths followed the configuration file read them from the
+/// working directory. When the file is found there and not beside the configuration, a
+/// gateway would quietly start on a new, empty database: refused, saying what to do.
+fn check_not_left_behind(given: &str, resolved: &str) -> Result<(), ConfigError> {
+    match (sqlite_path(given), sqlite_path(resolved)) {
+        (Some(old), Some(new)) if old != new && !new.exists() && old.exists() => {
+            Err(ConfigError::invalid(
+                "database_url",
+                format!(
+                    "a relative path is relative to the configuration file, so this names {}, \
+                     which does not exist, while {} (relative to the working directory, as \
+                     earlier builds read it) does: move the database beside the \
+                     configuration, or write its absolute path",
+                    new.display(),
+                    old.display()
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -698,7 +722,10 @@ impl Config {
                 Ok(config) => {
                     config.check()?;
                     let base = path.parent().unwrap_or(Path::new("."));
-                    return Ok((config.relative_to(base), ignored));
+                    let given = config.database_url.clone();
+                    let config = config.relative_to(base);
+                    check_not_left_behind(&given, &config.database_url)?;
+                    return Ok((config, ignored));
                 }
                 Err(e) => {
                     let at: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();

@@ -79,11 +79,23 @@ pub enum StartupError {
 /// a bundle of roots is every root, never silently its first), naming `setting` and the
 /// file on error.
 pub fn read_certificates(paths: &[PathBuf], setting: &str) -> Result<Vec<Vec<u8>>, StartupError> {
-    let mut all = Vec::new();
+    read_certificates_from(paths, setting).map(|(certificates, _)| certificates)
+}
+
+/// [`read_certificates`], with the file each certificate came from (to name the file of
+/// one at fault, a bundle's included).
+fn read_certificates_from(
+    paths: &[PathBuf],
+    setting: &str,
+) -> Result<(Vec<Vec<u8>>, Vec<PathBuf>), StartupError> {
+    let (mut certificates, mut files) = (Vec::new(), Vec::new());
     for path in paths {
-        all.extend(read_file(path, setting)?);
+        for der in read_file(path, setting)? {
+            certificates.push(der);
+            files.push(path.clone());
+        }
     }
-    Ok(all)
+    Ok((certificates, files))
 }
 
 /// Reads a file that must hold exactly one certificate (an issuer, a leaf).
@@ -185,22 +197,21 @@ pub fn policy_with(
     revocation: Arc<dyn RevocationChecker>,
     anchors: Option<&[PathBuf]>,
 ) -> Result<CertificatePolicy, StartupError> {
-    let inter_files = &config.trust.intermediates;
-    let intermediates = read_certificates(inter_files, "trust.intermediates")?;
+    let (intermediates, inter_files) =
+        read_certificates_from(&config.trust.intermediates, "trust.intermediates")?;
     let trust = match anchors {
         None => {
-            let files = &config.trust.anchors;
-            let anchors = read_certificates(files, "trust.anchors")?;
+            let (anchors, files) = read_certificates_from(&config.trust.anchors, "trust.anchors")?;
             TrustStore::new(&anchors, &intermediates)
-                .map_err(|e| trust_error(e, ("trust.anchors", files), inter_files))?
+                .map_err(|e| trust_error(e, ("trust.anchors", &files), &inter_files))?
         }
         // Other anchors may not vouch for the configured intermediates: then the
         // intermediates travel with the certificate instead (--intermediate).
-        Some(files) => {
-            let anchors = read_certificates(files, "--trust-anchor")?;
+        Some(paths) => {
+            let (anchors, files) = read_certificates_from(paths, "--trust-anchor")?;
             TrustStore::new(&anchors, &intermediates)
                 .or_else(|_| TrustStore::new(&anchors, &[]))
-                .map_err(|e| trust_error(e, ("--trust-anchor", files), inter_files))?
+                .map_err(|e| trust_error(e, ("--trust-anchor", &files), &inter_files))?
         }
     };
     Ok(CertificatePolicy::new(
@@ -211,6 +222,8 @@ pub fn policy_with(
 }
 
 /// A trust error naming the setting and file of the certificate at fault.
+/// The startup error for a trust store refused; `anchors` and `intermediates` name the file
+/// of each certificate, in the order the store was given them.
 fn trust_error(
     source: TrustError,
     (anchor_setting, anchors): (&'static str, &[PathBuf]),

@@ -445,6 +445,27 @@ fn a_relative_database_path_is_found_beside_the_configuration_wherever_the_comma
     );
     assert!(home.path().join("kyso.db").exists());
     assert!(!elsewhere.path().join("kyso.db").exists());
+
+    // A database left where earlier builds read it (the working directory) is not
+    // silently replaced by a new, empty one beside the configuration: refused, naming both.
+    std::fs::rename(
+        home.path().join("kyso.db"),
+        elsewhere.path().join("kyso.db"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+        .args(["migrate", "--config"])
+        .arg(home.path().join("kyso.toml"))
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("database_url") && err.contains("working directory"),
+        "{err}"
+    );
+    assert!(!home.path().join("kyso.db").exists());
 }
 
 /// A PEM file may hold several certificates (a bundle of roots, a chain): where a
@@ -474,4 +495,26 @@ fn certificate_bundles_are_read_whole_and_refused_where_one_certificate_is_meant
         .unwrap_err()
         .to_string();
     assert!(e.contains("holds 2 certificates"), "{e}");
+}
+
+/// A certificate at fault in a bundle is named by the file it came from, not by the
+/// position of a file in the list.
+#[test]
+fn a_bad_certificate_in_a_bundle_is_named_by_its_file() {
+    let pki = crate::common::Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let root = pki.path(&pki.manifest.trust_anchors[0]);
+    let person = pki.path(&pki.manifest.persons[0].cert);
+    let bundle = dir.path().join("roots-and-a-person.pem");
+    std::fs::write(
+        &bundle,
+        std::fs::read_to_string(&root).unwrap() + &std::fs::read_to_string(&person).unwrap(),
+    )
+    .unwrap();
+    let (code, err) = serve(&format!(
+        "listen = \"127.0.0.1:0\"\npublic_origin = \"https://dichvucong.test\"\n\
+         [trust]\nanchors = [{bundle:?}, {root:?}]\n[policy]\nrevocation = \"off\"\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("roots-and-a-person.pem"), "{err}");
 }

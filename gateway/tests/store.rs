@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use kyso_gateway::domain::oidc::{Consent, Grant, Redeemed};
 use kyso_gateway::domain::registration::Method;
 use kyso_gateway::domain::{
-    Account, AuditEntry, CertificateRecord, Challenge, Evidence, NewSession, Purpose, Registration,
-    SessionLogin, SimOutcome, SimResult, SimSession, Ticket,
+    Account, AuditEntry, CertificateRecord, Challenge, Evidence, Login, NewSession, Purpose,
+    Registration, SessionLogin, SimOutcome, SimResult, SimSession, Ticket,
 };
 use kyso_gateway::store::{
     AUDIT_PAGE, AuditHead, CreateAccountError, SimStarts, StartSimError, Store, StoreError,
@@ -73,7 +73,7 @@ pub fn certificate(fingerprint: &str) -> CertificateRecord {
     }
 }
 
-fn evidence() -> Evidence {
+pub fn evidence() -> Evidence {
     Evidence {
         method: Method::Token,
         challenge_id: "ch".into(),
@@ -1205,9 +1205,29 @@ impl Backend for Sqlite {
 conformance!(sqlite, Sqlite);
 
 /// SIM sessions as a build before the bearer hashes wrote them: one pending under the id
-/// the browser held, and one registered whose outcome held its ticket.
-pub async fn sim_rows_of_the_build_before_the_bearer_hashes(b: &impl Backend, json_set: &str) {
+/// the browser held, one registered whose outcome held its ticket, one proven login whose
+/// evidence names the session.
+pub async fn sim_rows_of_the_build_before_the_bearer_hashes(b: &impl Backend) {
     let store = b.store();
+    store
+        .start_sim_session(&sim_session("raw-login-id", "+84912000007", T0), T0)
+        .await
+        .unwrap();
+    let login = SimOutcome::LoggedIn(Box::new(Login {
+        account_id: "acc_sim".into(),
+        certificate: certificate("fp-login"),
+        evidence: Evidence {
+            method: Method::Sim,
+            challenge_id: "raw-login-id".into(),
+            ..evidence()
+        },
+    }));
+    assert!(
+        store
+            .complete_sim_session("raw-login-id", SimResult::Ok, Some(&login), None, T0)
+            .await
+            .unwrap()
+    );
     store
         .start_sim_session(&sim_session("raw-pending-id", "+84912000005", T0), T0)
         .await
@@ -1228,9 +1248,11 @@ pub async fn sim_rows_of_the_build_before_the_bearer_hashes(b: &impl Backend, js
             .await
             .unwrap()
     );
-    b.raw(&format!(
-        "UPDATE sim_sessions SET outcome = {json_set} WHERE id = 'raw-done-id'"
-    ))
+    // As serde wrote it: the ticket third of six fields.
+    b.raw(
+        "UPDATE sim_sessions SET outcome = replace(outcome, '\"kind\":\"registered\",', \
+         '\"kind\":\"registered\",\"ticket\":\"raw-ticket-id\",') WHERE id = 'raw-done-id'",
+    )
     .await
     .unwrap();
 }
@@ -1252,17 +1274,18 @@ pub async fn sim_rows_naming(b: &impl Backend, text: &str) -> u64 {
 async fn sim_ids_written_before_the_bearer_hashes_are_replaced_at_the_upgrade() {
     let b = Sqlite::open().await;
     let store = b.store();
-    sim_rows_of_the_build_before_the_bearer_hashes(
-        &b,
-        "json_set(outcome, '$.ticket', 'raw-ticket-id')",
-    )
-    .await;
+    sim_rows_of_the_build_before_the_bearer_hashes(&b).await;
     assert_eq!(sim_rows_naming(&b, "raw-ticket-id").await, 1);
     b.raw("DELETE FROM _sqlx_migrations WHERE version >= 8")
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    for raw in ["raw-pending-id", "raw-done-id", "raw-ticket-id"] {
+    for raw in [
+        "raw-pending-id",
+        "raw-done-id",
+        "raw-ticket-id",
+        "raw-login-id",
+    ] {
         assert_eq!(sim_rows_naming(&b, raw).await, 0, "{raw}");
     }
     let starts = store

@@ -308,14 +308,19 @@ async fn bearer_ids_written_before_the_hashes_are_hashed_at_the_upgrade() {
     use kyso_gateway::domain::account::bearer_hash;
     let b = Pg::open().await;
     let store = b.store();
-    crate::store::sim_rows_of_the_build_before_the_bearer_hashes(
-        &b,
-        "jsonb_set(outcome::jsonb, '{ticket}', '\"raw-ticket-id\"')::text",
-    )
-    .await;
+    crate::store::sim_rows_of_the_build_before_the_bearer_hashes(&b).await;
+    // The SIM registration's ticket: its evidence names the session; and a name holding a
+    // NUL (read by builds before such text was refused), which jsonb could not take.
+    let mut subject = crate::store::citizen("001090012345", &[]);
+    subject.full_name = "Nguyễn\u{0}An".into();
     let ticket = kyso_gateway::domain::Ticket {
         certificate: crate::store::certificate("fp-kept"),
-        ..crate::store::ticket("raw-ticket-id", crate::store::citizen("001090012345", &[]))
+        evidence: kyso_gateway::domain::Evidence {
+            method: kyso_gateway::domain::registration::Method::Sim,
+            challenge_id: "raw-done-id".into(),
+            ..crate::store::evidence()
+        },
+        ..crate::store::ticket("raw-ticket-id", subject)
     };
     store.put_ticket(&ticket).await.unwrap();
     assert_eq!(crate::store::sim_rows_naming(&b, "raw-ticket-id").await, 1);
@@ -327,7 +332,12 @@ async fn bearer_ids_written_before_the_hashes_are_hashed_at_the_upgrade() {
         .migrate()
         .await
         .unwrap();
-    for raw in ["raw-pending-id", "raw-done-id", "raw-ticket-id"] {
+    for raw in [
+        "raw-pending-id",
+        "raw-done-id",
+        "raw-ticket-id",
+        "raw-login-id",
+    ] {
         assert_eq!(crate::store::sim_rows_naming(&b, raw).await, 0, "{raw}");
         let tickets = b
             .raw(&format!(
@@ -355,4 +365,17 @@ async fn bearer_ids_written_before_the_hashes_are_hashed_at_the_upgrade() {
         .unwrap()
         .expect("the ticket, by the hash of what its browser holds");
     assert_eq!(kept.id, bearer_hash("raw-ticket-id"));
+    assert_eq!(kept.evidence.challenge_id, bearer_hash("raw-done-id"));
+    assert_eq!(kept.subject.full_name, "Nguyễn\u{0}An");
+    let login = store
+        .sim_session(&bearer_hash("raw-login-id"))
+        .await
+        .unwrap()
+        .unwrap();
+    match login.outcome {
+        Some(SimOutcome::LoggedIn(l)) => {
+            assert_eq!(l.evidence.challenge_id, bearer_hash("raw-login-id"))
+        }
+        other => panic!("{other:?}"),
+    }
 }

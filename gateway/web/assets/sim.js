@@ -159,13 +159,17 @@ export function simFlow(root, options) {
       box.remove();
       const errorBox = renderError(e, {
         config,
-        // A refusal of the polling, not of the session: go on waiting for the same one.
-        onRetry: TRANSIENT.has(e.code)
-          ? () => waitForPhone(started)
-          : () => {
-              const field = showForm();
-              field.focus();
-            },
+        // A refusal of the polling, not of the session: go on waiting for the same one
+        // while the person may still answer on the phone; after that, start again (a
+        // session that cannot be read at all must not hold the person there).
+        onRetry: () => {
+          if (TRANSIENT.has(e.code) && Date.now() < end) {
+            waitForPhone(started);
+            return;
+          }
+          const field = showForm();
+          field.focus();
+        },
       });
       panel.append(errorBox);
       focusError(errorBox);

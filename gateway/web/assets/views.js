@@ -204,7 +204,11 @@ export function loginView(main, parts, ctx, app) {
           location.assign(portal);
         } catch (e) {
           clear(area);
-          const box = renderError(asApiError(e), { config: ctx.config, onRetry: handOver });
+          const err = asApiError(e);
+          // A login the gateway no longer knows is proven again; any other refusal was
+          // of the hand-over alone.
+          const onRetry = err.code === "UNAUTHENTICATED" ? () => app.reload() : handOver;
+          const box = renderError(err, { config: ctx.config, onRetry });
           area.append(box);
           focusError(box);
         }
