@@ -383,6 +383,44 @@ fn limits_per_number_and_per_address() {
     assert_eq!(code(&r), (429, "RATE_LIMITED"), "{r:?}");
 }
 
+/// Behind the reverse proxy, a number's starts are counted per network of the client the
+/// proxy names in `X-Forwarded-For`, not the proxy's own: a stranger who used up their
+/// network's share leaves the number's owner, elsewhere, free to start.
+#[test]
+fn behind_a_trusted_proxy_sim_starts_are_counted_by_the_clients_network() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
+    let limits = SimLimits {
+        starts_per_number: 1,
+        ..SimLimits::default()
+    };
+    let options = GatewayOptions {
+        // Lands in the [limits] table, which the configuration writes just before.
+        extra: format!(
+            "trusted_proxies = [\"127.0.0.1\"]\n{}",
+            gateway_sim_table(&sim.url, &limits)
+        ),
+        ..GatewayOptions::default()
+    };
+    let gw = gateway(&f, dir.path(), &options);
+    let e = Env { f, sim, gw, dir };
+    let start_from = |client: &str| {
+        post(
+            &format!("{}/v1/registrations/sim", e.gw.url),
+            &[("X-Forwarded-For", client)],
+            &json!({ "phone": AUTO_REFUSE }),
+        )
+    };
+    let first = start_from("203.0.113.9");
+    assert_eq!(first.status, 202, "{first:?}");
+    e.outcome("register", first.json["session_id"].as_str().unwrap());
+    let neighbour = start_from("203.0.113.77");
+    assert_eq!(code(&neighbour), (429, "RATE_LIMITED"), "{neighbour:?}");
+    let owner = start_from("198.51.100.7");
+    assert_eq!(owner.status, 202, "another network: {owner:?}");
+}
+
 #[test]
 fn a_gateway_restart_mid_session_loses_nothing() {
     let e = env();
