@@ -432,12 +432,16 @@ fn a_relative_database_path_is_found_beside_the_configuration_wherever_the_comma
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
-        .args(["migrate", "--config"])
-        .arg(home.path().join("kyso.toml"))
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
+    // `migrate` with the configuration in `home`, run from `elsewhere`.
+    let migrate_from_elsewhere = || {
+        Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
+            .args(["migrate", "--config"])
+            .arg(home.path().join("kyso.toml"))
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let out = migrate_from_elsewhere();
     assert!(
         out.status.success(),
         "{}",
@@ -453,12 +457,7 @@ fn a_relative_database_path_is_found_beside_the_configuration_wherever_the_comma
         elsewhere.path().join("kyso.db"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kyso-gateway"))
-        .args(["migrate", "--config"])
-        .arg(home.path().join("kyso.toml"))
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
+    let out = migrate_from_elsewhere();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
