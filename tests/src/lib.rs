@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod processes;
 pub mod revocation;
 pub mod signer;
+pub mod tcp_floor;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -25,7 +25,9 @@
 //!   no verification and no write — the plumbing a registration cannot avoid, stated
 //!   against the same floor. Then as many rounds of three `GET /healthz`: bare HTTP on
 //!   loopback (the edge, the outer layers, the kernel's TCP), near the least three
-//!   exchanges can cost.
+//!   exchanges can cost the gateway. Last, the same rounds of `GET /healthz` to
+//!   [`kyso_tests::tcp_floor`], a blocking thread that answers without parsing: the
+//!   kernel's share of three exchanges, which no server code removes.
 //!
 //! `--workers N` starts the gateways with `runtime.worker_threads = N` (default: one
 //! request thread per core). `--gateway-cpus LIST` and `--client-cpus LIST` (the
@@ -48,6 +50,7 @@ use kyso_tests::floor::SignatureFloor;
 use kyso_tests::keep_alive::Connection;
 use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, metric};
 use kyso_tests::revocation::{OcspResponder, ResponderOptions};
+use kyso_tests::tcp_floor::TcpFloor;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -219,17 +222,17 @@ fn floor_of(citizens: &Citizens) -> Duration {
     SignatureFloor::of(&token, ORIGIN, nonce, &issuer).measure(41, 100)
 }
 
-/// The gateways' CPU per round of three `exchange`s, `rounds` rounds shared by
-/// `concurrency` clients each on one keep-alive connection, closed loop; `None` if an
-/// exchange failed or `/proc` could not be read.
+/// The servers' CPU (as `cpu` reads it) per round of three `exchange`s, `rounds` rounds
+/// shared by `concurrency` clients each on one keep-alive connection, closed loop;
+/// `None` if an exchange failed or the CPU time could not be read.
 fn rounds_of(
     exchange: fn(&mut Connection) -> bool,
     urls: &Arc<Vec<String>>,
     concurrency: usize,
     rounds: usize,
-    pids: &[u32],
+    cpu: impl Fn() -> Option<Duration>,
 ) -> Option<Duration> {
-    let before: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
+    let before = cpu()?;
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..concurrency)
@@ -250,7 +253,7 @@ fn rounds_of(
     for c in clients {
         c.join().unwrap();
     }
-    let after: Duration = pids.iter().map(|&p| cpu_time(p)).sum::<Option<_>>()?;
+    let after = cpu()?;
     (failed.load(Ordering::Relaxed) == 0 && rounds > 0)
         .then(|| (after - before) / u32::try_from(rounds).unwrap())
 }
@@ -429,10 +432,17 @@ fn main() {
         .map(|&p| peak_rss_kib(p).map_or("?".into(), |k| (k / 1024).to_string()))
         .collect::<Vec<_>>()
         .join(" / ");
-    let plumbing = (!pids.is_empty())
-        .then(|| rounds_of(challenge, &urls, a.concurrency, a.registrations, &pids));
-    let bare_http =
-        (!pids.is_empty()).then(|| rounds_of(health, &urls, a.concurrency, a.registrations, &pids));
+    let gateways_cpu = || pids.iter().map(|&p| cpu_time(p)).sum::<Option<Duration>>();
+    let passes = (!pids.is_empty()).then(|| {
+        let plumbing = rounds_of(challenge, &urls, a.concurrency, a.registrations, gateways_cpu);
+        let bare_http = rounds_of(health, &urls, a.concurrency, a.registrations, gateways_cpu);
+        let tcp = TcpFloor::start().expect("the TCP floor server");
+        let tcp_urls = Arc::new(vec![tcp.url.clone()]);
+        let tcp_floor = rounds_of(health, &tcp_urls, a.concurrency, a.registrations, || {
+            Some(tcp.cpu())
+        });
+        (plumbing, bare_http, tcp_floor)
+    });
     let mut l = latencies.lock().unwrap().clone();
     l.sort();
     let done = l.len();
@@ -507,16 +517,24 @@ fn main() {
             per.as_secs_f64() * 1e6,
             per.as_secs_f64() / floor.as_secs_f64()
         );
-        if let Some(Some(round)) = plumbing {
+        let (plumbing, bare_http, tcp_floor) = passes.unwrap_or_default();
+        if let Some(round) = plumbing {
             println!(
                 "plumbing (3 × POST /v1/challenges, keep-alive, closed loop): {:.0} µs of gateway CPU per round = {:.1}× the floor",
                 round.as_secs_f64() * 1e6,
                 round.as_secs_f64() / floor.as_secs_f64()
             );
         }
-        if let Some(Some(round)) = bare_http {
+        if let Some(round) = bare_http {
             println!(
                 "bare HTTP (3 × GET /healthz, keep-alive, closed loop): {:.0} µs of gateway CPU per round = {:.1}× the floor",
+                round.as_secs_f64() * 1e6,
+                round.as_secs_f64() / floor.as_secs_f64()
+            );
+        }
+        if let Some(round) = tcp_floor {
+            println!(
+                "TCP floor (3 × GET /healthz to a blocking thread that answers without parsing): {:.0} µs of its CPU per round = {:.1}× the floor",
                 round.as_secs_f64() * 1e6,
                 round.as_secs_f64() / floor.as_secs_f64()
             );
