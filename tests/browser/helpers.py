@@ -65,9 +65,10 @@ def login_with_token(page: Page, base_url: str, token_label: str, shot=None) -> 
     usb_sign(page, token_label, shot, "login-certificates")
 
 
-def expect_error(page: Page, code: str):
-    """The error panel with this raw code; returns its locator."""
+def expect_error(page: Page, code: str, timeout: float | None = None):
+    """The error panel with this raw code (waited for up to timeout ms, else the default);
+    returns its locator."""
     box = page.locator(tid("error")).last
-    expect(box).to_be_visible()
+    expect(box).to_be_visible(timeout=timeout)
     expect(box.locator(tid("error-code"))).to_have_text(code)
     return box

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 
 import pytest
@@ -218,3 +219,63 @@ def test_a_poll_refused_for_a_moment_is_asked_again(phone_page, base_url):
     start_sim(page, "0913000002")
     expect_error(page, "USER_REFUSED")
     assert len(refused) == 2 and refused[0] == refused[1], refused
+
+
+def refused_poll(route) -> None:
+    """Answers a poll 503 OVERLOADED with Retry-After: 1, as a gateway under load does."""
+    code = "OVERLOADED"
+    route.fulfill(
+        status=503,
+        headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+        body=json.dumps({"type": f"urn:kyso:error:{code}", "title": code, "status": 503,
+                         "code": code, "detail": "try again shortly"}),
+    )
+
+
+def test_retry_after_refused_polls_resumes_the_same_session(phone_page, base_url):
+    """Polls refused past the page's patience (nine OVERLOADED in a row) show the error;
+    while the person can still answer on the phone, Thử lại polls the same session again
+    rather than starting a new one (which would meet BUSY), and its answer arrives."""
+    page = phone_page
+    starts: list[str] = []
+    polls: list[str] = []
+    page.on("request", lambda r: starts.append(r.url) if r.method == "POST" and r.url.endswith("/v1/registrations/sim") else None)
+    page.on("request", lambda r: polls.append(r.url.split("?")[0]) if "/v1/registrations/sim/" in r.url else None)
+    page.route("**/v1/registrations/sim/*", refused_poll)
+    open_page(page, base_url, "/register/citizen/sim")
+    start_sim(page, "0913000002")
+    box = expect_error(page, "OVERLOADED", timeout=30_000)
+    refused = len(polls)
+    assert refused == 9, polls
+    page.unroute("**/v1/registrations/sim/*")
+    box.locator(tid("error-retry")).click()
+    expect_error(page, "USER_REFUSED")
+    assert len(starts) == 1, starts
+    assert len(polls) > refused and set(polls) == {polls[0]}, polls
+
+
+def test_retry_after_refused_polls_once_time_is_up_starts_again(phone_page, base_url):
+    """The same refusals once the session's time to answer has passed (the page is told
+    it ends three seconds after the start): Thử lại goes back to the number, with no
+    further poll of the old session."""
+    page = phone_page
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/v1/registrations/sim/" in r.url else None)
+
+    def ending_soon(route):
+        response = route.fetch()
+        started = response.json()
+        soon = time.time() + 3
+        started["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon))
+        route.fulfill(response=response, json=started)
+
+    page.route("**/v1/registrations/sim", ending_soon)
+    page.route("**/v1/registrations/sim/*", refused_poll)
+    open_page(page, base_url, "/register/citizen/sim")
+    start_sim(page, "0913000002")
+    box = expect_error(page, "OVERLOADED", timeout=30_000)
+    count = len(polls)
+    box.locator(tid("error-retry")).click()
+    expect(page.locator(tid("sim-phone"))).to_have_value("0913000002")
+    page.wait_for_timeout(1500)
+    assert len(polls) == count, "the page polled the old session after its time was up"
