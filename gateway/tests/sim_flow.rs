@@ -95,16 +95,24 @@ fn flow_with(
 /// person of the world's PKI.
 struct SigningPhone {
     signer: FileSigner,
-    certificate: Vec<u8>,
+    /// The certificate chain it answers with: the person's certificate first.
+    chain: Vec<Vec<u8>>,
     asked: Mutex<Option<Vec<u8>>>,
 }
 
 impl SigningPhone {
     fn of(w: &World, person: &str) -> Arc<Self> {
+        Self::with_copies(w, person, 0)
+    }
+
+    /// [`Self::of`], the certificate followed by `copies` more of itself as if they were
+    /// intermediates.
+    fn with_copies(w: &World, person: &str, copies: usize) -> Arc<Self> {
         let p = w.pki.manifest.person(person).unwrap();
+        let certificate = std::fs::read(w.pki.path(&p.cert_der)).unwrap();
         Arc::new(Self {
             signer: FileSigner::of_person(&w.pki.path(""), p),
-            certificate: std::fs::read(w.pki.path(&p.cert_der)).unwrap(),
+            chain: vec![certificate; 1 + copies],
             asked: Mutex::new(None),
         })
     }
@@ -126,8 +134,29 @@ impl Mssp for SigningPhone {
         Ok(MssStatus::Signed(MssSignature {
             signature,
             algorithm: algorithm.name().into(),
-            certificate_chain: vec![self.certificate.clone()],
+            certificate_chain: self.chain.clone(),
         }))
+    }
+}
+
+/// Log lines written while it is the thread's subscriber's writer, for tests that
+/// search them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 
@@ -343,4 +372,93 @@ async fn a_strangers_starts_do_not_use_up_the_owners_and_all_together_are_bounde
     // Three pushes in all: now every network waits.
     assert_eq!(refused(elsewhere).await, Err(ErrorCode::RateLimited));
     assert_eq!(refused(owner).await, Err(ErrorCode::RateLimited));
+}
+
+/// A refusal's detail can name the person (the CCCD their certificate carries, which
+/// the person is shown): the log line of a refused SIM signature carries its code only.
+/// One thread runs the test and the flow's tasks, so the subscriber set here hears them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_sim_signature_is_logged_by_its_code_without_the_persons_identifier() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _heard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let w = world().await;
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        SigningPhone::of(&w, "bad-cccd-province"),
+        settings(),
+    ));
+    let started = sim
+        .start(Purpose::Register, "0912000001", None, HERE)
+        .await
+        .unwrap();
+    let refusal = loop {
+        match sim
+            .view(
+                &started.session_id,
+                Purpose::Register,
+                Duration::from_secs(30),
+            )
+            .await
+        {
+            Err(r) => break r,
+            Ok(SimView::Pending(_)) => continue,
+            Ok(other) => panic!("a certificate with a made-up province registered: {other:?}"),
+        }
+    };
+    assert_eq!(refusal.code, ErrorCode::VerificationFailed);
+    assert!(refusal.detail.contains("003090012345"), "{refusal:?}");
+    let logs = logs.text();
+    assert!(
+        logs.contains("SIM signature refused") && logs.contains("INVALID_IDENTIFIER"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("003090012345"),
+        "the CCCD reached the log: {logs}"
+    );
+}
+
+/// An operator's answer is bounded like a token's: the certificate and at most four
+/// intermediates, else MALFORMED_TOKEN before any path is built. Four pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_certificates_than_a_path_needs_from_the_operator_are_refused() {
+    let w = world().await;
+    for (copies, registered) in [(4, true), (5, false)] {
+        let sim = Arc::new(SimService::new(
+            w.gateway.clone(),
+            SigningPhone::with_copies(&w, "sim-citizen-ec", copies),
+            settings(),
+        ));
+        let started = sim
+            .start(Purpose::Register, &format!("091200000{copies}"), None, HERE)
+            .await
+            .unwrap();
+        let answer = loop {
+            match sim
+                .view(
+                    &started.session_id,
+                    Purpose::Register,
+                    Duration::from_secs(30),
+                )
+                .await
+            {
+                Ok(SimView::Pending(_)) => continue,
+                other => break other,
+            }
+        };
+        match answer {
+            Ok(SimView::Registered { .. }) if registered => {}
+            Err(r) if !registered => {
+                assert_eq!(r.code, ErrorCode::VerificationFailed);
+                assert!(r.detail.starts_with("MALFORMED_TOKEN"), "{r:?}");
+            }
+            other => panic!("{copies} copies: {other:?}"),
+        }
+    }
 }

@@ -527,6 +527,12 @@ fn an_operator_that_refuses_us_garbles_hangs_or_is_gone_is_a_provider_error() {
             None,
         );
         assert_eq!(code(&r), (502, "PROVIDER_ERROR"), "{provider}: {r:?}");
+        // The operator's address is the gateway's business, not the person's.
+        let address = provider.trim_start_matches("http://").trim_end_matches('/');
+        assert!(
+            !r.json.to_string().contains(address),
+            "the operator's address reached the person: {r:?}"
+        );
     }
     assert!(garbage.hits() >= 1);
 }

@@ -29,7 +29,7 @@ use crate::domain::{
     CertificateRecord, Evidence, Login, Preview, Purpose, Registration, SessionIssued, SimOutcome,
     SimResult, SimSession, Ticket,
 };
-use crate::service::{Gateway, store_failed};
+use crate::service::{Gateway, MAX_EXTRA_INTERMEDIATES, store_failed};
 use crate::store::{StartSimError, StoreError};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_proto::mss::{sim_signed_data, verification_code};
@@ -284,7 +284,7 @@ impl SimService {
             Ok(Err(result)) => self.complete(&session.id, (result, None, None)).await,
             Err(e) => {
                 tracing::warn!(session = %tag(&session.id), error = %e, "the operator did not take the request");
-                let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
+                let r = Rejection::new(ErrorCode::ProviderError, e.public_detail());
                 self.complete(
                     &session.id,
                     (SimResult::ProviderError, Some(refused(&r)), None),
@@ -373,7 +373,7 @@ impl SimService {
                 }
                 Err(e) => {
                     tracing::warn!(session = %tag(&session.id), error = %e, "unusable answer from the operator");
-                    let r = Rejection::new(ErrorCode::ProviderError, e.to_string());
+                    let r = Rejection::new(ErrorCode::ProviderError, e.public_detail());
                     (SimResult::ProviderError, Some(refused(&r)), None)
                 }
             };
@@ -415,7 +415,8 @@ impl SimService {
         let (certificate, evidence, subject, der) = match self.verify(session, signed).await {
             Ok(v) => v,
             Err(r) => {
-                tracing::info!(session = %tag(&session.id), code = r.code.as_str(), detail = %r.detail, "SIM signature refused");
+                // The code only: a detail can name the person (the CCCD or MST read).
+                tracing::info!(session = %tag(&session.id), code = r.code.as_str(), "SIM signature refused");
                 return (SimResult::VerificationFailed, Some(refused(&r)), None);
             }
         };
@@ -469,6 +470,13 @@ impl SimService {
             .certificate_chain
             .split_first()
             .ok_or_else(|| malformed("no certificate came back"))?;
+        // The same bound as a token's travelling intermediates: path building is the
+        // costly step, and the operator's answer is not to be trusted with its size.
+        if extra.len() > MAX_EXTRA_INTERMEDIATES {
+            return Err(malformed(&format!(
+                "at most {MAX_EXTRA_INTERMEDIATES} intermediates may come back with the certificate"
+            )));
+        }
         let (rest, cert) = x509_parser::parse_x509_certificate(leaf_der)
             .map_err(|e| malformed(&format!("the returned certificate: {e}")))?;
         if !rest.is_empty() {

@@ -56,6 +56,17 @@ pub enum MssError {
     Garbled(String),
 }
 
+impl MssError {
+    /// What the person is told: the kind of failure only. The error's own text (the
+    /// operator's address, its transaction id, the transport's words) is for the log.
+    pub fn public_detail(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "the operator could not be reached",
+            Self::Garbled(_) => "the operator's answer could not be used",
+        }
+    }
+}
+
 /// The operator's signature service.
 #[async_trait]
 pub trait Mssp: Send + Sync {

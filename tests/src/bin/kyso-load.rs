@@ -434,7 +434,13 @@ fn main() {
         .join(" / ");
     let gateways_cpu = || pids.iter().map(|&p| cpu_time(p)).sum::<Option<Duration>>();
     let passes = (!pids.is_empty()).then(|| {
-        let plumbing = rounds_of(challenge, &urls, a.concurrency, a.registrations, gateways_cpu);
+        let plumbing = rounds_of(
+            challenge,
+            &urls,
+            a.concurrency,
+            a.registrations,
+            gateways_cpu,
+        );
         let bare_http = rounds_of(health, &urls, a.concurrency, a.registrations, gateways_cpu);
         let tcp = TcpFloor::start().expect("the TCP floor server");
         let tcp_urls = Arc::new(vec![tcp.url.clone()]);
