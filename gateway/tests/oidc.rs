@@ -1118,6 +1118,15 @@ async fn a_silent_request_is_answered_only_for_the_person_its_hint_names() {
     }
 }
 
+/// `id_token` with its signature's last character changed: a token this provider did
+/// not sign (as one signed with a key since dropped).
+fn forged(id_token: &str) -> String {
+    let mut forged = id_token.to_owned();
+    let last = if forged.ends_with('A') { "B" } else { "A" };
+    forged.replace_range(forged.len() - 1.., last);
+    forged
+}
+
 fn logout_path(pairs: &[(&str, &str)]) -> String {
     authorize_path(pairs).replace("/oidc/authorize?", "/oidc/logout?")
 }
@@ -1127,22 +1136,35 @@ async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goe
     let op = op().await;
     let (cookie, id_token) = op.signed_in_to_a(true).await;
     let sub = verify(&id_token, &op.jwks().await).unwrap()["sub"].clone();
-    // An unregistered post-logout URI: a page, the session untouched.
-    let (status, headers, _) = op
-        .get(
-            &logout_path(&[
-                ("id_token_hint", &id_token),
-                ("post_logout_redirect_uri", "https://evil.example/"),
-            ]),
-            Some(&cookie),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(!headers.contains_key(header::LOCATION));
-    let (status, _, _) = op
-        .get(&portal_a(&[("prompt", "none")]), Some(&cookie))
-        .await;
-    assert_eq!(status, 303);
+    // A hint that fails validation is treated as not sent (RP-Initiated Logout §4): one
+    // this provider cannot verify (a dropped key's, a forged one), or one a client_id
+    // contradicts. No redirect, and no logout without asking: the confirmation, the
+    // session untouched until then.
+    let forged = forged(&id_token);
+    let faulty = [
+        vec![
+            ("id_token_hint", forged.as_str()),
+            ("post_logout_redirect_uri", A_BYE),
+        ],
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            ("client_id", "portal-b"),
+            ("post_logout_redirect_uri", A_BYE),
+        ],
+    ];
+    for pairs in &faulty {
+        let (status, headers, html) = op.get(&logout_path(pairs), Some(&cookie)).await;
+        assert_eq!(status, 200, "{pairs:?}: {html}");
+        assert!(
+            html.contains("data-testid=\"logout-confirm\""),
+            "{pairs:?}: {html}"
+        );
+        assert!(!headers.contains_key(header::LOCATION), "{pairs:?}");
+        assert!(
+            op.silent_at_a(&cookie).await.contains_key("code"),
+            "{pairs:?}"
+        );
+    }
 
     let (status, headers, _) = op
         .get(
@@ -1248,6 +1270,51 @@ async fn a_hint_from_an_earlier_session_asks_before_logging_out() {
         op.silent_at_a(&cookie).await.contains_key("code"),
         "still signed in"
     );
+}
+
+/// A logout whose hint cannot be verified (signed with a key since dropped, or forged),
+/// once confirmed, ends the session and stays on kyso's page: the redirect it asked for
+/// is not made.
+#[tokio::test]
+async fn a_confirmed_logout_with_an_unverifiable_hint_ends_the_session_without_redirect() {
+    let op = op().await;
+    let (cookie, id_token) = op.signed_in_to_a(true).await;
+    let path = logout_path(&[
+        ("id_token_hint", &forged(&id_token)),
+        ("post_logout_redirect_uri", A_BYE),
+    ]);
+    let (status, _, html) = op.get(&path, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    let form = [
+        ("request", form_field(&html, "request")),
+        ("csrf", form_field(&html, "csrf")),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, headers, html) = op
+        .post_form(
+            "/oidc/logout",
+            &form,
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-testid=\"logged-out\""), "{html}");
+    assert!(!headers.contains_key(header::LOCATION));
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
+
+    // A verifiable hint of this very sign-in with an unregistered post-logout URI: the
+    // hint alone may end the session (as with a registered URI), but the redirect is
+    // not made.
+    let cookie = op.cookie(&op.login("citizen-cccd", false).await).await;
+    let path = logout_path(&[
+        ("id_token_hint", &id_token),
+        ("post_logout_redirect_uri", "https://evil.example/"),
+    ]);
+    let (status, headers, html) = op.get(&path, Some(&cookie)).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-testid=\"logged-out\""), "{html}");
+    assert!(!headers.contains_key(header::LOCATION));
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 }
 
 #[tokio::test]

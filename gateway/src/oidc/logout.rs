@@ -6,7 +6,9 @@
 //! logged in ends the session at once; any other (no hint, or a hint for someone else)
 //! is asked to confirm with a form, so a link on a hostile page cannot log the person
 //! out. A post-logout redirect is made only to a URI registered for the portal that the
-//! hint or `client_id` names (§3): otherwise the person sees a page.
+//! hint or `client_id` names (§3). A part of the request that fails validation (a hint
+//! this provider cannot verify, a `client_id` the hint contradicts, an unregistered
+//! redirect) is treated as not sent (§4): no redirect, and the person is asked.
 
 use super::provider::{Form, Provider};
 use super::request::Params;
@@ -53,44 +55,37 @@ impl Provider {
         session: Option<&str>,
         confirmed: Option<&str>,
     ) -> Logout {
-        let Ok(params) = Params::parse(query) else {
-            return Logout::Page("the logout request is malformed");
-        };
-        let hint = match params.get("id_token_hint") {
-            None => None,
-            Some(token) => match self.own_id_token(token) {
-                Some(claims) => Some(claims),
-                None => return Logout::Page("the id_token_hint is not one this provider issued"),
-            },
-        };
+        // What fails validation is treated as not sent (RP-Initiated Logout 1.0 §4): no
+        // redirect, and no logout without asking. A refusal page instead would keep the
+        // session — a shared computer left signed in after the portal said goodbye.
+        let params = Params::parse(query).unwrap_or_default();
+        let hint = params
+            .get("id_token_hint")
+            .and_then(|token| self.own_id_token(token));
         let hinted_client = hint.as_ref().and_then(|h| h["aud"].as_str());
-        let client_id = match (params.get("client_id"), hinted_client) {
-            (Some(a), Some(b)) if a != b => {
-                return Logout::Page("client_id and the id_token_hint name different portals");
-            }
-            (a, b) => a.or(b),
+        let named = params.get("client_id");
+        // A `client_id` and a hint that name different portals: neither is believed.
+        let contradicted = matches!((named, hinted_client), (Some(a), Some(b)) if a != b);
+        let client_id = if contradicted {
+            None
+        } else {
+            named.or(hinted_client)
         };
-        let back = match params.get("post_logout_redirect_uri") {
-            None => None,
-            Some(uri) => {
-                let registered = client_id
+        let back = params
+            .get("post_logout_redirect_uri")
+            .filter(|uri| {
+                client_id
                     .and_then(|id| self.client_config(id))
-                    .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri));
-                if !registered {
-                    return Logout::Page(
-                        "this post_logout_redirect_uri is not registered for the portal",
-                    );
-                }
-                let mut url = match url::Url::parse(uri) {
-                    Ok(u) => u,
-                    Err(_) => return Logout::Page("the post_logout_redirect_uri is malformed"),
-                };
+                    .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri))
+            })
+            .and_then(|uri| url::Url::parse(uri).ok())
+            .map(|mut url| {
                 if let Some(state) = params.get("state") {
                     url.query_pairs_mut().append_pair("state", state);
                 }
-                Some(String::from(url))
-            }
-        };
+                String::from(url)
+            });
+        let hint = if contradicted { None } else { hint };
         let Some(token) = session else {
             return Logout::Done(back);
         };
