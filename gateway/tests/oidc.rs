@@ -109,6 +109,62 @@ async fn op() -> Op {
     }
 }
 
+/// A portal is exactly one kind of client — public, with a secret, or with keys — and
+/// the issuer is an origin: anything else is refused at start-up, naming the key.
+#[test]
+fn a_portal_is_one_kind_of_client_and_the_issuer_an_origin() {
+    let checked = |issuer: Option<&str>, client: Value| {
+        let mut config = json!({
+            "signing_keys": ["op.pem"],
+            "pairwise_secret": "pairwise-secret-0123456789abcdef-0123",
+            "form_secret": "form-secret-0123456789abcdef-0123456",
+            "clients": [client],
+        });
+        if let Some(issuer) = issuer {
+            config["issuer"] = json!(issuer);
+        }
+        let config: OidcConfig = serde_json::from_value(config).unwrap();
+        config.check().map_err(|e| e.to_string())
+    };
+    let client = |extra: Value| {
+        let mut c = json!({"id": "p", "name": "P", "redirect_uris": [A_CB]});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    assert!(checked(None, client(json!({"secret": SECRET_A}))).is_ok());
+    assert!(checked(None, client(json!({"jwks": "p.jwks"}))).is_ok());
+    assert!(checked(None, client(json!({"public": true}))).is_ok());
+    for (extra, key) in [
+        (
+            json!({"secret": SECRET_A, "jwks": "p.jwks"}),
+            "oidc.clients[0].jwks",
+        ),
+        (json!({}), "oidc.clients[0].public"),
+        (
+            json!({"public": true, "secret": SECRET_A}),
+            "oidc.clients[0].public",
+        ),
+        (json!({"secret": "short"}), "oidc.clients[0].secret"),
+    ] {
+        let refused = checked(None, client(extra.clone())).unwrap_err();
+        assert!(refused.contains(key), "{extra}: {refused}");
+    }
+    let ok = client(json!({"secret": SECRET_A}));
+    assert!(checked(Some("https://id.kyso.vn"), ok.clone()).is_ok());
+    assert!(checked(Some("https://id.kyso.vn:8443"), ok.clone()).is_ok());
+    for issuer in [
+        "https://kyso.vn/oidc",
+        "https://id.kyso.vn/",
+        "http://id.kyso.vn",
+        "https://id.kyso.vn?x=1",
+    ] {
+        let refused = checked(Some(issuer), ok.clone()).unwrap_err();
+        assert!(refused.contains("oidc.issuer"), "{issuer}: {refused}");
+    }
+}
+
 /// The raw response of `request`: status, headers, body text.
 async fn raw(
     app: &axum::Router,
@@ -694,6 +750,10 @@ async fn bad_requests_from_a_known_portal_go_back_to_it_as_errors() {
             "unmet_authentication_requirements",
         ),
         (portal_a(&[("prompt", "none login")]), "invalid_request"),
+        (
+            portal_a(&[("prompt", "none select_account")]),
+            "invalid_request",
+        ),
         (portal_a(&[("max_age", "-1")]), "invalid_request"),
         (portal_a(&[("request", "eyJ")]), "request_not_supported"),
         (no_pkce, "invalid_request"),
@@ -772,6 +832,8 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("invalid_grant"), "{body}");
+    // Checked before the code is used: with the right redirect URI it still works.
+    assert_eq!(op.exchange_a(&c, SECRET_A).await.0, 200);
     // PKCE: a challenge needs its verifier.
     let challenge = pkce_challenge(VERIFIER);
     let with_pkce = vec![
@@ -792,6 +854,16 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
         let (status, _, body) = op.post_form("/oidc/token", &form, &auth).await;
         assert_eq!(status, 400, "{verifier:?}");
         assert!(body.contains("invalid_grant"), "{body}");
+        // A request that cannot prove the binding did not use the code up (a thief of
+        // the code without its verifier cannot burn it): the right verifier still works.
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", c.as_str()),
+            ("redirect_uri", A_CB),
+            ("code_verifier", VERIFIER),
+        ];
+        let (status, _, body) = op.post_form("/oidc/token", &form, &auth).await;
+        assert_eq!(status, 200, "after {verifier:?}: {body}");
     }
     // A code issued to portal A cannot be redeemed by public portal B.
     let c = code(&[]).await;

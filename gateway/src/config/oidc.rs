@@ -122,12 +122,18 @@ impl OidcConfig {
     /// Checks what serde cannot: secrets long enough, clients unique and usable.
     pub fn check(&self) -> Result<(), ConfigError> {
         let bad = |key: String, why: &str| Err(ConfigError::invalid(key, why));
+        // The provider's endpoints are at the root of its origin, so the issuer is that
+        // origin: with a path, the discovery document would not be where portals look
+        // (OpenID Connect Discovery 1.0 §4).
         if let Some(issuer) = &self.issuer
-            && (!is_acceptable_uri(issuer) || issuer.ends_with('/') || issuer.contains(['?', '#']))
+            && (!is_acceptable_uri(issuer)
+                || issuer.ends_with('/')
+                || issuer.contains(['?', '#'])
+                || url::Url::parse(issuer).map_or(true, |u| u.path() != "/"))
         {
             return bad(
                 "oidc.issuer".into(),
-                "must be an https URL without a trailing slash, query or fragment",
+                "must be an https origin (scheme, host, port) without a path, query or fragment",
             );
         }
         if self.signing_keys.is_empty() {
@@ -194,6 +200,13 @@ impl ClientConfig {
             return bad(
                 "public",
                 "a client has a secret or keys (confidential), or is declared public = true, not both and not neither",
+            );
+        }
+        // One way to authenticate: with both, the weaker credential would decide.
+        if self.secret.is_some() && self.jwks.is_some() {
+            return bad(
+                "jwks",
+                "a client authenticates with a secret or with keys, not both",
             );
         }
         if let Some(secret) = &self.secret

@@ -698,19 +698,19 @@ impl Provider {
             .ok_or_else(|| oauth(400, "invalid_request", "redirect_uri is required"))?;
         let invalid_grant = |d| oauth(400, "invalid_grant", d);
         let unknown = "the code is unknown, expired, or not this client's";
-        // A public client proves nothing but its id, and its token requests are not
-        // rate-limited: a code it was never issued is answered from a read, so strangers
-        // cannot keep the writer busy.
-        if client.config.public
-            && !crate::metrics::store(
-                "code_issued",
-                store.code_issued(&token_hash(code), &client.config.id),
-            )
-            .await
-            .map_err(|_| unavailable())?
-        {
-            return Err(invalid_grant(unknown));
-        }
+        // The code's bindings are checked against a read before the code is used: a
+        // request that cannot prove them (a stolen code without its PKCE verifier, the
+        // wrong redirect URI) neither uses the code up nor revokes the tokens it gave.
+        // A read also keeps strangers from making the writer work: a public client
+        // proves nothing but its id, and its token requests are not rate-limited.
+        let issued = crate::metrics::store(
+            "issued_grant",
+            store.issued_grant(&token_hash(code), &client.config.id),
+        )
+        .await
+        .map_err(|_| unavailable())?
+        .ok_or_else(|| invalid_grant(unknown))?;
+        check_bindings(&issued, redirect_uri, params.get("code_verifier"))?;
         let access_token = self
             .gateway
             .random(32, &URL_SAFE_NO_PAD)
@@ -737,33 +737,6 @@ impl Provider {
             }
             Redeemed::Unknown => return Err(invalid_grant(unknown)),
         };
-        // The code is used up whatever follows: a failed binding burns it.
-        if grant.client_id != client.config.id {
-            return Err(invalid_grant("the code was issued to another client"));
-        }
-        if grant.redirect_uri != redirect_uri {
-            return Err(invalid_grant(
-                "redirect_uri differs from the authorization request",
-            ));
-        }
-        match (&grant.code_challenge, params.get("code_verifier")) {
-            (None, None) => {}
-            (Some(challenge), Some(verifier)) if is_pkce_text(verifier, 43, 128) => {
-                let digest =
-                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-                if b64url(digest) != *challenge {
-                    return Err(invalid_grant(
-                        "code_verifier does not match the code_challenge",
-                    ));
-                }
-            }
-            (Some(_), _) => return Err(invalid_grant("a valid code_verifier is required")),
-            (None, Some(_)) => {
-                return Err(invalid_grant(
-                    "the authorization request had no code_challenge",
-                ));
-            }
-        }
         let account = self.account(&grant.account_id).await?;
         let mut claims = self.id_claims(&grant, &account, now);
         claims.insert("at_hash".into(), json!(at_hash(&access_token)));
@@ -922,4 +895,37 @@ fn unavailable() -> OAuthError {
 fn at_hash(access_token: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
     b64url(&digest.as_ref()[..16])
+}
+
+/// A token request's proof that it continues the authorization request of `grant`
+/// (RFC 6749 §4.1.3: the same `redirect_uri`; RFC 7636 §4.6: the verifier of its
+/// challenge, and none without one).
+fn check_bindings(
+    grant: &Grant,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    let invalid_grant = |d| oauth(400, "invalid_grant", d);
+    if grant.redirect_uri != redirect_uri {
+        return Err(invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, code_verifier) {
+        (None, None) => Ok(()),
+        (Some(challenge), Some(verifier)) if is_pkce_text(verifier, 43, 128) => {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+            if b64url(digest) == *challenge {
+                Ok(())
+            } else {
+                Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
+            }
+        }
+        (Some(_), _) => Err(invalid_grant("a valid code_verifier is required")),
+        (None, Some(_)) => Err(invalid_grant(
+            "the authorization request had no code_challenge",
+        )),
+    }
 }

@@ -236,12 +236,14 @@ impl AuthorizationRequest {
             ));
         }
         let mut prompt = Prompt::default();
+        let mut values = 0;
         for p in params
             .get("prompt")
             .unwrap_or_default()
             .split(' ')
             .filter(|p| !p.is_empty())
         {
+            values += 1;
             match p {
                 "none" => prompt.none = true,
                 "login" => prompt.login = true,
@@ -250,7 +252,8 @@ impl AuthorizationRequest {
                 _ => return Err(refuse("invalid_request", "unknown prompt value")),
             }
         }
-        if prompt.none && (prompt.login || prompt.consent) {
+        // OpenID Connect Core §3.1.2.1: `none` with any other value is an error.
+        if prompt.none && values > 1 {
             return Err(refuse("invalid_request", "prompt=none cannot be combined"));
         }
         let max_age = match params.get("max_age") {

@@ -275,9 +275,15 @@ pub trait OidcStore: Send + Sync {
         access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Redeemed, StoreError>;
-    /// Whether `client_id` was issued the code `code_hash` (redeemed or not, while its row
-    /// is kept): a read, so a token request that names no such code costs no write.
-    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError>;
+    /// The grant of the code `code_hash` if it was issued to `client_id` (redeemed or
+    /// not, expired or not, while its row is kept): a read, so a token request is checked
+    /// against the code's bindings (redirect URI, PKCE) before it uses the code up, and
+    /// one that names no such code costs no write.
+    async fn issued_grant(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError>;
     /// The grant behind an access token unexpired at `now` and not revoked.
     async fn access_grant(
         &self,

@@ -85,15 +85,22 @@ impl OidcStore for PostgresStore {
         })
     }
 
-    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError> {
-        let found = self
+    async fn issued_grant(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
+        let row = self
             .read_one(|| {
-                self.sql("SELECT 1 FROM oidc_grants WHERE code_hash = $1 AND client_id = $2")
-                    .bind(code_hash.to_owned())
-                    .bind(client_id.to_owned())
+                self.sql(
+                    "SELECT client_id, account_id, code_expires_at, payload FROM oidc_grants \
+                     WHERE code_hash = $1 AND client_id = $2",
+                )
+                .bind(code_hash.to_owned())
+                .bind(client_id.to_owned())
             })
             .await?;
-        Ok(found.is_some())
+        row.map(|r| grant_of(&r)).transpose()
     }
 
     async fn access_grant(

@@ -86,20 +86,23 @@ impl OidcStore for SqliteStore {
             .await
     }
 
-    async fn code_issued(&self, code_hash: &str, client_id: &str) -> Result<bool, StoreError> {
+    async fn issued_grant(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+    ) -> Result<Option<Grant>, StoreError> {
         let (code_hash, client_id) = (code_hash.to_owned(), client_id.to_owned());
-        let found = self
-            .readers
+        self.readers
             .read(move |conn| {
                 one(
                     conn,
-                    "SELECT 1 FROM oidc_grants WHERE code_hash = ?1 AND client_id = ?2",
+                    "SELECT client_id, account_id, code_expires_at, payload FROM oidc_grants \
+                     WHERE code_hash = ?1 AND client_id = ?2",
                     (code_hash, client_id),
-                    |_| Ok(()),
+                    |row| grant_of(row),
                 )
             })
-            .await?;
-        Ok(found.is_some())
+            .await
     }
 
     async fn access_grant(
