@@ -233,6 +233,11 @@ impl SimConfig {
                 "poll_wait_seconds and http_timeout_seconds must be positive",
             );
         }
+        if self.http_timeout_seconds > 30 {
+            // A push must be over within the minute after which a restarted instance
+            // ends a session no operator took (`sim::flow::PUSH_GRACE`).
+            return bad("http_timeout_seconds", "must be 1 to 30 seconds");
+        }
         if self.per_number_window_seconds == 0 || self.per_number_window_seconds > 86_400 {
             // Complete sessions are kept a day; a longer window would count deleted rows.
             return bad("per_number_window_seconds", "must be 1 to 86400 seconds");
@@ -1173,6 +1178,7 @@ mod tests {
             ("display_prefix = \"\"", "sim.display_prefix"),
             ("starts_per_number = 0", "sim.starts_per_number"),
             ("starts_per_number_total = 4", "sim.starts_per_number_total"),
+            ("http_timeout_seconds = 31", "sim.http_timeout_seconds"),
         ] {
             let field = bad.split(' ').next().unwrap();
             let text = sim

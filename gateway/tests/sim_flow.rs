@@ -462,3 +462,31 @@ async fn more_certificates_than_a_path_needs_from_the_operator_are_refused() {
         }
     }
 }
+
+/// A session no operator took when the gateway stopped (the push was cut short): a
+/// restarted instance leaves it alone for the minute another instance might still be
+/// pushing it, then ends it PROVIDER_ERROR — the person polling learns, and the number
+/// is not BUSY until the hard expiry for a request the phone never received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_no_operator_took_before_a_restart_ends_a_minute_after_its_start() {
+    let w = world().await;
+    let now = kyso_gateway::clock::Clock::now(w.clock.as_ref());
+    let bearer = "cut-short-before-the-push";
+    let mut unpushed = crate::store::sim_session(&bearer_hash(bearer), "+84912000001", now);
+    unpushed.purpose = Purpose::Register;
+    w.store.start_sim_session(&unpushed, now).await.unwrap();
+    let (sim, operator) = flow(&w, vec![], time::Duration::ZERO);
+    assert_eq!(sim.resume().await.unwrap(), 1);
+    let short = Duration::from_secs(1);
+    assert!(matches!(
+        sim.view(bearer, Purpose::Register, short).await,
+        Ok(SimView::Pending(_))
+    ));
+    w.clock.advance(time::Duration::seconds(61));
+    let ended = sim
+        .view(bearer, Purpose::Register, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(ended.code, ErrorCode::ProviderError, "{ended:?}");
+    assert_eq!(*operator.calls.lock().unwrap(), 0, "never asked about");
+}

@@ -143,7 +143,7 @@ fn challenge(id: &str) -> Challenge {
     }
 }
 
-fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession {
+pub(crate) fn sim_session(id: &str, msisdn: &str, created_at: OffsetDateTime) -> SimSession {
     SimSession {
         id: id.into(),
         purpose: Purpose::Login,

@@ -311,23 +311,43 @@ impl SimService {
                     let this = self.clone();
                     tokio::spawn(async move { this.poll(session, trans_id).await });
                 }
-                // Another instance may be pushing it right now; the hard expiry ends it
-                // if nobody does.
-                None if now - session.created_at < PUSH_GRACE => {}
-                None => {
-                    let r = Rejection::new(
-                        ErrorCode::ProviderError,
-                        "the gateway stopped before the operator took the request",
-                    );
-                    self.complete(
-                        &session.id,
-                        (SimResult::ProviderError, Some(refused(&r)), None),
-                    )
-                    .await;
+                // Another instance may be pushing it right now: ended once none can be.
+                None if now - session.created_at < PUSH_GRACE => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.end_unpushed(&session).await });
                 }
+                None => self.end_unpushed(&session).await,
             }
         }
         Ok(n)
+    }
+
+    /// Ends `session`, which no operator had taken when this instance started,
+    /// `PROVIDER_ERROR` once no instance can still be pushing it ([`PUSH_GRACE`] after
+    /// its start; a push takes at most `http_timeout_seconds`, bounded below that) —
+    /// unless by then it was pushed or has ended. Without this, the number would answer
+    /// BUSY until the hard expiry for a request the phone never received.
+    async fn end_unpushed(&self, session: &SimSession) {
+        while self.now() < session.created_at + PUSH_GRACE {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        match self.gateway.store().sim_session(&session.id).await {
+            Ok(Some(s)) if s.result.is_none() && s.mssp_trans_id.is_none() => {
+                let r = Rejection::new(
+                    ErrorCode::ProviderError,
+                    "the gateway stopped before the operator took the request",
+                );
+                self.complete(
+                    &session.id,
+                    (SimResult::ProviderError, Some(refused(&r)), None),
+                )
+                .await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(session = %tag(&session.id), error = %e, "an unpushed SIM session could not be read; its hard expiry ends it");
+            }
+        }
     }
 
     /// Long-polls the operator until the session has a result or its hard expiry passes.
