@@ -490,3 +490,36 @@ async fn a_session_no_operator_took_before_a_restart_ends_a_minute_after_its_sta
     assert_eq!(ended.code, ErrorCode::ProviderError, "{ended:?}");
     assert_eq!(*operator.calls.lock().unwrap(), 0, "never asked about");
 }
+
+/// A browser that hangs up while its session waits to be stored (another process holds
+/// SQLite's write lock) does not leave it stored but never pushed: storing and pushing
+/// run in a task of their own, so the phone is still asked once the lock is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_hangs_up_while_its_session_is_stored_still_gets_it_pushed() {
+    let w = world().await;
+    let phone = SigningPhone::of(&w, "sim-citizen-ec");
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        phone.clone(),
+        settings(),
+    ));
+    let holder = rusqlite::Connection::open(w.db_file()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let start = tokio::spawn({
+        let sim = sim.clone();
+        async move { sim.start(Purpose::Register, "0912000001", None, HERE).await }
+    });
+    // The start reads its limits (no lock needed) and queues its insert, which waits.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!start.is_finished());
+    start.abort();
+    let _ = start.await;
+    holder.execute_batch("COMMIT").unwrap();
+    for _ in 0..200 {
+        if phone.asked.lock().unwrap().is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the session was stored but the phone was never asked");
+}

@@ -219,25 +219,35 @@ impl SimService {
             result: None,
             outcome: None,
         };
-        store
-            .start_sim_session(&session, now)
-            .await
-            .map_err(|e| match e {
-                StartSimError::Busy => Rejection::new(
-                    ErrorCode::Busy,
-                    "another signing request is waiting on this phone",
-                ),
-                StartSimError::Store(e) => store_failed(e),
-            })?;
-        tracing::info!(session = %tag(&session.id), number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
-        // In a task of its own: if the browser hangs up, the request still reaches the
-        // operator (or the session ends) instead of staying pending with nobody polling.
+        // Stored and pushed in a task of its own: if the browser hangs up, the request
+        // still reaches the operator (or the session ends) instead of staying pending
+        // with nobody polling — also when it hangs up just after the session is stored.
         let this = self.clone();
-        let pushed = tokio::spawn({
+        let stored_and_pushed = tokio::spawn({
             let session = session.clone();
-            async move { this.push(session).await }
+            async move {
+                this.gateway
+                    .store()
+                    .start_sim_session(&session, now)
+                    .await
+                    .map_err(|e| match e {
+                        StartSimError::Busy => Rejection::new(
+                            ErrorCode::Busy,
+                            "another signing request is waiting on this phone",
+                        ),
+                        StartSimError::Store(e) => store_failed(e),
+                    })?;
+                tracing::info!(session = %tag(&session.id), number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
+                this.push(session).await;
+                Ok::<_, Rejection>(())
+            }
         });
-        let _ = pushed.await;
+        stored_and_pushed.await.map_err(|e| {
+            Rejection::new(
+                ErrorCode::StorageUnavailable,
+                format!("the signing request ended without an answer: {e}"),
+            )
+        })??;
         Ok(SimStarted {
             session_id: bearer,
             verification_code: session.verification_code,
