@@ -523,3 +523,31 @@ async fn a_browser_that_hangs_up_while_its_session_is_stored_still_gets_it_pushe
     }
     panic!("the session was stored but the phone was never asked");
 }
+
+/// At most two reads of one session wait for its result at once; a third is answered at
+/// once with what the session holds, so one person's session cannot fill the pool of
+/// long polls with its own parallel reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_two_reads_of_one_session_wait_at_once() {
+    let w = world().await;
+    let (sim, _) = flow(&w, vec![], time::Duration::ZERO);
+    let started = sim
+        .start(Purpose::Register, "0912000001", None, HERE)
+        .await
+        .unwrap();
+    let reads: Vec<_> = (0..3)
+        .map(|_| {
+            let (sim, id) = (sim.clone(), started.session_id.clone());
+            tokio::spawn(async move {
+                sim.view(&id, Purpose::Register, Duration::from_secs(5))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let answered = reads.iter().filter(|r| r.is_finished()).count();
+    assert_eq!(answered, 1, "one read answered at once, two waiting");
+    for read in reads {
+        assert!(matches!(read.await.unwrap(), Ok(SimView::Pending(_))));
+    }
+}

@@ -22,6 +22,7 @@
 //! tells the same to anyone who tries. Whether a number has an account is never shown.
 
 use super::mssp::{MssError, MssRequest, MssSignature, MssStatus, Mssp};
+use super::waiters::Waiters;
 use crate::domain::account::bearer_hash;
 use crate::domain::network::network_of;
 use crate::domain::registration::Method;
@@ -111,6 +112,8 @@ pub struct SimService {
     settings: SimSettings,
     /// Bumped at every completion; readers waiting on a result wake up and look again.
     completions: watch::Sender<u64>,
+    /// The reads waiting on each session.
+    waiters: Waiters,
 }
 
 /// A short, one-way tag of a session for logs, from the hash the store knows it by (the
@@ -152,6 +155,7 @@ impl SimService {
             mssp,
             settings,
             completions: watch::Sender::new(0),
+            waiters: Waiters::default(),
         }
     }
 
@@ -548,9 +552,16 @@ impl SimService {
         purpose: Purpose,
         wait: std::time::Duration,
     ) -> Result<SimView, Rejection> {
-        let deadline = tokio::time::Instant::now() + wait.min(MAX_VIEW_WAIT);
-        let mut changes = self.completions.subscribe();
         let id = &bearer_hash(bearer);
+        // Beyond the few reads allowed to wait on one session, a read answers at once.
+        let waiting = self.waiters.enter(id);
+        let wait = if waiting.is_some() {
+            wait.min(MAX_VIEW_WAIT)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.completions.subscribe();
         loop {
             let session = self
                 .gateway

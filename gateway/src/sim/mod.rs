@@ -9,12 +9,14 @@
 //!   TS 102 204 status mapping.
 //! - [`flow`]: [`flow::SimService`], the use cases: start a session, drive it to a
 //!   result in the background (resumed after a restart), judge the returned signature,
-//!   and show the result to the browser (long poll).
+//!   and show the result to the browser (long poll); [`waiters`]: at most two of a
+//!   session's reads wait at once.
 //!
 //! No HTTP here beyond the operator client; the axum layer calls [`flow::SimService`].
 
 pub mod flow;
 pub mod mss_http;
 pub mod mssp;
+pub mod waiters;
 
 pub use flow::{SimService, SimSettings, SimStarted, SimView};
