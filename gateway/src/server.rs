@@ -107,12 +107,16 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
             limits.rate_burst,
             clock.clone(),
         )),
-        sim_starts: Arc::new(match &config.sim {
-            Some(sim) => {
-                RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst, clock)
+        // Each start rings a phone: counted per site (an IPv6 /48), not per /64.
+        sim_starts: Arc::new(
+            match &config.sim {
+                Some(sim) => {
+                    RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst, clock)
+                }
+                None => RateLimiter::new(1, 1, clock),
             }
-            None => RateLimiter::new(1, 1, clock),
-        }),
+            .keyed(crate::domain::network::site_key),
+        ),
     };
     let http_limits = HttpLimits {
         body_bytes: limits.body_bytes,

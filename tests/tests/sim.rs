@@ -421,6 +421,41 @@ fn behind_a_trusted_proxy_sim_starts_are_counted_by_the_clients_network() {
     assert_eq!(owner.status, 202, "another network: {owner:?}");
 }
 
+/// Each start rings a phone, so the per-address start limit counts an IPv6 client by
+/// its /48 (the network a site holds), not its /64: another /64 of the same /48 shares
+/// the bucket, another /48 has its own.
+#[test]
+fn sim_starts_from_ipv6_are_counted_per_48() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
+    let limits = SimLimits {
+        starts_per_ip_burst: 1,
+        ..SimLimits::default()
+    };
+    let options = GatewayOptions {
+        extra: format!(
+            "trusted_proxies = [\"127.0.0.1\"]\n{}",
+            gateway_sim_table(&sim.url, &limits)
+        ),
+        ..GatewayOptions::default()
+    };
+    let gw = gateway(&f, dir.path(), &options);
+    let start_from = |client: &str, phone: &str| {
+        post(
+            &format!("{}/v1/registrations/sim", gw.url),
+            &[("X-Forwarded-For", client)],
+            &json!({ "phone": phone }),
+        )
+    };
+    let first = start_from("2001:db8:5:1::1", AUTO_REFUSE);
+    assert_eq!(first.status, 202, "{first:?}");
+    let same_site = start_from("2001:db8:5:2::1", AUTO_OK);
+    assert_eq!(code(&same_site), (429, "RATE_LIMITED"), "{same_site:?}");
+    let elsewhere = start_from("2001:db8:6::1", AUTO_OK);
+    assert_eq!(elsewhere.status, 202, "another /48: {elsewhere:?}");
+}
+
 #[test]
 fn a_gateway_restart_mid_session_loses_nothing() {
     let e = env();

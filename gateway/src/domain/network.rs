@@ -35,6 +35,16 @@ pub fn block_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The key a starter of signing-SIM pushes is counted under: its IPv4 address, or its
+/// IPv6 /48 — the network a site holds, which a per-/64 count would let it rotate
+/// through 65,536 times over (each push rings someone's phone).
+pub fn site_key(ip: IpAddr) -> IpAddr {
+    match client_key(ip) {
+        v4 @ IpAddr::V4(_) => v4,
+        v6 @ IpAddr::V6(_) => block_key(v6),
+    }
+}
+
 /// [`block_key`] as stored text: `203.0.113.0/24`, `2001:db8:66::/48`.
 pub fn network_of(ip: IpAddr) -> String {
     match block_key(ip) {

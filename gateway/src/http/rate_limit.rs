@@ -61,6 +61,8 @@ impl Buckets {
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
+    /// The key a client is counted under ([`client_key`] unless [`Self::keyed`]).
+    key: fn(IpAddr) -> IpAddr,
     buckets: Mutex<Buckets>,
     clock: Arc<dyn Clock>,
 }
@@ -80,9 +82,15 @@ impl RateLimiter {
         Self {
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst),
+            key: client_key,
             buckets: Mutex::new(Buckets::default()),
             clock,
         }
+    }
+
+    /// The same limiter counting clients under `key` instead (a wider network, say).
+    pub fn keyed(self, key: fn(IpAddr) -> IpAddr) -> Self {
+        Self { key, ..self }
     }
 
     /// Takes a token for `ip` now; false when the bucket is empty.
@@ -92,7 +100,7 @@ impl RateLimiter {
 
     /// Takes a token for `ip` at `now`; false when the bucket is empty.
     pub fn allow(&self, ip: IpAddr, now: OffsetDateTime) -> bool {
-        let key = client_key(ip);
+        let key = (self.key)(ip);
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *guard;
         if state.by_client.len() <= SWEEP_AT || state.by_client.contains_key(&key) {
@@ -167,6 +175,24 @@ mod tests {
             "one token per second refills"
         );
         assert!(!l.allow(a, T0 + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn keyed_by_site_an_ipv6_48_is_one_client() {
+        let l = limiter(60, 2).keyed(crate::domain::network::site_key);
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:ffff::9".parse().unwrap();
+        let other_48: IpAddr = "2001:db8:2::1".parse().unwrap();
+        assert!(l.allow(one, T0) && l.allow(other_64, T0));
+        assert!(
+            !l.allow(other_64, T0),
+            "another /64 of the same /48 shares it"
+        );
+        assert!(l.allow(other_48, T0), "another /48 has its own");
+        let v4: IpAddr = [192, 0, 2, 1].into();
+        let v4_neighbour: IpAddr = [192, 0, 2, 2].into();
+        assert!(l.allow(v4, T0) && l.allow(v4, T0) && !l.allow(v4, T0));
+        assert!(l.allow(v4_neighbour, T0), "IPv4 still per address");
     }
 
     #[test]
