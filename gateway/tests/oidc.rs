@@ -704,9 +704,12 @@ async fn untrusted_portals_and_redirect_uris_get_a_page_never_a_redirect() {
             ("client_id", "portal-a"),
             ("scope", "openid"),
         ]),
+        // Which portal, or where to, is ambiguous: the error cannot go back.
         format!("{}&client_id=portal-a", portal_a(&[])),
-        // A NUL character, which no parameter holds (and PostgreSQL could not store).
-        portal_a(&[]).replace("nonce=n-1", "nonce=n%00-1"),
+        format!(
+            "{}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            portal_a(&[])
+        ),
     ] {
         let (status, headers, html) = op.get(&path, None).await;
         assert_eq!(status, 400, "{path}");
@@ -748,6 +751,22 @@ async fn bad_requests_from_a_known_portal_go_back_to_it_as_errors() {
         (
             portal_a(&[("acr_values", "urn:other:loa:2")]),
             "unmet_authentication_requirements",
+        ),
+        // Parameters that cannot be read, from a certainly known portal and redirect URI
+        // (RFC 6749 §4.1.2.1): a repeated state, a NUL character (which no parameter
+        // holds and PostgreSQL could not store), too many parameters.
+        (format!("{}&state=again", portal_a(&[])), "invalid_request"),
+        (
+            portal_a(&[]).replace("nonce=n-1", "nonce=n%00-1"),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "{}{}",
+                portal_a(&[]),
+                (0..40).map(|i| format!("&x{i}=1")).collect::<String>()
+            ),
+            "invalid_request",
         ),
         (portal_a(&[("prompt", "none login")]), "invalid_request"),
         (

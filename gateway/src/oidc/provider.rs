@@ -363,9 +363,10 @@ impl Provider {
 
     /// An authorization request read and checked, or what to answer instead.
     fn checked(&self, query: &str) -> Result<(Params, AuthorizationRequest), Authorize> {
-        let params = Params::parse(query).map_err(|message| Authorize::Page {
-            status: 400,
-            message,
+        let params = Params::parse(query).map_err(|message| {
+            self.refused(AuthorizationRequest::unreadable(query, message, |id| {
+                self.clients.get(id)
+            }))
         })?;
         let req = AuthorizationRequest::check(&params, |id| self.clients.get(id))
             .map_err(|e| self.refused(e))?;

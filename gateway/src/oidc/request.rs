@@ -114,6 +114,46 @@ pub fn is_pkce_text(s: &str, min: usize, max: usize) -> bool {
 }
 
 impl AuthorizationRequest {
+    /// What to answer a request whose parameters could not be read (`message`: a
+    /// repeated or too long parameter, say). RFC 6749 §4.1.2.1 sends such errors back to
+    /// the portal — but only to a redirect URI that is certainly its: `client_id` and
+    /// `redirect_uri` must each appear once and name a registered pair. Else the person
+    /// sees a page.
+    pub fn unreadable<'c>(
+        text: &str,
+        message: &'static str,
+        clients: impl Fn(&str) -> Option<&'c Client>,
+    ) -> RequestError {
+        let once = |name: &str| {
+            let mut values = url::form_urlencoded::parse(text.as_bytes())
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v);
+            match (values.next(), values.next()) {
+                (Some(v), None)
+                    if !v.is_empty() && v.len() <= MAX_PARAMETER && !v.contains('\0') =>
+                {
+                    Some(v.into_owned())
+                }
+                _ => None,
+            }
+        };
+        let (Some(client_id), Some(redirect_uri)) = (once("client_id"), once("redirect_uri"))
+        else {
+            return RequestError::Page(message);
+        };
+        let registered = clients(&client_id)
+            .is_some_and(|c| c.config.redirect_uris.iter().any(|u| *u == redirect_uri));
+        if !registered {
+            return RequestError::Page(message);
+        }
+        RequestError::Redirect {
+            redirect_uri,
+            error: "invalid_request",
+            description: message,
+            state: once("state").filter(|s| s.len() <= MAX_ECHOED),
+        }
+    }
+
     /// Checks `params` against the portals in `clients`. `Err(RequestError::Page)` names
     /// what to show; every other refusal carries the portal's redirect URI.
     pub fn check<'c>(
