@@ -462,6 +462,16 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     assert_eq!(id["vn_subject_type"], "citizen");
     assert!(id["name"].is_string());
     assert!(id.get("email").is_none(), "email was not asked for");
+    assert_eq!(id["azp"], "portal-a");
+    // OpenID Connect Core §3.1.3.6: the left half of the access token's SHA-256.
+    let access_digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        tokens["access_token"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(
+        id["at_hash"],
+        URL_SAFE_NO_PAD.encode(&access_digest.as_ref()[..16])
+    );
     let sub = id["sub"].as_str().unwrap();
     assert!(
         !sub.starts_with("acc_"),
@@ -775,6 +785,14 @@ async fn bad_requests_from_a_known_portal_go_back_to_it_as_errors() {
         ),
         (portal_a(&[("max_age", "-1")]), "invalid_request"),
         (portal_a(&[("request", "eyJ")]), "request_not_supported"),
+        (
+            portal_a(&[("request_uri", "https://a.gov.vn/r/1")]),
+            "request_uri_not_supported",
+        ),
+        (
+            portal_a(&[("response_mode", "fragment")]),
+            "invalid_request",
+        ),
         (no_pkce, "invalid_request"),
         (plain, "invalid_request"),
     ];
@@ -853,6 +871,22 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
     assert!(body.contains("invalid_grant"), "{body}");
     // Checked before the code is used: with the right redirect URI it still works.
     assert_eq!(op.exchange_a(&c, SECRET_A).await.0, 200);
+    // A code issued without a challenge refuses a verifier (RFC 7636 §4.6 cannot hold).
+    let c = code(&[]).await;
+    let (status, _, body) = op
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", A_CB),
+                ("code_verifier", VERIFIER),
+            ],
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("no code_challenge"), "{body}");
     // PKCE: a challenge needs its verifier.
     let challenge = pkce_challenge(VERIFIER);
     let with_pkce = vec![
@@ -1154,6 +1188,11 @@ impl Op {
         for _ in 0..200 {
             let received = self.backchannel.lock().unwrap().pop();
             if let Some(token) = received {
+                // Back-Channel Logout 1.0 §2.4: typed, so it cannot pass for an ID token.
+                let header = token.split('.').next().unwrap();
+                let header: Value =
+                    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+                assert_eq!(header["typ"], "logout+jwt", "{header}");
                 return verify(&token, &self.jwks().await).unwrap();
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
