@@ -3,7 +3,8 @@
 //! token registration and login and a signing-SIM registration with a person confirming
 //! on the phone; then every log, and the database's files, are searched for each secret
 //! the run handled: the token PIN, the SIM PIN, the AP secret, tickets, session tokens
-//! and SIM session ids. The gateway logs in its JSON format: every line is a JSON
+//! and SIM session ids — and the gateway's log for the phone number, which it names
+//! only by its last three digits. The gateway logs in its JSON format: every line is a JSON
 //! object, and the lines of a request carry the `X-Request-Id` it was sent with.
 
 use kyso_tests::Fixtures;
@@ -149,6 +150,15 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level_or_th
             .any(|l| l["span"]["request_id"] == REQUEST_ID && l["span"]["method"] == "POST"),
         "no log line of the preview carries its request id"
     );
+    // The gateway's log names a number by its last three digits only (the simulator,
+    // playing the operator, knows its subscribers' numbers).
+    let national = SIM_PHONE.replacen("+84", "0", 1);
+    for form in [SIM_PHONE, SIM_PHONE.trim_start_matches('+'), &national] {
+        assert!(
+            !gateway_log.contains(form),
+            "the gateway's log holds the phone number {form}"
+        );
+    }
     // Nor does the database hold a ticket, a session token or a SIM session id as issued
     // (only their hashes): the SQLite file and its journal, byte for byte.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
