@@ -141,8 +141,8 @@ impl AuthorizationRequest {
         else {
             return RequestError::Page(message);
         };
-        let registered = clients(&client_id)
-            .is_some_and(|c| c.config.redirect_uris.iter().any(|u| *u == redirect_uri));
+        let registered =
+            clients(&client_id).is_some_and(|c| c.config.redirect_uris.contains(&redirect_uri));
         if !registered {
             return RequestError::Page(message);
         }
