@@ -236,7 +236,8 @@ async fn concurrent_registrations_at_serializable_all_commit_into_one_chain() {
     );
 }
 
-/// `serve` never migrates PostgreSQL: it refuses a database whose schema is behind.
+/// `serve` never migrates PostgreSQL: it refuses a database whose schema is behind, or
+/// ahead of what this build knows.
 #[tokio::test]
 async fn an_unmigrated_database_is_refused_with_the_command_that_fixes_it() {
     let db = TestDatabase::create();
@@ -249,6 +250,22 @@ async fn an_unmigrated_database_is_refused_with_the_command_that_fixes_it() {
     }
     store.migrate().await.unwrap();
     store.ensure_schema().await.unwrap();
+    // A newer gateway migrated it further: this build refuses to serve rows it would
+    // misread (an instance left behind through an upgrade, or a rollback).
+    let newer = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a newer gateway', TRUE, '\\x00'::bytea, 0)",
+    )
+    .execute(&newer)
+    .await
+    .unwrap();
+    match store.ensure_schema().await {
+        Err(e @ StoreError::SchemaNewer { have: 9999, .. }) => {
+            assert!(e.to_string().contains("newer than this gateway"), "{e}");
+        }
+        other => panic!("a newer schema must be refused: {other:?}"),
+    }
 }
 
 /// `statement_timeout` bounds every statement: an account transaction stuck behind a lock

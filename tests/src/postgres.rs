@@ -286,8 +286,7 @@ impl Pgbouncer {
                 "[databases]\n* = {upstream}\n\
                  [pgbouncer]\nlisten_addr =\nlisten_port = 6432\nunix_socket_dir = {dir}\n\
                  auth_type = trust\nauth_file = {users}\npool_mode = transaction\n\
-                 default_pool_size = {pool_size}\nmax_client_conn = 1000\n\
-                 ignore_startup_parameters = extra_float_digits\n",
+                 default_pool_size = {pool_size}\nmax_client_conn = 1000\n",
                 dir = dir.path().display(),
                 users = users.display()
             ),

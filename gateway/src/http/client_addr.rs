@@ -29,12 +29,15 @@ pub fn client_of(peer: IpAddr, headers: &HeaderMap, trusted: &[ProxyNet]) -> IpA
     // Every X-Forwarded-For line, in order, is one list; it is read from the right, and
     // only as far as the first entry that is not a trusted proxy.
     let mut client = peer;
+    // Entries are read one by one, each as text: a proxy that appends to what the client
+    // sent joins the client's bytes and its own entry on one line, and the client's
+    // unreadable bytes must not cost the proxy's entry.
     for line in headers.get_all("x-forwarded-for").iter().rev() {
-        let Ok(line) = line.to_str() else {
-            return client;
-        };
-        for entry in line.rsplit(',') {
-            let Some(ip) = forwarded_addr(entry.trim()) else {
+        for entry in line.as_bytes().rsplit(|&b| b == b',') {
+            let Some(ip) = std::str::from_utf8(entry)
+                .ok()
+                .and_then(|e| forwarded_addr(e.trim()))
+            else {
                 return client;
             };
             client = ip;
@@ -111,5 +114,13 @@ mod tests {
             HeaderValue::from_bytes(b"203.0.113.9, 10.0.0.7 \xff").unwrap(),
         );
         assert_eq!(client_of(proxy, &h, &trusted), proxy);
+        // Bytes a client sent that are not text, joined with the proxy's entry on one
+        // line (nginx's $proxy_add_x_forwarded_for): the proxy's entry is still read.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(client_of(proxy, &h, &trusted), client);
     }
 }

@@ -68,6 +68,18 @@ pub enum StoreError {
         /// The newest this build knows.
         want: i64,
     },
+    /// The database's schema is newer than this build: a newer gateway migrated it, and
+    /// this one would read and write rows it no longer understands (a rollback, or an
+    /// instance left on the old version through an upgrade).
+    #[error(
+        "the database schema is at version {have}, newer than this gateway knows ({want}): run the gateway that migrated it"
+    )]
+    SchemaNewer {
+        /// The newest migration applied.
+        have: i64,
+        /// The newest this build knows.
+        want: i64,
+    },
     /// A bounded in-memory book is full of live entries.
     #[error("too many outstanding {what} (at most {limit}); retry shortly")]
     Full {
@@ -316,9 +328,10 @@ pub trait Store: ChallengeStore + AccountStore + SimStore + OidcStore {
     /// owns, migrates; PostgreSQL, shared by many instances, only checks and leaves the
     /// change to `kyso-gateway migrate`, run once.
     async fn ensure_schema(&self) -> Result<(), StoreError>;
-    /// Checks, without changing anything, that the schema is current
-    /// ([`StoreError::SchemaOutdated`] otherwise): for commands that read a database a
-    /// gateway may be serving from (`audit verify`, `audit export`).
+    /// Checks, without changing anything, that the schema is the one this build knows
+    /// ([`StoreError::SchemaOutdated`] or [`StoreError::SchemaNewer`] otherwise): for
+    /// `serve` on PostgreSQL and for commands that read a database a gateway may be
+    /// serving from (`audit verify`, `audit export`).
     async fn schema_current(&self) -> Result<(), StoreError>;
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -161,7 +161,9 @@ impl PostgresStore {
     /// Connects a pool to `url` (`postgres://user@host:port/db?sslmode=…`). Connections
     /// are made lazily, so a gateway starts (not ready) while the database is down.
     pub fn open(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
-        let mut connect = PgConnectOptions::from_str(url)?;
+        // No `extra_float_digits` at start-up (the schema holds no floats): pgbouncer
+        // refuses startup parameters it does not track unless configured to ignore them.
+        let mut connect = PgConnectOptions::from_str(url)?.extra_float_digits(None);
         if let Some(mode) = &options.sslmode {
             connect = connect.ssl_mode(PgSslMode::from_str(mode)?);
         }
@@ -282,6 +284,9 @@ impl Store for PostgresStore {
         };
         if have < want {
             return Err(StoreError::SchemaOutdated { have, want });
+        }
+        if have > want {
+            return Err(StoreError::SchemaNewer { have, want });
         }
         Ok(())
     }

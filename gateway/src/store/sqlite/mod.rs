@@ -124,6 +124,9 @@ impl Store for SqliteStore {
         if have < want {
             return Err(StoreError::SchemaOutdated { have, want });
         }
+        if have > want {
+            return Err(StoreError::SchemaNewer { have, want });
+        }
         Ok(())
     }
 
@@ -170,6 +173,29 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         (store, path)
+    }
+
+    /// A database a newer gateway migrated further is refused, by the check the audit
+    /// commands make and by `serve`'s own migration, rather than read by a build that
+    /// would misread its rows.
+    #[tokio::test]
+    async fn a_schema_newer_than_this_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = store_in(&dir).await;
+        store.schema_current().await.unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                 VALUES (9999, 'from a newer gateway', TRUE, X'00', 0)",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            store.schema_current().await,
+            Err(StoreError::SchemaNewer { have: 9999, .. })
+        ));
+        assert!(store.ensure_schema().await.is_err());
     }
 
     /// A client that hangs up while its account waits to be written (the request's
