@@ -5,6 +5,11 @@
 //! would never fire. Because the body is buffered here, before routing, rate limits and
 //! concurrency permits, a slow body holds only its connection slot, never a worker.
 //! Bodies are small JSON documents, so buffering them costs nothing.
+//!
+//! A program adds it with [`whole_bodies`] where its router's own limits (rate limits,
+//! concurrency permits) are inside it and the layers that finish every answer (security
+//! headers, request ids, metrics, CORS) are outside it, so that its refusals (408, 413)
+//! leave as dressed as any other answer.
 
 use crate::{Refusal, Refuse};
 use axum::body::Body;
@@ -21,6 +26,21 @@ pub struct BodyLimits {
     pub deadline: Duration,
     /// Largest body accepted.
     pub max_bytes: usize,
+}
+
+/// `router` with every request's body read whole first ([`read_whole`]), refused as
+/// `refuse` says. Layers the program adds afterwards run outside it.
+pub fn whole_bodies<S>(
+    router: axum::Router<S>,
+    limits: BodyLimits,
+    refuse: Refuse,
+) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(axum::middleware::from_fn(move |request, next| {
+        read_whole(limits, refuse.clone(), request, next)
+    }))
 }
 
 /// Middleware: reads the body whole, or refuses.

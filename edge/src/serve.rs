@@ -10,16 +10,16 @@
 //!   heads and idle keep-alive connections. Writing an answer is timed too: a client that
 //!   stops reading loses its connection once no byte has moved for
 //!   [`EdgeLimits::write_stall`] ([`crate::stall`]).
-//! - The body is read whole against its own deadline ([`crate::body`]). (The program's
-//!   router adds [`crate::problems::ensure`], or calls [`crate::problems::replace_bare`]
-//!   in a layer of its own, so that it holds in process too.)
+//! - The body is read whole against its own deadline by the program's router
+//!   ([`crate::body::whole_bodies`], inside the layers that finish its answers). (The
+//!   program's router also adds [`crate::problems::ensure`], or calls
+//!   [`crate::problems::replace_bare`] in a layer of its own, so that it holds in process
+//!   too.)
 //! - On shutdown the loop stops accepting, connections finish what they are doing (idle
 //!   ones close at once), and whatever is left after the grace period is aborted.
 //!
 //! Handlers still see `ConnectInfo<SocketAddr>`, as under `axum::serve`.
 
-use crate::Refuse;
-use crate::body::{BodyLimits, read_whole};
 use crate::stall::WriteStall;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -40,8 +40,6 @@ pub struct EdgeLimits {
     /// From connect (or from the end of the last response) to a complete request head:
     /// also the idle keep-alive timeout.
     pub header_read: Duration,
-    /// The request body's deadline and size.
-    pub body: BodyLimits,
     /// How long writing an answer may make no progress (the client not reading) before
     /// the connection is closed.
     pub write_stall: Duration,
@@ -54,19 +52,13 @@ pub struct EdgeLimits {
 /// Largest request head hyper buffers (URL and headers; bodies are read separately).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Serves `app` on `listener` under `limits` until `shutdown` resolves; `refuse` makes the
-/// program's problem documents.
+/// Serves `app` on `listener` under `limits` until `shutdown` resolves.
 pub async fn serve_with_limits(
     listener: TcpListener,
     app: Router,
     limits: EdgeLimits,
-    refuse: Refuse,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let body = limits.body;
-    let app = app.layer(axum::middleware::from_fn(move |request, next| {
-        read_whole(body, refuse.clone(), request, next)
-    }));
     let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();

@@ -49,19 +49,24 @@ struct Server {
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Bodies: 2 s, 1 KiB.
+const BODY: BodyLimits = BodyLimits {
+    deadline: Duration::from_secs(2),
+    max_bytes: 1024,
+};
+
 async fn start(limits: EdgeLimits) -> Server {
-    let app = Router::new()
+    let routes = Router::new()
         .route("/ping", get(|| async { "pong" }))
         .route("/echo", post(|body: String| async move { body }))
-        .route("/big", get(|| async { vec![b'x'; BIG_BYTES] }))
-        .layer(axum::middleware::from_fn_with_state(
-            refuse(),
-            kyso_edge::problems::ensure,
-        ));
+        .route("/big", get(|| async { vec![b'x'; BIG_BYTES] }));
+    let app = kyso_edge::body::whole_bodies(routes, BODY, refuse()).layer(
+        axum::middleware::from_fn_with_state(refuse(), kyso_edge::problems::ensure),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel();
-    let done = tokio::spawn(serve_with_limits(listener, app, limits, refuse(), async {
+    let done = tokio::spawn(serve_with_limits(listener, app, limits, async {
         let _ = stopped.await;
     }));
     Server {
@@ -74,10 +79,6 @@ async fn start(limits: EdgeLimits) -> Server {
 fn limits(max_connections: usize) -> EdgeLimits {
     EdgeLimits {
         header_read: Duration::from_secs(2),
-        body: BodyLimits {
-            deadline: Duration::from_secs(2),
-            max_bytes: 1024,
-        },
         write_stall: Duration::from_secs(2),
         max_connections,
         shutdown_grace: Duration::from_secs(5),
@@ -329,7 +330,6 @@ async fn one_gate_covers_every_route_it_is_given() {
         listener,
         app,
         limits(64),
-        refuse(),
         std::future::pending(),
     ));
     let first = tokio::spawn(exchange(

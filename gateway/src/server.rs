@@ -4,7 +4,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, UnavailableMode};
 use crate::entropy::SystemEntropy;
 use crate::http::page::PageSettings;
-use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, refuse, router};
+use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
 use crate::sim::SimService;
@@ -119,7 +119,10 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         ),
     };
     let http_limits = HttpLimits {
-        body_bytes: limits.body_bytes,
+        body: BodyLimits {
+            deadline: Duration::from_secs(limits.body_timeout_seconds.into()),
+            max_bytes: limits.body_bytes,
+        },
         max_concurrent_requests: limits.max_concurrent_requests,
         max_concurrent_polls: limits.max_concurrent_polls,
         queue_wait: Duration::from_millis(limits.queue_wait_ms),
@@ -181,10 +184,6 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let open_files = raise_nofile_limit();
     let edge = EdgeLimits {
         header_read: Duration::from_secs(limits.header_timeout_seconds.into()),
-        body: BodyLimits {
-            deadline: Duration::from_secs(limits.body_timeout_seconds.into()),
-            max_bytes: limits.body_bytes,
-        },
         write_stall: Duration::from_secs(limits.header_timeout_seconds.into()),
         max_connections: connection_budget(limits.max_connections, open_files),
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_seconds.into()),
@@ -197,7 +196,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         "kyso-gateway started"
     );
     let grace = edge.shutdown_grace;
-    serve_with_limits(listener, app, edge, refuse(), shutdown_signal())
+    serve_with_limits(listener, app, edge, shutdown_signal())
         .await
         .map_err(bind_error)?;
     // The answers are out; what they promised in the background is not yet.

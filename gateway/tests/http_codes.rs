@@ -4,8 +4,7 @@
 //! worker busy.
 
 use crate::common::{ORIGIN, World, call, call_full, world, world_with_entropy};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use kyso_gateway::entropy::{Entropy, EntropyFailed};
 use kyso_gateway::http::HttpLimits;
 use serde_json::{Value, json};
@@ -104,29 +103,43 @@ async fn without_randomness_a_challenge_is_an_internal_error_not_a_weak_nonce() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
     let w = world().await;
     let app = w.app_with(
         6000,
         1000,
         HttpLimits {
-            body_bytes: 65536,
             max_concurrent_requests: 1,
             max_concurrent_polls: 1,
             queue_wait: std::time::Duration::from_millis(50),
             ..crate::common::generous_limits()
         },
     );
-    // A request whose body never finishes holds the only slot.
-    let (_sender, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
-    let stalled = Request::post("/v1/challenges")
-        .header("content-type", "application/json")
-        .body(Body::from_stream(tokio_stream_of(rx)))
-        .unwrap();
+    // A confirmation whose account write waits for the database (another process holds
+    // SQLite's write lock) holds the only slot. (A body that never finishes does not: it
+    // is read whole before any slot is taken.)
+    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w.pki.token(
+        "citizen-cccd",
+        crate::common::ORIGIN,
+        c["nonce"].as_str().unwrap(),
+    );
+    let (_, preview) = call(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await;
+    let confirm = format!(
+        "/v1/registrations/{}/confirm",
+        preview["ticket"].as_str().unwrap()
+    );
+    let lock = rusqlite::Connection::open(w.db_file()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let holder = tokio::spawn({
         let app = app.clone();
-        async move { crate::common::send(&app, stalled).await }
+        async move { call(&app, &confirm, json!({})).await }
     });
     let mut answer = None;
     for _ in 0..200 {
@@ -136,20 +149,14 @@ async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
             answer = Some((headers, r));
             break;
         }
-        // The stalled request had not taken its slot yet.
-        tokio::task::yield_now().await;
+        // The confirmation had not taken its slot yet.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    lock.execute_batch("COMMIT").unwrap();
     let (headers, r) = answer.expect("a request beyond the pool is refused");
     assert_eq!(r["code"], "OVERLOADED", "{r}");
     assert!(headers.get("retry-after").is_some());
-    holder.abort();
-}
-
-/// The receiving half of a channel as a body stream.
-fn tokio_stream_of(
-    mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    assert_eq!(holder.await.unwrap().0, StatusCode::CREATED);
 }
 
 #[tokio::test]

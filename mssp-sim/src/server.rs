@@ -13,7 +13,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The simulator's routes: AP API, device API, phone page and `/healthz`.
 pub fn router(sim: Arc<Simulator>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/mss/v1/signature", post(ap_api::submit))
         .route("/mss/v1/signature/{mssp_trans_id}", get(ap_api::status))
         .route("/mss/v1/certificate", get(ap_api::certificate))
@@ -28,8 +28,16 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         )
         .route("/phone/{msisdn}", get(phone_page::phone_page))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(sim)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
+    kyso_edge::body::whole_bodies(
+        routes,
+        kyso_edge::BodyLimits {
+            deadline: std::time::Duration::from_secs(10),
+            max_bytes: BODY_LIMIT,
+        },
+        Arc::new(edge_refusal),
+    )
+    .with_state(sim)
 }
 
 /// Why `serve` stopped with an error.
@@ -96,10 +104,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let stopping = sim.clone();
     let limits = kyso_edge::EdgeLimits {
         header_read: std::time::Duration::from_secs(10),
-        body: kyso_edge::BodyLimits {
-            deadline: std::time::Duration::from_secs(10),
-            max_bytes: BODY_LIMIT,
-        },
         write_stall: std::time::Duration::from_secs(10),
         max_connections: kyso_edge::nofile::connection_budget(
             1024,
@@ -112,13 +116,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         // Long polls answer now instead of holding the shutdown for up to 30 s.
         stopping.stop_waiting();
     };
-    kyso_edge::serve_with_limits(
-        listener,
-        router(sim),
-        limits,
-        Arc::new(edge_refusal),
-        shutdown,
-    )
-    .await
-    .map_err(|e| ServeError::Io(format!("server: {e}")))
+    kyso_edge::serve_with_limits(listener, router(sim), limits, shutdown)
+        .await
+        .map_err(|e| ServeError::Io(format!("server: {e}")))
 }

@@ -9,7 +9,7 @@ use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
 use kyso_edge::process::shutdown_signal;
 use kyso_edge::{BodyLimits, EdgeLimits, serve_with_limits};
 use kyso_shim::pin::PinSource;
-use kyso_shim::server::{AgentState, BODY_BYTES, edge_refusal, router};
+use kyso_shim::server::{AgentState, BODY_BYTES, router};
 use kyso_shim::token::{TokenModule, TokenSelector};
 use kyso_shim::{ShimError, authenticate};
 use std::net::SocketAddr;
@@ -247,20 +247,19 @@ fn serve(
             hosts,
             signing: Arc::new(tokio::sync::Mutex::new(())),
         });
+        let body = BodyLimits {
+            deadline: Duration::from_secs(edge.body_timeout_seconds.max(1)),
+            max_bytes: BODY_BYTES,
+        };
         let limits = EdgeLimits {
             header_read: Duration::from_secs(edge.header_timeout_seconds.max(1)),
-            body: BodyLimits {
-                deadline: Duration::from_secs(edge.body_timeout_seconds.max(1)),
-                max_bytes: BODY_BYTES,
-            },
             write_stall: Duration::from_secs(edge.header_timeout_seconds.max(1)),
             max_connections: connection_budget(edge.max_connections, raise_nofile_limit()),
             shutdown_grace: Duration::from_secs(5),
         };
         println!("kyso-shim listening on http://{addr}");
         tracing::info!(%addr, "kyso-shim serving");
-        let refuse: kyso_edge::Refuse = Arc::new(edge_refusal);
-        match serve_with_limits(listener, router(state), limits, refuse, shutdown_signal()).await {
+        match serve_with_limits(listener, router(state, body), limits, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kyso-shim: {e}");

@@ -297,15 +297,17 @@ pub fn edge_refusal(refusal: Refusal) -> Response {
     error_response(code, &detail, None)
 }
 
-/// The agent's routes.
-pub fn router(state: Shared) -> Router {
+/// The agent's routes, bodies read whole under `body` inside the guard, so that a 408
+/// or 413 carries the CORS headers the page needs to read it.
+pub fn router(state: Shared, body: kyso_edge::BodyLimits) -> Router {
     let refuse: kyso_edge::Refuse = Arc::new(edge_refusal);
-    Router::new()
+    let routes = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/certificates", get(certificates))
         .route("/v1/authenticate", post(authenticate_route))
         .fallback(|| async { edge_refusal(Refusal::NotFound) })
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(body.max_bytes));
+    kyso_edge::body::whole_bodies(routes, body, refuse.clone())
         .layer(axum::middleware::from_fn_with_state(
             refuse,
             kyso_edge::problems::ensure,

@@ -104,6 +104,15 @@ fn the_gateway_answers_normal_requests_while_slow_clients_are_cut_off() {
         let answer = until_closed(s);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("application/problem+json") && answer.contains("REQUEST_TIMEOUT"));
+        // Dressed like every other answer: security headers and a request id.
+        let lower = answer.to_ascii_lowercase();
+        for header in [
+            "x-content-type-options: nosniff",
+            "cache-control: no-store",
+            "x-request-id: ",
+        ] {
+            assert!(lower.contains(header), "{header}: {answer}");
+        }
     }
     for s in &mut heads {
         assert_eq!(
@@ -115,6 +124,19 @@ fn the_gateway_answers_normal_requests_while_slow_clients_are_cut_off() {
     trickle.join().unwrap();
     let h = request("GET", &format!("{}/healthz", gw.url), &[], None);
     assert_eq!(h.status, 200);
+    // A body over the limit: 413, with the same headers and request id as any answer.
+    let big = format!("{{\"purpose\":\"{}\"}}", "a".repeat(70_000));
+    let r = request(
+        "POST",
+        &format!("{}/v1/challenges", gw.url),
+        &[],
+        Some(big.as_bytes()),
+    );
+    assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"), "{r:?}");
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let id = r.header("x-request-id").expect("a request id").to_owned();
+    assert_eq!(r.json["request_id"], id.as_str(), "{r:?}");
 }
 
 #[test]
@@ -154,6 +176,14 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
     let answer = until_closed(&mut stalled);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    // With the CORS headers: the page reads the refusal instead of taking the agent for
+    // gone.
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains(&format!("access-control-allow-origin: {ORIGIN}")),
+        "{answer}"
+    );
 
     let origin = [("Origin", ORIGIN)];
     for (method, path, code, status) in [
@@ -207,6 +237,7 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
         Some(big.as_bytes()),
     );
     assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"), "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN), "{r:?}");
     let r = request(
         "POST",
         &format!("{}/v1/authenticate", agent.url),

@@ -62,8 +62,9 @@ pub struct Limiters {
 /// Limits applied by the router.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
-    /// Largest request body, bytes.
-    pub body_bytes: usize,
+    /// The request body's deadline and largest size, enforced before anything but the
+    /// layer that finishes every answer.
+    pub body: kyso_edge::BodyLimits,
     /// Requests doing work at once, over every route that does work.
     pub max_concurrent_requests: usize,
     /// Long polls waiting at once (they mostly wait, so they have a pool of their own).
@@ -155,7 +156,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         headers: page::SecurityHeaders::new(&state.page.agent_url, &state.page.origin),
         trusted_proxies: limits.trusted_proxies.clone(),
     });
-    Router::new()
+    let routes = Router::new()
         .merge(api)
         .merge(polls)
         .route("/healthz", get(routes::healthz))
@@ -167,7 +168,10 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route("/messages/{name}", get(page::messages))
         .route("/config.json", get(page::config))
         .fallback(routes::not_found)
-        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(DefaultBodyLimit::max(limits.body.max_bytes));
+    // Bodies are read inside the layer around every answer, so that a 408 or 413 leaves
+    // with the same headers, request id and metrics as any other answer.
+    kyso_edge::body::whole_bodies(routes, limits.body, refuse())
         .layer(axum::middleware::from_fn_with_state(
             around,
             around::every_answer,

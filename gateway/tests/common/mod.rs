@@ -212,7 +212,10 @@ impl World {
 /// Limits no test reaches by accident.
 pub fn generous_limits() -> HttpLimits {
     HttpLimits {
-        body_bytes: 65536,
+        body: kyso_edge::BodyLimits {
+            deadline: std::time::Duration::from_secs(10),
+            max_bytes: 65536,
+        },
         max_concurrent_requests: 16,
         max_concurrent_polls: 16,
         queue_wait: std::time::Duration::from_secs(5),
