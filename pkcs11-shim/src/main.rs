@@ -208,6 +208,10 @@ fn serve(
             "signing unattended: every allowed origin's sign-in is signed without asking anyone"
         );
     }
+    if !pin.can_ask() {
+        eprintln!("kyso-shim: no terminal to ask PINs on (started without one); use --pinentry");
+        return ExitCode::from(2);
+    }
     if !listen.ip().is_loopback() {
         eprintln!("kyso-shim: --listen must be a loopback address");
         return ExitCode::from(2);
@@ -234,11 +238,16 @@ fn serve(
         let Ok(addr) = listener.local_addr() else {
             return ExitCode::FAILURE;
         };
-        let hosts = vec![
+        // The names a page on this machine reaches the agent by, and the address it
+        // listens on (another loopback address, `--listen 127.0.0.2:…`, included).
+        let mut hosts = vec![
             format!("127.0.0.1:{}", addr.port()),
             format!("localhost:{}", addr.port()),
             format!("[::1]:{}", addr.port()),
         ];
+        if !hosts.contains(&addr.to_string()) {
+            hosts.push(addr.to_string());
+        }
         let state = Arc::new(AgentState {
             module: Arc::new(module),
             module_path,

@@ -46,17 +46,36 @@ impl PinSource {
         matches!(self, Self::Pinentry(_) | Self::Terminal)
     }
 
+    /// Whether this source can ask anyone at all: the terminal prompt needs a controlling
+    /// terminal (an agent started by the desktop session or a service manager has none).
+    pub fn can_ask(&self) -> bool {
+        !matches!(self, Self::Terminal)
+            || std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+                .is_ok()
+    }
+
     /// Asks for the PIN of the token `label`, for `origin`. Blocks.
     pub fn ask(&self, label: &str, origin: &str) -> Result<String, ShimError> {
         match self {
+            // The agent's own set-up, not the request, is at fault: TOKEN_ERROR, and the
+            // file's path stays in the agent's log, out of the page's sight.
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|t| t.lines().next().unwrap_or_default().to_owned())
-                .map_err(|e| ShimError::BadRequest(format!("PIN file {}: {e}", path.display()))),
+                .map_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "the PIN file cannot be read");
+                    ShimError::Token("the agent's PIN file cannot be read".into())
+                }),
             Self::Fixed(pin) => Ok(pin.clone()),
             Self::Pinentry(program) => pinentry(program, label, origin),
+            // No terminal to ask on is the agent's set-up, not a person who declined.
             Self::Terminal => {
                 let prompt = format!("PIN of token {label:?} to sign in at {origin}: ");
-                rpassword::prompt_password(prompt).map_err(|_| ShimError::UserCancelled)
+                rpassword::prompt_password(prompt).map_err(|e| {
+                    ShimError::Token(format!("no terminal to ask the PIN on ({e}); use --pinentry"))
+                })
             }
         }
     }

@@ -134,6 +134,76 @@ fn the_agent_signs_unattended_only_when_told_so_and_its_flags_beat_the_environme
     assert_eq!((r.status, r.code()), (409, "USER_CANCELLED"), "{r:?}");
 }
 
+/// An agent with no way to ask a person — started without a terminal (by the desktop
+/// session, a service manager) and without `--pinentry` — refuses to start, rather than
+/// answer every sign-in as if the person had cancelled. A PIN file it cannot read is the
+/// agent's own failure (`TOKEN_ERROR`), its path kept from the page. And an agent told to
+/// listen on another loopback address answers requests made to that address.
+#[test]
+fn an_agent_that_cannot_ask_for_a_pin_says_so_and_answers_on_its_own_address() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    // `setsid`: no controlling terminal, whatever the test runner has.
+    let mut detached = f.with_tokens(Command::new("setsid"));
+    detached
+        .arg(kyso_tests::bin_dir().join("kyso-shim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-origin", ORIGIN])
+        .env("KYSO_LOG", "warn")
+        .env_remove("KYSO_SHIM_PIN")
+        .env_remove("KYSO_SHIM_UNATTENDED")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = detached.spawn().unwrap();
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = exited else {
+        let _ = child.kill();
+        panic!("the agent served with no way to ask for a PIN");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--pinentry"), "{err}");
+
+    let missing = dir.path().join("no-such-pin-file");
+    let agent = kyso_tests::processes::agent(&f, &missing);
+    let t = &f.tokens.tokens[0];
+    let r = authenticate(&agent, &format!("{}:{}", t.serial, t.key_id));
+    assert_eq!((r.status, r.code()), (503, "TOKEN_ERROR"), "{r:?}");
+    assert!(
+        !r.json.to_string().contains("no-such-pin-file"),
+        "the agent's file path reached the page: {r:?}"
+    );
+    drop(agent);
+
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, &t.user_pin).unwrap();
+    let mut elsewhere = f.with_tokens(kyso_tests::bin("kyso-shim"));
+    elsewhere
+        .args(["serve", "--listen", "127.0.0.2:0", "--allow-origin", ORIGIN])
+        .arg("--pin-file")
+        .arg(&pin_file)
+        .arg("--unattended")
+        .env("KYSO_LOG", "warn")
+        .env_remove("KYSO_SHIM_PIN");
+    let agent = start_logging(elsewhere, "kyso-shim listening on ", None);
+    assert!(agent.url.starts_with("http://127.0.0.2:"), "{}", agent.url);
+    let r = kyso_tests::processes::request(
+        "GET",
+        &format!("{}/v1/status", agent.url),
+        &[("Origin", ORIGIN)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
 /// One PIN dialog at a time, even when the browser that asked hangs up while its dialog
 /// is open: the next request waits for the first dialog to end instead of opening a
 /// second one beside it (which would also log in and out of the same token under it).

@@ -237,7 +237,11 @@ fn the_agent_cuts_off_slow_clients_and_refuses_with_problem_documents() {
         Some(big.as_bytes()),
     );
     assert_eq!((r.status, r.code()), (413, "PAYLOAD_TOO_LARGE"), "{r:?}");
-    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN), "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(ORIGIN),
+        "{r:?}"
+    );
     let r = request(
         "POST",
         &format!("{}/v1/authenticate", agent.url),
