@@ -13,25 +13,36 @@ use kyso_proto::webeid::{AuthToken, FORMAT, SignatureAlgorithm, signed_data};
 /// `appVersion` of the tokens this agent makes.
 pub const APP_VERSION: &str = concat!("https://kyso.vn/kyso-shim/", env!("CARGO_PKG_VERSION"));
 
-/// The first certificate that is not a CA's and has a private key beside it: tokens also
-/// carry their CA's certificates, in no promised order (and not always under an id of
-/// their own).
+/// The signer: the first certificate that is not a CA's, carries the id asked for (if
+/// one is), and has beside it a private key this agent can sign with. Tokens also carry
+/// their CA's certificates, in no promised order and not always under an id of their own
+/// (even under the holder's key id), and may hold keys of types the agent cannot use: all
+/// are passed over. Nothing usable is `NO_CERTIFICATE` (naming an unusable key type, if
+/// that was all there was).
 fn signer<'a>(
     session: &Session,
     certs: &'a [TokenCertificate],
+    id: Option<&str>,
 ) -> Result<(&'a TokenCertificate, (ObjectHandle, KeyAlgorithm)), ShimError> {
-    for cert in certs.iter().filter(|c| !c.is_ca()) {
+    let mut unusable = None;
+    for cert in certs
+        .iter()
+        .filter(|c| !c.is_ca() && id.is_none_or(|id| c.id == id))
+    {
         match private_key(session, &cert.id) {
             Err(ShimError::NoCertificate) => continue,
+            Err(e @ ShimError::UnsupportedKey(_)) => {
+                unusable.get_or_insert(e);
+            }
             found => return found.map(|key| (cert, key)),
         }
     }
-    Err(ShimError::NoCertificate)
+    Err(unusable.unwrap_or(ShimError::NoCertificate))
 }
 
 /// Signs `H(origin) || H(nonce)` with the chosen token's key and returns the auth token.
 /// `certificate_id` picks a certificate when the token holds several signers; without
-/// it, the first certificate with a key signs. Blocks.
+/// it, the first usable one signs ([`signer`]). Blocks.
 pub fn authenticate(
     module: &TokenModule,
     selector: &TokenSelector,
@@ -43,16 +54,7 @@ pub fn authenticate(
     let slot = module.find(selector)?;
     let session = module.login(slot, pin)?;
     let certs = certificates(&session)?;
-    let (cert, (key, key_algorithm)) = match certificate_id {
-        Some(id) => {
-            let cert = certs
-                .iter()
-                .find(|c| c.id == id)
-                .ok_or(ShimError::NoCertificate)?;
-            (cert, private_key(&session, &cert.id)?)
-        }
-        None => signer(&session, &certs)?,
-    };
+    let (cert, (key, key_algorithm)) = signer(&session, &certs, certificate_id)?;
     let algorithm = match key_algorithm {
         KeyAlgorithm::Rsa => SignatureAlgorithm::Rs256,
         KeyAlgorithm::EcP256 => SignatureAlgorithm::Es256,

@@ -27,6 +27,10 @@ pub enum ShimError {
     /// The request itself is wrong.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The certificate's key is of a type this agent cannot sign with (P-521, Ed25519,
+    /// …): as good as no certificate, for choosing a signer.
+    #[error("the token's key is of a type this agent cannot sign with: {0}")]
+    UnsupportedKey(String),
     /// The PKCS#11 module failed in a way the user cannot fix.
     #[error("token error: {0}")]
     Token(String),
@@ -37,7 +41,7 @@ impl ShimError {
     pub fn code(&self) -> AgentCode {
         match self {
             Self::TokenNotPresent => AgentCode::TokenNotPresent,
-            Self::NoCertificate => AgentCode::NoCertificate,
+            Self::NoCertificate | Self::UnsupportedKey(_) => AgentCode::NoCertificate,
             Self::PinIncorrect { .. } => AgentCode::PinIncorrect,
             Self::PinLocked => AgentCode::PinLocked,
             Self::UserCancelled => AgentCode::UserCancelled,

@@ -268,7 +268,7 @@ pub fn private_key(
         (Some(KeyType::RSA), _) => KeyAlgorithm::Rsa,
         (Some(KeyType::EC), Some(EC_PARAMS_P256)) => KeyAlgorithm::EcP256,
         (Some(KeyType::EC), Some(EC_PARAMS_P384)) => KeyAlgorithm::EcP384,
-        (t, _) => return Err(ShimError::Token(format!("unsupported key type {t:?}"))),
+        (t, _) => return Err(ShimError::UnsupportedKey(format!("{t:?}"))),
     };
     Ok((key, algorithm))
 }

@@ -465,3 +465,205 @@ fn fixtures_in_use_are_never_remade_under_the_test() {
     assert!(survived, "the fixtures were remade under a running test");
     assert_eq!(again.pki, held.pki);
 }
+
+/// A token of its own, made with SoftHSM's and OpenSC's tools as some CAs ship theirs:
+/// keys of a type the agent cannot sign with (P-521), each under a certificate of its own,
+/// and the CA's certificate stored under the holder's own key id before the holder's
+/// certificate. The agent passes over all of it to the holder's certificate, with or
+/// without a certificate id, and its signature verifies against that certificate.
+#[test]
+fn the_agent_finds_the_signer_past_unusable_keys_and_a_ca_certificate_under_its_id() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("tokens");
+    std::fs::create_dir(&store).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    let tool = |program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        cmd.env("SOFTHSM2_CONF", &conf).args(args);
+        let out = run(&mut cmd);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    tool(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "mixed",
+            "--so-pin",
+            "12345678",
+            "--pin",
+            "123456",
+        ],
+    );
+    let on_token = |args: &[&str]| {
+        let mut all = vec![
+            "--module",
+            MODULE,
+            "--token-label",
+            "mixed",
+            "--login",
+            "--pin",
+            "123456",
+        ];
+        all.extend_from_slice(args);
+        tool("pkcs11-tool", &all);
+    };
+    let path = |rel: &str| f.pki.join(rel).display().to_string();
+    let holder = f.manifest.person("citizen-cccd").unwrap();
+    let other = f.manifest.person("citizen-ec").unwrap();
+    let ca_der = dir.path().join("ca.der");
+    let ca_pem = path(&f.manifest.ca("vnpt").unwrap().cert);
+    let ca_der_path = ca_der.display().to_string();
+    tool(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            &ca_pem,
+            "-outform",
+            "DER",
+            "-out",
+            &ca_der_path,
+        ],
+    );
+    let key_der = dir.path().join("key.der").display().to_string();
+    tool(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            &path(&holder.key_file),
+            "-outform",
+            "DER",
+            "-out",
+            &key_der,
+        ],
+    );
+    for id in ["01", "03", "04"] {
+        on_token(&[
+            "--keypairgen",
+            "--key-type",
+            "EC:secp521r1",
+            "--id",
+            id,
+            "--label",
+            "p521",
+        ]);
+        on_token(&[
+            "--write-object",
+            &path(&other.cert_der),
+            "--type",
+            "cert",
+            "--id",
+            id,
+        ]);
+    }
+    on_token(&[
+        "--write-object",
+        &ca_der_path,
+        "--type",
+        "cert",
+        "--id",
+        "02",
+        "--label",
+        "ca",
+    ]);
+    on_token(&[
+        "--write-object",
+        &key_der,
+        "--type",
+        "privkey",
+        "--id",
+        "02",
+        "--label",
+        "holder",
+    ]);
+    on_token(&[
+        "--write-object",
+        &path(&holder.cert_der),
+        "--type",
+        "cert",
+        "--id",
+        "02",
+        "--label",
+        "holder",
+    ]);
+
+    let holder_der = std::fs::read(f.pki.join(&holder.cert_der)).unwrap();
+    for chosen in [None, Some("02")] {
+        let mut cmd = Command::new(kyso_tests::bin_dir().join("kyso-shim"));
+        cmd.env("SOFTHSM2_CONF", &conf)
+            .env("KYSO_SHIM_PIN", "123456")
+            .args([
+                "authenticate",
+                "--origin",
+                ORIGIN,
+                "--nonce",
+                NONCE,
+                "--token",
+                "mixed",
+            ]);
+        if let Some(id) = chosen {
+            cmd.args(["--cert", id]);
+        }
+        let out = run(&mut cmd);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{chosen:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token: AuthToken = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            STANDARD.decode(&token.unverified_certificate).unwrap(),
+            holder_der,
+            "{chosen:?}: not the holder's certificate"
+        );
+        let algorithm = SignatureAlgorithm::from_name(&token.algorithm).unwrap();
+        UnparsedPublicKey::new(
+            verification_algorithm(KeyKind::Rsa2048),
+            subject_public_key(&holder_der),
+        )
+        .verify(
+            &signed_data(algorithm, ORIGIN, NONCE),
+            &STANDARD.decode(&token.signature).unwrap(),
+        )
+        .unwrap_or_else(|_| panic!("{chosen:?}: the signature does not verify"));
+    }
+    // A certificate id whose only key the agent cannot use: NO_CERTIFICATE, saying why.
+    let mut cmd = Command::new(kyso_tests::bin_dir().join("kyso-shim"));
+    cmd.env("SOFTHSM2_CONF", &conf)
+        .env("KYSO_SHIM_PIN", "123456")
+        .args([
+            "authenticate",
+            "--origin",
+            ORIGIN,
+            "--nonce",
+            NONCE,
+            "--token",
+            "mixed",
+            "--cert",
+            "01",
+        ]);
+    let out = run(&mut cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("NO_CERTIFICATE") && text.contains("cannot sign with"),
+        "{text}"
+    );
+}
