@@ -19,6 +19,7 @@
 //! | `kyso_mssp_calls_total` | counter | `call` (request, status), `outcome` |
 //! | `kyso_mssp_call_duration_seconds` | histogram | `call` |
 //! | `kyso_sim_sessions_total` | counter | `result` |
+//! | `kyso_oidc_tokens_total` | counter | `client` (a configured portal, once authenticated), `result` |
 //! | `kyso_store_operation_duration_seconds` | histogram | `operation`, `outcome` (ok, error) |
 //! | `kyso_store_group_commits_total` | counter | (SQLite's writes: groups committed) |
 //! | `kyso_store_group_commit_jobs_total` | counter | (writes in them; jobs ÷ commits is the mean group) |

@@ -1507,6 +1507,12 @@ async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_te
     };
     let (status, _, list) = send(&op.app, me("GET", "/v1/accounts/me/portals")).await;
     assert_eq!(status, 200, "{list}");
+    // The scheme's name is case-insensitive (RFC 9110 §11.1).
+    let lower = Request::get("/v1/accounts/me/portals")
+        .header(header::AUTHORIZATION, format!("bearer {session}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&op.app, lower).await.0, 200);
     let portals = list["portals"].as_array().unwrap();
     assert_eq!(portals.len(), 1);
     assert_eq!(portals[0]["client_id"], "portal-a");

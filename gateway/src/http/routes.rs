@@ -237,8 +237,8 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        .and_then(|v| crate::oidc::client::credentials(v, "Bearer"))
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::Unauthenticated,
