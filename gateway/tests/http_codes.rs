@@ -159,6 +159,54 @@ async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
     assert_eq!(holder.await.unwrap().0, StatusCode::CREATED);
 }
 
+/// A client over its rate limit is refused at once (429), not queued for a place in a
+/// full pool first (which would answer 503 OVERLOADED after the wait, and hold a queue
+/// place meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_rate_limit_is_refused_before_it_waits_for_the_pool() {
+    let w = world().await;
+    // Three requests' worth of tokens: a challenge, its preview, its confirmation.
+    let app = w.app_with(
+        1,
+        3,
+        HttpLimits {
+            max_concurrent_requests: 1,
+            queue_wait: std::time::Duration::from_secs(1),
+            ..crate::common::generous_limits()
+        },
+    );
+    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w
+        .pki
+        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+    let (_, preview) = call(
+        &app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await;
+    let confirm = format!(
+        "/v1/registrations/{}/confirm",
+        preview["ticket"].as_str().unwrap()
+    );
+    // The confirmation holds the only place while its write waits for the database.
+    let lock = rusqlite::Connection::open(w.db_file()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, &confirm, json!({})).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, r) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    lock.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED")),
+        "{r}"
+    );
+    assert_eq!(holder.await.unwrap().0, StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn readiness_needs_a_trust_anchor_that_is_valid_now() {
     let w = world().await;

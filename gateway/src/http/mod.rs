@@ -84,35 +84,38 @@ pub fn refuse() -> kyso_edge::Refuse {
 pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Router {
     let work = ConcurrencyGate::new(limits.max_concurrent_requests, limits.queue_wait, refuse());
     let polling = ConcurrencyGate::new(limits.max_concurrent_polls, limits.queue_wait, refuse());
+    // Requests that do work share one bounded pool (one semaphore for every route, not one
+    // per route); long polls, which mostly wait, have a pool of their own, so they cannot
+    // starve the rest; health checks are in neither. A pool is the innermost layer of
+    // its routes: a client over its rate limit is refused (429) at once, before it
+    // waits for a place, and never takes one.
+    let in_pool =
+        |pool: &ConcurrencyGate| axum::middleware::from_fn_with_state(pool.clone(), gate::hold);
+    let per_client = |limiter: &Arc<RateLimiter>| {
+        axum::middleware::from_fn_with_state(limiter.clone(), rate_limit::limit)
+    };
     let sim_starts = Router::new()
         .route(
             "/v1/registrations/sim",
             post(routes::start_sim_registration),
         )
         .route("/v1/sessions/sim", post(routes::start_sim_login))
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiters.sim_starts.clone(),
-            rate_limit::limit,
-        ));
+        .route_layer(in_pool(&work))
+        .route_layer(per_client(&limiters.sim_starts));
     let limited = Router::new()
         .route("/v1/challenges", post(routes::create_challenge))
         .route("/v1/registrations/token", post(routes::register_token))
         .route("/v1/registrations/{ticket}/confirm", post(routes::confirm))
         .route("/v1/sessions/token", post(routes::login_token))
+        .route_layer(in_pool(&work))
         .merge(sim_starts)
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiters.requests.clone(),
-            rate_limit::limit,
-        ));
-    // Requests that do work share one bounded pool (one semaphore for every route, not one
-    // per route); long polls, which mostly wait, have a pool of their own, so they cannot
-    // starve the rest; health checks are in neither.
+        .route_layer(per_client(&limiters.requests));
     // The OpenID Provider: the endpoints a person's browser reaches are rate-limited per
     // address like the API. The token and userinfo endpoints are not: every user of a
     // portal reaches them from the portal's one server address, each call is
     // authenticated (client credentials, a bearer token) by secrets too long to guess,
-    // and the shared pool below still bounds them. Discovery and keys, which portals
-    // cache, are not limited either.
+    // and the shared pool still bounds them. Discovery and keys, which portals cache,
+    // are not limited either.
     let oidc_limited = Router::new()
         .route(
             paths::AUTHORIZE,
@@ -121,13 +124,9 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
         .route(paths::CONSENT, post(oidc::consent))
         .route(paths::SESSION, post(oidc::session))
         .route(paths::LOGOUT, get(oidc::logout).post(oidc::logout_form))
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiters.requests.clone(),
-            rate_limit::limit,
-        ));
-    let api = Router::new()
-        .merge(limited)
-        .merge(oidc_limited)
+        .route_layer(in_pool(&work))
+        .route_layer(per_client(&limiters.requests));
+    let unlimited = Router::new()
         .route(paths::TOKEN, post(oidc::token))
         .route(paths::USERINFO, get(oidc::userinfo).post(oidc::userinfo))
         .route(paths::DISCOVERY, get(oidc::discovery))
@@ -142,15 +141,16 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             "/v1/accounts/me/portals/{client_id}",
             axum::routing::delete(routes::unlink_portal),
         )
-        .route_layer(axum::middleware::from_fn_with_state(work, gate::hold));
+        .route_layer(in_pool(&work));
+    let api = Router::new()
+        .merge(limited)
+        .merge(oidc_limited)
+        .merge(unlimited);
     let polls = Router::new()
         .route("/v1/registrations/sim/{id}", get(routes::sim_registration))
         .route("/v1/sessions/sim/{id}", get(routes::sim_login))
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiters.requests.clone(),
-            rate_limit::limit,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(polling, gate::hold));
+        .route_layer(in_pool(&polling))
+        .route_layer(per_client(&limiters.requests));
     let around = Arc::new(around::Around {
         refuse: refuse(),
         headers: page::SecurityHeaders::new(&state.page.agent_url, &state.page.origin),
