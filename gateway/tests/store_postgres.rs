@@ -396,3 +396,29 @@ async fn bearer_ids_written_before_the_hashes_are_hashed_at_the_upgrade() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The purge every instance runs each minute finds expired rows by index, not by reading
+/// whole tables: with sequential scans priced out, no plan of it holds one.
+#[tokio::test]
+async fn every_purge_statement_finds_its_rows_by_index() {
+    let db = TestDatabase::create();
+    let store = PostgresStore::open(&db.url, &options(Isolation::ReadCommitted, true)).unwrap();
+    store.migrate().await.unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for (sql, _) in PostgresStore::PURGES {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            sql.replace("$1", "0")
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{sql}:\n{plan}");
+    }
+}

@@ -19,9 +19,6 @@ use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-/// Complete sessions are kept this long after their hard expiry (rate limits, reads).
-const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
-
 impl PostgresStore {
     async fn try_hand_out_sim_login(
         &self,
@@ -51,24 +48,6 @@ impl PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// Ends pending sessions past their hard expiry and deletes complete ones kept long
-    /// enough; part of [`crate::store::Store::purge_expired`].
-    pub(super) async fn purge_sim_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        self.write(|| {
-            self.sql(
-                "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = $1 \
-                 WHERE state = 'pending' AND expires_at <= $1",
-            )
-            .bind(ts(now))
-        })
-        .await?;
-        self.write(|| {
-            self.sql("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= $1")
-                .bind(ts(now - KEEP_COMPLETE))
-        })
-        .await
     }
 
     /// The transaction of [`SimStore::start_sim_session`], once.

@@ -15,29 +15,11 @@ use crate::store::records::encode_outcome;
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
 use crate::store::{SimStarts, SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
-use rusqlite::Connection;
 use time::OffsetDateTime;
 
 /// How many sessions a number started since a time: in all, and from one network.
 const STARTS_SINCE: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN requester = ?3 THEN 1 ELSE 0 END), 0) \
      FROM sim_sessions WHERE msisdn = ?1 AND created_at >= ?2";
-
-/// Complete sessions are kept this long after their hard expiry (rate limits, reads).
-const KEEP_COMPLETE: time::Duration = time::Duration::days(1);
-
-/// Ends pending sessions past their hard expiry and deletes complete ones kept long
-/// enough; part of [`crate::store::Store::purge_expired`], in the writer.
-pub(super) fn purge_sim_sessions(conn: &Connection, now: i64) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ?1 \
-         WHERE state = 'pending' AND expires_at <= ?1",
-    )?
-    .execute([now])?;
-    let deleted = conn
-        .prepare_cached("DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?1")?
-        .execute([now - KEEP_COMPLETE.whole_seconds()])?;
-    Ok(deleted as u64)
-}
 
 #[async_trait]
 impl SimStore for SqliteStore {

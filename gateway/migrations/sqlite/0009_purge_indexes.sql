@@ -1,0 +1,7 @@
+-- The purge the gateway runs each minute (`SqliteStore::PURGES`) finds expired rows by
+-- index instead of reading whole tables, while the one writer waits behind it; the
+-- store's tests check every plan.
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS oidc_grants_code_expiry ON oidc_grants (code_expires_at);
+CREATE INDEX IF NOT EXISTS oidc_assertions_expiry ON oidc_assertions (expires_at);
+CREATE INDEX IF NOT EXISTS sim_sessions_expiry ON sim_sessions (state, expires_at);
