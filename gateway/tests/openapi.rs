@@ -12,7 +12,7 @@ use serde_json::Value;
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
 
 fn description() -> Value {
-    serde_json::from_str(&render()).unwrap()
+    serde_json::from_str(render()).unwrap()
 }
 
 /// (method, path template, operation) of every described operation.
