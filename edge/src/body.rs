@@ -1,8 +1,9 @@
-//! The request body, read whole against a deadline before anything else runs.
+//! The request body, read whole against a deadline before the program's handlers and
+//! limits run.
 //!
 //! A client that sends its body one byte at a time is cut off when the deadline passes
 //! (408, and the connection closed), however steadily it trickles — an inactivity timer
-//! would never fire. Because the body is buffered here, before routing, rate limits and
+//! would never fire. Because the body is buffered here, before rate limits and
 //! concurrency permits, a slow body holds only its connection slot, never a worker.
 //! Bodies are small JSON documents, so buffering them costs nothing.
 //!

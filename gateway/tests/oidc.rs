@@ -1409,8 +1409,11 @@ async fn a_hint_from_an_earlier_session_asks_before_logging_out() {
 async fn a_confirmed_logout_with_an_unverifiable_hint_ends_the_session_without_redirect() {
     let op = op().await;
     let (cookie, id_token) = op.signed_in_to_a(true).await;
+    // Even with a client_id naming the portal whose URI it is: a request with a hint that
+    // fails validation is not redirected anywhere (RP-Initiated Logout §4).
     let path = logout_path(&[
         ("id_token_hint", &forged(&id_token)),
+        ("client_id", "portal-a"),
         ("post_logout_redirect_uri", A_BYE),
     ]);
     let (status, _, html) = op.get(&path, Some(&cookie)).await;

@@ -73,8 +73,12 @@ impl PinSource {
             // No terminal to ask on is the agent's set-up, not a person who declined.
             Self::Terminal => {
                 let prompt = format!("PIN of token {label:?} to sign in at {origin}: ");
-                rpassword::prompt_password(prompt).map_err(|e| {
-                    ShimError::Token(format!("no terminal to ask the PIN on ({e}); use --pinentry"))
+                rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
+                    // The person ended the input (Ctrl-D).
+                    std::io::ErrorKind::UnexpectedEof => ShimError::UserCancelled,
+                    _ => ShimError::Token(format!(
+                        "no terminal to ask the PIN on ({e}); use --pinentry"
+                    )),
                 })
             }
         }

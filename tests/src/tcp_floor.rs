@@ -39,12 +39,14 @@ impl TcpFloor {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let total = total.clone();
-                let handle = std::thread::spawn(move || {
+                // Spawned and recorded under the lock: a client cannot finish (nor
+                // `cpu` look) before its connection's thread is on the list.
+                let mut threads = joined.lock().unwrap();
+                threads.push(std::thread::spawn(move || {
                     let _ = stream.set_nodelay(true);
                     serve(stream);
                     total.fetch_add(thread_cpu_ns().unwrap_or(0), Ordering::Relaxed);
-                });
-                joined.lock().unwrap().push(handle);
+                }));
             }
         });
         Ok(Self {

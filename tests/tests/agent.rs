@@ -165,6 +165,7 @@ fn an_agent_that_cannot_ask_for_a_pin_says_so_and_answers_on_its_own_address() {
     }
     let Some(status) = exited else {
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the agent served with no way to ask for a PIN");
     };
     let mut err = String::new();

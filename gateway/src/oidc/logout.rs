@@ -8,7 +8,8 @@
 //! out. A post-logout redirect is made only to a URI registered for the portal that the
 //! hint or `client_id` names (§3). A part of the request that fails validation (a hint
 //! this provider cannot verify, a `client_id` the hint contradicts, an unregistered
-//! redirect) is treated as not sent (§4): no redirect, and the person is asked.
+//! redirect) is treated as not sent (§4): the person is asked, and no redirect is made
+//! (a request with an unverifiable or contradicted hint names no portal believed).
 
 use super::provider::{Form, Provider};
 use super::request::Params;
@@ -64,9 +65,11 @@ impl Provider {
             .and_then(|token| self.own_id_token(token));
         let hinted_client = hint.as_ref().and_then(|h| h["aud"].as_str());
         let named = params.get("client_id");
-        // A `client_id` and a hint that name different portals: neither is believed.
+        // A hint that cannot be verified, or a `client_id` and a hint that name different
+        // portals: no portal named is believed, so no redirect is made (§4).
+        let unverified = params.get("id_token_hint").is_some() && hint.is_none();
         let contradicted = matches!((named, hinted_client), (Some(a), Some(b)) if a != b);
-        let client_id = if contradicted {
+        let client_id = if contradicted || unverified {
             None
         } else {
             named.or(hinted_client)

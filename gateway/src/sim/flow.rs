@@ -43,6 +43,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// The longest a browser's read waits for a result.
 pub const MAX_VIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -245,6 +246,8 @@ impl SimService {
                 this.push(session).await;
                 Ok::<_, Rejection>(())
             }
+            // Its log lines keep the request's id.
+            .in_current_span()
         });
         stored_and_pushed.await.map_err(|e| {
             Rejection::new(
@@ -338,8 +341,9 @@ impl SimService {
 
     /// Ends `session`, which no operator had taken when this instance started,
     /// `PROVIDER_ERROR` once no instance can still be pushing it ([`PUSH_GRACE`] after
-    /// its start; a push takes at most `http_timeout_seconds`, bounded below that) —
-    /// unless by then it was pushed or has ended. Without this, the number would answer
+    /// its start; storing it takes at most the store's own timeouts, 5–10 s, and the push
+    /// at most `http_timeout_seconds`, bounded at 30 s, so a push still under way then
+    /// would be some 20 s past every bound) — unless by then it was pushed or has ended. Without this, the number would answer
     /// BUSY until the hard expiry for a request the phone never received.
     async fn end_unpushed(&self, session: &SimSession) {
         while self.now() < session.created_at + PUSH_GRACE {
