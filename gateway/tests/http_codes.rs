@@ -103,6 +103,40 @@ async fn without_randomness_a_challenge_is_an_internal_error_not_a_weak_nonce() 
     );
 }
 
+/// A registration confirmed through `app` whose account write waits, holding its place in
+/// the pool, while another connection holds SQLite's write lock: the lock (commit it to
+/// let the write through) and the confirmation's answer to come. It uses three requests'
+/// worth of rate-limit tokens: a challenge, its preview, the confirmation.
+async fn confirmation_held_by_the_database(
+    w: &World,
+    app: &axum::Router,
+) -> (
+    rusqlite::Connection,
+    tokio::task::JoinHandle<(StatusCode, Value)>,
+) {
+    let (_, c) = call(app, "/v1/challenges", json!({ "purpose": "register" })).await;
+    let token = w
+        .pki
+        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
+    let (_, preview) = call(
+        app,
+        "/v1/registrations/token",
+        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
+    )
+    .await;
+    let confirm = format!(
+        "/v1/registrations/{}/confirm",
+        preview["ticket"].as_str().unwrap()
+    );
+    let lock = rusqlite::Connection::open(w.db_file()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, &confirm, json!({})).await }
+    });
+    (lock, holder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
     let w = world().await;
@@ -119,28 +153,7 @@ async fn a_request_waiting_past_the_queue_limit_is_overloaded() {
     // A confirmation whose account write waits for the database (another process holds
     // SQLite's write lock) holds the only slot. (A body that never finishes does not: it
     // is read whole before any slot is taken.)
-    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
-    let token = w.pki.token(
-        "citizen-cccd",
-        crate::common::ORIGIN,
-        c["nonce"].as_str().unwrap(),
-    );
-    let (_, preview) = call(
-        &app,
-        "/v1/registrations/token",
-        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
-    )
-    .await;
-    let confirm = format!(
-        "/v1/registrations/{}/confirm",
-        preview["ticket"].as_str().unwrap()
-    );
-    let lock = rusqlite::Connection::open(w.db_file()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let holder = tokio::spawn({
-        let app = app.clone();
-        async move { call(&app, &confirm, json!({})).await }
-    });
+    let (lock, holder) = confirmation_held_by_the_database(&w, &app).await;
     let mut answer = None;
     for _ in 0..200 {
         let (status, headers, r) =
@@ -175,27 +188,7 @@ async fn a_client_over_its_rate_limit_is_refused_before_it_waits_for_the_pool() 
             ..crate::common::generous_limits()
         },
     );
-    let (_, c) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
-    let token = w
-        .pki
-        .token("citizen-cccd", ORIGIN, c["nonce"].as_str().unwrap());
-    let (_, preview) = call(
-        &app,
-        "/v1/registrations/token",
-        json!({ "challenge_id": c["challenge_id"], "auth_token": token }),
-    )
-    .await;
-    let confirm = format!(
-        "/v1/registrations/{}/confirm",
-        preview["ticket"].as_str().unwrap()
-    );
-    // The confirmation holds the only place while its write waits for the database.
-    let lock = rusqlite::Connection::open(w.db_file()).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let holder = tokio::spawn({
-        let app = app.clone();
-        async move { call(&app, &confirm, json!({})).await }
-    });
+    let (lock, holder) = confirmation_held_by_the_database(&w, &app).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (status, r) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
     lock.execute_batch("COMMIT").unwrap();

@@ -384,6 +384,54 @@ impl Op {
     }
 
     /// Exchanges a code at the token endpoint as `portal-a`.
+    /// Posts the logout confirmation form of the page `html` with the session `cookie`,
+    /// from `origin`: the answer.
+    async fn confirm_logout(
+        &self,
+        html: &str,
+        cookie: &str,
+        origin: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let fields = [
+            ("request", form_field(html, "request")),
+            ("csrf", form_field(html, "csrf")),
+        ];
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post_form(
+            "/oidc/logout",
+            &form,
+            &[(header::COOKIE, cookie), (header::ORIGIN, origin)],
+        )
+        .await
+    }
+
+    /// Portal A (its secret, Basic) redeems `code` for `redirect_uri`, with `verifier`
+    /// if given: the status and the body.
+    async fn redeem_at_a(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> (StatusCode, String) {
+        let basic = format!("Basic {}", STANDARD.encode(format!("portal-a:{SECRET_A}")));
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let (status, _, body) = self
+            .post_form(
+                "/oidc/token",
+                &form,
+                &[(header::AUTHORIZATION, basic.as_str())],
+            )
+            .await;
+        (status, body)
+    }
+
     async fn exchange_a(
         &self,
         code: &str,
@@ -856,35 +904,14 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
     let auth = [(header::AUTHORIZATION, basic.as_str())];
     // Another redirect URI than the request's.
     let c = code(&[]).await;
-    let (status, _, body) = op
-        .post_form(
-            "/oidc/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &c),
-                ("redirect_uri", B_CB),
-            ],
-            &auth,
-        )
-        .await;
+    let (status, body) = op.redeem_at_a(&c, B_CB, None).await;
     assert_eq!(status, 400);
     assert!(body.contains("invalid_grant"), "{body}");
     // Checked before the code is used: with the right redirect URI it still works.
     assert_eq!(op.exchange_a(&c, SECRET_A).await.0, 200);
     // A code issued without a challenge refuses a verifier (RFC 7636 §4.6 cannot hold).
     let c = code(&[]).await;
-    let (status, _, body) = op
-        .post_form(
-            "/oidc/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &c),
-                ("redirect_uri", A_CB),
-                ("code_verifier", VERIFIER),
-            ],
-            &auth,
-        )
-        .await;
+    let (status, body) = op.redeem_at_a(&c, A_CB, Some(VERIFIER)).await;
     assert_eq!(status, 400);
     assert!(body.contains("no code_challenge"), "{body}");
     // PKCE: a challenge needs its verifier.
@@ -896,26 +923,12 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
     for verifier in [None, Some("x".repeat(43)), Some(format!("{VERIFIER}x"))] {
         let (_, headers, _) = op.get(&portal_a(&with_pkce), Some(&cookie)).await;
         let c = query_of(&location(&headers))["code"].clone();
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", c.as_str()),
-            ("redirect_uri", A_CB),
-        ];
-        if let Some(v) = &verifier {
-            form.push(("code_verifier", v.as_str()));
-        }
-        let (status, _, body) = op.post_form("/oidc/token", &form, &auth).await;
+        let (status, body) = op.redeem_at_a(&c, A_CB, verifier.as_deref()).await;
         assert_eq!(status, 400, "{verifier:?}");
         assert!(body.contains("invalid_grant"), "{body}");
         // A request that cannot prove the binding did not use the code up (a thief of
         // the code without its verifier cannot burn it): the right verifier still works.
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", c.as_str()),
-            ("redirect_uri", A_CB),
-            ("code_verifier", VERIFIER),
-        ];
-        let (status, _, body) = op.post_form("/oidc/token", &form, &auth).await;
+        let (status, body) = op.redeem_at_a(&c, A_CB, Some(VERIFIER)).await;
         assert_eq!(status, 200, "after {verifier:?}: {body}");
     }
     // A code issued to portal A cannot be redeemed by public portal B.
@@ -1418,18 +1431,7 @@ async fn a_confirmed_logout_with_an_unverifiable_hint_ends_the_session_without_r
     ]);
     let (status, _, html) = op.get(&path, Some(&cookie)).await;
     assert_eq!(status, 200);
-    let form = [
-        ("request", form_field(&html, "request")),
-        ("csrf", form_field(&html, "csrf")),
-    ];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, headers, html) = op
-        .post_form(
-            "/oidc/logout",
-            &form,
-            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
-        )
-        .await;
+    let (status, headers, html) = op.confirm_logout(&html, &cookie, ORIGIN).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("data-testid=\"logged-out\""), "{html}");
     assert!(!headers.contains_key(header::LOCATION));
@@ -1459,28 +1461,12 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
     assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
     // Still signed in until the person confirms.
     assert!(op.silent_at_a(&cookie).await.contains_key("code"));
-    let field = |name: &str| form_field(&html, name);
     // Another site cannot post the confirmation.
-    let form = [("request", field("request")), ("csrf", field("csrf"))];
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, _, _) = op
-        .post_form(
-            "/oidc/logout",
-            &form,
-            &[
-                (header::COOKIE, cookie.as_str()),
-                (header::ORIGIN, "https://evil.example"),
-            ],
-        )
+        .confirm_logout(&html, &cookie, "https://evil.example")
         .await;
     assert_eq!(status, 400);
-    let (status, headers, html) = op
-        .post_form(
-            "/oidc/logout",
-            &form,
-            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
-        )
-        .await;
+    let (status, headers, html) = op.confirm_logout(&html, &cookie, ORIGIN).await;
     assert_eq!(status, 200);
     assert!(html.contains("data-testid=\"logged-out\""));
     assert!(

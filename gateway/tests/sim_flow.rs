@@ -170,8 +170,28 @@ async fn ends_with(sim: &Arc<SimService>) -> ErrorCode {
 
 /// [`ends_with`] for a browser at `requester`.
 async fn ends_with_from(sim: &Arc<SimService>, requester: IpAddr) -> ErrorCode {
+    match registration_ends(sim, "0912000001", requester).await {
+        Err(r) => r.code,
+        Ok(other) => panic!("a signature was never given: {other:?}"),
+    }
+}
+
+/// Starts a registration for the test's number from here.
+async fn start_registration(sim: &Arc<SimService>) -> kyso_gateway::sim::SimStarted {
+    sim.start(Purpose::Register, "0912000001", None, HERE)
+        .await
+        .unwrap()
+}
+
+/// Starts a registration for `phone` from `requester` and reads it until it ends: the
+/// view it ends with, or its refusal.
+async fn registration_ends(
+    sim: &Arc<SimService>,
+    phone: &str,
+    requester: IpAddr,
+) -> Result<SimView, kyso_verify::error::Rejection> {
     let started = sim
-        .start(Purpose::Register, "0912000001", None, requester)
+        .start(Purpose::Register, phone, None, requester)
         .await
         .unwrap();
     for _ in 0..20 {
@@ -183,9 +203,8 @@ async fn ends_with_from(sim: &Arc<SimService>, requester: IpAddr) -> ErrorCode {
             )
             .await
         {
-            Err(r) => return r.code,
-            Ok(kyso_gateway::sim::SimView::Pending(_)) => continue,
-            Ok(other) => panic!("a signature was never given: {other:?}"),
+            Ok(SimView::Pending(_)) => continue,
+            other => return other,
         }
     }
     panic!("the session never ended");
@@ -247,10 +266,7 @@ async fn a_result_that_cannot_be_written_is_storage_unavailable_not_an_endless_r
     let w = world().await;
     // The operator never answers and time stands still until the test moves it.
     let (sim, _) = flow(&w, vec![], time::Duration::ZERO);
-    let started = sim
-        .start(Purpose::Register, "0912000001", None, HERE)
-        .await
-        .unwrap();
+    let started = start_registration(&sim).await;
     // From now on the database refuses to end a SIM session (as a full disk would);
     // reads still work.
     let conn = rusqlite::Connection::open(w.db_file()).unwrap();
@@ -393,24 +409,9 @@ async fn a_refused_sim_signature_is_logged_by_its_code_without_the_persons_ident
         SigningPhone::of(&w, "bad-cccd-province"),
         settings(),
     ));
-    let started = sim
-        .start(Purpose::Register, "0912000001", None, HERE)
+    let refusal = registration_ends(&sim, "0912000001", HERE)
         .await
-        .unwrap();
-    let refusal = loop {
-        match sim
-            .view(
-                &started.session_id,
-                Purpose::Register,
-                Duration::from_secs(30),
-            )
-            .await
-        {
-            Err(r) => break r,
-            Ok(SimView::Pending(_)) => continue,
-            Ok(other) => panic!("a certificate with a made-up province registered: {other:?}"),
-        }
-    };
+        .expect_err("a certificate with a made-up province registered");
     assert_eq!(refusal.code, ErrorCode::VerificationFailed);
     assert!(refusal.detail.contains("003090012345"), "{refusal:?}");
     let logs = logs.text();
@@ -435,23 +436,7 @@ async fn more_certificates_than_a_path_needs_from_the_operator_are_refused() {
             SigningPhone::with_copies(&w, "sim-citizen-ec", copies),
             settings(),
         ));
-        let started = sim
-            .start(Purpose::Register, &format!("091200000{copies}"), None, HERE)
-            .await
-            .unwrap();
-        let answer = loop {
-            match sim
-                .view(
-                    &started.session_id,
-                    Purpose::Register,
-                    Duration::from_secs(30),
-                )
-                .await
-            {
-                Ok(SimView::Pending(_)) => continue,
-                other => break other,
-            }
-        };
+        let answer = registration_ends(&sim, &format!("091200000{copies}"), HERE).await;
         match answer {
             Ok(SimView::Registered { .. }) if registered => {}
             Err(r) if !registered => {
@@ -531,10 +516,7 @@ async fn a_browser_that_hangs_up_while_its_session_is_stored_still_gets_it_pushe
 async fn only_two_reads_of_one_session_wait_at_once() {
     let w = world().await;
     let (sim, _) = flow(&w, vec![], time::Duration::ZERO);
-    let started = sim
-        .start(Purpose::Register, "0912000001", None, HERE)
-        .await
-        .unwrap();
+    let started = start_registration(&sim).await;
     let reads: Vec<_> = (0..3)
         .map(|_| {
             let (sim, id) = (sim.clone(), started.session_id.clone());

@@ -383,41 +383,50 @@ fn limits_per_number_and_per_address() {
     assert_eq!(code(&r), (429, "RATE_LIMITED"), "{r:?}");
 }
 
+/// An environment whose gateway, with `limits`, sits behind a reverse proxy on this
+/// machine that it trusts to name its clients in `X-Forwarded-For`.
+fn behind_a_proxy(limits: &SimLimits) -> Env {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
+    let options = GatewayOptions {
+        // Lands in the [limits] table, which the configuration writes just before.
+        extra: format!(
+            "trusted_proxies = [\"127.0.0.1\"]\n{}",
+            gateway_sim_table(&sim.url, limits)
+        ),
+        ..GatewayOptions::default()
+    };
+    let gw = gateway(&f, dir.path(), &options);
+    Env { f, sim, gw, dir }
+}
+
+impl Env {
+    /// Starts a registration for `phone` as the proxy says `client` asked.
+    fn start_forwarded(&self, client: &str, phone: &str) -> Reply {
+        post(
+            &format!("{}/v1/registrations/sim", self.gw.url),
+            &[("X-Forwarded-For", client)],
+            &json!({ "phone": phone }),
+        )
+    }
+}
+
 /// Behind the reverse proxy, a number's starts are counted per network of the client the
 /// proxy names in `X-Forwarded-For`, not the proxy's own: a stranger who used up their
 /// network's share leaves the number's owner, elsewhere, free to start.
 #[test]
 fn behind_a_trusted_proxy_sim_starts_are_counted_by_the_clients_network() {
-    let f = Fixtures::shared_pki();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
-    let limits = SimLimits {
+    let e = behind_a_proxy(&SimLimits {
         starts_per_number: 1,
         ..SimLimits::default()
-    };
-    let options = GatewayOptions {
-        // Lands in the [limits] table, which the configuration writes just before.
-        extra: format!(
-            "trusted_proxies = [\"127.0.0.1\"]\n{}",
-            gateway_sim_table(&sim.url, &limits)
-        ),
-        ..GatewayOptions::default()
-    };
-    let gw = gateway(&f, dir.path(), &options);
-    let e = Env { f, sim, gw, dir };
-    let start_from = |client: &str| {
-        post(
-            &format!("{}/v1/registrations/sim", e.gw.url),
-            &[("X-Forwarded-For", client)],
-            &json!({ "phone": AUTO_REFUSE }),
-        )
-    };
-    let first = start_from("203.0.113.9");
+    });
+    let first = e.start_forwarded("203.0.113.9", AUTO_REFUSE);
     assert_eq!(first.status, 202, "{first:?}");
     e.outcome("register", first.json["session_id"].as_str().unwrap());
-    let neighbour = start_from("203.0.113.77");
+    let neighbour = e.start_forwarded("203.0.113.77", AUTO_REFUSE);
     assert_eq!(code(&neighbour), (429, "RATE_LIMITED"), "{neighbour:?}");
-    let owner = start_from("198.51.100.7");
+    let owner = e.start_forwarded("198.51.100.7", AUTO_REFUSE);
     assert_eq!(owner.status, 202, "another network: {owner:?}");
 }
 
@@ -426,33 +435,15 @@ fn behind_a_trusted_proxy_sim_starts_are_counted_by_the_clients_network() {
 /// the bucket, another /48 has its own.
 #[test]
 fn sim_starts_from_ipv6_are_counted_per_48() {
-    let f = Fixtures::shared_pki();
-    let dir = tempfile::tempdir().unwrap();
-    let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
-    let limits = SimLimits {
+    let e = behind_a_proxy(&SimLimits {
         starts_per_ip_burst: 1,
         ..SimLimits::default()
-    };
-    let options = GatewayOptions {
-        extra: format!(
-            "trusted_proxies = [\"127.0.0.1\"]\n{}",
-            gateway_sim_table(&sim.url, &limits)
-        ),
-        ..GatewayOptions::default()
-    };
-    let gw = gateway(&f, dir.path(), &options);
-    let start_from = |client: &str, phone: &str| {
-        post(
-            &format!("{}/v1/registrations/sim", gw.url),
-            &[("X-Forwarded-For", client)],
-            &json!({ "phone": phone }),
-        )
-    };
-    let first = start_from("2001:db8:5:1::1", AUTO_REFUSE);
+    });
+    let first = e.start_forwarded("2001:db8:5:1::1", AUTO_REFUSE);
     assert_eq!(first.status, 202, "{first:?}");
-    let same_site = start_from("2001:db8:5:2::1", AUTO_OK);
+    let same_site = e.start_forwarded("2001:db8:5:2::1", AUTO_OK);
     assert_eq!(code(&same_site), (429, "RATE_LIMITED"), "{same_site:?}");
-    let elsewhere = start_from("2001:db8:6::1", AUTO_OK);
+    let elsewhere = e.start_forwarded("2001:db8:6::1", AUTO_OK);
     assert_eq!(elsewhere.status, 202, "another /48: {elsewhere:?}");
 }
 

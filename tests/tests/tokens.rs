@@ -604,23 +604,20 @@ fn the_agent_finds_the_signer_past_unusable_keys_and_a_ca_certificate_under_its_
     ]);
 
     let holder_der = std::fs::read(f.pki.join(&holder.cert_der)).unwrap();
-    for chosen in [None, Some("02")] {
+    // `kyso-shim authenticate` on the token, with `--cert ID` if given.
+    let sign = |chosen: Option<&str>| {
         let mut cmd = Command::new(kyso_tests::bin_dir().join("kyso-shim"));
         cmd.env("SOFTHSM2_CONF", &conf)
             .env("KYSO_SHIM_PIN", "123456")
-            .args([
-                "authenticate",
-                "--origin",
-                ORIGIN,
-                "--nonce",
-                NONCE,
-                "--token",
-                "mixed",
-            ]);
+            .args(["authenticate", "--origin", ORIGIN, "--nonce", NONCE])
+            .args(["--token", "mixed"]);
         if let Some(id) = chosen {
             cmd.args(["--cert", id]);
         }
-        let out = run(&mut cmd);
+        run(&mut cmd)
+    };
+    for chosen in [None, Some("02")] {
+        let out = sign(chosen);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -645,21 +642,7 @@ fn the_agent_finds_the_signer_past_unusable_keys_and_a_ca_certificate_under_its_
         .unwrap_or_else(|_| panic!("{chosen:?}: the signature does not verify"));
     }
     // A certificate id whose only key the agent cannot use: NO_CERTIFICATE, saying why.
-    let mut cmd = Command::new(kyso_tests::bin_dir().join("kyso-shim"));
-    cmd.env("SOFTHSM2_CONF", &conf)
-        .env("KYSO_SHIM_PIN", "123456")
-        .args([
-            "authenticate",
-            "--origin",
-            ORIGIN,
-            "--nonce",
-            NONCE,
-            "--token",
-            "mixed",
-            "--cert",
-            "01",
-        ]);
-    let out = run(&mut cmd);
+    let out = sign(Some("01"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(
