@@ -76,6 +76,12 @@ impl Checkpointer {
         })
     }
 
+    /// The thread's request to the writer, for tests to make it themselves.
+    #[cfg(test)]
+    pub(super) fn request(&self) -> Arc<AtomicBool> {
+        self.finish.clone()
+    }
+
     /// Called by the writer between batches, on its own connection: finishes the
     /// checkpoint if the thread asked for it.
     pub(super) fn finish_if_asked(&self, writer: &Connection) {
@@ -87,16 +93,22 @@ impl Checkpointer {
     }
 }
 
-/// The thread: a passive checkpoint every `schedule.every` until stopped.
+/// The thread: a round every `schedule.every` until stopped.
 fn run(conn: &Connection, stopped: &mpsc::Receiver<()>, finish: &AtomicBool, schedule: Schedule) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(schedule.every) {
-        match passive(conn) {
-            Ok(log) if log > schedule.long_log => finish.store(true, Ordering::Relaxed),
-            Ok(_) => {}
-            // Another process checkpointing (an `audit` or `migrate` command beside the
-            // gateway) is no fault; the next round tries again.
-            Err(e) => tracing::debug!(error = %e, "a checkpoint did not run"),
-        }
+        round(conn, finish, schedule.long_log);
+    }
+}
+
+/// One round of the thread: a passive checkpoint, then a request to the writer to
+/// finish it if the log was longer than `long_log` pages.
+fn round(conn: &Connection, finish: &AtomicBool, long_log: u64) {
+    match passive(conn) {
+        Ok(log) if log > long_log => finish.store(true, Ordering::Relaxed),
+        Ok(_) => {}
+        // Another process checkpointing (an `audit` or `migrate` command beside the
+        // gateway) is no fault; the next round tries again.
+        Err(e) => tracing::debug!(error = %e, "a checkpoint did not run"),
     }
 }
 
@@ -108,50 +120,133 @@ fn passive(conn: &Connection) -> Result<u64, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::Schedule;
-    use crate::store::StoreError;
-    use crate::store::sqlite::writer::{Durability, scratch};
-    use std::time::Duration;
+    use super::{Checkpointer, Schedule, passive, round};
+    use rusqlite::Connection;
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, mpsc};
+    use std::time::{Duration, Instant};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_starts_over_under_steady_writes() {
-        let schedule = Schedule {
-            every: Duration::from_millis(2),
-            long_log: 64,
-        };
-        let (dir, writer, reader) = scratch(
-            "CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
-            schedule,
-        );
-        // Writes back to back, each a commit of its own and a page or more of the log:
-        // the checkpointer never finds the writer idle.
-        const WRITES: i64 = 3000;
-        for n in 0..WRITES {
-            writer
-                .write(Durability::Crash, move |conn| {
-                    conn.execute("INSERT INTO t (n, pad) VALUES (?1, zeroblob(3000))", [n])?;
-                    Ok::<_, StoreError>(())
-                })
-                .await
+    /// A connection set up as the writer's and the checkpointer's are: WAL, and no
+    /// checkpoint inside commits.
+    fn connect(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn
+    }
+
+    fn insert(conn: &Connection, rows: std::ops::Range<i64>) {
+        for n in rows {
+            conn.execute("INSERT INTO t (n, pad) VALUES (?1, zeroblob(3000))", [n])
                 .unwrap();
         }
-        // SQLite writes the log over from its start rather than shortening the file, so
-        // the file's length is the longest the log has been. Without the writer finishing
-        // checkpoints, it held a frame (a 4 KiB page) for each write at least (9,176 pages
-        // when measured); with it, 200–470 pages alone, and up to 2,334 beside other tests
-        // on two busy cores (the checkpointer thread, which asks, runs late) — so nextest
-        // runs this test alone (`.config/nextest.toml`).
-        let wal = std::fs::metadata(dir.path().join("w.db-wal"))
-            .unwrap()
-            .len();
-        let longest = wal / 4096;
-        assert!(
-            longest < WRITES as u64 / 2,
-            "the log reached {longest} pages over {WRITES} writes"
-        );
-        let rows: i64 = reader
+    }
+
+    /// Frames in the log (a passive checkpoint answers how many it found).
+    fn log_frames(conn: &Connection) -> u64 {
+        passive(conn).unwrap()
+    }
+
+    /// The starvation the writer's finishing is for, made in one thread: a reader's
+    /// snapshot holds the checkpointer's round short of the log's end (as a commit
+    /// landing during the round does under steady writes), so the log cannot start
+    /// over and the next write lengthens it. Whether the writer, asked by that round,
+    /// finishes the checkpoint between the reader's end and its next write; the log's
+    /// frames after that write.
+    fn log_after_a_short_round(writer_finishes: bool) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = connect(&path);
+        writer
+            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
+            .unwrap();
+        let own = connect(&path);
+        let (stop, _stopped) = mpsc::channel();
+        let checkpointer = Checkpointer {
+            finish: Arc::default(),
+            _stop: stop,
+        };
+        insert(&writer, 0..100);
+        let reader = connect(&path);
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(rows, WRITES, "and every write is there");
+        insert(&writer, 100..110);
+
+        round(&own, &checkpointer.finish, 64);
+        assert!(
+            checkpointer.finish.load(Ordering::Relaxed),
+            "a round over a log longer than long_log asks the writer to finish"
+        );
+        reader.execute_batch("COMMIT").unwrap();
+        if writer_finishes {
+            checkpointer.finish_if_asked(&writer);
+            assert!(
+                !checkpointer.finish.load(Ordering::Relaxed),
+                "the writer takes the request"
+            );
+        }
+        insert(&writer, 110..111);
+        log_frames(&writer)
+    }
+
+    #[test]
+    fn a_log_the_writer_finishes_starts_over_and_one_it_does_not_grows() {
+        let unfinished = log_after_a_short_round(false);
+        let finished = log_after_a_short_round(true);
+        // A row of 3,000 bytes fills most of a table page: about three frames a write
+        // (the new leaf, the pages its split touches).
+        assert!(
+            unfinished > 110,
+            "unfinished, the log kept {unfinished} frames"
+        );
+        assert!(finished < 10, "finished, the log kept {finished} frames");
+    }
+
+    #[test]
+    fn a_round_over_a_short_log_asks_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = connect(&path);
+        writer
+            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
+            .unwrap();
+        insert(&writer, 0..5);
+        let finish = std::sync::atomic::AtomicBool::new(false);
+        round(&connect(&path), &finish, 64);
+        assert!(!finish.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn the_thread_asks_the_writer_once_the_log_is_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = connect(&path);
+        writer
+            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
+            .unwrap();
+        let checkpointer = Checkpointer::start(
+            &path,
+            Schedule {
+                every: Duration::from_millis(1),
+                long_log: 64,
+            },
+        )
+        .unwrap();
+        // Held open, a reader keeps the thread's rounds from copying the rows below, so
+        // the log stays long until the thread has seen it (however late it runs).
+        let reader = connect(&path);
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        insert(&writer, 0..100);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !checkpointer.finish.load(Ordering::Relaxed) {
+            assert!(Instant::now() < deadline, "the thread never asked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

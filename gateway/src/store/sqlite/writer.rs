@@ -78,6 +78,9 @@ pub(super) struct Writer {
     /// What the thread has committed (tests read it).
     #[cfg(test)]
     counts: Arc<Counts>,
+    /// The checkpointer's request to finish (tests make it).
+    #[cfg(test)]
+    finish: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Batches committed so far, counted by the thread before it answers them.
@@ -104,6 +107,8 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(64);
         let checkpointer = Checkpointer::start(path, checkpoints)?;
+        #[cfg(test)]
+        let finish = checkpointer.request();
         let (jobs, queue) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
         let counted = counts.clone();
@@ -115,6 +120,8 @@ impl Writer {
             jobs,
             #[cfg(test)]
             counts,
+            #[cfg(test)]
+            finish,
         })
     }
 
@@ -401,5 +408,43 @@ mod tests {
             ["p", "q"],
             "the panicking job's row is undone"
         );
+    }
+
+    /// The log's checkpoint sequence number (the WAL header's bytes 12–16), which grows
+    /// each time the log starts over from its first page.
+    fn log_restarts(dir: &tempfile::TempDir) -> u32 {
+        let header = std::fs::read(dir.path().join("w.db-wal")).unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
+    }
+
+    /// Asked by the checkpointer, the writer finishes a checkpoint between two batches,
+    /// so its next transaction starts the log over; unasked, it never checkpoints (the
+    /// thread, here, never runs a round of its own).
+    #[tokio::test]
+    async fn asked_between_batches_the_writer_finishes_a_checkpoint() {
+        for asked in [false, true] {
+            let (dir, writer, _reader) = scratch(
+                "CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)",
+                Schedule {
+                    every: Duration::from_secs(3600),
+                    long_log: 64,
+                },
+            );
+            let insert = |n: i64| {
+                writer.write(Durability::Crash, move |conn| {
+                    conn.execute("INSERT INTO t (n, pad) VALUES (?1, zeroblob(3000))", [n])?;
+                    Ok::<_, StoreError>(())
+                })
+            };
+            for n in 0..100 {
+                insert(n).await.unwrap();
+            }
+            let before = log_restarts(&dir);
+            writer.finish.store(asked, Ordering::Relaxed);
+            // The first batch is followed by the finishing; the second starts the log over.
+            insert(100).await.unwrap();
+            insert(101).await.unwrap();
+            assert_eq!(log_restarts(&dir) != before, asked, "asked: {asked}");
+        }
     }
 }
