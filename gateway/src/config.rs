@@ -16,6 +16,7 @@
 pub mod oidc;
 
 use crate::domain::network::ProxyNet;
+use kyso_proto::origin::{check_origin, is_loopback_authority};
 use kyso_verify::policy::PolicyOptions;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -806,7 +807,7 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
-        check_origin(&self.public_origin)?;
+        check_public_origin(&self.public_origin)?;
         // Said without repeating the value, which may hold a password.
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -949,48 +950,10 @@ impl Config {
     }
 }
 
-/// `https://host[:port]`, no path, no trailing slash; `http://` only for loopback. Written
-/// as browsers write it in `Origin` — lower case, ASCII, no default port — because the
-/// agent signs the browser's `Origin` and the gateway checks the signature against this
-/// text: any other spelling of the same origin fails every token proof.
-fn check_origin(origin: &str) -> Result<(), ConfigError> {
-    let bad = |why: &str| ConfigError::invalid("public_origin", format!("{origin:?}: {why}"));
-    let (rest, default_port) = if let Some(r) = origin.strip_prefix("https://") {
-        (r, ":443")
-    } else if let Some(r) = origin.strip_prefix("http://") {
-        if !is_loopback_authority(r) {
-            return Err(bad("must be https:// (http:// only for localhost)"));
-        }
-        (r, ":80")
-    } else {
-        return Err(bad("must start with https://"));
-    };
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(bad(
-            "must be scheme://host[:port] with no path, query or trailing slash",
-        ));
-    }
-    if !rest.is_ascii() || rest.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(bad(
-            "must be written as browsers send it: lower case, international names in punycode",
-        ));
-    }
-    if rest.ends_with(default_port) {
-        return Err(bad(
-            "must leave out the scheme's default port, as browsers do in Origin",
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `authority` (`host[:port]`) names this machine: `localhost`, `127.0.0.1` or
-/// `[::1]`.
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => host,
-        _ => authority,
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+/// The public origin, refused unless spelled as browsers send it ([`check_origin`]).
+fn check_public_origin(origin: &str) -> Result<(), ConfigError> {
+    check_origin(origin)
+        .map_err(|why| ConfigError::invalid("public_origin", format!("{origin:?}: {why}")))
 }
 
 /// Whether `url` is exactly a loopback HTTP origin with a numeric port (an optional
@@ -1294,33 +1257,18 @@ mod tests {
         assert!(!e.contains("20250517"), "{e}");
     }
 
-    /// The agent signs the browser's `Origin`, and browsers write it in lower case,
-    /// without the default port: a configured origin spelled otherwise is refused, as it
-    /// would fail every token proof.
+    /// The origin's spelling rules are `kyso_proto::origin`'s (tested there); the
+    /// configuration names the setting and the value.
     #[test]
-    fn the_public_origin_is_spelled_as_browsers_send_it() {
-        for good in [
-            "https://dichvucong.gov.vn",
-            "https://dichvucong.gov.vn:8443",
-            "https://xn--dchvcng-m6a.vn",
-            "http://localhost:8080",
-            "http://127.0.0.1",
-            "http://[::1]:3000",
-        ] {
-            assert!(check_origin(good).is_ok(), "{good}");
-        }
-        for (bad, why) in [
-            ("https://DichVuCong.gov.vn", "lower case"),
-            ("https://dichvucong.gov.vn:443", "default port"),
-            ("http://localhost:80", "default port"),
-            ("https://dịchvụcông.vn", "punycode"),
-            ("http://portal.test", "https://"),
-            ("http://localhost.evil.test", "https://"),
-            ("https://dichvucong.gov.vn/", "no path"),
-        ] {
-            let e = check_origin(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
+    fn a_public_origin_spelled_otherwise_than_browsers_do_is_refused_by_name() {
+        let e = check_public_origin("https://DichVuCong.gov.vn")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("public_origin") && e.contains("DichVuCong") && e.contains("lower case"),
+            "{e}"
+        );
+        assert!(check_public_origin("https://dichvucong.gov.vn").is_ok());
     }
 
     /// The AP id and secret travel with every call to the operator: in the clear only to

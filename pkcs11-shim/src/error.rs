@@ -18,6 +18,13 @@ pub enum ShimError {
         /// Tries left before the PIN locks, when the token reports it.
         retries_left: Option<u32>,
     },
+    /// The unattended PIN (file, variable) is one the token refused before: not offered
+    /// again, so that repeated requests cannot lock the token ([`crate::refused`]).
+    #[error(
+        "the PIN is incorrect: the token refused this PIN before, so the agent does not \
+         try it again; correct the agent's PIN file or setting, or restart the agent"
+    )]
+    PinRefusedBefore,
     /// The PIN is locked.
     #[error("the PIN is locked")]
     PinLocked,
@@ -42,7 +49,7 @@ impl ShimError {
         match self {
             Self::TokenNotPresent => AgentCode::TokenNotPresent,
             Self::NoCertificate | Self::UnsupportedKey(_) => AgentCode::NoCertificate,
-            Self::PinIncorrect { .. } => AgentCode::PinIncorrect,
+            Self::PinIncorrect { .. } | Self::PinRefusedBefore => AgentCode::PinIncorrect,
             Self::PinLocked => AgentCode::PinLocked,
             Self::UserCancelled => AgentCode::UserCancelled,
             Self::BadRequest(_) => AgentCode::BadRequest,

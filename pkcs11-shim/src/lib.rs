@@ -7,11 +7,13 @@
 //! - [`authenticate()`]: the Web eID 1.0 token of design §2 for an origin and a nonce.
 //! - [`server`]: `kyso-shim serve`, the local HTTP API the registration page calls.
 //! - [`pin`]: where the PIN comes from (file, environment, pinentry, terminal).
+//! - [`refused`]: unattended PINs a token refused, never offered to it again.
 //! - [`ShimError`]: the agent's error codes.
 
 mod authenticate;
 mod error;
 pub mod pin;
+pub mod refused;
 pub mod server;
 pub mod token;
 

@@ -9,6 +9,7 @@ use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
 use kyso_edge::process::shutdown_signal;
 use kyso_edge::{BodyLimits, EdgeLimits, serve_with_limits};
 use kyso_shim::pin::PinSource;
+use kyso_shim::refused::RefusedPins;
 use kyso_shim::server::{AgentState, BODY_BYTES, router};
 use kyso_shim::token::{TokenModule, TokenSelector};
 use kyso_shim::{ShimError, authenticate};
@@ -154,8 +155,8 @@ fn main() -> ExitCode {
                 serial,
             };
             module
-                .label_of(&selector)
-                .and_then(|label| pin.source().ask(&label, &origin))
+                .name_of(&selector)
+                .and_then(|token| pin.source().ask(&token.label, &origin))
                 .and_then(|pin| {
                     authenticate(&module, &selector, cert.as_deref(), &pin, &origin, &nonce)
                 })
@@ -220,6 +221,14 @@ fn serve(
         eprintln!("kyso-shim: no --allow-origin given: no web page could use the agent");
         return ExitCode::from(2);
     }
+    // Compared byte for byte with the browser's `Origin`: any other spelling would
+    // refuse that page for ever, silently.
+    for origin in &allowed_origins {
+        if let Err(why) = kyso_proto::origin::check_origin(origin) {
+            eprintln!("kyso-shim: --allow-origin {origin:?} {why}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -248,11 +257,16 @@ fn serve(
         if !hosts.contains(&addr.to_string()) {
             hosts.push(addr.to_string());
         }
+        let Ok(refused) = RefusedPins::new() else {
+            eprintln!("kyso-shim: no system randomness");
+            return ExitCode::FAILURE;
+        };
         let state = Arc::new(AgentState {
             module: Arc::new(module),
             module_path,
             allowed_origins,
             pin,
+            refused,
             hosts,
             signing: Arc::new(tokio::sync::Mutex::new(())),
         });

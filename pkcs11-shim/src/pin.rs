@@ -306,7 +306,8 @@ mod tests {
     #[test]
     fn an_unanswered_pinentry_is_closed_at_the_deadline() {
         let (dir, script) = pinentry_script("pinentry-idle", "exec sleep 60");
-        let asked = pinentry_within(&script, "t", "https://o", Duration::from_secs(1));
+        // Time for `sh` to start and say hello on a loaded machine, and no more.
+        let asked = pinentry_within(&script, "t", "https://o", Duration::from_secs(3));
         assert!(matches!(asked, Err(ShimError::UserCancelled)), "{asked:?}");
         assert!(gone(&dir), "the pinentry is still there");
         std::fs::remove_dir_all(&dir).unwrap();

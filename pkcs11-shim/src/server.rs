@@ -10,6 +10,7 @@
 //! and PIN prompts run on blocking threads, one signature at a time.
 
 use crate::pin::PinSource;
+use crate::refused::RefusedPins;
 use crate::token::{TokenModule, TokenSelector};
 use crate::{ShimError, authenticate};
 use axum::Json;
@@ -35,6 +36,8 @@ pub struct AgentState {
     pub allowed_origins: Vec<String>,
     /// Where PINs come from.
     pub pin: PinSource,
+    /// Unattended PINs the token refused, not offered again.
+    pub refused: RefusedPins,
     /// Host header values that name this agent (`127.0.0.1:PORT`, `localhost:PORT`).
     pub hosts: Vec<String>,
     /// One signature (and PIN prompt) at a time. Held by the blocking work itself, not by
@@ -214,6 +217,12 @@ struct AuthenticateRequest {
     certificate_id: Option<String>,
 }
 
+/// `TOKEN_SERIAL:CKA_ID` split at its last colon: the id is hex, while a serial is any
+/// printable text and may hold a colon itself.
+fn split_certificate_id(id: &str) -> Option<(&str, &str)> {
+    id.rsplit_once(':')
+}
+
 async fn authenticate_route(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -228,7 +237,7 @@ async fn authenticate_route(
             "challenge_nonce must be 1 to 128 characters".into(),
         )));
     }
-    let (selector, cert) = match req.certificate_id.as_deref().map(|id| id.split_once(':')) {
+    let (selector, cert) = match req.certificate_id.as_deref().map(split_certificate_id) {
         None => (TokenSelector::default(), None),
         Some(Some((serial, id))) => (
             TokenSelector {
@@ -247,16 +256,32 @@ async fn authenticate_route(
     let st = state.clone();
     let token = blocking(move || {
         let _held_until_the_token_work_ends = one_at_a_time;
-        let slot_label = st.module.label_of(&selector)?;
-        let pin = st.pin.ask(&slot_label, &origin)?;
-        authenticate(
+        let token = st.module.name_of(&selector)?;
+        // From here on, that very token: the PIN asked for it (and remembered against
+        // it) is not tried on another plugged in meanwhile.
+        let selector = TokenSelector {
+            label: Some(token.label.clone()),
+            serial: Some(token.serial.clone()),
+        };
+        let pin = st.pin.ask(&token.label, &origin)?;
+        let unattended = !st.pin.asks_a_person();
+        if unattended && st.refused.refused_before(&token.serial, &pin) {
+            tracing::warn!(token = %token.label, "the unattended PIN was refused before; not offered again");
+            return Err(ShimError::PinRefusedBefore);
+        }
+        let signed = authenticate(
             &st.module,
             &selector,
             cert.as_deref(),
             &pin,
             &origin,
             &req.challenge_nonce,
-        )
+        );
+        // An empty PIN never reached the token (`TokenModule::login`): nothing it refused.
+        if unattended && !pin.is_empty() && matches!(signed, Err(ShimError::PinIncorrect { .. })) {
+            st.refused.remember(&token.serial, &pin);
+        }
+        signed
     })
     .await?;
     tracing::info!(algorithm = %token.algorithm, "signed a challenge");
@@ -314,4 +339,20 @@ pub fn router(state: Shared, body: kyso_edge::BodyLimits) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_certificate_id;
+
+    #[test]
+    fn a_certificate_id_is_split_at_its_last_colon() {
+        assert_eq!(split_certificate_id("A1B2:0a0b"), Some(("A1B2", "0a0b")));
+        assert_eq!(
+            split_certificate_id("VN:00:42:0a0b"),
+            Some(("VN:00:42", "0a0b")),
+            "a serial with colons"
+        );
+        assert_eq!(split_certificate_id("0a0b"), None);
+    }
 }

@@ -29,6 +29,16 @@ fn token_error(e: CkError) -> ShimError {
     }
 }
 
+/// How a token is known: its label, which people read, and its serial, which tells two
+/// tokens with the same label apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName {
+    /// Token label.
+    pub label: String,
+    /// Token serial.
+    pub serial: String,
+}
+
 /// Which token to use: by label, by serial, or the only one present.
 #[derive(Debug, Clone, Default)]
 pub struct TokenSelector {
@@ -136,11 +146,14 @@ impl TokenModule {
         }
     }
 
-    /// The label of the token a selector names (for the PIN prompt).
-    pub fn label_of(&self, selector: &TokenSelector) -> Result<String, ShimError> {
+    /// The label (for the PIN prompt) and serial of the token a selector names.
+    pub fn name_of(&self, selector: &TokenSelector) -> Result<TokenName, ShimError> {
         let slot = self.find(selector)?;
         let info = self.ctx.get_token_info(slot).map_err(token_error)?;
-        Ok(info.label().trim_end().to_owned())
+        Ok(TokenName {
+            label: info.label().trim_end().to_owned(),
+            serial: info.serial_number().trim().to_owned(),
+        })
     }
 
     /// Every token with its certificates.

@@ -4,6 +4,7 @@
 //! and the end-to-end tests cannot drift apart on a field name or on what exactly is signed.
 //!
 //! - [`webeid`]: the Web eID 1.0 authentication token and its signed data (design §2).
+//! - [`origin`]: web origins spelled as browsers send them, which is what is signed.
 //! - [`phone`]: Vietnamese mobile numbers normalised to E.164 (design §3).
 //! - [`mss`]: the signing-SIM protocol between the gateway and an MSSP, what a SIM signs
 //!   and the verification code (design §3).
@@ -12,5 +13,6 @@
 
 pub mod jose;
 pub mod mss;
+pub mod origin;
 pub mod phone;
 pub mod webeid;

@@ -97,7 +97,8 @@ fn the_agent_names_what_is_missing_and_what_the_person_did() {
 /// A PIN no person types (a file, `KYSO_SHIM_PIN`) lets any program on the computer sign
 /// in as the token's holder: `serve` refuses it unless told `--unattended`. And what the
 /// command line names comes first: with `--pinentry`, the dialog is asked even when the
-/// variable holds a PIN.
+/// variable holds a PIN. An allowed origin spelled otherwise than browsers send it stops
+/// the agent starting.
 #[test]
 fn the_agent_signs_unattended_only_when_told_so_and_its_flags_beat_the_environment() {
     let f = Fixtures::shared();
@@ -112,6 +113,26 @@ fn the_agent_signs_unattended_only_when_told_so_and_its_flags_beat_the_environme
         assert!(err.contains("--unattended"), "{err}");
     };
     refused(serve(&f, &["--pin-file".as_ref(), pin_file.as_os_str()]));
+    // An allowed origin no browser would send (here with a trailing slash) would refuse
+    // its page for ever: the agent does not start with it.
+    let typed = pinentry(dir.path(), "ok", &format!("'D {}' OK", t.user_pin));
+    let out = serve(
+        &f,
+        &[
+            "--pinentry".as_ref(),
+            typed.as_os_str(),
+            "--allow-origin".as_ref(),
+            "https://dichvucong.test/".as_ref(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"https://dichvucong.test/\"") && err.contains("trailing slash"),
+        "{err}"
+    );
     let mut with_variable = serve(&f, &[]);
     with_variable.env("KYSO_SHIM_PIN", &t.user_pin);
     refused(with_variable);
@@ -156,7 +177,7 @@ fn an_agent_that_cannot_ask_for_a_pin_says_so_and_answers_on_its_own_address() {
         .stderr(std::process::Stdio::piped());
     let mut child = detached.spawn().unwrap();
     let mut exited = None;
-    for _ in 0..100 {
+    for _ in 0..600 {
         exited = child.try_wait().unwrap();
         if exited.is_some() {
             break;
@@ -238,7 +259,7 @@ fn a_browser_that_hangs_up_mid_dialog_does_not_let_a_second_dialog_open() {
     )
     .unwrap();
     // The first dialog is open; its browser goes away.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !open.exists() {
         assert!(std::time::Instant::now() < deadline, "no dialog opened");
         std::thread::sleep(Duration::from_millis(20));

@@ -3,8 +3,10 @@
 //! PKCS#11 PIN flags the way a USB token does. Shows `retries_left` on the final try,
 //! `PIN_LOCKED` afterwards even for the right PIN, and that an empty PIN never costs a try.
 //! The same wrapper can hold a login of its own on the token, as another session of the
-//! agent would: a wrong PIN must still not sign.
+//! agent would: a wrong PIN must still not sign. And an agent serving with a PIN file
+//! offers a PIN the token refused only once.
 
+use kyso_tests::processes::{Running, post, start_logging};
 use kyso_tests::{Fixtures, bin, run};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -172,4 +174,95 @@ fn a_login_another_session_holds_does_not_let_a_wrong_pin_sign() {
     assert!(wrong.get("signature").is_none(), "{wrong}");
     let right = authenticate(&t.user_pin);
     assert!(right.get("signature").is_some(), "{right}");
+}
+
+/// `kyso-shim serve` through the wrapper `module` (counting into `state`), unattended,
+/// reading its PIN from `pin_file`.
+fn serve_through(f: &Fixtures, module: &Path, state: &Path, pin_file: &Path) -> Running {
+    let mut cmd = f.with_tokens(bin("kyso-shim"));
+    cmd.env("KYSO_LOCKOUT_STATE", state)
+        .arg("--module")
+        .arg(module)
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-origin", ORIGIN])
+        .arg("--pin-file")
+        .arg(pin_file)
+        .arg("--unattended")
+        .env("KYSO_LOG", "warn")
+        .env_remove("KYSO_SHIM_PIN");
+    start_logging(cmd, "kyso-shim listening on ", None)
+}
+
+/// A wrong PIN in the agent's file is the same at every request: offered each time, it
+/// would lock the token after three requests from any allowed page. The token sees it
+/// once; a corrected file signs; a different wrong PIN is tried (once) again.
+#[test]
+fn an_unattended_pin_the_token_refused_is_not_offered_again() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let token = LockingToken {
+        f: &f,
+        module: build_lockout_module(dir.path()),
+        state: dir.path().join("state"),
+    };
+    let t = f
+        .tokens
+        .tokens
+        .iter()
+        .find(|t| t.person == "citizen-cccd")
+        .unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, "00000000").unwrap();
+    let agent = serve_through(&f, &token.module, &token.state, &pin_file);
+    let sign = || {
+        post(
+            &format!("{}/v1/authenticate", agent.url),
+            &[("Origin", ORIGIN)],
+            &serde_json::json!({
+                "challenge_nonce": NONCE,
+                "certificate_id": format!("{}:{}", t.serial, t.key_id),
+            }),
+        )
+    };
+
+    let first = sign();
+    assert_eq!(
+        (first.status, first.code()),
+        (401, "PIN_INCORRECT"),
+        "{first:?}"
+    );
+    assert_eq!(token.counted(), ["1"], "the token saw the wrong PIN");
+    for _ in 0..4 {
+        let again = sign();
+        assert_eq!(
+            (again.status, again.code()),
+            (401, "PIN_INCORRECT"),
+            "{again:?}"
+        );
+        assert!(
+            again.json["detail"]
+                .as_str()
+                .unwrap()
+                .contains("refused this PIN before"),
+            "{again:?}"
+        );
+    }
+    assert_eq!(token.counted(), ["1"], "and only once");
+
+    std::fs::write(&pin_file, &t.user_pin).unwrap();
+    let right = sign();
+    assert_eq!(right.status, 200, "a corrected file signs: {right:?}");
+    assert!(token.counted().is_empty(), "the right PIN reset the count");
+
+    std::fs::write(&pin_file, "11111111").unwrap();
+    let other = sign();
+    assert_eq!(
+        (other.status, other.code()),
+        (401, "PIN_INCORRECT"),
+        "{other:?}"
+    );
+    assert_eq!(token.counted(), ["1"], "another wrong PIN is tried");
+    assert!(
+        !other.json.to_string().contains("11111111"),
+        "no PIN is echoed: {other:?}"
+    );
 }
