@@ -114,6 +114,7 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     settings: Settings,
+    readiness: crate::readiness::Readiness,
 }
 
 impl Gateway {
@@ -131,7 +132,16 @@ impl Gateway {
             clock,
             entropy,
             settings,
+            readiness: crate::readiness::Readiness::default(),
         }
+    }
+
+    /// Whether the gateway is ready to serve (`/readyz`): one check shared by every
+    /// asker ([`crate::readiness`]).
+    pub async fn ready(&self) -> Result<(), Rejection> {
+        self.readiness
+            .check(self.clock.as_ref(), self.store.as_ref(), &self.policy)
+            .await
     }
 
     /// The store, for readiness checks and maintenance.

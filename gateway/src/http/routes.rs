@@ -360,18 +360,7 @@ pub async fn healthz() -> impl IntoResponse {
     responses((status = 200, description = "The database answers and a trust anchor is valid now.", body = StatusBody, example = json!({"status": "ready"}))),
 )]
 pub async fn readyz(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    s.gateway.store().ping().await.map_err(|_| {
-        ApiError::new(
-            ErrorCode::StorageUnavailable,
-            "the database does not answer",
-        )
-    })?;
-    if !s.gateway.policy().has_valid_anchor(s.gateway.clock().now()) {
-        return Err(ApiError::new(
-            ErrorCode::TrustUnavailable,
-            "no configured trust anchor is valid now: no certificate can be verified",
-        ));
-    }
+    s.gateway.ready().await?;
     Ok(Json(StatusBody { status: "ready" }))
 }
 
