@@ -110,10 +110,12 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         // Each start rings a phone: counted per site (an IPv6 /48), not per /64.
         sim_starts: Arc::new(
             match &config.sim {
-                Some(sim) => {
-                    RateLimiter::new(sim.starts_per_ip_per_minute, sim.starts_per_ip_burst, clock)
-                }
-                None => RateLimiter::new(1, 1, clock),
+                Some(sim) => RateLimiter::new(
+                    sim.starts_per_ip_per_minute,
+                    sim.starts_per_ip_burst,
+                    clock.clone(),
+                ),
+                None => RateLimiter::new(1, 1, clock.clone()),
             }
             .keyed(crate::domain::network::site_key),
         ),
@@ -163,10 +165,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            if let Err(e) = purge_store
-                .purge_expired(time::OffsetDateTime::now_utc())
-                .await
-            {
+            if let Err(e) = purge_store.purge_expired(clock.now()).await {
                 tracing::warn!(error = %e, "purging expired challenges, tickets and sessions failed");
             }
         }

@@ -16,8 +16,8 @@ use kyso_gateway::domain::{
     Registration, SessionLogin, SimOutcome, SimResult, SimSession, Ticket,
 };
 use kyso_gateway::store::{
-    AUDIT_PAGE, AuditHead, CreateAccountError, SimStarts, StartSimError, Store, StoreError,
-    verify_audit_chain,
+    AUDIT_PAGE, AuditHead, CreateAccountError, PURGE_BATCH, SimStarts, StartSimError, Store,
+    StoreError, verify_audit_chain,
 };
 use kyso_verify::error::ErrorCode;
 use kyso_verify::identity::{Identifier, IdentifierKind, Subject, SubjectType};
@@ -392,6 +392,24 @@ pub async fn identifiers_and_aliases_are_unique_across_accounts(b: impl Backend)
     )
     .await;
     assert!(matches!(clash, Err(CreateAccountError::AccountExists)));
+    // The refused ticket is not used up: confirmed again (a person retrying), it says
+    // why again rather than that it is unknown — on every backend alike.
+    let again = store
+        .create_account(
+            "t-acc_b",
+            T0,
+            &account(
+                "acc_b",
+                citizen("079090054321", std::slice::from_ref(&cmnd)),
+            ),
+            &certificate("fp-t-acc_b"),
+            &audit("account.created", "acc_b"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(CreateAccountError::AccountExists)),
+        "{again:?}"
+    );
     // The alias alone as a key.
     let mut only_cmnd = citizen("unused", &[]);
     only_cmnd.identifier = cmnd.clone();
@@ -723,6 +741,62 @@ pub async fn expired_challenges_and_tickets_are_purged_and_live_ones_kept(b: imp
     assert_eq!(store.take_challenge("old").await.unwrap(), None);
     assert_eq!(store.get_ticket("t-old").await.unwrap(), None);
     assert_eq!(store.take_challenge("live").await.unwrap(), Some(live));
+}
+
+/// A backlog of expired sessions (after a long outage) larger than a purge's batch is
+/// cleared in one purge, batch after batch, and a live session is kept.
+pub async fn a_backlog_larger_than_a_purge_batch_is_cleared_and_live_rows_kept(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_backlog", citizen("001090012345", &[]))
+        .await
+        .unwrap();
+    let expired = PURGE_BATCH * 2 + 500;
+    let at = T0.unix_timestamp();
+    // Written straight into the database (both dialects take a recursive WITH).
+    let inserted = b
+        .raw(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {expired}) \
+             INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
+             SELECT 'backlog-' || i, '{}', {at}, {at} FROM n",
+            a.id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(inserted, expired as u64);
+    store
+        .create_session(
+            &NewSession {
+                token_hash: "live".into(),
+                account_id: a.id.clone(),
+                method: Method::Token,
+                proved_at: T0,
+                expires_at: T0 + Duration::hours(1),
+            },
+            &certificate("fp-live"),
+            &audit("session.created", &a.id),
+        )
+        .await
+        .unwrap();
+    let purged = store
+        .purge_expired(T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(purged >= expired as u64, "{purged} purged");
+    assert_eq!(
+        b.raw("DELETE FROM sessions WHERE token_hash LIKE 'backlog-%'")
+            .await
+            .unwrap(),
+        0,
+        "every expired row went"
+    );
+    assert!(
+        store
+            .session_login("live", T0 + Duration::minutes(1))
+            .await
+            .unwrap()
+            .is_some(),
+        "the live session stays"
+    );
 }
 
 pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl Backend) {
@@ -1111,6 +1185,7 @@ macro_rules! conformance {
                 consents_are_listed_replaced_and_withdrawn_with_their_tokens,
                 a_client_assertion_is_accepted_once,
                 expired_challenges_and_tickets_are_purged_and_live_ones_kept,
+                a_backlog_larger_than_a_purge_batch_is_cleared_and_live_rows_kept,
                 one_sim_session_is_pending_per_number_and_results_are_final,
                 the_audit_log_is_append_only_and_any_change_breaks_the_chain,
                 rows_cut_from_the_end_of_the_audit_chain_are_found,

@@ -413,7 +413,7 @@ async fn every_purge_statement_finds_its_rows_by_index() {
             .unwrap();
         let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "EXPLAIN {}",
-            sql.replace("$1", "0")
+            sql.replace("$1", "0").replace("$2", "1000")
         )))
         .fetch_all(&mut *tx)
         .await

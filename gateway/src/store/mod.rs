@@ -33,6 +33,10 @@ use async_trait::async_trait;
 use kyso_verify::identity::Identifier;
 use time::OffsetDateTime;
 
+/// Rows one statement of a purge takes at most; the statement is repeated until it
+/// takes fewer, so a backlog of expired rows is cleared in short steps.
+pub const PURGE_BATCH: i64 = 1000;
+
 /// The store failed; the cause is kept for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -174,7 +178,8 @@ pub trait AccountStore: Send + Sync {
     -> Result<Option<Account>, StoreError>;
     /// In one transaction: uses up the ticket (unexpired at `now`), creates the account
     /// with all its identifiers and certificate, and appends the audit entry. Durable when
-    /// it returns.
+    /// it returns. A ticket whose account is not made (`AccountExists`, a store failure)
+    /// is not used up.
     async fn create_account(
         &self,
         ticket_id: &str,

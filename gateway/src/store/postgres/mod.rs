@@ -46,7 +46,7 @@ mod challenges;
 mod oidc;
 mod sim;
 
-use super::{CreateAccountError, StartSimError, Store, StoreError};
+use super::{CreateAccountError, PURGE_BATCH, StartSimError, Store, StoreError};
 use crate::store::rows::ts;
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
@@ -159,39 +159,50 @@ fn backoff(attempt: u32) -> Duration {
 
 impl PostgresStore {
     /// What [`Store::purge_expired`] runs, in order: each statement deletes (or, for
-    /// pending SIM sessions, ends `EXPIRED`) what expired at or before `$1`, which is
-    /// `now` less how long such rows are kept. Each finds its rows by index (migration
-    /// `0005`), which a test checks in every plan.
+    /// pending SIM sessions, ends `EXPIRED`) at most `$2` of the rows that expired at or
+    /// before `$1`, which is `now` less how long such rows are kept; each is repeated
+    /// until it finds fewer ([`PURGE_BATCH`]), each time in a short transaction of its
+    /// own, so a backlog (after a long outage) neither meets the statement timeout nor
+    /// holds its locks long. Rows are picked by index (migration `0005`), which a test
+    /// checks in every plan, and then taken by their `ctid`: a row another instance
+    /// changed in between has a new one and is left for the next purge.
     pub const PURGES: [(&str, time::Duration); 7] = [
         (
-            "DELETE FROM challenges WHERE expires_at <= $1",
+            "DELETE FROM challenges WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM challenges WHERE expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (
-            "DELETE FROM tickets WHERE expires_at <= $1",
+            "DELETE FROM tickets WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM tickets WHERE expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (
-            "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (
-            "DELETE FROM oidc_grants WHERE code_expires_at <= $1 \
-             AND COALESCE(access_expires_at, 0) <= $1",
+            "DELETE FROM oidc_grants WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM oidc_grants WHERE code_expires_at <= $1 \
+             AND COALESCE(access_expires_at, 0) <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (
-            "DELETE FROM oidc_assertions WHERE expires_at <= $1",
+            "DELETE FROM oidc_assertions WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM oidc_assertions WHERE expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (
             "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = $1 \
-             WHERE state = 'pending' AND expires_at <= $1",
+             WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM sim_sessions WHERE state = 'pending' AND expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         // Complete SIM sessions are kept a day: they count toward the per-number limits.
         (
-            "DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= $1",
+            "DELETE FROM sim_sessions WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM sim_sessions WHERE state = 'complete' AND expires_at <= $1 LIMIT $2))",
             time::Duration::DAY,
         ),
     ];
@@ -338,7 +349,15 @@ impl Store for PostgresStore {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut n = 0;
         for (sql, kept) in Self::PURGES {
-            n += self.write(|| self.sql(sql).bind(ts(now - kept))).await?;
+            loop {
+                let batch = self
+                    .write(|| self.sql(sql).bind(ts(now - kept)).bind(PURGE_BATCH))
+                    .await?;
+                n += batch;
+                if batch < PURGE_BATCH as u64 {
+                    break;
+                }
+            }
         }
         Ok(n)
     }

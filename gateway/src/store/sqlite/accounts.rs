@@ -176,8 +176,11 @@ impl AccountStore for SqliteStore {
         audit: &AuditEntry,
     ) -> Result<Account, CreateAccountError> {
         // The ticket is used up before the account is written: a concurrent confirmation
-        // finds it gone. A write the store failed gives it back for a retry — in a task
-        // of its own, so a client that hangs up meanwhile cannot drop the giving back.
+        // finds it gone. A write that did not make the account gives it back — for a
+        // retry after the store's failure, and so that a ticket refused because the
+        // identity has an account says so again, as on PostgreSQL (whose refused
+        // transaction never used it up) — in a task of its own, so a client that hangs up
+        // meanwhile cannot drop the giving back.
         let ticket = self
             .tickets
             .take(ticket_id)
@@ -191,7 +194,7 @@ impl AccountStore for SqliteStore {
                     insert_account(conn, now, &account, &certificate, &audit)
                 })
                 .await;
-            if let Err(CreateAccountError::Store(_)) = created
+            if let Err(CreateAccountError::Store(_) | CreateAccountError::AccountExists) = created
                 && let Err(full) = tickets.put(&ticket)
             {
                 // The write's own error is the one to answer; this one is only logged.

@@ -27,7 +27,7 @@ mod sim;
 mod writer;
 
 use super::rows::ts;
-use super::{Store, StoreError};
+use super::{PURGE_BATCH, Store, StoreError};
 use crate::domain::{Challenge, Ticket};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -54,25 +54,38 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// What [`Store::purge_expired`] runs in the file (challenges and tickets live in
     /// memory), in order: each statement deletes (or, for pending SIM sessions, ends
-    /// `EXPIRED`) what expired at or before `?1`, which is now (Unix seconds) less how
-    /// long such rows are kept. Each finds its rows by index (migration `0009`), which a
-    /// test checks in every plan: the one writer waits behind the purge.
+    /// `EXPIRED`) at most `?2` of the rows that expired at or before `?1`, which is now
+    /// (Unix seconds) less how long such rows are kept; each is repeated, a job of the
+    /// writer's each time, until it finds fewer ([`PURGE_BATCH`]): the writes queued
+    /// behind a backlog's purge wait for one batch, not for all of it. Each finds its
+    /// rows by index (migration `0009`), which a test checks in every plan.
     pub const PURGES: [(&str, i64); 5] = [
-        ("DELETE FROM sessions WHERE expires_at <= ?1", 0),
         (
-            "DELETE FROM oidc_grants WHERE code_expires_at <= ?1 \
-             AND COALESCE(access_expires_at, 0) <= ?1",
+            "DELETE FROM sessions WHERE rowid IN (\
+             SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
             0,
         ),
-        ("DELETE FROM oidc_assertions WHERE expires_at <= ?1", 0),
+        (
+            "DELETE FROM oidc_grants WHERE rowid IN (\
+             SELECT rowid FROM oidc_grants WHERE code_expires_at <= ?1 \
+             AND COALESCE(access_expires_at, 0) <= ?1 LIMIT ?2)",
+            0,
+        ),
+        (
+            "DELETE FROM oidc_assertions WHERE rowid IN (\
+             SELECT rowid FROM oidc_assertions WHERE expires_at <= ?1 LIMIT ?2)",
+            0,
+        ),
         (
             "UPDATE sim_sessions SET state = 'complete', result = 'EXPIRED', completed_at = ?1 \
-             WHERE state = 'pending' AND expires_at <= ?1",
+             WHERE rowid IN (\
+             SELECT rowid FROM sim_sessions WHERE state = 'pending' AND expires_at <= ?1 LIMIT ?2)",
             0,
         ),
         // Complete SIM sessions are kept a day: they count toward the per-number limits.
         (
-            "DELETE FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?1",
+            "DELETE FROM sim_sessions WHERE rowid IN (\
+             SELECT rowid FROM sim_sessions WHERE state = 'complete' AND expires_at <= ?1 LIMIT ?2)",
             86_400,
         ),
     ];
@@ -168,16 +181,24 @@ impl Store for SqliteStore {
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let purged = self.challenges.purge(now) + self.tickets.purge(now);
         let now = ts(now);
-        let in_file = self
-            .writer
-            .write(Durability::Crash, move |conn| {
-                let mut n = 0;
-                for (sql, kept) in Self::PURGES {
-                    n += conn.prepare_cached(sql)?.execute([now - kept])?;
+        let mut in_file = 0;
+        for (sql, kept) in Self::PURGES {
+            loop {
+                let batch = self
+                    .writer
+                    .write(Durability::Crash, move |conn| {
+                        let n = conn
+                            .prepare_cached(sql)?
+                            .execute([now - kept, PURGE_BATCH])?;
+                        Ok::<_, StoreError>(n as u64)
+                    })
+                    .await?;
+                in_file += batch;
+                if batch < PURGE_BATCH as u64 {
+                    break;
                 }
-                Ok::<_, StoreError>(n as u64)
-            })
-            .await?;
+            }
+        }
         Ok(purged + in_file)
     }
 }
@@ -209,13 +230,15 @@ mod tests {
         for (sql, _) in SqliteStore::PURGES {
             let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let steps: Vec<String> = plan
-                .query_map([0], |row| row.get::<_, String>(3))
+                .query_map([0, PURGE_BATCH], |row| row.get::<_, String>(3))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            // SEARCH: a range of an index, not a scan of the table or of a whole index.
+            // SEARCH: a range of an index, or rows by rowid; never a SCAN of the table or
+            // of a whole index.
             assert!(
-                !steps.is_empty() && steps.iter().all(|s| s.starts_with("SEARCH")),
+                steps.iter().any(|s| s.starts_with("SEARCH"))
+                    && !steps.iter().any(|s| s.starts_with("SCAN")),
                 "{sql}: {steps:?}"
             );
         }
@@ -310,14 +333,14 @@ mod tests {
         drop(confirm);
         own.execute_batch("COMMIT").unwrap();
         let mut back = None;
-        for _ in 0..200 {
+        for _ in 0..1200 {
             back = store.get_ticket(&ticket.id).await.unwrap();
             if back.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        assert_eq!(back, Some(ticket.clone()), "given back within 5 s");
+        assert_eq!(back, Some(ticket.clone()), "given back within 30 s");
         own.execute_batch("ALTER TABLE accounts_away RENAME TO accounts")
             .unwrap();
         let retried = store
