@@ -77,9 +77,16 @@ async fn start(limits: EdgeLimits) -> Server {
 }
 
 fn limits(max_connections: usize) -> EdgeLimits {
+    limits_timed(max_connections, Duration::from_secs(2))
+}
+
+/// [`limits`] with `timeout` to send a head and between two writes: longer for tests
+/// whose order must hold while a loaded machine opens hundreds of connections or
+/// pauses a reader.
+fn limits_timed(max_connections: usize, timeout: Duration) -> EdgeLimits {
     EdgeLimits {
-        header_read: Duration::from_secs(2),
-        write_stall: Duration::from_secs(2),
+        header_read: timeout,
+        write_stall: timeout,
         max_connections,
         shutdown_grace: Duration::from_secs(5),
     }
@@ -117,7 +124,7 @@ async fn closed(stream: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_slow_heads_neither_stall_others_nor_stay_open() {
-    let server = start(limits(1024)).await;
+    let server = start(limits_timed(1024, Duration::from_secs(10))).await;
     let mut slow = Vec::new();
     for _ in 0..300 {
         let mut s = TcpStream::connect(server.addr).await.unwrap();
@@ -215,7 +222,7 @@ async fn a_slow_reader_gets_its_whole_answer() {
     // The client pauses for half the stall limit again and again, longer than the limit
     // in all; between pauses it reads a few MiB, which lets the server write again: that
     // progress restarts the count.
-    let server = start(limits(4)).await;
+    let server = start(limits_timed(4, Duration::from_secs(6))).await;
     let mut s = TcpStream::connect(server.addr).await.unwrap();
     s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
@@ -223,7 +230,7 @@ async fn a_slow_reader_gets_its_whole_answer() {
     let mut answer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     for pause in 1..=3 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         while answer.len() < pause * (4 << 20) {
             let n = s.read(&mut chunk).await.unwrap();
             assert!(n > 0, "closed after {} bytes", answer.len());

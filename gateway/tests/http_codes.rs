@@ -189,7 +189,9 @@ async fn a_client_over_its_rate_limit_is_refused_before_it_waits_for_the_pool() 
         },
     );
     let (lock, holder) = confirmation_held_by_the_database(&w, &app).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Time for the held confirmation to take the last token and the pool's place (it
+    // then waits for SQLite's lock, up to the writer's 10 s).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let (status, r) = call(&app, "/v1/challenges", json!({ "purpose": "register" })).await;
     lock.execute_batch("COMMIT").unwrap();
     assert_eq!(

@@ -494,8 +494,9 @@ async fn a_browser_that_hangs_up_while_its_session_is_stored_still_gets_it_pushe
         let sim = sim.clone();
         async move { sim.start(Purpose::Register, "0912000001", None, HERE).await }
     });
-    // The start reads its limits (no lock needed) and queues its insert, which waits.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The start reads its limits (no lock needed) and queues its insert, which waits
+    // (up to the writer's 10 s busy timeout: the lock is given back well before).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!start.is_finished());
     start.abort();
     let _ = start.await;
@@ -521,15 +522,27 @@ async fn only_two_reads_of_one_session_wait_at_once() {
         .map(|_| {
             let (sim, id) = (sim.clone(), started.session_id.clone());
             tokio::spawn(async move {
-                sim.view(&id, Purpose::Register, Duration::from_secs(5))
+                sim.view(&id, Purpose::Register, Duration::from_secs(30))
                     .await
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The third read is answered at once; the two waiting ones wait half a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    while !reads.iter().any(|r| r.is_finished()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no read was answered at once"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let answered = reads.iter().filter(|r| r.is_finished()).count();
     assert_eq!(answered, 1, "one read answered at once, two waiting");
     for read in reads {
-        assert!(matches!(read.await.unwrap(), Ok(SimView::Pending(_))));
+        if read.is_finished() {
+            assert!(matches!(read.await.unwrap(), Ok(SimView::Pending(_))));
+        } else {
+            read.abort();
+        }
     }
 }

@@ -509,7 +509,8 @@ async fn long_poll_returns_504_when_nothing_happens_and_wakes_on_an_answer() {
 async fn an_interactive_request_expires_at_its_timeout() {
     let s = serve().await;
     let number = "+84912000003";
-    let (id, _) = s.start(number, 1).await;
+    // Long enough to see it pending on a loaded machine; the outcome waits it out.
+    let (id, _) = s.start(number, 5).await;
     assert_eq!(s.pending(number).await.len(), 1);
     let st = s.outcome(&id).await;
     assert_eq!(

@@ -79,6 +79,9 @@ pub struct SimLimits {
     pub starts_per_number_total: u32,
     /// See `gateway/kyso.example.toml`.
     pub starts_per_ip_burst: u32,
+    /// See `gateway/kyso.example.toml`. A test of the burst sets 1, so that no start
+    /// comes back while it runs, however slowly.
+    pub starts_per_ip_per_minute: u32,
     /// See `gateway/kyso.example.toml`.
     pub ap_secret: String,
 }
@@ -91,6 +94,7 @@ impl Default for SimLimits {
             starts_per_number: 1000,
             starts_per_number_total: 1000,
             starts_per_ip_burst: 1000,
+            starts_per_ip_per_minute: 60,
             ap_secret: AP_SECRET.into(),
         }
     }
@@ -103,19 +107,20 @@ pub fn gateway_sim_table(provider: &str, limits: &SimLimits) -> String {
              display_prefix = \"Cổng DVC thử nghiệm\"\nanswer_timeout_seconds = {}\n\
              hard_expiry_seconds = 60\npoll_wait_seconds = 2\nhttp_timeout_seconds = {}\n\
              starts_per_number = {}\nstarts_per_number_total = {}\n\
-             starts_per_ip_per_minute = 60\nstarts_per_ip_burst = {}\n",
+             starts_per_ip_per_minute = {}\nstarts_per_ip_burst = {}\n",
         limits.ap_secret,
         limits.answer_timeout_seconds,
         limits.http_timeout_seconds,
         limits.starts_per_number,
         limits.starts_per_number_total,
+        limits.starts_per_ip_per_minute,
         limits.starts_per_ip_burst,
     )
 }
 
-/// The one request the simulated phone `msisdn` shows, waiting up to 5 s for it to arrive.
+/// The one request the simulated phone `msisdn` shows, waiting up to 30 s for it to arrive.
 pub fn request_on_phone(sim_url: &str, msisdn: &str) -> serde_json::Value {
-    for _ in 0..100 {
+    for _ in 0..600 {
         let shown = crate::processes::request(
             "GET",
             &format!("{sim_url}/device/v1/{msisdn}/requests"),
@@ -129,6 +134,23 @@ pub fn request_on_phone(sim_url: &str, msisdn: &str) -> serde_json::Value {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("no request reached {msisdn}");
+}
+
+/// Reads the signing-SIM session `id` at `gateway` (`registrations` or `sessions`, per
+/// `what`) in long polls until it is no longer pending; its last answer.
+pub fn sim_outcome(gateway: &str, what: &str, id: &str) -> crate::processes::Reply {
+    for _ in 0..20 {
+        let r = crate::processes::request(
+            "GET",
+            &format!("{gateway}/v1/{what}/sim/{id}?wait=10"),
+            &[],
+            None,
+        );
+        if r.json["state"] != "pending" {
+            return r;
+        }
+    }
+    panic!("the signing-SIM session {id} never completed");
 }
 
 /// The person confirms request `id` on the phone `msisdn` with `pin`.

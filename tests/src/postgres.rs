@@ -305,7 +305,7 @@ impl Pgbouncer {
             .expect("start pgbouncer");
         let bouncer = Self { dir, process };
         let url = bouncer.url("postgres");
-        for _ in 0..200 {
+        for _ in 0..1200 {
             if psql(&url, "SELECT 1").is_ok() {
                 return bouncer;
             }

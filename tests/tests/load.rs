@@ -31,8 +31,10 @@ fn figure(report: &str, label: &str) -> f64 {
 
 #[test]
 fn closed_and_open_loop_runs_report_every_figure() {
-    let closed = load(&["--registrations", "30", "--concurrency", "3"]);
-    assert!(closed.starts_with("30 registrations"), "{closed}");
+    // Enough registrations that the gateway's CPU spans several of the kernel's 10 ms
+    // ticks, so the ratio to the floor is a measurement, not a rounding.
+    let closed = load(&["--registrations", "200", "--concurrency", "3"]);
+    assert!(closed.starts_with("200 registrations"), "{closed}");
     assert!(
         closed.contains("closed loop, 3 clients, keep-alive"),
         "{closed}"
@@ -45,8 +47,8 @@ fn closed_and_open_loop_runs_report_every_figure() {
         "the gateway does more than verify"
     );
     assert!(figure(&closed, "MiB") > 0.0);
-    // The thirty accounts (and whatever the gateway writes for itself), grouped.
-    assert!(figure(&closed, "writes in") >= 30.0, "{closed}");
+    // The accounts (and whatever the gateway writes for itself), grouped.
+    assert!(figure(&closed, "writes in") >= 200.0, "{closed}");
     assert!(figure(&closed, "a commit") >= 1.0, "{closed}");
     for pass in [
         "plumbing (3 × POST /v1/challenges",
@@ -56,7 +58,7 @@ fn closed_and_open_loop_runs_report_every_figure() {
             .lines()
             .find(|l| l.starts_with(pass))
             .unwrap_or_else(|| panic!("no {pass:?} line in {closed}"));
-        // Thirty rounds may cost the gateway less than the kernel's 10 ms CPU tick.
+        // The passes' rounds may cost the gateway less than the kernel's 10 ms CPU tick.
         assert!(figure(line, "µs of gateway CPU per round") >= 0.0, "{line}");
     }
 

@@ -8,9 +8,9 @@
 //! object, and the lines of a request carry the `X-Request-Id` it was sent with.
 
 use kyso_tests::Fixtures;
-use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim, sign_on_phone};
+use kyso_tests::mssp::{AP_ID, AP_SECRET, SimOptions, mssp_sim, sign_on_phone, sim_outcome};
 use kyso_tests::processes::{
-    GatewayOptions, ORIGIN, Reply, account_me, agent_logging, confirm, gateway, post, request,
+    GatewayOptions, ORIGIN, Reply, account_me, agent_logging, confirm, gateway, post,
 };
 use serde_json::json;
 
@@ -117,17 +117,7 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level_or_th
     let session_id = text(&started, "session_id");
     let answered = sign_on_phone(&sim.url, SIM_PHONE, SIM_PIN);
     assert_eq!(answered.status, 200, "{answered:?}");
-    let result = (0..20)
-        .map(|_| {
-            request(
-                "GET",
-                &format!("{}/v1/registrations/sim/{session_id}?wait=10", gw.url),
-                &[],
-                None,
-            )
-        })
-        .find(|r| r.json["state"] != "pending")
-        .expect("the SIM session completes");
+    let result = sim_outcome(&gw.url, "registrations", &session_id);
     let sim_ticket = text(&result, "ticket");
     assert_eq!(confirm(&gw.url, &sim_ticket, &json!({})).status, 201);
     secrets.extend([session_id, sim_ticket]);
