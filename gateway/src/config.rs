@@ -371,7 +371,8 @@ impl Default for PolicyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RevocationConfig {
-    /// Time limit of each OCSP or CRL HTTP call, milliseconds.
+    /// Time limit of each OCSP or CRL HTTP call, milliseconds (1 to 60,000); a whole
+    /// check gets three times that.
     pub timeout_ms: u64,
     /// Refuse OCSP answers that carry no nonce (one that carries another is always
     /// refused). Off by default: pre-produced answers carry none (design §6).
@@ -386,6 +387,9 @@ pub struct RevocationConfig {
     pub cache_entries: usize,
     /// Cached CRLs are downloaded again this long before their nextUpdate, seconds.
     pub crl_refresh_margin_seconds: u32,
+    /// A CRL is used at most this long after it was downloaded, whatever its
+    /// nextUpdate, seconds; more than `crl_refresh_margin_seconds`.
+    pub crl_max_age_seconds: u32,
     /// Per issuing CA: responder and CRL URLs replacing the certificate's, nonce rule.
     pub issuers: Vec<IssuerRevocationConfig>,
 }
@@ -400,6 +404,7 @@ impl Default for RevocationConfig {
             crl_max_bytes: 10 * 1024 * 1024,
             cache_entries: 10_000,
             crl_refresh_margin_seconds: 3600,
+            crl_max_age_seconds: 6 * 3600,
             issuers: Vec::new(),
         }
     }
@@ -845,10 +850,20 @@ impl Config {
                 }
             }
         }
-        if self.revocation.timeout_ms == 0 {
+        // Aged out within the refresh margin, a CRL would be downloaded at every
+        // minute's refresh.
+        if self.revocation.crl_max_age_seconds <= self.revocation.crl_refresh_margin_seconds {
+            return Err(ConfigError::invalid(
+                "revocation.crl_max_age_seconds",
+                "must be more than revocation.crl_refresh_margin_seconds",
+            ));
+        }
+        // A person waits for up to three calls (the check's whole budget): past a
+        // minute each, no one is still waiting.
+        if !(1..=60_000).contains(&self.revocation.timeout_ms) {
             return Err(ConfigError::invalid(
                 "revocation.timeout_ms",
-                "must be positive",
+                "must be 1 to 60000 (a minute)",
             ));
         }
         if self.trust.anchors.is_empty() {
@@ -1060,6 +1075,7 @@ mod tests {
             (d.clock_skew_seconds, d.crl_max_bytes, d.cache_entries)
         );
         assert_eq!(r.crl_refresh_margin_seconds, d.crl_refresh_margin_seconds);
+        assert_eq!(r.crl_max_age_seconds, d.crl_max_age_seconds);
         let p = PolicyConfig::default();
         assert_eq!(
             (c.policy.revocation, c.policy.revocation_unavailable),

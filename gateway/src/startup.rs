@@ -175,6 +175,7 @@ pub fn ocsp_crl_checker(config: &Config) -> Result<Option<Arc<OcspCrlChecker>>, 
         crl_max_bytes: r.crl_max_bytes,
         cache_entries: r.cache_entries,
         crl_refresh_margin: time::Duration::seconds(r.crl_refresh_margin_seconds.into()),
+        crl_max_age: time::Duration::seconds(r.crl_max_age_seconds.into()),
         overrides,
     };
     OcspCrlChecker::new(settings)

@@ -194,6 +194,7 @@ fn settings_without_overrides() -> RevocationSettings {
         crl_max_bytes: 1 << 20,
         cache_entries: 100,
         crl_refresh_margin: Duration::minutes(30),
+        crl_max_age: Duration::hours(6),
         overrides: Vec::new(),
     }
 }
@@ -301,6 +302,54 @@ async fn availability_is_judged_per_request() {
         StatusCode::OK
     );
     assert_eq!(proxy.hits(), asked + 1);
+}
+
+/// A CRL is used at most `crl_max_age` after its download, even when its nextUpdate is a
+/// week away (a CA's daily CRL, valid for a week, would otherwise hide the revocations
+/// published since); and once it has aged out of the cache, an older CRL replayed in
+/// its place is still refused.
+#[tokio::test]
+async fn a_crl_is_downloaded_again_at_its_maximum_age_and_never_replaced_by_an_older_one() {
+    let pki = Pki::generate();
+    let at = pki.manifest.generated_at;
+    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
+    let crl = |this: Duration, next: Duration| {
+        ca.crl_signed_by("vnpt", "vnpt", at + this, at + next)
+            .unwrap()
+    };
+    let server =
+        StaticServer::start(&[("/vnpt.crl", crl(Duration::minutes(-5), Duration::days(7)))]);
+    let url = format!("{}/vnpt.crl", server.url);
+    let checker = OcspCrlChecker::new(RevocationSettings {
+        crl_max_age: Duration::hours(2),
+        ..settings(&pki, &dead_url(), &url)
+    })
+    .unwrap();
+    let policy = pki.policy_with(Arc::new(checker));
+    let world = crate::common::world_over(pki, policy).await;
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    assert_eq!(server.hits(), 1);
+    world.clock.advance(Duration::minutes(110));
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    assert_eq!(server.hits(), 1, "within its maximum age, the cached CRL");
+    world.clock.advance(Duration::minutes(11));
+    assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
+    assert_eq!(
+        server.hits(),
+        2,
+        "downloaded again at its maximum age, days before its nextUpdate"
+    );
+
+    server.set("/vnpt.crl", crl(Duration::minutes(-30), Duration::days(7)));
+    world
+        .clock
+        .advance(Duration::hours(2) + Duration::minutes(1));
+    unavailable_because(&preview(&world, "citizen-cccd").await, "older than");
+    assert_eq!(
+        server.hits(),
+        3,
+        "the older CRL was downloaded, and refused"
+    );
 }
 
 #[tokio::test]

@@ -56,9 +56,15 @@ fn bad_configurations_name_their_setting() {
         err.contains("runtime.worker_threads") && err.contains("1 to 1024"),
         "{err}"
     );
-    let (code, err) = serve(&format!("{base}[revocation]\ntimeout_ms = 0\n"));
-    assert_eq!(code, Some(2));
-    assert!(err.contains("revocation.timeout_ms"), "{err}");
+    // A CRL aged out within the refresh margin would be downloaded every minute.
+    let (code, err) = serve(&format!("{base}[revocation]\ncrl_max_age_seconds = 3600\n"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("revocation.crl_max_age_seconds"), "{err}");
+    for timeout in [0, 60_001, i64::MAX] {
+        let (code, err) = serve(&format!("{base}[revocation]\ntimeout_ms = {timeout}\n"));
+        assert_eq!(code, Some(2), "{timeout}: {err}");
+        assert!(err.contains("revocation.timeout_ms"), "{err}");
+    }
     let with_untrusted = base.replace(
         "[trust]",
         &format!("[trust]\nintermediates = [{untrusted}]"),

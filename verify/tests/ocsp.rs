@@ -262,6 +262,17 @@ fn delegated_responder(
     not_after: OffsetDateTime,
 ) -> (Vec<u8>, KeyPair) {
     let key = KeyPair::generate().unwrap();
+    let der = responder_certificate(p, &key, not_before, not_after);
+    (der, key)
+}
+
+/// A responder certificate for `key` issued by `p`'s CA.
+fn responder_certificate(
+    p: &Pki,
+    key: &KeyPair,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Vec<u8> {
     let mut params = CertificateParams::default();
     params
         .distinguished_name
@@ -270,12 +281,11 @@ fn delegated_responder(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.not_before = not_before;
     params.not_after = not_after;
-    let der = params
-        .signed_by(&key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
+    params
+        .signed_by(key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
         .unwrap()
         .der()
-        .to_vec();
-    (der, key)
+        .to_vec()
 }
 
 /// A good answer signed by a delegated responder, its certificate travelling with it.
@@ -375,6 +385,47 @@ fn unknown_critical_extensions_are_refused_and_unknown_others_ignored() {
             assert_eq!(verdict, Ok(CertStatus::Good), "single {single}");
         }
     }
+}
+
+/// The certificates that travel with an answer are outside its signature: someone on the
+/// path can put a decoy first — the responder's name and key, issued by another CA.
+/// The genuine responder behind it still vouches; the decoy alone does not.
+#[test]
+fn a_decoy_responder_certificate_put_first_does_not_hide_the_genuine_one() {
+    let p = pki(KeyPair::generate().unwrap());
+    let nonce = [9u8; 32];
+    let (genuine, key) =
+        delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    // Another CA (of the same name: the decoy names the same issuer) vouches for the
+    // genuine responder's key.
+    let other = pki(KeyPair::generate().unwrap());
+    let decoy = responder_certificate(
+        &other,
+        &key,
+        now() - Duration::days(1),
+        now() + Duration::days(30),
+    );
+    let answer = |certs: Vec<Vec<u8>>| {
+        let a = Answer {
+            responder_key_hash: key_hash(&genuine),
+            certs,
+            ..answer_by_ca(&p, &nonce)
+        };
+        response(&a, &ECDSA_SHA256, ec_signer(&key))
+    };
+    assert_eq!(
+        check(
+            &p,
+            &answer(vec![decoy.clone(), genuine.clone()]),
+            &nonce,
+            false
+        ),
+        Ok(CertStatus::Good)
+    );
+    assert!(matches!(
+        check(&p, &answer(vec![decoy]), &nonce, false),
+        Err(OcspError::ResponderNotAuthorized(_))
+    ));
 }
 
 #[test]

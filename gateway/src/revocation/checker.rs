@@ -79,6 +79,9 @@ pub struct RevocationSettings {
     pub cache_entries: usize,
     /// A cached CRL is downloaded again this long before its nextUpdate.
     pub crl_refresh_margin: Duration,
+    /// A CRL is used this long at most after it was downloaded, even when its
+    /// nextUpdate is later.
+    pub crl_max_age: Duration,
     /// Per-issuer URLs and nonce rules.
     pub overrides: Vec<IssuerOverride>,
 }
@@ -154,7 +157,11 @@ impl OcspCrlChecker {
         Ok(Self {
             answers: ExpiringCache::new(settings.cache_entries),
             health: ServerHealth::default(),
-            crls: CrlStore::new(settings.cache_entries, settings.ocsp.clock_skew),
+            crls: CrlStore::new(
+                settings.cache_entries,
+                settings.ocsp.clock_skew,
+                settings.crl_max_age,
+            ),
             fetcher,
             overrides,
             settings,
@@ -428,7 +435,7 @@ impl OcspCrlChecker {
 impl RevocationChecker for OcspCrlChecker {
     async fn check(&self, path: &ValidatedPath) -> Result<(), Rejection> {
         // However many links and sources, one check ends in bounded time.
-        let budget = self.settings.timeout * 3;
+        let budget = self.settings.timeout.saturating_mul(3);
         match tokio::time::timeout(budget, self.check_links(path)).await {
             Ok(verdict) => verdict,
             Err(_) => self.unavailable(

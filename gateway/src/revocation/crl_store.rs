@@ -1,11 +1,19 @@
 //! CRLs (RFC 5280 §5) from the certificate's CRL distribution point: fetched once, kept
-//! until nextUpdate, refreshed in the background before then, and judged by
-//! [`kyso_verify::revocation::crl`] (issuer's CRL, signed by the issuer, not past
-//! nextUpdate).
+//! until nextUpdate or for the configured maximum age, whichever comes first, refreshed
+//! in the background before then, and judged by [`kyso_verify::revocation::crl`]
+//! (issuer's CRL, signed by the issuer, not past nextUpdate).
+//!
+//! The maximum age: a CA may publish a CRL every day that is valid for a week. Kept to
+//! its nextUpdate, the first one would hide for six days the revocations published since
+//! — as much as OCSP's own answers may be old is an hour, and a blocked responder would
+//! turn that hour into days.
 //!
 //! A cached CRL is parsed once. Its signature is checked at every use (webpki does it as
 //! part of the path), and a CRL that fails that check is dropped from the cache, so a bad
-//! download costs one refusal, not refusals until its claimed nextUpdate.
+//! download costs one refusal, not refusals until its claimed nextUpdate. The newest
+//! thisUpdate seen from each URL is remembered apart from the cache (until that CRL's
+//! nextUpdate), so a CRL dropped or aged out of the cache cannot be replaced by an older
+//! one replayed on the wire.
 
 use super::cache::ExpiringCache;
 use super::fetch::{FetchError, HttpFetcher};
@@ -31,19 +39,24 @@ pub enum CrlError {
 #[derive(Debug)]
 pub struct CrlStore {
     cache: ExpiringCache<String, Arc<CachedCrl>>,
+    /// The newest thisUpdate downloaded from each URL, until that CRL's nextUpdate.
+    newest: ExpiringCache<String, OffsetDateTime>,
     /// One download per URL at a time; others wait for it.
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock_skew: Duration,
+    max_age: Duration,
 }
 
 impl CrlStore {
     /// An empty store of at most `capacity` CRLs; a thisUpdate up to `clock_skew` in the
-    /// future is tolerated.
-    pub fn new(capacity: usize, clock_skew: Duration) -> Self {
+    /// future is tolerated; a CRL is kept `max_age` at most after it was downloaded.
+    pub fn new(capacity: usize, clock_skew: Duration, max_age: Duration) -> Self {
         Self {
             cache: ExpiringCache::new(capacity),
+            newest: ExpiringCache::new(capacity),
             in_flight: Mutex::new(HashMap::new()),
             clock_skew,
+            max_age,
         }
     }
 
@@ -56,7 +69,8 @@ impl CrlStore {
             .clone()
     }
 
-    /// Downloads `url`, checks its times at `at` and caches it until nextUpdate.
+    /// Downloads `url`, checks its times at `at` and caches it until nextUpdate or for
+    /// the maximum age.
     async fn download(
         &self,
         fetcher: &HttpFetcher,
@@ -78,8 +92,8 @@ impl CrlStore {
                 crl.next_update
             )));
         }
-        if let Some(cached) = self.cache.get(&url.to_owned(), at)
-            && crl.this_update < cached.this_update
+        if let Some(newest) = self.newest.get(&url.to_owned(), at)
+            && crl.this_update < newest
         {
             // An older CRL (replayed on the wire, or a stale mirror) must not replace a
             // newer one and hide recent revocations.
@@ -88,8 +102,10 @@ impl CrlStore {
             ));
         }
         let crl = Arc::new(crl);
-        self.cache
-            .insert(url.to_owned(), crl.clone(), crl.next_update, at);
+        self.newest
+            .insert(url.to_owned(), crl.this_update, crl.next_update, at);
+        let until = crl.next_update.min(at + self.max_age);
+        self.cache.insert(url.to_owned(), crl.clone(), until, at);
         Ok(crl)
     }
 
@@ -128,7 +144,8 @@ impl CrlStore {
         })
     }
 
-    /// Downloads again every cached CRL whose nextUpdate falls before `before`; returns
+    /// Downloads again every cached CRL that expires (nextUpdate, or its maximum age)
+    /// before `before`; returns
     /// how many were renewed. A failed download leaves the old CRL in place until it
     /// expires.
     pub async fn refresh(
@@ -204,7 +221,7 @@ mod tests {
     async fn concurrent_askers_share_one_download_and_then_the_cache() {
         let (crl, made) = test_crl();
         let (url, served) = crl_server(crl);
-        let store = Arc::new(CrlStore::new(16, Duration::minutes(5)));
+        let store = Arc::new(CrlStore::new(16, Duration::minutes(5), Duration::days(30)));
         let fetcher = fetcher();
         let at = made + Duration::minutes(1);
         let askers: Vec<_> = (0..10)
@@ -232,7 +249,7 @@ mod tests {
         let (crl, made) = test_crl();
         let decoded = decode(&crl).unwrap();
         let (url, served) = crl_server(crl);
-        let store = CrlStore::new(16, Duration::minutes(5));
+        let store = CrlStore::new(16, Duration::minutes(5), Duration::days(30));
         let fetcher = fetcher();
         let late = decoded.next_update + Duration::seconds(1);
         let r = store.get(&fetcher, &url, late).await;

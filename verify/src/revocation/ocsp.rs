@@ -580,6 +580,27 @@ fn check_delegated(
     Ok(())
 }
 
+/// Whether `signer` — the issuer, or a certificate that travelled with the answer — may
+/// answer for `issuer` at `at` (RFC 6960 §4.2.2.2) and made the answer's signature.
+fn signed_by(
+    response: &BasicResponse,
+    signer: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    at: OffsetDateTime,
+    rules: &OcspRules,
+) -> Result<(), OcspError> {
+    if !same_key_and_name(signer, issuer) {
+        check_delegated(signer, issuer, at, rules.allow_sha1)?;
+    }
+    let algorithm = verification_algorithm(&response.signature_algorithm, signer, rules.allow_sha1)
+        .ok_or_else(|| {
+            OcspError::UnsupportedSignatureAlgorithm(response.signature_algorithm.clone())
+        })?;
+    UnparsedPublicKey::new(algorithm, &signer.public_key().subject_public_key.data)
+        .verify(&response.tbs, &response.signature)
+        .map_err(|_| OcspError::BadSignature)
+}
+
 /// Checks a decoded answer about `asked` (issued by `issuer`) at `at` under `rules`, with
 /// the `nonce` that was sent. Returns the status only when every check of §3.2 passes.
 pub fn verify_response(
@@ -609,25 +630,26 @@ pub fn verify_response(
         .iter()
         .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
         .collect();
-    let signer = if matches_responder(&response.responder, issuer) {
-        issuer
+    // The `certs` field is outside the signature: anyone on the path can put a decoy
+    // with the responder's name or key first. Every candidate is tried, and the first
+    // that is authorized and verifies the signature signs; else the first one's reason.
+    let candidates: Vec<&X509Certificate<'_>> = if matches_responder(&response.responder, issuer) {
+        vec![issuer]
     } else {
-        let found = travelled
+        travelled
             .iter()
-            .find(|c| matches_responder(&response.responder, c))
-            .ok_or(OcspError::ResponderUnknown)?;
-        if !same_key_and_name(found, issuer) {
-            check_delegated(found, issuer, at, rules.allow_sha1)?;
-        }
-        found
+            .filter(|c| matches_responder(&response.responder, c))
+            .collect()
     };
-    let algorithm = verification_algorithm(&response.signature_algorithm, signer, rules.allow_sha1)
-        .ok_or_else(|| {
-            OcspError::UnsupportedSignatureAlgorithm(response.signature_algorithm.clone())
-        })?;
-    UnparsedPublicKey::new(algorithm, &signer.public_key().subject_public_key.data)
-        .verify(&response.tbs, &response.signature)
-        .map_err(|_| OcspError::BadSignature)?;
+    let mut first_refusal = None;
+    let signed = candidates.into_iter().any(|candidate| {
+        signed_by(response, candidate, issuer, at, rules)
+            .map_err(|e| first_refusal.get_or_insert(e))
+            .is_ok()
+    });
+    if !signed {
+        return Err(first_refusal.unwrap_or(OcspError::ResponderUnknown));
+    }
 
     if let Some(sent) = nonce {
         match &response.nonce {
