@@ -143,6 +143,17 @@ async fn both(root: &Ca, intermediates: &[&Ca], leaf: &[u8], want: Verdict) {
     );
 }
 
+/// Two certificatePolicies extensions (RFC 5280 §4.2: a certificate MUST NOT carry one
+/// twice).
+fn two_certificate_policies(p: &mut CertificateParams) {
+    for _ in 0..2 {
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            &[2, 5, 29, 32],
+            vec![0x30, 0x05, 0x30, 0x03, 0x06, 0x01, 0x2a],
+        ));
+    }
+}
+
 fn dns_only(name: &str) -> impl FnOnce(&mut CertificateParams) {
     let name = name.to_owned();
     move |p: &mut CertificateParams| {
@@ -331,9 +342,95 @@ fn anchors_that_cannot_be_fully_processed_stop_start_up_naming_them() {
     let leaf_as_anchor = leaf(&fine, |_| {});
     let e = TrustStore::new(&[leaf_as_anchor], &[]).unwrap_err();
     assert!(e.to_string().contains("NOT_A_CA"), "{e}");
+    let twice = root("Twice Root", two_certificate_policies);
+    let e = TrustStore::new(&[twice.der], &[]).unwrap_err();
+    assert!(e.to_string().contains("DUPLICATE_EXTENSION"), "{e}");
     let constrained_badly = root("Bad NC Root", dns_only(".leading-dot.example"));
     let e = TrustStore::new(&[constrained_badly.der], &[]).unwrap_err();
     assert!(e.to_string().contains("MALFORMED_NAME_CONSTRAINTS"), "{e}");
+}
+
+/// A root whose extendedKeyUsage (critical, as real roots mark it) names the purposes it
+/// vouches for: a sign-in leaf is accepted under one that names client authentication,
+/// refused under one restricted to TLS servers (rustls-webpki keeps no anchor's purposes).
+#[tokio::test]
+async fn a_root_restricted_to_other_purposes_does_not_vouch_for_sign_in() {
+    let restricted_to = |purpose: u8| {
+        move |p: &mut CertificateParams| {
+            let mut ext = CustomExtension::from_oid_content(
+                &[2, 5, 29, 37],
+                vec![
+                    0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, purpose,
+                ],
+            );
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        }
+    };
+    let trusted = |r: &Ca| policy(TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap());
+    let clients = root("Client Root", restricted_to(2));
+    assert!(
+        trusted(&clients)
+            .verify(&leaf(&clients, |_| {}), &[], now())
+            .await
+            .is_ok()
+    );
+    let servers = root("TLS Root", restricted_to(1));
+    let e = trusted(&servers)
+        .verify(&leaf(&servers, |_| {}), &[], now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CertWrongPurpose, "{e}");
+    assert!(e.detail.contains("ANCHOR_WRONG_PURPOSE"), "{e}");
+}
+
+/// RFC 5280 §4.2.1.10: with no subjectAltName, email constraints apply to the subject's
+/// emailAddress. rustls-webpki does not read that attribute, so under a CA (root or
+/// intermediate) that constrains email addresses such a leaf is refused; a leaf with
+/// the same attribute under unconstrained CAs is fine.
+#[tokio::test]
+async fn a_subject_email_under_email_constraints_is_refused() {
+    let email = |p: &mut CertificateParams| {
+        p.distinguished_name.push(
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            "hoa@evil.vn",
+        );
+    };
+    let excluding = |p: &mut CertificateParams| {
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![],
+            excluded_subtrees: vec![GeneralSubtree::Rfc822Name("evil.vn".into())],
+        });
+    };
+    let free = root("Free Root", |_| {});
+    let leaf_of = |issuer: &Ca| leaf(issuer, email);
+    let trusted = |r: &Ca| policy(TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap());
+    assert!(
+        trusted(&free)
+            .verify(&leaf_of(&free), &[], now())
+            .await
+            .is_ok()
+    );
+
+    let constrained = root("Email Root", excluding);
+    let e = trusted(&constrained)
+        .verify(&leaf_of(&constrained), &[], now())
+        .await
+        .unwrap_err();
+    assert!(
+        e.detail.contains("SUBJECT_EMAIL_UNDER_EMAIL_CONSTRAINTS"),
+        "{e}"
+    );
+
+    let below = intermediate("Email ICA", &free, excluding);
+    let e = trusted(&free)
+        .verify(&leaf_of(&below), std::slice::from_ref(&below.der), now())
+        .await
+        .unwrap_err();
+    assert!(
+        e.detail.contains("SUBJECT_EMAIL_UNDER_EMAIL_CONSTRAINTS"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -362,6 +459,14 @@ async fn end_entities_that_could_act_as_cas_are_refused() {
         .await
         .unwrap_err();
     assert!(e.detail.contains("END_ENTITY_NAME_CONSTRAINTS"), "{e}");
+    // RFC 5280 §4.2: no extension twice, also one webpki does not read (here two
+    // certificatePolicies).
+    let twice = leaf(&r, two_certificate_policies);
+    let e = policy(trust())
+        .verify(&twice, &[], now())
+        .await
+        .unwrap_err();
+    assert!(e.detail.contains("DUPLICATE_EXTENSION"), "{e}");
     let no_aki = leaf(&r, |p| p.use_authority_key_identifier_extension = false);
     let e = policy(trust())
         .verify(&no_aki, &[], now())

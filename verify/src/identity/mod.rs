@@ -221,6 +221,15 @@ pub fn extract_subject(
     current_year: i32,
 ) -> Result<Subject, IdentityError> {
     let claims = claims_of(cert);
+    // Skipped, an unreadable identifier attribute could hide a second, different CCCD
+    // beside the one read: the ambiguity rule would not see it.
+    if claims.unreadable_identifier {
+        return Err(IdentityError::InvalidIdentifier(
+            "an identifier attribute (UID, serialNumber or organizationIdentifier) is not \
+             readable text"
+                .into(),
+        ));
+    }
     let mut identifiers = Vec::new();
     for claim in &claims.identifiers {
         if let Some(id) = parse_claim(&claim.kind, &claim.value, current_year)?

@@ -41,6 +41,10 @@ pub struct Claims {
     pub organization: Option<String>,
     /// First email in subject emailAddress or subjectAltName rfc822Name.
     pub email: Option<String>,
+    /// A UID, serialNumber or organizationIdentifier attribute that is not readable text
+    /// (a control character, broken UTF-16): it might hold an identifier, so it spoils
+    /// the certificate as a malformed one does.
+    pub unreadable_identifier: bool,
 }
 
 /// Decodes any DirectoryString-like value: the UTF-8 compatible types as they are,
@@ -109,6 +113,12 @@ pub fn claims_of(cert: &X509Certificate<'_>) -> Claims {
     for attr in cert.subject().iter_attributes() {
         let oid = attr.attr_type().to_id_string();
         let Some(text) = decode_string(attr) else {
+            if matches!(
+                oid.as_str(),
+                ATTR_UID | ATTR_SERIAL_NUMBER | ATTR_ORGANIZATION_IDENTIFIER
+            ) {
+                claims.unreadable_identifier = true;
+            }
             continue;
         };
         match oid.as_str() {

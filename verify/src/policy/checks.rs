@@ -28,7 +28,8 @@ pub const MAX_ALT_NAMES: usize = 1024;
 
 /// Extensions webpki processes on a trust anchor or kyso checks itself: the only ones an
 /// anchor may mark critical (RFC 5280 §4.2: a critical extension that is not processed
-/// makes the certificate unusable).
+/// makes the certificate unusable). extKeyUsage is kyso's: an anchor's purposes bound
+/// the paths below it ([`Defect::AnchorWrongPurpose`]).
 const ANCHOR_CRITICAL_OK: [&str; 6] = [
     "2.5.29.15", // keyUsage
     "2.5.29.17", // subjectAltName
@@ -53,6 +54,11 @@ pub enum Defect {
     /// An issuer's keyUsage lacks keyCertSign (RFC 5280 §4.2.1.3).
     #[error("keyUsage lacks keyCertSign")]
     NoKeyCertSign,
+    /// An extension appears twice (RFC 5280 §4.2: a certificate MUST NOT include more
+    /// than one instance of a particular extension); webpki refuses only the twins of
+    /// the extensions it reads itself.
+    #[error("the extension {0} appears more than once")]
+    DuplicateExtension(String),
     /// A trust anchor marks critical an extension nothing processes (RFC 5280 §4.2).
     #[error("a critical extension {0} that is not processed")]
     UnknownCriticalExtension(String),
@@ -107,6 +113,18 @@ pub enum Defect {
         "more than {MAX_SUBJECT_ATTRIBUTES} subject attributes or {MAX_ALT_NAMES} subjectAltName entries"
     )]
     TooManyNames,
+    /// The leaf's subject carries an emailAddress, it has no subjectAltName, and a CA on
+    /// the path constrains email addresses: RFC 5280 §4.2.1.10 applies the constraint to
+    /// that attribute, which rustls-webpki does not read, so the path is refused (as
+    /// webpki refuses an email address in a subjectAltName under such a constraint).
+    #[error("a subject emailAddress under a CA that constrains email addresses")]
+    SubjectEmailUnderEmailConstraints,
+    /// The trust anchor's extendedKeyUsage does not name the purpose the path is for
+    /// (nor anyExtendedKeyUsage): a root restricted to, say, TLS servers does not vouch
+    /// for sign-in certificates. rustls-webpki keeps no anchor's purposes; kyso applies
+    /// them, as it does intermediates' through webpki.
+    #[error("the trust anchor's extendedKeyUsage does not allow this purpose")]
+    AnchorWrongPurpose,
     /// The trust anchor the path ends at is not valid at the verification time.
     #[error("the trust anchor is not valid at the verification time")]
     AnchorNotValid,
@@ -124,7 +142,9 @@ impl Defect {
     /// The API code a certificate with this defect is refused with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::EndEntitySignsCertificates => ErrorCode::CertWrongPurpose,
+            Self::EndEntitySignsCertificates | Self::AnchorWrongPurpose => {
+                ErrorCode::CertWrongPurpose
+            }
             Self::Unparsable(_) => ErrorCode::MalformedToken,
             _ => ErrorCode::CertUntrusted,
         }
@@ -137,6 +157,7 @@ impl Defect {
             Self::NotACa => "NOT_A_CA",
             Self::BasicConstraintsNotCritical => "BASIC_CONSTRAINTS_NOT_CRITICAL",
             Self::NoKeyCertSign => "NO_KEY_CERT_SIGN",
+            Self::DuplicateExtension(_) => "DUPLICATE_EXTENSION",
             Self::UnknownCriticalExtension(_) => "UNKNOWN_CRITICAL_EXTENSION",
             Self::EmptyCaSubject => "EMPTY_CA_SUBJECT",
             Self::MissingSubjectKeyId => "MISSING_SUBJECT_KEY_ID",
@@ -152,6 +173,8 @@ impl Defect {
             Self::EmptySubjectWithoutCriticalSan => "EMPTY_SUBJECT_WITHOUT_CRITICAL_SAN",
             Self::MalformedAuthorityInfoAccess => "MALFORMED_AUTHORITY_INFO_ACCESS",
             Self::TooManyNames => "TOO_MANY_NAMES",
+            Self::SubjectEmailUnderEmailConstraints => "SUBJECT_EMAIL_UNDER_EMAIL_CONSTRAINTS",
+            Self::AnchorWrongPurpose => "ANCHOR_WRONG_PURPOSE",
             Self::AnchorNotValid => "ANCHOR_NOT_VALID",
             Self::TooManyIntermediates(_) => "TOO_MANY_INTERMEDIATES",
             Self::AnchorPathLenExceeded(_) => "ANCHOR_PATH_LEN_EXCEEDED",
@@ -322,8 +345,62 @@ fn check_policy_constraints(cert: &X509Certificate<'_>) -> Result<(), Defect> {
     }
 }
 
+/// PKCS#9 emailAddress, the subject attribute RFC 5280 §4.2.1.10 names.
+const EMAIL_ADDRESS: &str = "1.2.840.113549.1.9.1";
+
+/// Whether the certificate `der` carries an emailAddress in its subject and no
+/// subjectAltName: the case in which email name constraints apply to the subject.
+pub fn subject_email_without_alt_names(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let has_email = cert
+        .subject()
+        .iter_attributes()
+        .any(|a| a.attr_type().to_id_string() == EMAIL_ADDRESS);
+    has_email
+        && !cert
+            .extensions()
+            .iter()
+            .any(|e| e.oid.to_id_string() == "2.5.29.17")
+}
+
+/// Whether the CA certificate `der` constrains email addresses (an rfc822Name subtree,
+/// permitted or excluded); an unreadable one is taken to (fail closed).
+pub fn constrains_email(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return true;
+    };
+    match cert.name_constraints() {
+        Ok(Some(nc)) => nc
+            .value
+            .permitted_subtrees
+            .iter()
+            .chain(nc.value.excluded_subtrees.iter())
+            .flatten()
+            .any(|s| matches!(s.base, GeneralName::RFC822Name(_))),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
+/// Each extension at most once (RFC 5280 §4.2). In one pass, however many a stranger's
+/// certificate carries.
+fn check_unique_extensions(cert: &X509Certificate<'_>) -> Result<(), Defect> {
+    let mut seen = std::collections::HashSet::with_capacity(cert.extensions().len());
+    match cert
+        .extensions()
+        .iter()
+        .find(|e| !seen.insert(e.oid.as_bytes()))
+    {
+        Some(twin) => Err(Defect::DuplicateExtension(twin.oid.to_id_string())),
+        None => Ok(()),
+    }
+}
+
 /// What every CA certificate must be, anchor or intermediate.
 fn check_ca(cert: &X509Certificate<'_>) -> Result<(), Defect> {
+    check_unique_extensions(cert)?;
     match cert.basic_constraints() {
         Ok(Some(bc)) if bc.value.ca => {
             if !bc.critical {
@@ -382,11 +459,12 @@ pub fn check_intermediate(der: &[u8]) -> Result<(), Defect> {
     check_serial(&cert)
 }
 
-/// An end-entity, before its signature is checked: not able to sign certificates or
+/// An end-entity, before its signature is checked: each extension once, not able to sign certificates or
 /// CRLs, no nameConstraints, an authorityKeyIdentifier, a well-formed serial number, a
 /// critical subjectAltName when the subject is empty, a readable authorityInfoAccess, a
 /// bounded number of names. (Being a CA at all is refused by webpki on the path.)
 pub fn check_end_entity(cert: &X509Certificate<'_>) -> Result<(), Defect> {
+    check_unique_extensions(cert)?;
     if let Ok(Some(ku)) = cert.key_usage()
         && (ku.value.key_cert_sign() || ku.value.crl_sign())
     {

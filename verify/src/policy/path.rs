@@ -17,7 +17,7 @@
 //! find through other certificates (which would not be the path whose links are asked
 //! about).
 
-use super::checks::{Defect, check_intermediate};
+use super::checks::{self, Defect, check_intermediate};
 use super::map_webpki;
 use crate::error::Rejection;
 use crate::policy::TrustStore;
@@ -98,6 +98,8 @@ impl PathError {
 #[derive(Debug, Clone)]
 pub struct ValidatedPath {
     leaf: Vec<u8>,
+    /// The leaf has a subject emailAddress and no subjectAltName.
+    subject_email_only: bool,
     found: FoundPath,
     links: Vec<Link>,
     extra: Vec<Vec<u8>>,
@@ -178,6 +180,7 @@ impl ValidatedPath {
         at: OffsetDateTime,
     ) -> Result<Self, Rejection> {
         let mut path = Self {
+            subject_email_only: checks::subject_email_without_alt_names(leaf),
             leaf: leaf.to_vec(),
             found: FoundPath::default(),
             links: Vec::new(),
@@ -300,6 +303,22 @@ impl ValidatedPath {
             && counted > limit as usize
         {
             return Err(Defect::AnchorPathLenExceeded(limit));
+        }
+        if let PathUsage::Eku(purpose) = self.usage
+            && !self.trust.anchor_allows(path.anchor(), purpose)
+        {
+            return Err(Defect::AnchorWrongPurpose);
+        }
+        if self.subject_email_only
+            && (path
+                .intermediate_certificates()
+                .any(|c| checks::constrains_email(c.der().as_ref()))
+                || self
+                    .trust
+                    .der_of_anchor(path.anchor())
+                    .is_some_and(checks::constrains_email))
+        {
+            return Err(Defect::SubjectEmailUnderEmailConstraints);
         }
         Ok(())
     }

@@ -43,6 +43,40 @@ struct Anchor {
     not_after: OffsetDateTime,
     /// Its basicConstraints pathLenConstraint, if any.
     path_len: Option<u32>,
+    /// The purposes its extendedKeyUsage names (DER values of the OIDs); `None` without
+    /// one, or with anyExtendedKeyUsage.
+    purposes: Option<Vec<Vec<u8>>>,
+}
+
+/// The purposes `cert`'s extendedKeyUsage names, DER values of their OIDs; `None` when
+/// it names none or anyExtendedKeyUsage (unrestricted). An unreadable one restricts to
+/// nothing (fail closed).
+fn purposes_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<Vec<Vec<u8>>> {
+    let eku = match cert.extended_key_usage() {
+        Ok(Some(eku)) => eku.value,
+        Ok(None) => return None,
+        Err(_) => return Some(Vec::new()),
+    };
+    if eku.any {
+        return None;
+    }
+    let kp = |n: u8| vec![0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, n];
+    let named = [
+        (eku.server_auth, 1),
+        (eku.client_auth, 2),
+        (eku.code_signing, 3),
+        (eku.email_protection, 4),
+        (eku.time_stamping, 8),
+        (eku.ocsp_signing, 9),
+    ];
+    Some(
+        named
+            .into_iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, n)| kp(n))
+            .chain(eku.other.iter().map(|o| o.as_bytes().to_vec()))
+            .collect(),
+    )
 }
 
 /// Anchors and validated intermediates.
@@ -108,6 +142,7 @@ impl TrustStore {
                 not_before: cert.validity().not_before.to_datetime(),
                 not_after: cert.validity().not_after.to_datetime(),
                 path_len,
+                purposes: purposes_of(&cert),
             });
         }
         let algorithms = startup_algorithms();
@@ -186,6 +221,14 @@ impl TrustStore {
     /// The pathLenConstraint of the anchor a path ended at, if it has one.
     pub(crate) fn path_len_of_anchor(&self, anchor: &TrustAnchor<'_>) -> Option<u32> {
         self.anchor_of(anchor).and_then(|a| a.path_len)
+    }
+
+    /// Whether the anchor a path ended at allows `purpose` (the DER value of an EKU OID):
+    /// its extendedKeyUsage names it or anyExtendedKeyUsage, or it has none.
+    pub(crate) fn anchor_allows(&self, anchor: &TrustAnchor<'_>, purpose: &[u8]) -> bool {
+        self.anchor_of(anchor)
+            .and_then(|a| a.purposes.as_ref())
+            .is_none_or(|purposes| purposes.iter().any(|p| p == purpose))
     }
 
     /// Whether `der` is one of the configured (start-up-validated) intermediates.
