@@ -309,7 +309,7 @@ impl OcspCrlChecker {
                     continue;
                 }
             };
-            match self.crls.judge(url, &crl, path, index) {
+            match self.crls.judge(url, crl, path, index).await {
                 Ok(CrlVerdict::Good) => return Some(Status::Good),
                 Ok(CrlVerdict::Revoked) => {
                     return Some(Status::Revoked(format!(

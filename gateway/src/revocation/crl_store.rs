@@ -79,7 +79,11 @@ impl CrlStore {
     ) -> Result<Arc<CachedCrl>, CrlError> {
         let bytes = fetcher.get_crl(url).await?;
         let unusable = |why: String| CrlError::Unusable(format!("{url}: {why}"));
-        let crl = decode(&bytes).map_err(unusable)?;
+        // Parsing up to `crl_max_bytes` of DER is CPU work: off the request threads.
+        let crl = tokio::task::spawn_blocking(move || decode(&bytes))
+            .await
+            .unwrap_or_else(|e| Err(format!("the CRL's parsing ended without an answer: {e}")))
+            .map_err(unusable)?;
         if crl.this_update > at + self.clock_skew {
             return Err(unusable(format!(
                 "the CRL's thisUpdate {} is in the future",
@@ -130,18 +134,23 @@ impl CrlStore {
     }
 
     /// What the CRL from `url` says about link `index` of the path; an unusable CRL is
-    /// forgotten.
-    pub fn judge(
+    /// forgotten. The check hashes the whole CRL for its signature: a blocking thread's
+    /// work, not a request thread's.
+    pub async fn judge(
         &self,
         url: &str,
-        crl: &CachedCrl,
+        crl: Arc<CachedCrl>,
         path: &ValidatedPath,
         index: usize,
     ) -> Result<CrlVerdict, String> {
-        crl.judge(path, index).map_err(|e| {
-            self.cache.remove(&url.to_owned());
-            format!("{url}: {e}")
-        })
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || crl.judge(&path, index))
+            .await
+            .unwrap_or_else(|e| Err(format!("the CRL check ended without an answer: {e}")))
+            .map_err(|e| {
+                self.cache.remove(&url.to_owned());
+                format!("{url}: {e}")
+            })
     }
 
     /// Downloads again every cached CRL that expires (nextUpdate, or its maximum age)
