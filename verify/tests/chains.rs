@@ -533,6 +533,42 @@ async fn real_vietnamese_profiles_pass_both_ways() {
     both(&r, &[&provider], &l, Verdict::Ok).await;
 }
 
+/// `min_rsa_bits` is the policy's for every key of the path, not only the leaf's: an
+/// RSA-2048 intermediate (rustls-webpki's own floor) does not vouch under a 3,072-bit
+/// minimum.
+#[tokio::test]
+async fn the_minimum_rsa_size_applies_to_the_cas_of_the_path() {
+    let r = root("Root", |_| {});
+    let params = ca_params("RSA-2048 CA", false);
+    let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048).unwrap();
+    let der = params.signed_by(&key, &r.issuer()).unwrap().der().to_vec();
+    let small = Ca { params, key, der };
+    let l = leaf(&small, |_| {});
+    let with_minimum = |bits: usize| {
+        CertificatePolicy::new(
+            TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap(),
+            PolicyOptions {
+                min_rsa_bits: bits,
+                ..PolicyOptions::default()
+            },
+            Arc::new(NoRevocationCheck),
+        )
+    };
+    let travelled = std::slice::from_ref(&small.der);
+    assert!(
+        with_minimum(2048)
+            .verify(&l, travelled, now())
+            .await
+            .is_ok()
+    );
+    let e = with_minimum(3072)
+        .verify(&l, travelled, now())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::WeakKey, "{e}");
+    assert!(e.detail.contains("WEAK_CA_KEY"), "{e}");
+}
+
 #[tokio::test]
 async fn a_leaf_without_key_usage_is_the_wrong_purpose() {
     let r = root("Root", |_| {});
@@ -646,6 +682,7 @@ fn build(trust: TrustStore, leaf: &[u8], travelled: &[Vec<u8>]) -> ValidatedPath
     let rules = PathRules {
         allow_sha1: false,
         max_intermediates: 4,
+        min_rsa_bits: 2048,
     };
     ValidatedPath::build(
         Arc::new(trust),

@@ -119,6 +119,9 @@ pub enum Defect {
     /// webpki refuses an email address in a subjectAltName under such a constraint).
     #[error("a subject emailAddress under a CA that constrains email addresses")]
     SubjectEmailUnderEmailConstraints,
+    /// An RSA key of a CA on the path, anchor included, below the policy's minimum.
+    #[error("a CA's RSA-{0} key is below the {1}-bit minimum")]
+    WeakCaKey(usize, usize),
     /// The trust anchor's extendedKeyUsage does not name the purpose the path is for
     /// (nor anyExtendedKeyUsage): a root restricted to, say, TLS servers does not vouch
     /// for sign-in certificates. rustls-webpki keeps no anchor's purposes; kyso applies
@@ -145,6 +148,7 @@ impl Defect {
             Self::EndEntitySignsCertificates | Self::AnchorWrongPurpose => {
                 ErrorCode::CertWrongPurpose
             }
+            Self::WeakCaKey(..) => ErrorCode::WeakKey,
             Self::Unparsable(_) => ErrorCode::MalformedToken,
             _ => ErrorCode::CertUntrusted,
         }
@@ -175,6 +179,7 @@ impl Defect {
             Self::TooManyNames => "TOO_MANY_NAMES",
             Self::SubjectEmailUnderEmailConstraints => "SUBJECT_EMAIL_UNDER_EMAIL_CONSTRAINTS",
             Self::AnchorWrongPurpose => "ANCHOR_WRONG_PURPOSE",
+            Self::WeakCaKey(..) => "WEAK_CA_KEY",
             Self::AnchorNotValid => "ANCHOR_NOT_VALID",
             Self::TooManyIntermediates(_) => "TOO_MANY_INTERMEDIATES",
             Self::AnchorPathLenExceeded(_) => "ANCHOR_PATH_LEN_EXCEEDED",
@@ -342,6 +347,15 @@ fn check_policy_constraints(cert: &X509Certificate<'_>) -> Result<(), Defect> {
     match cert.policy_constraints() {
         Ok(Some(pc)) if !pc.critical => Err(Defect::PolicyConstraintsNotCritical),
         _ => Ok(()),
+    }
+}
+
+/// The size of the certificate `der`'s RSA key; `None` for other keys (or none readable).
+pub fn rsa_bits(der: &[u8]) -> Option<usize> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => Some(rsa.key_size()),
+        _ => None,
     }
 }
 

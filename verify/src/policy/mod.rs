@@ -67,6 +67,7 @@ impl PolicyOptions {
         PathRules {
             allow_sha1: self.allow_sha1,
             max_intermediates: self.max_intermediates,
+            min_rsa_bits: self.min_rsa_bits,
         }
     }
 }

@@ -156,7 +156,13 @@ pub struct PathRules {
     /// Most intermediate CAs between the leaf and the anchor (self-issued ones, as in a
     /// key rollover, not counted).
     pub max_intermediates: usize,
+    /// The smallest RSA key accepted, for the CAs of the path as for the leaf
+    /// (rustls-webpki's own floor for a signature is 2,048 bits).
+    pub min_rsa_bits: usize,
 }
+
+/// rustls-webpki verifies no RSA signature made with a smaller key.
+const WEBPKI_MIN_RSA_BITS: usize = 2048;
 
 fn unix_time(at: OffsetDateTime) -> UnixTime {
     UnixTime::since_unix_epoch(std::time::Duration::from_secs(
@@ -303,6 +309,20 @@ impl ValidatedPath {
             && counted > limit as usize
         {
             return Err(Defect::AnchorPathLenExceeded(limit));
+        }
+        if self.rules.min_rsa_bits > WEBPKI_MIN_RSA_BITS {
+            let anchor = self.trust.der_of_anchor(path.anchor());
+            let cas = path
+                .intermediate_certificates()
+                .map(|c| c.der().as_ref().to_vec())
+                .chain(anchor.map(<[u8]>::to_vec));
+            for der in cas {
+                if let Some(bits) = checks::rsa_bits(&der)
+                    && bits < self.rules.min_rsa_bits
+                {
+                    return Err(Defect::WeakCaKey(bits, self.rules.min_rsa_bits));
+                }
+            }
         }
         if let PathUsage::Eku(purpose) = self.usage
             && !self.trust.anchor_allows(path.anchor(), purpose)
