@@ -428,6 +428,89 @@ fn a_decoy_responder_certificate_put_first_does_not_hide_the_genuine_one() {
     ));
 }
 
+/// A delegated responder's certificate is held to what any certificate must be: one
+/// signature algorithm inside and out (RFC 5280 §4.1.1.2), no critical extension nothing
+/// processes (§4.2), and a keyUsage, when present, that allows signing.
+#[test]
+fn a_delegated_responder_certificate_is_held_to_the_certificate_rules() {
+    let p = pki(KeyPair::generate().unwrap());
+    let nonce = [9u8; 32];
+    let (good, key) =
+        delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    assert_eq!(
+        check(
+            &p,
+            &answer_by_delegate(&p, &nonce, good.clone(), &key),
+            &nonce,
+            false
+        ),
+        Ok(CertStatus::Good)
+    );
+    let refused = |cert: Vec<u8>, why: &str| {
+        let r = check(
+            &p,
+            &answer_by_delegate(&p, &nonce, cert, &key),
+            &nonce,
+            false,
+        );
+        assert!(
+            matches!(&r, Err(OcspError::ResponderNotAuthorized(w)) if w.contains(why)),
+            "{why}: {r:?}"
+        );
+    };
+
+    // ecdsa-with-SHA384 inside, ecdsa-with-SHA256 outside (and the signature made so).
+    let algorithm = |last: u64| {
+        yasna::construct_der(|w| {
+            w.write_sequence(|w| {
+                w.next().write_oid(&ObjectIdentifier::from_slice(&[
+                    1, 2, 840, 10045, 4, 3, last,
+                ]));
+            })
+        })
+    };
+    let parts = kyso_certs::der::split_certificate(&good).unwrap();
+    let subject = parse(&good).subject().as_raw().to_vec();
+    let tbs = kyso_certs::der::rewrite_tbs(&parts.tbs, &subject, Some(&algorithm(3))).unwrap();
+    let signature = p.ca_key.sign(&tbs).unwrap();
+    refused(
+        kyso_certs::der::join_certificate(&tbs, &algorithm(2), &signature),
+        "inside and outside",
+    );
+
+    let edited = |edit: &dyn Fn(&mut CertificateParams)| {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Test CA OCSP");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = now() - Duration::days(1);
+        params.not_after = now() + Duration::days(30);
+        edit(&mut params);
+        params
+            .signed_by(&key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
+            .unwrap()
+            .der()
+            .to_vec()
+    };
+    refused(
+        edited(&|params| {
+            let mut ext = rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55555, 9],
+                vec![0x05, 0x00],
+            );
+            ext.set_criticality(true);
+            params.custom_extensions.push(ext);
+        }),
+        "1.3.6.1.4.1.55555.9",
+    );
+    refused(
+        edited(&|params| params.key_usages = vec![KeyUsagePurpose::KeyEncipherment]),
+        "keyUsage",
+    );
+}
+
 #[test]
 fn a_delegated_responder_must_be_valid_now() {
     let p = pki(KeyPair::generate().unwrap());

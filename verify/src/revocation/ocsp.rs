@@ -536,8 +536,16 @@ fn same_key_and_name(a: &X509Certificate<'_>, b: &X509Certificate<'_>) -> bool {
     a.subject().as_raw() == b.subject().as_raw() && a.public_key().raw == b.public_key().raw
 }
 
+/// Extensions a delegated responder's certificate may mark critical: those read here
+/// (keyUsage, extKeyUsage) or saying nothing about its authority (basicConstraints,
+/// subjectAltName). Any other critical one is not processed, so the certificate is
+/// unusable (RFC 5280 §4.2).
+const RESPONDER_CRITICAL_OK: [&str; 4] = ["2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.37"];
+
 /// §4.2.2.2: a delegated responder is issued directly by the CA, carries
-/// id-kp-OCSPSigning, and is valid at `at`.
+/// id-kp-OCSPSigning, and is valid at `at`; and, as any certificate (RFC 5280 §4.1.1.2,
+/// §4.2), names one signature algorithm inside and out, marks critical only what is
+/// processed, and (with a keyUsage) may sign.
 fn check_delegated(
     responder: &X509Certificate<'_>,
     issuer: &X509Certificate<'_>,
@@ -566,6 +574,28 @@ fn check_delegated(
         return Err(refuse(
             "its certificate's signature does not verify under the issuer's key",
         ));
+    }
+    if responder.tbs_certificate.signature != responder.signature_algorithm {
+        return Err(refuse(
+            "its certificate names different signature algorithms inside and outside",
+        ));
+    }
+    if let Some(ext) = responder
+        .extensions()
+        .iter()
+        .find(|e| e.critical && !RESPONDER_CRITICAL_OK.contains(&e.oid.to_id_string().as_str()))
+    {
+        return Err(refuse(&format!(
+            "its certificate marks critical an extension nothing processes ({})",
+            ext.oid.to_id_string()
+        )));
+    }
+    match responder.key_usage() {
+        Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
+            return Err(refuse("its certificate's keyUsage does not allow signing"));
+        }
+        Err(_) => return Err(refuse("its certificate's keyUsage cannot be read")),
+        _ => {}
     }
     match responder.extended_key_usage() {
         Ok(Some(eku)) if eku.value.ocsp_signing => {}
