@@ -108,3 +108,22 @@ def test_account_page_without_a_session(page, base_url):
     expect(box.locator(tid("error-code"))).to_have_text("UNAUTHENTICATED")
     expect(box.locator(tid("error-login"))).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('kyso.session')") is None
+
+
+def test_routes_named_after_built_in_properties_are_not_found(page, base_url):
+    """Views are looked up by their own names only: a route named after a property every
+    object has is no view (it used to throw, or to run a flow with a nonsense type)."""
+    for route in ["/constructor", "/hasOwnProperty", "/toString", "/register/__proto__/usb",
+                  "/register/constructor/sim"]:
+        open_page(page, base_url, route)
+        expect(page.locator("#page-title")).to_have_text("Không tìm thấy trang")
+
+
+def test_an_agent_that_never_answers_ends_in_an_error_not_a_spinner(page, base_url, stack):
+    """Every call has a deadline: an agent that accepts the request and never answers
+    (a hung process) is AGENT_UNREACHABLE after the agent's 15 s, with Retry."""
+    page.route(f"{stack.agent.url}/v1/status", lambda route: None)
+    open_page(page, base_url, "/register/citizen/usb")
+    box = page.locator(tid("error"))
+    expect(box.locator(tid("error-code"))).to_have_text("AGENT_UNREACHABLE", timeout=40_000)
+    expect(box.locator(tid("error-retry"))).to_be_visible()

@@ -183,6 +183,25 @@ def test_login_with_token_and_log_out(page, base_url, shot):
     shot(page, "logged-out")
 
 
+def test_a_logout_the_gateway_did_not_take_says_so_and_keeps_the_session(page, base_url):
+    """Logging out on a shared computer must end the session at the gateway (and the
+    portals' single sign-on with it): when the request fails, the page says so and offers
+    Retry instead of a "logged out" it cannot promise, and the tab keeps the session."""
+    # A token no other test registers: the stack's database is shared.
+    register_with_token(page, base_url, "enterprise-branch", kind="enterprise", email="ketoan@example.vn")
+    login_with_token(page, base_url, "enterprise-branch")
+    expect(page.locator(tid("account"))).to_be_visible()
+    page.route("**/v1/sessions/current", lambda route: route.abort())
+    page.locator(tid("logout")).click()
+    box = expect_error(page, "NETWORK_ERROR")
+    assert page.evaluate("sessionStorage.getItem('kyso.session')") is not None
+    expect(page.locator(tid("flash"))).not_to_have_text("Bạn đã đăng xuất.")
+    page.unroute("**/v1/sessions/current")
+    box.locator(tid("error-retry")).click()
+    expect(page.locator(tid("flash"))).to_have_text("Bạn đã đăng xuất.")
+    assert page.evaluate("sessionStorage.getItem('kyso.session')") is None
+
+
 def test_login_without_an_account_offers_registration(page, base_url, shot):
     login_with_token(page, base_url, "citizen-etsi")
     box = expect_error(page, "ACCOUNT_NOT_FOUND")

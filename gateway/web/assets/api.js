@@ -5,6 +5,26 @@
 
 const CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
 
+/** How long a gateway call may take unless its caller says otherwise (a long poll does). */
+export const GATEWAY_TIMEOUT_MS = 30_000;
+
+/** How long an agent call may take unless its caller says otherwise (a PIN dialog does). */
+export const AGENT_TIMEOUT_MS = 15_000;
+
+/**
+ * The caller's signal, if any, combined with a deadline: a call on a half-open connection
+ * ends as a failure the person can retry instead of a page that waits for ever.
+ */
+function withDeadline(signal, timeoutMs) {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([signal, deadline]) : deadline;
+}
+
+/** Whether the caller's own signal (a navigation) ended the call, not the deadline. */
+function abortedByCaller(signal) {
+  return Boolean(signal && signal.aborted);
+}
+
 export class ApiError extends Error {
   constructor(code, { status, title, detail, retriesLeft, retryAfter, source } = {}) {
     super(`${code}${detail ? `: ${detail}` : ""}`);
@@ -54,10 +74,11 @@ async function jsonOf(response, source, failCode) {
 }
 
 /**
- * A gateway call: callGateway("POST", "/v1/challenges", {body, token, signal}).
- * Resolves to {status, data}; rejects with ApiError (or an AbortError).
+ * A gateway call: callGateway("POST", "/v1/challenges", {body, token, signal, timeoutMs}).
+ * Resolves to {status, data}; rejects with ApiError (NETWORK_ERROR past the deadline) or,
+ * when the caller's signal aborted it, an AbortError.
  */
-export async function callGateway(method, path, { body, token, signal } = {}) {
+export async function callGateway(method, path, { body, token, signal, timeoutMs = GATEWAY_TIMEOUT_MS } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -67,13 +88,13 @@ export async function callGateway(method, path, { body, token, signal } = {}) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
+      signal: withDeadline(signal, timeoutMs),
       cache: "no-store",
       credentials: "same-origin",
       redirect: "error",
     });
   } catch (e) {
-    if (e && e.name === "AbortError") throw e;
+    if (abortedByCaller(signal)) throw e;
     throw new ApiError("NETWORK_ERROR", { detail: String(e && e.message), source: "gateway" });
   }
   if (!response.ok) throw await problemOf(response, "gateway");
@@ -87,7 +108,7 @@ export async function callGateway(method, path, { body, token, signal } = {}) {
  * running, or does not allow this origin (its 403 carries no CORS headers, so the browser
  * cannot tell the two apart): AGENT_UNREACHABLE.
  */
-export async function callAgent(agentUrl, method, path, { body, signal } = {}) {
+export async function callAgent(agentUrl, method, path, { body, signal, timeoutMs = AGENT_TIMEOUT_MS } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -96,14 +117,14 @@ export async function callAgent(agentUrl, method, path, { body, signal } = {}) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
+      signal: withDeadline(signal, timeoutMs),
       mode: "cors",
       credentials: "omit",
       cache: "no-store",
       redirect: "error",
     });
   } catch (e) {
-    if (e && e.name === "AbortError") throw e;
+    if (abortedByCaller(signal)) throw e;
     throw new ApiError("AGENT_UNREACHABLE", { detail: String(e && e.message), source: "agent" });
   }
   if (!response.ok) throw await problemOf(response, "agent");

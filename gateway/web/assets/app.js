@@ -63,7 +63,8 @@ function route() {
   clear(main);
   prune();
   const [section = "", ...rest] = parts || [];
-  const view = VIEWS[section] || notFoundView;
+  // Own keys only: "#/constructor" or "#/hasOwnProperty" is no view.
+  const view = Object.hasOwn(VIEWS, section) ? VIEWS[section] : notFoundView;
   view(main, rest, { config, signal: routeController.signal }, app);
   markNav(section);
   app.sessionChanged();

@@ -1,7 +1,7 @@
 // The login session: the gateway's bearer token, kept in sessionStorage (this tab only,
 // gone when the tab closes) and never in localStorage or a cookie.
 
-import { problemOf } from "./api.js";
+import { callGateway } from "./api.js";
 
 const KEY = "kyso.session";
 
@@ -42,12 +42,5 @@ export function portalContinuation() {
 /** Hands a fresh login to the gateway as the browser session cookie (HttpOnly: script
  * cannot read it afterwards), so a portal's sign-in can continue. */
 export async function openBrowserSession(token) {
-  const response = await fetch("/oidc/session", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}` },
-    cache: "no-store",
-    credentials: "same-origin",
-    redirect: "error",
-  });
-  if (!response.ok) throw await problemOf(response, "gateway");
+  await callGateway("POST", "/oidc/session", { token });
 }

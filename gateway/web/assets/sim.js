@@ -184,6 +184,8 @@ export function simFlow(root, options) {
           answer = (
             await callGateway("GET", `${base}/${encodeURIComponent(started.session_id)}?wait=${POLL_WAIT_SECONDS}`, {
               signal: local.signal,
+              // The gateway holds the read for the wait: the deadline is past it.
+              timeoutMs: (POLL_WAIT_SECONDS + 15) * 1000,
             })
           ).data;
           failures = 0;

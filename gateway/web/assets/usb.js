@@ -232,6 +232,9 @@ export function usbFlow(root, options) {
         await callAgent(config.agent_url, "POST", "/v1/authenticate", {
           body: { challenge_nonce: challenge.nonce, certificate_id: certificate.certificate_id },
           signal,
+          // A person types the PIN meanwhile (the agent closes its dialog after two
+          // minutes); past the challenge's five minutes the signature is of no use.
+          timeoutMs: 5 * 60_000,
         })
       ).data;
       const verifying = progress("usb.verifying", "usb-progress");

@@ -77,7 +77,8 @@ export function homeView(main) {
 
 export function registerView(main, parts, ctx) {
   const [typeSlug, method] = parts;
-  const subjectType = TYPES[typeSlug];
+  // Own keys only: "__proto__" is no subject type.
+  const subjectType = Object.hasOwn(TYPES, typeSlug ?? "") ? TYPES[typeSlug] : undefined;
   main.append(heading("register.title"));
   const progress = steps(1);
   main.append(progress.el);
@@ -287,6 +288,7 @@ export function accountView(main, parts, ctx, app) {
       if (session.expires_at) {
         wrap.append(bind(h("p", { class: "hint", testid: "session-expires" }), () => t("account.session_expires", { time: formatDate(session.expires_at, true) })));
       }
+      let failed = null;
       const logout = L("button", "account.logout", null, {
         type: "button",
         class: "button",
@@ -294,12 +296,23 @@ export function accountView(main, parts, ctx, app) {
         on: {
           click: async () => {
             logout.disabled = true;
+            if (failed) failed.remove();
             // Ends the session at the gateway too (and with it the portals' single
-            // sign-on); whatever the answer, this tab forgets it.
+            // sign-on). A session already over is as good as ended; any other failure
+            // is not: the gateway may still hold the session (on a shared computer, the
+            // next person would be signed in at the portals), so the person is told and
+            // may retry, and this tab keeps it.
             try {
               await callGateway("DELETE", "/v1/sessions/current", { token: session.token });
-            } catch {
-              // Already over, or unreachable: nothing more this page can do.
+            } catch (e) {
+              const error = asApiError(e);
+              if (error.code !== "UNAUTHENTICATED") {
+                logout.disabled = false;
+                failed = renderError(error, { config: ctx.config, onRetry: () => logout.click() });
+                logout.parentElement.after(failed);
+                focusError(failed);
+                return;
+              }
             }
             forgetSession();
             app.sessionChanged();
