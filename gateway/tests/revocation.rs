@@ -304,6 +304,16 @@ async fn availability_is_judged_per_request() {
     assert_eq!(proxy.hits(), asked + 1);
 }
 
+/// CRLs of the PKI's `vnpt` CA, valid from and until these offsets of the PKI's making.
+fn vnpt_crls(pki: &Pki) -> impl Fn(Duration, Duration) -> Vec<u8> + use<> {
+    let at = pki.manifest.generated_at;
+    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
+    move |this, next| {
+        ca.crl_signed_by("vnpt", "vnpt", at + this, at + next)
+            .unwrap()
+    }
+}
+
 /// A CRL is used at most `crl_max_age` after its download, even when its nextUpdate is a
 /// week away (a CA's daily CRL, valid for a week, would otherwise hide the revocations
 /// published since); and once it has aged out of the cache, an older CRL replayed in
@@ -311,12 +321,7 @@ async fn availability_is_judged_per_request() {
 #[tokio::test]
 async fn a_crl_is_downloaded_again_at_its_maximum_age_and_never_replaced_by_an_older_one() {
     let pki = Pki::generate();
-    let at = pki.manifest.generated_at;
-    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
-    let crl = |this: Duration, next: Duration| {
-        ca.crl_signed_by("vnpt", "vnpt", at + this, at + next)
-            .unwrap()
-    };
+    let crl = vnpt_crls(&pki);
     let server =
         StaticServer::start(&[("/vnpt.crl", crl(Duration::minutes(-5), Duration::days(7)))]);
     let url = format!("{}/vnpt.crl", server.url);
@@ -356,11 +361,7 @@ async fn a_crl_is_downloaded_again_at_its_maximum_age_and_never_replaced_by_an_o
 async fn an_older_crl_never_replaces_a_newer_one_and_large_crls_are_refused() {
     let pki = Pki::generate();
     let at = pki.manifest.generated_at;
-    let ca = kyso_certs::Pki::open(pki.dir.path(), at).unwrap();
-    let crl = |this: Duration, next: Duration| {
-        ca.crl_signed_by("vnpt", "vnpt", at + this, at + next)
-            .unwrap()
-    };
+    let crl = vnpt_crls(&pki);
     // The newer CRL is due for renewal soon; the older one, from a stale mirror, was
     // issued earlier but would still be valid for longer.
     let newer = crl(Duration::minutes(-5), Duration::minutes(40));

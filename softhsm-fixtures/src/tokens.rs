@@ -58,6 +58,11 @@ pub struct TokenEntry {
 }
 
 impl TokensFile {
+    /// The token of manifest person `person`, if one was provisioned.
+    pub fn of(&self, person: &str) -> Option<&TokenEntry> {
+        self.tokens.iter().find(|t| t.person == person)
+    }
+
     /// Reads `DIR/tokens.json`.
     pub fn load(dir: &Path) -> Result<Self, ProvisionError> {
         let path = dir.join(TOKENS_FILE);

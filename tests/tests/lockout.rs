@@ -73,7 +73,16 @@ fn authenticate_through(
     reply
 }
 
-impl LockingToken<'_> {
+impl<'a> LockingToken<'a> {
+    /// The wrapper built into `dir`, counting into `dir/state`.
+    fn in_dir(f: &'a Fixtures, dir: &Path) -> Self {
+        Self {
+            f,
+            module: build_lockout_module(dir),
+            state: dir.join("state"),
+        }
+    }
+
     /// `kyso-shim authenticate` on token `label` with `pin`: the JSON it prints.
     fn authenticate(&self, label: &str, pin: &str) -> serde_json::Value {
         let state = ("KYSO_LOCKOUT_STATE", self.state.as_os_str());
@@ -103,12 +112,8 @@ fn code(reply: &serde_json::Value) -> &str {
 fn the_final_try_is_announced_then_the_pin_locks_and_an_empty_pin_costs_nothing() {
     let f = Fixtures::shared();
     let dir = tempfile::tempdir().unwrap();
-    let token = LockingToken {
-        f: &f,
-        module: build_lockout_module(dir.path()),
-        state: dir.path().join("state"),
-    };
-    let person = |name: &str| f.tokens.tokens.iter().find(|t| t.person == name).unwrap();
+    let token = LockingToken::in_dir(&f, dir.path());
+    let person = |name: &str| f.tokens.of(name).unwrap();
     let (locked, other) = (person("citizen-cccd"), person("citizen-cmnd"));
 
     let empty = token.authenticate(&locked.label, "");
@@ -159,12 +164,7 @@ fn a_login_another_session_holds_does_not_let_a_wrong_pin_sign() {
     let f = Fixtures::shared();
     let dir = tempfile::tempdir().unwrap();
     let module = build_lockout_module(dir.path());
-    let t = f
-        .tokens
-        .tokens
-        .iter()
-        .find(|t| t.person == "citizen-cccd")
-        .unwrap();
+    let t = f.tokens.of("citizen-cccd").unwrap();
     // The module logs a session of its own in with the right PIN first, so the agent's
     // login meets CKR_USER_ALREADY_LOGGED_IN.
     let held = ("KYSO_LOCKOUT_HELD_PIN", OsStr::new(&t.user_pin));
@@ -199,17 +199,8 @@ fn serve_through(f: &Fixtures, module: &Path, state: &Path, pin_file: &Path) -> 
 fn an_unattended_pin_the_token_refused_is_not_offered_again() {
     let f = Fixtures::shared();
     let dir = tempfile::tempdir().unwrap();
-    let token = LockingToken {
-        f: &f,
-        module: build_lockout_module(dir.path()),
-        state: dir.path().join("state"),
-    };
-    let t = f
-        .tokens
-        .tokens
-        .iter()
-        .find(|t| t.person == "citizen-cccd")
-        .unwrap();
+    let token = LockingToken::in_dir(&f, dir.path());
+    let t = f.tokens.of("citizen-cccd").unwrap();
     let pin_file = dir.path().join("pin");
     std::fs::write(&pin_file, "00000000").unwrap();
     let agent = serve_through(&f, &token.module, &token.state, &pin_file);

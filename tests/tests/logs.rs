@@ -52,12 +52,7 @@ fn no_pin_secret_ticket_token_or_session_id_reaches_any_log_at_debug_level_or_th
             ..GatewayOptions::default()
         },
     );
-    let token = f
-        .tokens
-        .tokens
-        .iter()
-        .find(|t| t.person == "citizen-cccd")
-        .unwrap();
+    let token = f.tokens.of("citizen-cccd").unwrap();
     let pin_file = dir.path().join("pin");
     std::fs::write(&pin_file, &token.user_pin).unwrap();
     let agent = agent_logging(&f, &pin_file, &[], Some(&logs[1]));

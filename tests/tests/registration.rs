@@ -55,13 +55,7 @@ impl Env {
     }
 
     fn sign(&self, person: &str, nonce: &str, origin: &str) -> Reply {
-        let t = self
-            .f
-            .tokens
-            .tokens
-            .iter()
-            .find(|t| t.person == person)
-            .unwrap();
+        let t = self.f.tokens.of(person).unwrap();
         let body = json!({ "challenge_nonce": nonce, "certificate_id": format!("{}:{}", t.serial, t.key_id) });
         post(
             &format!("{}/v1/authenticate", self.agent.url),
@@ -293,13 +287,7 @@ fn a_wrong_pin_signs_nothing_and_the_right_pin_then_works() {
     let r = e.sign("citizen-cmnd", &nonce, ORIGIN);
     assert_eq!((r.status, r.code()), (401, "PIN_INCORRECT"));
     assert!(r.json.get("signature").is_none());
-    let right =
-        &e.f.tokens
-            .tokens
-            .iter()
-            .find(|t| t.person == "citizen-cmnd")
-            .unwrap()
-            .user_pin;
+    let right = &e.f.tokens.of("citizen-cmnd").unwrap().user_pin;
     std::fs::write(&e.pin_file, right).unwrap();
     assert_eq!(e.preview("citizen-cmnd").status, 200);
 }

@@ -326,12 +326,7 @@ fn token_certificates_chain_to_the_root_unless_their_ca_is_untrusted() {
 #[test]
 fn wrong_pin_is_pin_incorrect_and_signs_nothing_then_right_pin_works() {
     let f = Fixtures::shared();
-    let t = f
-        .tokens
-        .tokens
-        .iter()
-        .find(|t| t.person == "no-identity")
-        .unwrap();
+    let t = f.tokens.of("no-identity").unwrap();
     let out = shim(&f, &t.label, "00000000", ORIGIN);
     assert!(!out.status.success());
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -354,7 +349,7 @@ fn the_ca_databases_know_the_token_certificates() {
     let work = f.tokens_dir.join("ocsp-check");
     std::fs::create_dir_all(&work).unwrap();
     for person in ["revoked", "citizen-cccd"] {
-        let t = f.tokens.tokens.iter().find(|t| t.person == person).unwrap();
+        let t = f.tokens.of(person).unwrap();
         let ca = f
             .manifest
             .ca(&f.manifest.person(person).unwrap().issuer)

@@ -262,16 +262,23 @@ fn delegated_responder(
     not_after: OffsetDateTime,
 ) -> (Vec<u8>, KeyPair) {
     let key = KeyPair::generate().unwrap();
-    let der = responder_certificate(p, &key, not_before, not_after);
+    let der = responder_certificate(p, &key, (not_before, not_after), |_| {});
     (der, key)
 }
 
-/// A responder certificate for `key` issued by `p`'s CA.
+/// [`delegated_responder`] valid from a day ago to a month from now.
+fn current_responder(p: &Pki) -> (Vec<u8>, KeyPair) {
+    let (not_before, not_after) = current();
+    delegated_responder(p, not_before, not_after)
+}
+
+/// A responder certificate for `key` issued by `p`'s CA, valid over these times, as
+/// `edit` leaves it.
 fn responder_certificate(
     p: &Pki,
     key: &KeyPair,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
+    (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+    edit: impl FnOnce(&mut CertificateParams),
 ) -> Vec<u8> {
     let mut params = CertificateParams::default();
     params
@@ -281,11 +288,17 @@ fn responder_certificate(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.not_before = not_before;
     params.not_after = not_after;
+    edit(&mut params);
     params
         .signed_by(key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
         .unwrap()
         .der()
         .to_vec()
+}
+
+/// A day ago to a month from now.
+fn current() -> (OffsetDateTime, OffsetDateTime) {
+    (now() - Duration::days(1), now() + Duration::days(30))
 }
 
 /// A good answer signed by a delegated responder, its certificate travelling with it.
@@ -394,17 +407,11 @@ fn unknown_critical_extensions_are_refused_and_unknown_others_ignored() {
 fn a_decoy_responder_certificate_put_first_does_not_hide_the_genuine_one() {
     let p = pki(KeyPair::generate().unwrap());
     let nonce = [9u8; 32];
-    let (genuine, key) =
-        delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    let (genuine, key) = current_responder(&p);
     // Another CA (of the same name: the decoy names the same issuer) vouches for the
     // genuine responder's key.
     let other = pki(KeyPair::generate().unwrap());
-    let decoy = responder_certificate(
-        &other,
-        &key,
-        now() - Duration::days(1),
-        now() + Duration::days(30),
-    );
+    let decoy = responder_certificate(&other, &key, current(), |_| {});
     let answer = |certs: Vec<Vec<u8>>| {
         let a = Answer {
             responder_key_hash: key_hash(&genuine),
@@ -435,8 +442,7 @@ fn a_decoy_responder_certificate_put_first_does_not_hide_the_genuine_one() {
 fn a_delegated_responder_certificate_is_held_to_the_certificate_rules() {
     let p = pki(KeyPair::generate().unwrap());
     let nonce = [9u8; 32];
-    let (good, key) =
-        delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    let (good, key) = current_responder(&p);
     assert_eq!(
         check(
             &p,
@@ -478,22 +484,8 @@ fn a_delegated_responder_certificate_is_held_to_the_certificate_rules() {
         "inside and outside",
     );
 
-    let edited = |edit: &dyn Fn(&mut CertificateParams)| {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Test CA OCSP");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.not_before = now() - Duration::days(1);
-        params.not_after = now() + Duration::days(30);
-        edit(&mut params);
-        params
-            .signed_by(&key, &Issuer::new(p.ca_params.clone(), &p.ca_key))
-            .unwrap()
-            .der()
-            .to_vec()
-    };
+    let edited =
+        |edit: &dyn Fn(&mut CertificateParams)| responder_certificate(&p, &key, current(), edit);
     refused(
         edited(&|params| {
             let mut ext = rcgen::CustomExtension::from_oid_content(
@@ -559,7 +551,7 @@ fn sha1_signed_answers_are_refused_unless_the_legacy_switch_is_on() {
 fn a_delegated_responder_certificate_signed_with_sha1_vouches_only_under_the_legacy_switch() {
     let (p, pkcs8) = rsa_pki();
     let nonce = [5u8; 32];
-    let valid = || delegated_responder(&p, now() - Duration::days(1), now() + Duration::days(30));
+    let valid = || current_responder(&p);
     let (cert, key) = valid();
     let sha256 = answer_by_delegate(&p, &nonce, cert, &key);
     assert_eq!(check(&p, &sha256, &nonce, false), Ok(CertStatus::Good));

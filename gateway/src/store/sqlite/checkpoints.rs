@@ -136,6 +136,26 @@ mod tests {
         conn
     }
 
+    /// The writer's connection to a new database at `path` holding the test table.
+    fn table_in(path: &Path) -> Connection {
+        let writer = connect(path);
+        writer
+            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
+            .unwrap();
+        writer
+    }
+
+    /// A reader holding a snapshot of the database at `path` until it commits: no
+    /// checkpoint copies past it.
+    fn snapshot_of(path: &Path) -> Connection {
+        let reader = connect(path);
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        reader
+    }
+
     fn insert(conn: &Connection, rows: std::ops::Range<i64>) {
         for n in rows {
             conn.execute("INSERT INTO t (n, pad) VALUES (?1, zeroblob(3000))", [n])
@@ -157,10 +177,7 @@ mod tests {
     fn log_after_a_short_round(writer_finishes: bool) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let writer = connect(&path);
-        writer
-            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
-            .unwrap();
+        let writer = table_in(&path);
         let own = connect(&path);
         let (stop, _stopped) = mpsc::channel();
         let checkpointer = Checkpointer {
@@ -168,11 +185,7 @@ mod tests {
             _stop: stop,
         };
         insert(&writer, 0..100);
-        let reader = connect(&path);
-        reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        let reader = snapshot_of(&path);
         insert(&writer, 100..110);
 
         round(&own, &checkpointer.finish, 64);
@@ -209,10 +222,7 @@ mod tests {
     fn a_round_over_a_short_log_asks_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let writer = connect(&path);
-        writer
-            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
-            .unwrap();
+        let writer = table_in(&path);
         insert(&writer, 0..5);
         let finish = std::sync::atomic::AtomicBool::new(false);
         round(&connect(&path), &finish, 64);
@@ -223,10 +233,7 @@ mod tests {
     fn the_thread_asks_the_writer_once_the_log_is_long() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let writer = connect(&path);
-        writer
-            .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY, pad BLOB NOT NULL)")
-            .unwrap();
+        let writer = table_in(&path);
         let checkpointer = Checkpointer::start(
             &path,
             Schedule {
@@ -237,11 +244,7 @@ mod tests {
         .unwrap();
         // Held open, a reader keeps the thread's rounds from copying the rows below, so
         // the log stays long until the thread has seen it (however late it runs).
-        let reader = connect(&path);
-        reader.execute_batch("BEGIN").unwrap();
-        let _: i64 = reader
-            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        let _snapshot = snapshot_of(&path);
         insert(&writer, 0..100);
         let deadline = Instant::now() + Duration::from_secs(60);
         while !checkpointer.finish.load(Ordering::Relaxed) {
