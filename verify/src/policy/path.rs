@@ -186,7 +186,10 @@ impl ValidatedPath {
         at: OffsetDateTime,
     ) -> Result<Self, Rejection> {
         let mut path = Self {
-            subject_email_only: checks::subject_email_without_alt_names(leaf),
+            // Only where a CA could constrain email: reading the leaf's subject again is
+            // work on every registration otherwise.
+            subject_email_only: (trust.constrains_email() || !extra.is_empty())
+                && checks::subject_email_without_alt_names(leaf),
             leaf: leaf.to_vec(),
             found: FoundPath::default(),
             links: Vec::new(),

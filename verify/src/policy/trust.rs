@@ -85,6 +85,10 @@ pub struct TrustStore {
     anchors: Vec<Anchor>,
     intermediates: Vec<CertificateDer<'static>>,
     verified: VerifiedSignatures,
+    /// Whether an anchor or configured intermediate constrains email addresses, so a
+    /// leaf's subject email must be looked for on every path (else only on paths with
+    /// travelled intermediates).
+    constrains_email: bool,
 }
 
 fn unusable(what: &'static str, index: usize, detail: impl std::fmt::Display) -> TrustError {
@@ -123,6 +127,10 @@ impl TrustStore {
             anchors: Vec::new(),
             intermediates: Vec::new(),
             verified: VerifiedSignatures::default(),
+            constrains_email: anchors
+                .iter()
+                .chain(intermediates)
+                .any(|der| super::checks::constrains_email(der)),
         };
         for (i, der) in anchors.iter().enumerate() {
             check_anchor(der).map_err(|d| defect(ANCHOR, i + 1, d))?;
@@ -229,6 +237,11 @@ impl TrustStore {
         self.anchor_of(anchor)
             .and_then(|a| a.purposes.as_ref())
             .is_none_or(|purposes| purposes.iter().any(|p| p == purpose))
+    }
+
+    /// Whether an anchor or configured intermediate constrains email addresses.
+    pub(crate) fn constrains_email(&self) -> bool {
+        self.constrains_email
     }
 
     /// Whether `der` is one of the configured (start-up-validated) intermediates.
