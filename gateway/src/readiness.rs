@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::store::Store;
 use kyso_verify::error::{ErrorCode, Rejection};
 use kyso_verify::policy::CertificatePolicy;
+use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -24,6 +25,9 @@ pub const REUSE: time::Duration = time::Duration::SECOND;
 #[derive(Debug, Default)]
 pub struct Readiness {
     last: Mutex<Option<(OffsetDateTime, Result<(), Rejection>)>>,
+    /// Checks finished so far: an asker that sees this grow while it waits for the lock
+    /// came during a check, whatever the wall clock did meanwhile.
+    finished: AtomicU64,
 }
 
 impl Readiness {
@@ -36,16 +40,18 @@ impl Readiness {
         store: &dyn Store,
         policy: &CertificatePolicy,
     ) -> Result<(), Rejection> {
-        let arrived = clock.now();
+        let finished_before = self.finished.load(Ordering::Acquire);
         let mut last = self.last.lock().await;
         let now = clock.now();
+        let came_during_a_check = self.finished.load(Ordering::Acquire) != finished_before;
         if let Some((known, answer)) = last.as_ref()
-            && (*known >= arrived || (*known <= now && now - *known < REUSE))
+            && (came_during_a_check || (*known <= now && now - *known < REUSE))
         {
             return answer.clone();
         }
         let answer = ask(store, policy, now).await;
         *last = Some((clock.now(), answer.clone()));
+        self.finished.fetch_add(1, Ordering::Release);
         answer
     }
 }

@@ -60,7 +60,7 @@ fn bad_configurations_name_their_setting() {
     let (code, err) = serve(&format!("{base}[revocation]\ncrl_max_age_seconds = 3600\n"));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("revocation.crl_max_age_seconds"), "{err}");
-    for timeout in [0, 60_001, i64::MAX] {
+    for timeout in [0, 15_001, i64::MAX] {
         let (code, err) = serve(&format!("{base}[revocation]\ntimeout_ms = {timeout}\n"));
         assert_eq!(code, Some(2), "{timeout}: {err}");
         assert!(err.contains("revocation.timeout_ms"), "{err}");

@@ -59,6 +59,15 @@ impl<K: Eq + Hash + Clone, V: Clone> ExpiringCache<K, V> {
         self.lock().remove(key);
     }
 
+    /// Removes the entry for `key` only while `still` holds of its value (another task
+    /// may have replaced it since it was read).
+    pub fn remove_if(&self, key: &K, still: impl FnOnce(&V) -> bool) {
+        let mut entries = self.lock();
+        if entries.get(key).is_some_and(|(v, _)| still(v)) {
+            entries.remove(key);
+        }
+    }
+
     /// Keys whose entries expire before `before`, expired ones included.
     pub fn expiring_before(&self, before: OffsetDateTime) -> Vec<K> {
         self.lock()

@@ -96,13 +96,19 @@ impl CrlStore {
                 crl.next_update
             )));
         }
-        if let Some(newest) = self.newest.get(&url.to_owned(), at)
-            && crl.this_update < newest
-        {
+        // The newest seen from this URL: remembered apart, or (if that memory was
+        // crowded out) the one cached.
+        let newest = self
+            .newest
+            .get(&url.to_owned(), at)
+            .into_iter()
+            .chain(self.cache.get(&url.to_owned(), at).map(|c| c.this_update))
+            .max();
+        if newest.is_some_and(|newest| crl.this_update < newest) {
             // An older CRL (replayed on the wire, or a stale mirror) must not replace a
             // newer one and hide recent revocations.
             return Err(unusable(
-                "the CRL downloaded is older than the one cached".into(),
+                "the CRL downloaded is older than the newest one seen from this URL".into(),
             ));
         }
         let crl = Arc::new(crl);
@@ -144,11 +150,14 @@ impl CrlStore {
         index: usize,
     ) -> Result<CrlVerdict, String> {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || crl.judge(&path, index))
+        let judged = crl.clone();
+        tokio::task::spawn_blocking(move || judged.judge(&path, index))
             .await
             .unwrap_or_else(|e| Err(format!("the CRL check ended without an answer: {e}")))
             .map_err(|e| {
-                self.cache.remove(&url.to_owned());
+                // Only this CRL: a refresh may have cached a newer one meanwhile.
+                self.cache
+                    .remove_if(&url.to_owned(), |cached| Arc::ptr_eq(cached, &crl));
                 format!("{url}: {e}")
             })
     }

@@ -5,19 +5,32 @@
 
 const CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
 
-/** How long a gateway call may take unless its caller says otherwise (a long poll does). */
-export const GATEWAY_TIMEOUT_MS = 30_000;
+/**
+ * How long a gateway call may take unless its caller says otherwise (a long poll does):
+ * past a revocation check's whole budget (three calls of at most 15 s each).
+ */
+export const GATEWAY_TIMEOUT_MS = 60_000;
 
 /** How long an agent call may take unless its caller says otherwise (a PIN dialog does). */
 export const AGENT_TIMEOUT_MS = 15_000;
 
 /**
  * The caller's signal, if any, combined with a deadline: a call on a half-open connection
- * ends as a failure the person can retry instead of a page that waits for ever.
+ * ends as a failure the person can retry instead of a page that waits for ever. Made by
+ * hand rather than with AbortSignal.any, which browsers before 2024 lack.
  */
 function withDeadline(signal, timeoutMs) {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  return signal ? AbortSignal.any([signal, deadline]) : deadline;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const stop = () => {
+    clearTimeout(timer);
+    controller.abort();
+  };
+  if (signal) {
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  }
+  return controller.signal;
 }
 
 /** Whether the caller's own signal (a navigation) ended the call, not the deadline. */

@@ -536,6 +536,10 @@ fn same_key_and_name(a: &X509Certificate<'_>, b: &X509Certificate<'_>) -> bool {
     a.subject().as_raw() == b.subject().as_raw() && a.public_key().raw == b.public_key().raw
 }
 
+/// Travelled certificates tried as the responder at most: a genuine answer carries one,
+/// and each try may cost a signature check.
+const MAX_RESPONDER_CANDIDATES: usize = 8;
+
 /// Extensions a delegated responder's certificate may mark critical: those read here
 /// (keyUsage, extKeyUsage) or saying nothing about its authority (basicConstraints,
 /// subjectAltName). Any other critical one is not processed, so the certificate is
@@ -555,25 +559,6 @@ fn check_delegated(
     let refuse = |why: &str| OcspError::ResponderNotAuthorized(why.to_owned());
     if responder.issuer().as_raw() != issuer.subject().as_raw() {
         return Err(refuse("its certificate was issued by another CA"));
-    }
-    // The algorithms a response itself may be signed with, and no others: SHA-1 (under
-    // any of its identifiers) only when the operator allows it.
-    let sig_alg = responder.signature_algorithm.algorithm.to_id_string();
-    let algorithm = verification_algorithm(&sig_alg, issuer, allow_sha1).ok_or_else(|| {
-        refuse(&format!(
-            "its certificate is signed with {sig_alg}, not an accepted algorithm"
-        ))
-    })?;
-    if UnparsedPublicKey::new(algorithm, &issuer.public_key().subject_public_key.data)
-        .verify(
-            responder.tbs_certificate.as_ref(),
-            &responder.signature_value.data,
-        )
-        .is_err()
-    {
-        return Err(refuse(
-            "its certificate's signature does not verify under the issuer's key",
-        ));
     }
     if responder.tbs_certificate.signature != responder.signature_algorithm {
         return Err(refuse(
@@ -605,6 +590,26 @@ fn check_delegated(
     if at < validity.not_before.to_datetime() || at > validity.not_after.to_datetime() {
         return Err(refuse(
             "its certificate is not valid at the verification time",
+        ));
+    }
+    // Last, the one costly check (the cheap ones above turn most decoys away first).
+    // The algorithms a response itself may be signed with, and no others: SHA-1 (under
+    // any of its identifiers) only when the operator allows it.
+    let sig_alg = responder.signature_algorithm.algorithm.to_id_string();
+    let algorithm = verification_algorithm(&sig_alg, issuer, allow_sha1).ok_or_else(|| {
+        refuse(&format!(
+            "its certificate is signed with {sig_alg}, not an accepted algorithm"
+        ))
+    })?;
+    if UnparsedPublicKey::new(algorithm, &issuer.public_key().subject_public_key.data)
+        .verify(
+            responder.tbs_certificate.as_ref(),
+            &responder.signature_value.data,
+        )
+        .is_err()
+    {
+        return Err(refuse(
+            "its certificate's signature does not verify under the issuer's key",
         ));
     }
     Ok(())
@@ -669,6 +674,7 @@ pub fn verify_response(
         travelled
             .iter()
             .filter(|c| matches_responder(&response.responder, c))
+            .take(MAX_RESPONDER_CANDIDATES)
             .collect()
     };
     let mut first_refusal = None;
