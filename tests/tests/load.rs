@@ -102,3 +102,24 @@ fn closed_and_open_loop_runs_report_every_figure() {
     let rate = figure(&open, "registrations/s");
     assert!(rate > 0.0 && rate <= 42.2, "{open}");
 }
+
+#[test]
+fn a_bad_command_line_is_a_usage_error_not_a_panic() {
+    let help = run(bin("kyso-load").arg("--help"));
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: kyso-load"));
+    for args in [
+        &["--registrations", "many"][..],
+        &["--key", "dsa"],
+        &["--concurrency"],
+        &["--frobnicate"],
+        &["--instances", "3"],
+    ] {
+        let out = run(bin("kyso-load").args(args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("kyso-load: "), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage: kyso-load"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -58,6 +58,18 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: kyso-load [--registrations N] [--concurrency C] [--rate R] [--close] [--key rsa|ec] [--revocation off|ocsp] [--warm] [--database-url URL] [--instances N] [--workers N] [--gateway-cpus LIST] [--client-cpus LIST] [--url URL]… [--pki DIR] [--first N]";
 
+/// Ends the run on a bad command line: the reason and the usage on stderr, exit status 2.
+fn usage_error(reason: &str) -> ! {
+    eprintln!("kyso-load: {reason}\n{USAGE}");
+    std::process::exit(2)
+}
+
+/// A number argument, or [`usage_error`] naming the flag.
+fn number<T: std::str::FromStr>(text: &str, flag: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| usage_error(&format!("{flag}: not a number: {text}")))
+}
+
 struct Args {
     registrations: usize,
     concurrency: usize,
@@ -98,7 +110,7 @@ fn args() -> Args {
     while let Some(flag) = argv.next() {
         let mut value = || {
             argv.next()
-                .unwrap_or_else(|| panic!("{flag} needs a value\n{USAGE}"))
+                .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")))
         };
         match flag.as_str() {
             "--warm" => a.warm = true,
@@ -107,46 +119,46 @@ fn args() -> Args {
                 a.ocsp = match value().as_str() {
                     "ocsp" => true,
                     "off" => false,
-                    other => panic!("--revocation ocsp|off, not {other}"),
+                    other => usage_error(&format!("--revocation ocsp|off, not {other}")),
                 }
             }
-            "--registrations" => a.registrations = value().parse().expect("--registrations N"),
-            "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
-            "--rate" => a.rate = Some(value().parse().expect("--rate R")),
+            "--registrations" => a.registrations = number(&value(), "--registrations N"),
+            "--concurrency" => a.concurrency = number(&value(), "--concurrency C"),
+            "--rate" => a.rate = Some(number(&value(), "--rate R")),
             "--key" => {
                 a.key = match value().as_str() {
                     "rsa" => KeyKind::Rsa2048,
                     "ec" => KeyKind::EcP256,
-                    other => panic!("--key rsa|ec, not {other}"),
+                    other => usage_error(&format!("--key rsa|ec, not {other}")),
                 }
             }
             "--database-url" => a.database_url = Some(value()),
-            "--instances" => a.instances = value().parse().expect("--instances N"),
-            "--workers" => a.workers = Some(value().parse().expect("--workers N")),
+            "--instances" => a.instances = number(&value(), "--instances N"),
+            "--workers" => a.workers = Some(number(&value(), "--workers N")),
             "--gateway-cpus" => a.gateway_cpus = Some(value()),
             "--client-cpus" => a.client_cpus = Some(value()),
             "--url" => a.urls.push(value()),
             "--pki" => a.pki = Some(value().into()),
-            "--first" => a.first = value().parse().expect("--first N"),
-            _ => panic!("{USAGE}"),
+            "--first" => a.first = number(&value(), "--first N"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => usage_error(&format!("unknown argument {other}")),
         }
     }
-    assert!(
-        a.instances == 1 || a.database_url.is_some(),
-        "--instances needs a shared --database-url"
-    );
-    assert!(
-        a.urls.is_empty() || a.workers.is_none(),
-        "--workers applies to gateways kyso-load starts, not to --url"
-    );
-    assert!(
-        a.urls.is_empty() || a.gateway_cpus.is_none(),
-        "--gateway-cpus applies to gateways kyso-load starts, not to --url"
-    );
-    assert!(
-        a.urls.is_empty() || a.pki.is_some(),
-        "--url needs --pki DIR, the PKI the gateways trust"
-    );
+    if a.instances != 1 && a.database_url.is_none() {
+        usage_error("--instances needs a shared --database-url");
+    }
+    if !a.urls.is_empty() && a.workers.is_some() {
+        usage_error("--workers applies to gateways kyso-load starts, not to --url");
+    }
+    if !a.urls.is_empty() && a.gateway_cpus.is_some() {
+        usage_error("--gateway-cpus applies to gateways kyso-load starts, not to --url");
+    }
+    if !a.urls.is_empty() && a.pki.is_none() {
+        usage_error("--url needs --pki DIR, the PKI the gateways trust");
+    }
     a
 }
 
