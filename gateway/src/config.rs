@@ -867,6 +867,20 @@ impl Config {
                 "must be 1 to 15000: a check gets three times it, and the page waits a minute for an answer",
             ));
         }
+        // Below 2048 bits RSA is breakable with public means (and the CAs' signatures
+        // are held to 2048 regardless); above 16384 a stranger's key only costs time.
+        if !(2048..=16384).contains(&self.policy.min_rsa_bits) {
+            return Err(ConfigError::invalid(
+                "policy.min_rsa_bits",
+                "must be 2048 to 16384",
+            ));
+        }
+        if self.policy.max_intermediates > 8 {
+            return Err(ConfigError::invalid(
+                "policy.max_intermediates",
+                "must be 0 to 8",
+            ));
+        }
         if self.trust.anchors.is_empty() {
             return Err(ConfigError::invalid(
                 "trust.anchors",

@@ -198,11 +198,22 @@ pub fn policy_with(
     revocation: Arc<dyn RevocationChecker>,
     anchors: Option<&[PathBuf]>,
 ) -> Result<CertificatePolicy, StartupError> {
+    let min_rsa_bits = config.policy.min_rsa_bits;
     let (intermediates, inter_files) =
         read_certificates_from(&config.trust.intermediates, "trust.intermediates")?;
+    refuse_weak_ca_keys(
+        min_rsa_bits,
+        "intermediate",
+        ("trust.intermediates", &intermediates, &inter_files),
+    )?;
     let trust = match anchors {
         None => {
             let (anchors, files) = read_certificates_from(&config.trust.anchors, "trust.anchors")?;
+            refuse_weak_ca_keys(
+                min_rsa_bits,
+                "trust anchor",
+                ("trust.anchors", &anchors, &files),
+            )?;
             TrustStore::new(&anchors, &intermediates)
                 .map_err(|e| trust_error(e, ("trust.anchors", &files), &inter_files))?
         }
@@ -210,6 +221,11 @@ pub fn policy_with(
         // intermediates travel with the certificate instead (--intermediate).
         Some(paths) => {
             let (anchors, files) = read_certificates_from(paths, "--trust-anchor")?;
+            refuse_weak_ca_keys(
+                min_rsa_bits,
+                "trust anchor",
+                ("--trust-anchor", &anchors, &files),
+            )?;
             TrustStore::new(&anchors, &intermediates)
                 .or_else(|_| TrustStore::new(&anchors, &[]))
                 .map_err(|e| trust_error(e, ("--trust-anchor", &files), &inter_files))?
@@ -220,6 +236,34 @@ pub fn policy_with(
         config.policy_options(),
         revocation,
     ))
+}
+
+/// Refuses to start with a configured CA whose RSA key is below `policy.min_rsa_bits`:
+/// every path through it would be refused (`WEAK_CA_KEY`), so the configuration is wrong,
+/// and saying so at start-up names the file instead of failing each registration.
+fn refuse_weak_ca_keys(
+    min_rsa_bits: usize,
+    what: &'static str,
+    (setting, certificates, files): (&'static str, &[Vec<u8>], &[PathBuf]),
+) -> Result<(), StartupError> {
+    for (i, der) in certificates.iter().enumerate() {
+        if let Some(bits) = kyso_verify::policy::checks::rsa_bits(der)
+            && bits < min_rsa_bits
+        {
+            return Err(StartupError::Trust {
+                setting,
+                file: files.get(i).cloned(),
+                source: TrustError::Unusable {
+                    what,
+                    index: i + 1,
+                    detail: format!(
+                        "its RSA-{bits} key is below policy.min_rsa_bits ({min_rsa_bits}) (WEAK_CA_KEY)"
+                    ),
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A trust error naming the setting and file of the certificate at fault.

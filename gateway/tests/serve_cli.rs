@@ -83,6 +83,45 @@ fn bad_configurations_name_their_setting() {
     ));
     assert_eq!(code, Some(2));
     assert!(err.contains("body_bytes"), "{err}");
+    for (setting, value) in [
+        ("min_rsa_bits", 1024),
+        ("min_rsa_bits", 16385),
+        ("max_intermediates", 9),
+    ] {
+        let (code, err) = serve(&format!(
+            "{base}[policy]\nrevocation = \"off\"\n{setting} = {value}\n"
+        ));
+        assert_eq!(code, Some(2), "{setting} = {value}: {err}");
+        assert!(err.contains(&format!("policy.{setting}")), "{err}");
+    }
+    // A configured CA below policy.min_rsa_bits would fail every registration through
+    // it: the gateway does not start, naming the file (the root is RSA-4096, VNPT's CA
+    // RSA-2048).
+    let vnpt = format!("{:?}", pki.path(&pki.manifest.ca("vnpt").unwrap().cert));
+    let with_vnpt = base.replace("[trust]", &format!("[trust]\nintermediates = [{vnpt}]"));
+    let (code, err) = serve(&format!(
+        "{with_vnpt}[policy]\nrevocation = \"off\"\nmin_rsa_bits = 3072\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "trust.intermediates: {}: intermediate #1",
+            vnpt.trim_matches('"')
+        )) && err.contains("RSA-2048")
+            && err.contains("WEAK_CA_KEY"),
+        "{err}"
+    );
+    let (code, err) = serve(&format!(
+        "{base}[policy]\nrevocation = \"off\"\nmin_rsa_bits = 8192\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "trust.anchors: {}: trust anchor #1",
+            root.trim_matches('"')
+        )) && err.contains("RSA-4096"),
+        "{err}"
+    );
     let missing = base.replace(&root, "\"/nonexistent/root.pem\"");
     let (code, err) = serve(&format!("{missing}[policy]\nrevocation = \"off\"\n"));
     assert_eq!(code, Some(2));

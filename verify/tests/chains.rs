@@ -767,3 +767,126 @@ fn a_revoked_intermediate_is_not_routed_around_through_its_twin() {
     }]);
     assert_eq!(revoking.judge(&path, 1), Ok(CrlVerdict::Revoked));
 }
+
+/// DER: `tag`, the length of `content`, `content`.
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match content.len() {
+        n @ 0..=127 => out.push(n as u8),
+        n @ 128..=255 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// An RSA public key of `modulus` and `exponent` (unsigned, big-endian), for a
+/// certificate whose private key nobody needs: the leaf's key is judged before any
+/// signature made with it is checked.
+struct RsaPublic(Vec<u8>);
+
+impl RsaPublic {
+    fn new(modulus: &[u8], exponent: &[u8]) -> Self {
+        // DER: minimal, with a zero first only where the high bit would make it negative.
+        let integer = |bytes: &[u8]| {
+            let mut v = Vec::new();
+            if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                v.push(0);
+            }
+            v.extend_from_slice(bytes);
+            tlv(0x02, &v)
+        };
+        Self(tlv(0x30, &[integer(modulus), integer(exponent)].concat()))
+    }
+}
+
+impl rcgen::PublicKeyData for RsaPublic {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+#[tokio::test]
+async fn an_rsa_key_with_an_even_tiny_or_huge_exponent_is_a_weak_key() {
+    let r = root("Root", |_| {});
+    let i = intermediate("Provider CA", &r, |_| {});
+    let mut modulus = vec![0xc5u8; 256];
+    modulus[255] = 0x01;
+    let leaf_with = |exponent: &[u8]| {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "Trần Văn Bình");
+        dn.push(DnType::CustomDnType(UID.to_vec()), "CCCD:001090012345");
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.use_authority_key_identifier_extension = true;
+        p.not_before = now() - Duration::days(1);
+        p.not_after = now() + Duration::days(365);
+        p.signed_by(&RsaPublic::new(&modulus, exponent), &i.issuer())
+            .unwrap()
+            .der()
+            .to_vec()
+    };
+    let policy = policy(TrustStore::new(std::slice::from_ref(&r.der), &[]).unwrap());
+    let travelled = std::slice::from_ref(&i.der);
+    for fine in [&[0x01, 0x00, 0x01][..], &[0x03], &[0xff, 0xff, 0xff, 0xff]] {
+        let verdict = policy.verify(&leaf_with(fine), travelled, now()).await;
+        assert!(verdict.is_ok(), "e = {fine:02x?}: {verdict:?}");
+    }
+    let huge = [&[0x01][..], &[0u8; 255], &[0x01]].concat();
+    for weak in [
+        &[0x01][..],
+        &[0x01, 0x00, 0x00],
+        &[0x01, 0x00, 0x00, 0x00, 0x01],
+        &huge,
+    ] {
+        let e = policy
+            .verify(&leaf_with(weak), travelled, now())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::WeakKey, "e = {weak:02x?}: {e}");
+        assert!(e.detail.contains("BAD_RSA_EXPONENT"), "{e}");
+    }
+    // A CA's key is held to the same rule: a configured anchor with a huge exponent
+    // stops start-up (its own signature is never checked, so any key can be put in it).
+    let mut params = ca_params("Root With A Huge Exponent", false);
+    params.use_authority_key_identifier_extension = true;
+    let odd_root = params
+        .signed_by(&RsaPublic::new(&modulus, &huge), &r.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    let e = TrustStore::new(&[odd_root], &[]).unwrap_err();
+    assert!(e.to_string().contains("BAD_RSA_EXPONENT"), "{e}");
+}
+
+/// webpki knows an anchor by name, key and name constraints: two anchors alike in those
+/// but not otherwise (here, their validity and pathLenConstraint) cannot be told apart
+/// on a path, so the store refuses them; the same certificate twice is one anchor.
+#[tokio::test]
+async fn two_anchors_alike_in_name_and_key_but_not_otherwise_are_refused() {
+    let r = root("Root", |_| {});
+    let mut renewed = r.params.clone();
+    renewed.not_after = now() + Duration::days(7300);
+    renewed.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let renewed = renewed.self_signed(&r.key).unwrap().der().to_vec();
+    let e = TrustStore::new(&[r.der.clone(), renewed], &[]).unwrap_err();
+    assert!(
+        e.to_string().contains("trust anchor #2") && e.to_string().contains("#1"),
+        "{e}"
+    );
+    let i = intermediate("Provider CA", &r, |_| {});
+    let twice = TrustStore::new(&[r.der.clone(), r.der.clone()], &[]).unwrap();
+    let l = leaf(&i, |_| {});
+    assert!(
+        policy(twice)
+            .verify(&l, std::slice::from_ref(&i.der), now())
+            .await
+            .is_ok()
+    );
+}

@@ -94,6 +94,11 @@ pub enum Defect {
     /// An RSA modulus whose size is not a multiple of 8 bits (a truncated or broken key).
     #[error("an RSA modulus of {0} bits, not a multiple of 8")]
     OddRsaModulus(usize),
+    /// An RSA public exponent that is even, below 3 or above 2^32−1: no RSA key at all
+    /// (RFC 8017 §3.1: odd, at least 3), or one that makes each verification cost as much
+    /// as a private-key operation, which a stranger's certificate could spend.
+    #[error("an RSA public exponent that is even, below 3 or above 2^32-1")]
+    BadRsaExponent,
     /// An end-entity asserts keyCertSign or cRLSign: it could sign certificates or CRLs.
     #[error("an end-entity certificate asserting keyCertSign or cRLSign")]
     EndEntitySignsCertificates,
@@ -148,7 +153,7 @@ impl Defect {
             Self::EndEntitySignsCertificates | Self::AnchorWrongPurpose => {
                 ErrorCode::CertWrongPurpose
             }
-            Self::WeakCaKey(..) => ErrorCode::WeakKey,
+            Self::WeakCaKey(..) | Self::BadRsaExponent => ErrorCode::WeakKey,
             Self::Unparsable(_) => ErrorCode::MalformedToken,
             _ => ErrorCode::CertUntrusted,
         }
@@ -172,6 +177,7 @@ impl Defect {
             Self::PolicyConstraintsNotCritical => "POLICY_CONSTRAINTS_NOT_CRITICAL",
             Self::BadSerialNumber(_) => "BAD_SERIAL_NUMBER",
             Self::OddRsaModulus(_) => "ODD_RSA_MODULUS",
+            Self::BadRsaExponent => "BAD_RSA_EXPONENT",
             Self::EndEntitySignsCertificates => "END_ENTITY_SIGNS_CERTIFICATES",
             Self::EndEntityNameConstraints => "END_ENTITY_NAME_CONSTRAINTS",
             Self::EmptySubjectWithoutCriticalSan => "EMPTY_SUBJECT_WITHOUT_CRITICAL_SAN",
@@ -227,10 +233,18 @@ fn bit_length(bytes: &[u8]) -> usize {
     bytes.len() * 8 - bytes[0].leading_zeros() as usize
 }
 
-fn check_rsa_modulus(cert: &X509Certificate<'_>) -> Result<(), Defect> {
+/// An RSA key's modulus of whole bytes and its exponent odd, from 3 to 2^32−1 (every
+/// issued key uses 65537, some old ones 3).
+fn check_rsa_key(cert: &X509Certificate<'_>) -> Result<(), Defect> {
     match cert.public_key().parsed() {
         Ok(PublicKey::RSA(rsa)) if !bit_length(rsa.modulus).is_multiple_of(8) => {
             Err(Defect::OddRsaModulus(bit_length(rsa.modulus)))
+        }
+        Ok(PublicKey::RSA(rsa))
+            if !(2..=32).contains(&bit_length(rsa.exponent))
+                || rsa.exponent.last().is_none_or(|b| b & 1 == 0) =>
+        {
+            Err(Defect::BadRsaExponent)
         }
         _ => Ok(()),
     }
@@ -433,7 +447,7 @@ fn check_ca(cert: &X509Certificate<'_>) -> Result<(), Defect> {
     }
     check_name_constraints(cert)?;
     check_policy_constraints(cert)?;
-    check_rsa_modulus(cert)
+    check_rsa_key(cert)
 }
 
 /// A trust anchor (checked at start-up): a CA as above, with a subjectKeyIdentifier,
@@ -493,7 +507,7 @@ pub fn check_end_entity(cert: &X509Certificate<'_>) -> Result<(), Defect> {
     }
     check_key_identifiers(cert, false, AkiRule::Required)?;
     check_serial(cert)?;
-    check_rsa_modulus(cert)?;
+    check_rsa_key(cert)?;
     let empty_subject = cert.subject().iter_attributes().next().is_none();
     let mut san = None;
     for ext in cert.extensions() {
@@ -553,6 +567,7 @@ mod tests {
             Defect::PolicyConstraintsNotCritical,
             Defect::BadSerialNumber(""),
             Defect::OddRsaModulus(0),
+            Defect::BadRsaExponent,
             Defect::EndEntitySignsCertificates,
             Defect::EndEntityNameConstraints,
             Defect::EmptySubjectWithoutCriticalSan,

@@ -132,6 +132,8 @@ impl TrustStore {
                 .chain(intermediates)
                 .any(|der| super::checks::constrains_email(der)),
         };
+        // Each kept anchor's place in the configuration, from 1.
+        let mut positions = Vec::new();
         for (i, der) in anchors.iter().enumerate() {
             check_anchor(der).map_err(|d| defect(ANCHOR, i + 1, d))?;
             let (_, cert) =
@@ -139,11 +141,33 @@ impl TrustStore {
             let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
                 .map(|a| a.to_owned())
                 .map_err(|e| unusable(ANCHOR, i + 1, format!("{e:?}")))?;
+            // webpki knows an anchor by its name, key and name constraints only; two
+            // certificates alike in those but not in the rest (validity, pathLen,
+            // extendedKeyUsage) would leave it unknown which of them a path ended at.
+            if let Some(twin) = store.anchors.iter().position(|a| {
+                a.anchor.subject == anchor.subject
+                    && a.anchor.subject_public_key_info == anchor.subject_public_key_info
+                    && a.anchor.name_constraints == anchor.name_constraints
+            }) {
+                if store.anchors[twin].der == *der {
+                    continue;
+                }
+                return Err(unusable(
+                    ANCHOR,
+                    i + 1,
+                    format!(
+                        "it has the name and key of trust anchor #{} but is another \
+                         certificate: a path could not tell them apart; keep one",
+                        positions[twin]
+                    ),
+                ));
+            }
             let path_len = cert
                 .basic_constraints()
                 .ok()
                 .flatten()
                 .and_then(|bc| bc.value.path_len_constraint);
+            positions.push(i + 1);
             store.anchors.push(Anchor {
                 anchor,
                 der: der.clone(),
@@ -213,11 +237,13 @@ impl TrustStore {
         self.anchors.iter().map(|a| a.anchor.clone()).collect()
     }
 
-    /// The configured anchor a path ended at.
+    /// The configured anchor a path ended at: the one alike in all webpki keeps of it
+    /// (no two anchors are, [`Self::new`]).
     fn anchor_of(&self, anchor: &TrustAnchor<'_>) -> Option<&Anchor> {
         self.anchors.iter().find(|a| {
             a.anchor.subject == anchor.subject
                 && a.anchor.subject_public_key_info == anchor.subject_public_key_info
+                && a.anchor.name_constraints == anchor.name_constraints
         })
     }
 
