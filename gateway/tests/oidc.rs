@@ -963,9 +963,11 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
             ("client_secret", SECRET_A),
         ],
     ] {
-        let (status, _, body) = op.post_form("/oidc/token", &form, &[]).await;
+        let (status, headers, body) = op.post_form("/oidc/token", &form, &[]).await;
         assert_eq!(status, 401, "{body}");
         assert!(body.contains("invalid_client"));
+        // A 401 always says how to authenticate (RFC 9110 §15.5.2), Basic tried or not.
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Basic realm=\"kyso\"");
     }
     let (status, _, body) = op
         .post_form(
@@ -1481,6 +1483,25 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
     assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 }
 
+/// A logout the store cannot carry out is a 503 the person may retry, not a 400 that
+/// blames the request; and the session is not said to be over.
+#[tokio::test]
+async fn a_logout_the_store_cannot_carry_out_is_503() {
+    let op = op().await;
+    let (cookie, _) = op.signed_in_to_a(true).await;
+    let (_, _, html) = op.get("/oidc/logout", Some(&cookie)).await;
+    assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
+    // The sessions' table gone from under the gateway: every look at a session fails.
+    let breaker = rusqlite::Connection::open(op.w.db_file()).unwrap();
+    breaker.execute_batch("DROP TABLE sessions").unwrap();
+    let (status, headers, body) = op.confirm_logout(&html, &cookie, ORIGIN).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("data-testid=\"logged-out\""), "{body}");
+    assert!(!headers.contains_key(header::SET_COOKIE));
+    let (status, _, _) = op.get("/oidc/logout", Some(&cookie)).await;
+    assert_eq!(status, 503);
+}
+
 #[tokio::test]
 async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_tells_it() {
     let op = op().await;
@@ -1658,6 +1679,31 @@ async fn a_login_marker_counts_only_for_its_own_request_and_only_briefly() {
     assert!(
         location(&headers).starts_with(A_CB),
         "max_age=0 must not loop"
+    );
+
+    // A proof made for a max_age=60 request meets it while young, not for the marker's
+    // quarter of an hour: five minutes on, the person logs in again (else auth_time
+    // would tell the portal of a login five times older than it asked for).
+    op.w.clock.advance(time::Duration::minutes(3));
+    let max_60 = portal_a(&[("max_age", "60")]).replace("state=st-1", "state=st-3");
+    let (_, headers, _) = op.get(&max_60, Some(&newest)).await;
+    let back_from_page = continue_of(&location(&headers));
+    op.w.clock.advance(time::Duration::seconds(1));
+    let proof = op.cookie(&op.login("citizen-cccd", false).await).await;
+    op.w.clock.advance(time::Duration::minutes(5));
+    let (_, headers, _) = op.get(&back_from_page, Some(&proof)).await;
+    assert!(
+        location(&headers).starts_with("/?continue="),
+        "a proof five minutes old met max_age=60"
+    );
+    let back_again = continue_of(&location(&headers));
+    op.w.clock.advance(time::Duration::seconds(1));
+    let proof = op.cookie(&op.login("citizen-cccd", false).await).await;
+    op.w.clock.advance(time::Duration::seconds(90));
+    let (_, headers, _) = op.get(&back_again, Some(&proof)).await;
+    assert!(
+        location(&headers).starts_with(A_CB),
+        "a proof made for the request, within the grace"
     );
 }
 

@@ -530,6 +530,16 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
     );
 }
 
+/// The person's consent to `client`, which every code is issued under.
+async fn consent_to(store: &dyn Store, account_id: &str, client: &str) {
+    let consent = Consent {
+        client_id: client.into(),
+        scopes: vec!["openid".into(), "vn_identity".into()],
+        granted_at: T0,
+    };
+    store.put_consent(account_id, &consent).await.unwrap();
+}
+
 fn grant(client: &str, account_id: &str) -> Grant {
     Grant {
         client_id: client.into(),
@@ -549,6 +559,7 @@ pub async fn a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers(b: impl
     let a = register(store.as_ref(), "acc_o", citizen("001090012345", &[]))
         .await
         .unwrap();
+    consent_to(store.as_ref(), &a.id, "portal-a").await;
     let g = grant("portal-a", &a.id);
     store.put_grant("code-1", &g).await.unwrap();
     // The grant of a code issued to a client is a read, before and after its redemption.
@@ -598,6 +609,7 @@ pub async fn a_redeemed_code_gives_its_access_token_until_reused_or_expired(b: i
     let a = register(store.as_ref(), "acc_o", citizen("001090012345", &[]))
         .await
         .unwrap();
+    consent_to(store.as_ref(), &a.id, "portal-a").await;
     let g = grant("portal-a", &a.id);
     store.put_grant("code-1", &g).await.unwrap();
     store.put_grant("code-2", &g).await.unwrap();
@@ -704,6 +716,17 @@ pub async fn consents_are_listed_replaced_and_withdrawn_with_their_tokens(b: imp
             .unwrap(),
         Redeemed::Granted(g.clone())
     );
+    // A code stored just after the withdrawal (its authorization read the consent just
+    // before) is not granted either: a code needs the consent when it is redeemed.
+    store.put_grant("code-b3", &g).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_code("code-b3", "portal-b", "at-b3", until, T0)
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    );
+    assert_eq!(store.access_grant("at-b3", T0).await.unwrap(), None);
     assert!(!store.delete_consent(&a.id, "portal-b").await.unwrap());
     assert_eq!(store.access_grant("at-b", T0).await.unwrap(), None);
     assert_eq!(store.consents(&a.id).await.unwrap().len(), 1);

@@ -269,7 +269,13 @@ pub const CLEAR_COOKIE: &str =
 
 fn logged_out(outcome: Logout) -> Response {
     let mut response = match outcome {
-        Logout::Page(message) => {
+        Logout::Unavailable => {
+            return answer(Authorize::Page {
+                status: 503,
+                message: "the service is unavailable; try again in a moment",
+            });
+        }
+        Logout::Refused(message) => {
             return answer(Authorize::Page {
                 status: 400,
                 message,
@@ -331,7 +337,7 @@ pub async fn logout_form(
         return as_get(paths::LOGOUT, &headers, &body);
     };
     if !same_origin(&s, &headers) {
-        return logged_out(Logout::Page("this form was posted from another site"));
+        return logged_out(Logout::Refused("this form was posted from another site"));
     }
     let session = session_cookie(&headers);
     logged_out(p.logout(&request, session.as_deref(), Some(&csrf)).await)

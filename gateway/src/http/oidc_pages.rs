@@ -53,6 +53,14 @@ fn claim_label(claim: &str) -> (&'static str, &'static str) {
         "vn_organization" => ("Tên tổ chức", "Organization name"),
         "email" => ("Thư điện tử", "Email"),
         "phone_number" => ("Số điện thoại", "Phone number"),
+        "email_verified" => (
+            "Ghi chú: thư điện tử do bạn tự khai, chưa được xác minh",
+            "note: the email is as you gave it, not verified",
+        ),
+        "phone_number_verified" => (
+            "Ghi chú: số điện thoại do bạn tự khai, chưa được xác minh",
+            "note: the phone number is as you gave it, not verified",
+        ),
         _ => ("", ""),
     }
 }

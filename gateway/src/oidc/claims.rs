@@ -28,8 +28,8 @@ pub fn claims_of_scope(scope: &str) -> &'static [&'static str] {
             "vn_aliases",
             "vn_organization",
         ],
-        "email" => &["email"],
-        "phone" => &["phone_number"],
+        "email" => &["email", "email_verified"],
+        "phone" => &["phone_number", "phone_number_verified"],
         _ => &[],
     }
 }
@@ -83,15 +83,20 @@ pub fn claims(account: &Account, scopes: &[String]) -> Map<String, Value> {
             out.insert("vn_organization".into(), json!(org));
         }
     }
+    // The contact details are typed in by the person at registration and never
+    // checked: unlike the certificate's claims, they prove nothing, and a portal that
+    // matched accounts by an email it took for verified could be handed someone else's.
     if has("email")
         && let Some(email) = &account.email
     {
         out.insert("email".into(), json!(email));
+        out.insert("email_verified".into(), json!(false));
     }
     if has("phone")
         && let Some(phone) = &account.phone
     {
         out.insert("phone_number".into(), json!(phone));
+        out.insert("phone_number_verified".into(), json!(false));
     }
     out
 }
@@ -130,6 +135,54 @@ mod tests {
             subject(SubjectKind::Public, secret, "a.gov.vn", "acc_1"),
             "acc_1"
         );
+    }
+
+    #[test]
+    fn contact_details_are_released_as_unverified_and_only_when_asked_for() {
+        use crate::domain::Account;
+        use kyso_verify::identity::{Identifier, IdentifierKind, Subject};
+        let account = Account {
+            id: "acc_1".into(),
+            subject: Subject {
+                subject_type: SubjectType::Citizen,
+                identifier: Identifier {
+                    kind: IdentifierKind::Cccd,
+                    value: "001090012345".into(),
+                },
+                aliases: Vec::new(),
+                full_name: "Nguyễn Thị Hoa".into(),
+                organization: None,
+                email_in_cert: None,
+            },
+            email: Some("hoa@example.vn".into()),
+            phone: Some("+84912345678".into()),
+            ial: 3,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let scopes = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let both = claims(&account, &scopes(&["openid", "email", "phone"]));
+        assert_eq!(both["email"], "hoa@example.vn");
+        assert_eq!(both["email_verified"], false);
+        assert_eq!(both["phone_number"], "+84912345678");
+        assert_eq!(both["phone_number_verified"], false);
+        let neither = claims(&account, &scopes(&["openid", "profile"]));
+        for claim in [
+            "email",
+            "email_verified",
+            "phone_number",
+            "phone_number_verified",
+        ] {
+            assert!(!neither.contains_key(claim), "{claim}");
+        }
+        // Released claims are the scopes' advertised ones.
+        for claim in both.keys() {
+            assert!(
+                ["email", "phone"]
+                    .iter()
+                    .any(|s| claims_of_scope(s).contains(&claim.as_str())),
+                "{claim}"
+            );
+        }
     }
 
     #[test]

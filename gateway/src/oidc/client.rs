@@ -79,15 +79,12 @@ pub struct AuthError {
     pub error: &'static str,
     /// Why, for the portal's developers.
     pub description: &'static str,
-    /// Whether it tried HTTP Basic (the answer then carries `WWW-Authenticate`).
-    pub basic: bool,
 }
 
-fn invalid_client(description: &'static str, basic: bool) -> AuthError {
+fn invalid_client(description: &'static str) -> AuthError {
     AuthError {
         error: "invalid_client",
         description,
-        basic,
     }
 }
 
@@ -147,13 +144,11 @@ impl Clients {
             return Err(AuthError {
                 error: "invalid_request",
                 description: "use exactly one client authentication method",
-                basic: basic.is_some(),
             });
         }
         if creds.client_secret.is_some() {
             return Err(invalid_client(
                 "client_secret_post is not supported: send the secret with HTTP Basic",
-                false,
             ));
         }
         if let Some(b64) = basic {
@@ -166,15 +161,15 @@ impl Clients {
         }
         let id = creds
             .client_id
-            .ok_or_else(|| invalid_client("no client authentication", false))?;
+            .ok_or_else(|| invalid_client("no client authentication"))?;
         match self.get(id) {
             Some(c) if c.config.public => Ok((c, None)),
-            _ => Err(invalid_client("this client must authenticate", false)),
+            _ => Err(invalid_client("this client must authenticate")),
         }
     }
 
     fn basic(&self, b64: &str, form_id: Option<&str>) -> Result<&Client, AuthError> {
-        let fail = || invalid_client("client authentication failed", true);
+        let fail = || invalid_client("client authentication failed");
         let decoded = STANDARD.decode(b64).map_err(|_| fail())?;
         let text = String::from_utf8(decoded).map_err(|_| fail())?;
         let (id, secret) = text.split_once(':').ok_or_else(fail)?;
@@ -203,7 +198,7 @@ impl Clients {
         audience: &Audience<'_>,
         now: OffsetDateTime,
     ) -> Result<(&Client, AssertionUse), AuthError> {
-        let fail = |why| invalid_client(why, false);
+        let fail = invalid_client;
         if creds.assertion_type != Some(JWT_BEARER) {
             return Err(fail("client_assertion_type must be jwt-bearer"));
         }

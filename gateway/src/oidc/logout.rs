@@ -32,8 +32,10 @@ const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the logout endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Logout {
-    /// An error shown to the person.
-    Page(&'static str),
+    /// The store could not be asked: a 503 page; the person may try again.
+    Unavailable,
+    /// A request refused: a 400 page saying why.
+    Refused(&'static str),
     /// Ask the person to confirm: the request to post back, and the form's CSRF token.
     Confirm {
         /// The logout request, posted back.
@@ -95,7 +97,7 @@ impl Provider {
         let login = match self.browser_login_of(token).await {
             Ok(Some(login)) => login,
             Ok(None) => return Logout::Done(back),
-            Err(()) => return Logout::Page("the service is unavailable; try again in a moment"),
+            Err(()) => return Logout::Unavailable,
         };
         // A hint ends the session without asking only if it names this person and was
         // issued during this very session: an older ID token, leaked with some logout URL,
@@ -121,7 +123,7 @@ impl Provider {
             };
         }
         if self.end(token, &login.account.id).await.is_err() {
-            return Logout::Page("the service is unavailable; try again in a moment");
+            return Logout::Unavailable;
         }
         Logout::Done(back)
     }

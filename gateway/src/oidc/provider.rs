@@ -44,6 +44,10 @@ const LOGIN_AFTER: &str = "kyso_login_after";
 
 /// How long a login-time marker stays usable: the time to log in on the page.
 const MARKER_LIFETIME: Duration = Duration::minutes(15);
+/// How old a proof made for this very request may be and still meet a `max_age` smaller
+/// than that (`max_age=0` included): the time to come back from the page and read the
+/// consent screen. Past it, `auth_time` would tell the portal a login older than it asked.
+const PROOF_GRACE: Duration = Duration::minutes(2);
 
 /// What the authorization endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +113,9 @@ impl Form {
         }
     }
 }
+
+/// The token endpoint's `WWW-Authenticate` on a 401: the HTTP scheme it takes.
+const BASIC_CHALLENGE: &str = "Basic realm=\"kyso\"";
 
 fn oauth(status: u16, error: &'static str, description: &'static str) -> OAuthError {
     OAuthError {
@@ -476,8 +483,9 @@ impl Provider {
 
     /// Whether `login` is fresh enough for `req` (OpenID Connect Core §3.1.2.1):
     /// `prompt=login` needs a proof made after the request sent the person to log in;
-    /// `max_age` a proof at most that old, or one made after that (so `max_age=0`, like
-    /// `prompt=login`, is met by the proof the person just made).
+    /// `max_age` a proof at most that old, or one made for this request at most
+    /// [`PROOF_GRACE`] ago (so `max_age=0`, like `prompt=login`, is met by the proof the
+    /// person just made, and no proof is older than `max_age` by more than the grace).
     fn fresh_enough(
         &self,
         params: &Params,
@@ -488,12 +496,16 @@ impl Provider {
         let proven_since = self
             .login_after(params, req, now)
             .is_some_and(|after| login.auth_time >= after);
-        let young_enough = req
-            .max_age
-            .is_none_or(|m| now - login.auth_time <= Duration::seconds(m));
-        // A proof since the request sent the person to log in meets both; without one,
-        // only a young enough login, and only when no new proof was demanded.
-        proven_since || (young_enough && !req.prompt.login)
+        let age = now - login.auth_time;
+        let young_enough = req.max_age.is_none_or(|m| age <= Duration::seconds(m));
+        // A proof made for this request meets a max_age only while it is young enough
+        // or within the grace; prompt=login needs such a proof whatever the age asked.
+        let proof_counts = proven_since && (young_enough || age <= PROOF_GRACE);
+        if req.prompt.login {
+            proof_counts
+        } else {
+            young_enough || proof_counts
+        }
     }
 
     /// Where kyso's page logs the person in and then returns to this request. The return
@@ -667,7 +679,9 @@ impl Provider {
                 },
                 error: e.error,
                 description: e.description,
-                challenge: e.basic.then_some("Basic realm=\"kyso\""),
+                // Every 401 says how to authenticate (RFC 9110 §15.5.2): HTTP Basic
+                // is the scheme the endpoint takes.
+                challenge: (e.error == "invalid_client").then_some(BASIC_CHALLENGE),
             })?;
         *authenticated = Some(client.config.id.as_str());
         let store = self.gateway.store();
@@ -677,11 +691,14 @@ impl Provider {
                 .await
                 .map_err(|_| unavailable())?;
             if !first {
-                return Err(oauth(
-                    401,
-                    "invalid_client",
-                    "this client assertion was used before",
-                ));
+                return Err(OAuthError {
+                    challenge: Some(BASIC_CHALLENGE),
+                    ..oauth(
+                        401,
+                        "invalid_client",
+                        "this client assertion was used before",
+                    )
+                });
             }
         }
         if params.get("grant_type") != Some("authorization_code") {

@@ -283,7 +283,9 @@ pub trait OidcStore: Send + Sync {
     /// Redeems `client_id`'s code unexpired at `now`, recording the access token it
     /// gives, in one statement: of any number of concurrent redeemers one gets the grant.
     /// A code redeemed before is [`Redeemed::Reused`], and the access token it gave is
-    /// revoked. Another client's code is [`Redeemed::Unknown`] and stays untouched.
+    /// revoked. Another client's code is [`Redeemed::Unknown`] and stays untouched, and
+    /// so is a code whose consent is gone: withdrawn while its authorization was under
+    /// way, after it read the consent and before it stored the code.
     async fn redeem_code(
         &self,
         code_hash: &str,

@@ -44,6 +44,9 @@ impl OidcStore for PostgresStore {
                      access_expires_at = $2 \
                      WHERE code_hash = $3 AND client_id = $4 AND redeemed = FALSE \
                      AND code_expires_at > $5 \
+                     AND EXISTS (SELECT 1 FROM oidc_consents c \
+                     WHERE c.account_id = oidc_grants.account_id \
+                     AND c.client_id = oidc_grants.client_id) \
                      RETURNING client_id, account_id, code_expires_at, payload",
                 )
                 .bind(access_token_hash.to_owned())

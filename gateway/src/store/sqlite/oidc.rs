@@ -55,6 +55,9 @@ impl OidcStore for SqliteStore {
                         "UPDATE oidc_grants SET redeemed = TRUE, access_token_hash = ?1, \
                          access_expires_at = ?2 WHERE code_hash = ?3 AND client_id = ?4 \
                          AND redeemed = FALSE AND code_expires_at > ?5 \
+                         AND EXISTS (SELECT 1 FROM oidc_consents c \
+                         WHERE c.account_id = oidc_grants.account_id \
+                         AND c.client_id = oidc_grants.client_id) \
                          RETURNING client_id, account_id, code_expires_at, payload",
                     )?
                     .query_row(
