@@ -127,3 +127,44 @@ def test_an_agent_that_never_answers_ends_in_an_error_not_a_spinner(page, base_u
     box = page.locator(tid("error"))
     expect(box.locator(tid("error-code"))).to_have_text("AGENT_UNREACHABLE", timeout=40_000)
     expect(box.locator(tid("error-retry"))).to_be_visible()
+
+
+def test_a_gateway_that_never_sends_the_configuration_ends_in_retry(page, base_url):
+    """The start-up calls have deadlines too: /config.json held for ever is NETWORK_ERROR
+    with Retry once the gateway's minute is past (the page's clock run forward)."""
+    page.clock.install()
+    page.route("**/config.json", lambda route: None)
+    page.goto(f"{base_url}/#/")
+    expect(page.locator("body.ready")).to_have_count(1)
+    page.clock.run_for(61_000)
+    box = page.locator(tid("error"))
+    expect(box.locator(tid("error-code"))).to_have_text("NETWORK_ERROR")
+    expect(box.locator(tid("error-retry"))).to_be_visible()
+
+
+def test_messages_that_never_arrive_end_in_the_reload_line(page, base_url):
+    """The catalogue's fetch has the same deadline: without it the page said nothing."""
+    page.clock.install()
+    page.route("**/messages/vi.json", lambda route: None)
+    page.goto(f"{base_url}/#/")
+    page.wait_for_timeout(500)
+    page.clock.run_for(61_000)
+    expect(page.locator("#main")).to_contain_text("The page could not be loaded. Please reload.")
+
+
+def test_a_page_opened_at_another_address_says_where_it_must_be_opened(page, base_url, stack):
+    """The gateway's own address is not its public origin: the agent would sign for the
+    wrong origin and the gateway refuse it, so the page says so and links the right one."""
+    page.goto(f"{stack.gateway.url}/#/")
+    notice = page.locator(tid("wrong-origin"))
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text(base_url)
+    expect(page.locator(tid("wrong-origin-link"))).to_have_attribute("href", f"{base_url}/")
+    # It stays above every view, and follows the language.
+    page.locator(tid("nav-register")).click()
+    expect(notice).to_be_visible()
+    page.locator(tid("lang-en")).click()
+    expect(notice).to_contain_text("must be opened at")
+    # At the public origin there is nothing to say.
+    open_page(page, base_url, "/")
+    expect(page.locator(tid("wrong-origin"))).to_have_count(0)

@@ -291,3 +291,44 @@ def test_wrong_pin_shows_the_tries_left(page, base_url, shot):
     box = expect_error(page, "PIN_INCORRECT")
     expect(box.locator(tid("error-retries-left"))).to_have_text("Còn 2 lần thử trước khi mã PIN bị khóa.")
     shot(page, "tries-left")
+
+
+@pytest.fixture
+def own_gateway(stack):
+    """A gateway with a database of its own behind the page's origin, for a test whose
+    account the shared gateway's other tests must not meet."""
+    gateway = stack.start_separate_gateway("kyso-lost-answer")
+    stack.proxy.upstream = gateway.url
+    try:
+        yield gateway
+    finally:
+        stack.proxy.upstream = stack.gateway.url if stack.gateway else None
+        stack.stop_process(gateway)
+
+
+def test_a_confirmation_whose_answer_was_lost_points_to_login(page, base_url, own_gateway):
+    """The first confirmation reaches the gateway and creates the account, but its answer
+    never reaches the page; sent again, its used ticket is TICKET_NOT_FOUND — and the page
+    says the account may exist already and offers to log in, where the same token works."""
+    start_registration(page, base_url, "citizen", "usb")
+    usb_sign(page, "citizen-cmnd")
+    expect(page.locator(tid("preview"))).to_be_visible()
+    delivered = []
+
+    def deliver_then_lose(route):
+        delivered.append(route.fetch().status)
+        route.abort("connectionreset")
+
+    page.route("**/v1/registrations/*/confirm", deliver_then_lose)
+    page.locator(tid("register-submit")).click()
+    first = expect_error(page, "NETWORK_ERROR")
+    expect(first.locator(tid("confirm-perhaps-created"))).to_have_count(0)
+    assert delivered == [201]
+    page.unroute("**/v1/registrations/*/confirm")
+    page.locator(tid("register-submit")).click()
+    box = expect_error(page, "TICKET_NOT_FOUND")
+    expect(box.locator(tid("confirm-perhaps-created"))).to_contain_text("có thể đã được tạo")
+    box.locator(tid("go-login")).click()
+    usb_sign(page, "citizen-cmnd", None, "login-certificates")
+    expect(page.locator(tid("account"))).to_be_visible()
+    expect(page.locator(tid("account-identifier"))).to_have_text("012345678")

@@ -19,7 +19,7 @@ export const AGENT_TIMEOUT_MS = 15_000;
  * ends as a failure the person can retry instead of a page that waits for ever. Made by
  * hand rather than with AbortSignal.any, which browsers before 2024 lack.
  */
-function withDeadline(signal, timeoutMs) {
+export function withDeadline(signal, timeoutMs) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const stop = () => {

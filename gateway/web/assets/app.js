@@ -1,9 +1,9 @@
 // kyso registration page: start-up (messages, /config.json), the header (navigation,
 // language switch) and the hash router. Routes: #/ #/register… #/login… #/account.
 
-import { clear } from "./dom.js";
+import { clear, h } from "./dom.js";
 import { L, bindKey, initI18n, language, prune, setLanguage, t } from "./i18n.js";
-import { ApiError } from "./api.js";
+import { callGateway } from "./api.js";
 import { announce, focusError, renderError } from "./errors.js";
 import { accountView, homeView, loginView, notFoundView, registerView } from "./views.js";
 import { currentSession } from "./session.js";
@@ -76,14 +76,10 @@ function route() {
 }
 
 async function loadConfig() {
-  let response;
-  try {
-    response = await fetch("/config.json", { cache: "no-store", credentials: "same-origin" });
-  } catch (e) {
-    throw new ApiError("NETWORK_ERROR", { detail: String(e && e.message), source: "page" });
-  }
-  if (!response.ok) throw new ApiError("NETWORK_ERROR", { status: response.status, detail: "GET /config.json failed", source: "page" });
-  const body = await response.json();
+  // Through callGateway for its deadline: a half-open connection ends in Retry, not a
+  // page that waits for ever.
+  const { data } = await callGateway("GET", "/config.json");
+  const body = data || {};
   return {
     agent_url: typeof body.agent_url === "string" && body.agent_url ? body.agent_url : "http://127.0.0.1:18765",
     sim_enabled: body.sim_enabled !== false,
@@ -140,8 +136,24 @@ async function main() {
     focusError(box);
     return;
   }
+  warnIfElsewhere(config.origin);
   window.addEventListener("hashchange", route);
   route();
+}
+
+/**
+ * A page opened at another address than the gateway's public origin (its IP address, an
+ * internal name) cannot succeed: the agent signs for this page's origin, and the gateway
+ * accepts only its own. Say so above every view, with the way to the right address.
+ */
+function warnIfElsewhere(origin) {
+  if (!origin || origin.toLowerCase() === location.origin.toLowerCase()) return;
+  const notice = h("div", { class: "notice wrong-origin", role: "alert", testid: "wrong-origin" });
+  notice.append(
+    L("p", "app.wrong_origin", { origin }),
+    L("a", "app.wrong_origin_link", { origin }, { href: `${origin}/`, testid: "wrong-origin-link" }),
+  );
+  document.querySelector(".site-header").after(notice);
 }
 
 main();

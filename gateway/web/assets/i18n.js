@@ -3,6 +3,7 @@
 // elements so a language switch updates the page in place, without losing the state of a
 // registration that is under way.
 
+import { GATEWAY_TIMEOUT_MS, withDeadline } from "./api.js";
 import { h } from "./dom.js";
 
 export const LANGUAGES = ["vi", "en"];
@@ -44,7 +45,10 @@ export function initialLanguage() {
 
 async function load(lang) {
   if (!catalogs[lang]) {
-    const response = await fetch(`/messages/${lang}.json`, { cache: "no-cache" });
+    const response = await fetch(`/messages/${lang}.json`, {
+      cache: "no-cache",
+      signal: withDeadline(undefined, GATEWAY_TIMEOUT_MS),
+    });
     if (!response.ok) throw new Error(`messages/${lang}.json: HTTP ${response.status}`);
     catalogs[lang] = await response.json();
   }

@@ -47,7 +47,7 @@ function identifierRows(subject, prefix) {
  * options: {signal, config, method, onConfirmed(account), onRestart()}.
  */
 export function renderPreview(root, preview, options) {
-  const { signal, config, onConfirmed, onRestart } = options;
+  const { signal, config, onConfirmed, onRestart, loginHref } = options;
   const subject = preview.subject || {};
   const certificate = preview.certificate || {};
   const isOrg = subject.type === "organization";
@@ -140,6 +140,9 @@ export function renderPreview(root, preview, options) {
   root.append(section);
 
   let busy = false;
+  // Whether a confirmation went out and no answer came back: it may have created the
+  // account, and the ticket it used is then gone.
+  let unanswered = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (busy) return;
@@ -165,11 +168,21 @@ export function renderPreview(root, preview, options) {
       busy = false;
       const field = e.code === "EMAIL_REQUIRED" || e.code === "INVALID_EMAIL" ? email : e.code === "INVALID_PHONE" ? phone : null;
       const expired = e.code === "TICKET_NOT_FOUND";
+      const perhapsCreated = expired && unanswered && loginHref;
+      if (e.code === "NETWORK_ERROR") unanswered = true;
       const box = renderError(e, {
         config,
         onRetry: expired ? onRestart : undefined,
         retryKey: expired ? "common.start_over" : undefined,
+        extraActions: perhapsCreated
+          ? [L("a", "success.login", null, { href: loginHref, class: "button", testid: "go-login" })]
+          : undefined,
       });
+      if (perhapsCreated) {
+        box
+          .querySelector(".error-guidance")
+          .after(L("p", "confirm.perhaps_created", null, { class: "error-extra", testid: "confirm-perhaps-created" }));
+      }
       if (field) {
         field.setAttribute("aria-invalid", "true");
         const errId = uid("field-error");

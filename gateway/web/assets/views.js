@@ -146,6 +146,7 @@ export function registerView(main, parts, ctx) {
           signal: ctx.signal,
           config: ctx.config,
           onRestart: run,
+          loginHref: `#/login/${method}`,
           onConfirmed: (created) => {
             clear(area);
             progress.set(4);
