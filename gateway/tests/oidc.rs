@@ -503,13 +503,17 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     assert_eq!(id["amr"], json!(["hwk", "sc", "pin", "mfa"]));
     assert_eq!(id["auth_time"], now.unix_timestamp());
     assert!(id["exp"].as_i64().unwrap() > now.unix_timestamp());
-    assert_eq!(
-        id["vn_identifier"],
-        json!({"kind": "CCCD", "value": "001090012345"})
-    );
-    assert_eq!(id["vn_subject_type"], "citizen");
-    assert!(id["name"].is_string());
-    assert!(id.get("email").is_none(), "email was not asked for");
+    // The scopes' claims are at userinfo only: an ID token comes back in URLs
+    // (id_token_hint), and a CCCD or a name must not.
+    for claim in [
+        "vn_identifier",
+        "vn_subject_type",
+        "vn_aliases",
+        "name",
+        "email",
+    ] {
+        assert!(id.get(claim).is_none(), "{claim} in the ID token");
+    }
     assert_eq!(id["azp"], "portal-a");
     // OpenID Connect Core §3.1.3.6: the left half of the access token's SHA-256.
     let access_digest = aws_lc_rs::digest::digest(
@@ -530,7 +534,13 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     let (status, info) = op.userinfo(access).await;
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["sub"], sub);
-    assert_eq!(info["vn_identifier"]["value"], "001090012345");
+    assert_eq!(
+        info["vn_identifier"],
+        json!({"kind": "CCCD", "value": "001090012345"})
+    );
+    assert_eq!(info["vn_subject_type"], "citizen");
+    assert!(info["name"].is_string());
+    assert!(info.get("email").is_none(), "email was not asked for");
 
     // The same code again: refused, and the access token it gave is revoked.
     let (status, headers, again) = op.exchange_a(&q["code"], SECRET_A).await;
@@ -655,7 +665,9 @@ async fn a_second_portal_gets_single_sign_on_and_another_sub_and_remembered_cons
     let tokens: Value = serde_json::from_str(&body).unwrap();
     let id_b = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
     assert_ne!(id_b["sub"], sub_a, "two sectors must not see one sub");
-    assert_eq!(id_b["vn_identifier"]["value"], "001090012345");
+    let (_, info_b) = op.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info_b["sub"], id_b["sub"]);
+    assert_eq!(info_b["vn_identifier"]["value"], "001090012345");
 
     // Portal A again: consent remembered, the code comes straight back, the same sub.
     let (status, headers, _) = op.get(&portal_a(&[]), Some(&cookie)).await;

@@ -790,13 +790,17 @@ impl Provider {
         claims::subject(kind, &self.pairwise_secret, &sector, account_id)
     }
 
+    /// The ID token's claims: who (`sub`), for whom, when and how surely — no scope's
+    /// claims, which userinfo gives (OpenID Connect Core §5.4, as login.gov does). An ID
+    /// token travels back in URLs as `id_token_hint` (logout, silent sign-in), into
+    /// browser histories and proxies' logs; a CCCD or a name has no place there.
     fn id_claims(
         &self,
         grant: &Grant,
         account: &Account,
         now: OffsetDateTime,
     ) -> serde_json::Map<String, Value> {
-        let mut c = claims::claims(account, &grant.scopes);
+        let mut c = serde_json::Map::new();
         let fixed = [
             ("iss", json!(self.issuer)),
             (
