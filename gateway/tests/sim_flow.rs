@@ -546,3 +546,135 @@ async fn only_two_reads_of_one_session_wait_at_once() {
         }
     }
 }
+
+/// Waits until `phone` has been asked to sign, then a little: its signature has been
+/// returned to the poller and judged (or written) at least once.
+async fn signed_and_judged(phone: &SigningPhone) {
+    for _ in 0..600 {
+        if phone.asked.lock().unwrap().is_some() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the phone was never asked");
+}
+
+/// A moment's store failure while a good signature is judged is not the session's
+/// result: the signature is judged again until it can be, and the person registers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_met_by_a_store_failure_is_judged_again_not_refused_for_good() {
+    let w = world().await;
+    let phone = SigningPhone::of(&w, "sim-citizen-ec");
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        phone.clone(),
+        settings(),
+    ));
+    let conn = rusqlite::Connection::open(w.db_file()).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    // The identity's lookup fails while the table is away.
+    conn.execute_batch("ALTER TABLE identifiers RENAME TO identifiers_away")
+        .unwrap();
+    let started = start_registration(&sim).await;
+    signed_and_judged(&phone).await;
+    conn.execute_batch("ALTER TABLE identifiers_away RENAME TO identifiers")
+        .unwrap();
+    let view = sim
+        .view(
+            &started.session_id,
+            Purpose::Register,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(matches!(view, Ok(SimView::Registered { .. })), "{view:?}");
+}
+
+/// A result the store refuses for a moment is written again: the phone's answer is not
+/// lost, to end as EXPIRED at the hard expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_store_refuses_for_a_moment_is_written_again() {
+    let w = world().await;
+    let phone = SigningPhone::of(&w, "sim-citizen-ec");
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        phone.clone(),
+        settings(),
+    ));
+    let conn = rusqlite::Connection::open(w.db_file()).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_results BEFORE UPDATE OF state ON sim_sessions \
+         BEGIN SELECT RAISE(ABORT, 'injected: no space left'); END;",
+    )
+    .unwrap();
+    let started = start_registration(&sim).await;
+    signed_and_judged(&phone).await;
+    conn.execute_batch("DROP TRIGGER refuse_results").unwrap();
+    let view = sim
+        .view(
+            &started.session_id,
+            Purpose::Register,
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(matches!(view, Ok(SimView::Registered { .. })), "{view:?}");
+}
+
+/// A registration's preview promises a confirmation: once its ticket is used, reading
+/// the session again says the ticket is gone instead of showing the preview again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_registration_whose_ticket_is_gone_says_so() {
+    let w = world().await;
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        SigningPhone::of(&w, "sim-citizen-ec"),
+        settings(),
+    ));
+    let started = start_registration(&sim).await;
+    let wait = Duration::from_secs(30);
+    let ticket = match sim.view(&started.session_id, Purpose::Register, wait).await {
+        Ok(SimView::Registered { preview, .. }) => preview.ticket,
+        other => panic!("not registered: {other:?}"),
+    };
+    w.gateway.confirm(&ticket, None, None).await.unwrap();
+    let again = sim
+        .view(&started.session_id, Purpose::Register, Duration::ZERO)
+        .await;
+    assert_eq!(again.unwrap_err().code, ErrorCode::TicketNotFound);
+}
+
+/// An operator client that panics while the request is pushed.
+struct PanickingOperator;
+
+#[async_trait]
+impl Mssp for PanickingOperator {
+    async fn request_signature(
+        &self,
+        _: &MssRequest,
+    ) -> Result<Result<String, SimResult>, MssError> {
+        panic!("secret-x in a bug's message")
+    }
+
+    async fn status(&self, _: &str, _: Duration) -> Result<MssStatus, MssError> {
+        Ok(MssStatus::Outstanding)
+    }
+}
+
+/// A bug while the request is pushed answers without repeating the panic's message,
+/// which is for the log, not for whoever asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_while_pushing_is_answered_without_its_message() {
+    let w = world().await;
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        Arc::new(PanickingOperator),
+        settings(),
+    ));
+    let refused = sim
+        .start(Purpose::Register, "0912000001", None, HERE)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::StorageUnavailable);
+    assert!(!refused.detail.contains("secret-x"), "{}", refused.detail);
+}

@@ -14,8 +14,12 @@
 //!    A registration yields the same preview and ticket as a token; a login's session
 //!    token is made at the first read and never stored.
 //!
-//! Sessions live in the store, so a restart loses nothing: [`SimService::resume`] polls
-//! again for every pending session. "Not enrolled" and "no such number" are the same
+//! Sessions live in the store, so a restart loses no pending session:
+//! [`SimService::resume`] polls again for every one. (On SQLite a completed
+//! registration's ticket lives in memory: after a restart its read is
+//! `TICKET_NOT_FOUND`, start again.) A signature that cannot be judged for now (the
+//! store or a revocation responder briefly unavailable), and a result that cannot be
+//! written, are tried again every second until the hard expiry. "Not enrolled" and "no such number" are the same
 //! result with the same message, so the API does not tell which numbers exist. It does
 //! show, at the first read, whether a number has a signing SIM (the operator refuses one
 //! without at once; one with it stays pending and the phone rings): the operator's push
@@ -54,6 +58,11 @@ const PUSH_GRACE: time::Duration = time::Duration::minutes(1);
 
 /// Consecutive unreachable-operator polls before a session ends `PROVIDER_ERROR`.
 const UNREACHABLE_TRIES: u32 = 3;
+
+/// The pause before a signature that could not be judged for now (the store or a
+/// revocation responder briefly unavailable) is judged again, and before a result that
+/// could not be written is written again; both until the session's hard expiry.
+const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Configuration of the SIM flow.
 #[derive(Debug, Clone)]
@@ -250,9 +259,11 @@ impl SimService {
             .in_current_span()
         });
         stored_and_pushed.await.map_err(|e| {
+            // A panic's message stays in the log: it is no one else's business.
+            tracing::error!(error = %e, "the signing request's task ended without an answer");
             Rejection::new(
                 ErrorCode::StorageUnavailable,
-                format!("the signing request ended without an answer: {e}"),
+                "the signing request ended without an answer",
             )
         })??;
         Ok(SimStarted {
@@ -401,7 +412,9 @@ impl SimService {
                         .await;
                     continue;
                 }
-                Ok(MssStatus::Signed(signature)) => self.judge(&session, &signature).await,
+                Ok(MssStatus::Signed(signature)) => {
+                    self.judge_until_final(&session, &signature).await
+                }
                 Ok(MssStatus::Failed(result)) => (result, None, None),
                 Err(MssError::Unreachable(e)) if unreachable + 1 < UNREACHABLE_TRIES => {
                     unreachable += 1;
@@ -415,8 +428,46 @@ impl SimService {
                     (SimResult::ProviderError, Some(refused(&r)), None)
                 }
             };
-            self.complete(&session.id, judgement).await;
+            self.complete_until_expiry(&session, judgement).await;
             return;
+        }
+    }
+
+    /// Judges `signed` again, after a pause, while the verdict is only that something
+    /// it needs is briefly unavailable (a 503: the store, a revocation responder), until
+    /// the hard expiry: a good signature is not thrown away, nor does such a moment
+    /// become the session's lasting result.
+    async fn judge_until_final(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
+        loop {
+            let judgement = self.judge(session, signed).await;
+            let for_now = matches!(
+                &judgement.1,
+                Some(SimOutcome::Refused { code, .. }) if code.status() == 503
+            );
+            if !for_now || self.now() >= session.expires_at {
+                return judgement;
+            }
+            tracing::warn!(session = %tag(&session.id), "the signature cannot be judged for now; judging it again");
+            tokio::time::sleep(AGAIN_AFTER).await;
+        }
+    }
+
+    /// [`Self::complete`], written again after a pause until the hard expiry while the
+    /// store refuses: the phone's answer is not lost to a moment's failure (after the
+    /// expiry a reader ends the session).
+    async fn complete_until_expiry(&self, session: &SimSession, judgement: Judgement) {
+        loop {
+            match self.try_complete(&session.id, judgement.clone()).await {
+                Ok(()) => return,
+                Err(e) if self.now() < session.expires_at => {
+                    tracing::warn!(session = %tag(&session.id), error = %e, "could not store a SIM result; trying again");
+                    tokio::time::sleep(AGAIN_AFTER).await;
+                }
+                Err(e) => {
+                    tracing::error!(session = %tag(&session.id), error = %e, "could not store a SIM result");
+                    return;
+                }
+            }
         }
     }
 
@@ -629,6 +680,20 @@ impl SimService {
             )),
             (None, Some(SimOutcome::Refused { code, detail })) => Err(Rejection::new(code, detail)),
             (None, Some(SimOutcome::Registered(r))) => {
+                // A preview promises a confirmation: not when its ticket is gone (used,
+                // expired, or — SQLite keeps tickets in memory — lost in a restart).
+                let ticket = self
+                    .gateway
+                    .store()
+                    .get_ticket(&session.id)
+                    .await
+                    .map_err(store_failed)?;
+                if ticket.is_none() || r.ticket_expires_at <= self.now() {
+                    return Err(Rejection::new(
+                        ErrorCode::TicketNotFound,
+                        "the registration's ticket is gone (used, expired, or lost in a restart); start again",
+                    ));
+                }
                 let (_, cert) =
                     x509_parser::parse_x509_certificate(&r.certificate).map_err(|e| {
                         Rejection::new(
