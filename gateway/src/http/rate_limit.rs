@@ -12,6 +12,13 @@
 //! handful of buckets in the second, while a new client elsewhere still gets a bucket of
 //! its own block; only when both tables are full of active entries is a new client
 //! refused (the limit fails closed).
+//!
+//! An IPv6 /64 is cheap: a /48, which tunnel brokers hand out for free, holds 65,536 of
+//! them. So the API's limiter ([`RateLimiter::with_network_share`]) also gives each
+//! IPv6 /48 one bucket of [`IPV6_NETWORK_SHARE`] clients' worth in all: rotating
+//! through its /64s earns no more than that, and cannot fill the gateway's shared book
+//! of live challenges (design: 200,000) from one site. IPv4 addresses are scarce enough
+//! to be counted alone, and a /24 is often one carrier's NAT.
 
 use super::ApiError;
 use super::extract::peer_of;
@@ -33,6 +40,11 @@ const SWEEP_AT: usize = 10_000;
 /// Never hold more buckets than this.
 const MAX_BUCKETS: usize = 100_000;
 
+/// How many clients' worth of requests one IPv6 /48 gets in all, where the limiter
+/// counts networks too: a few households (a /48 may hold 256 /56 delegations) never
+/// come near it; a site rotating through its /64s is held to it.
+pub const IPV6_NETWORK_SHARE: u32 = 8;
+
 /// A bucket's tokens and when it was last used.
 type Bucket = (f64, OffsetDateTime);
 
@@ -42,6 +54,8 @@ struct Buckets {
     by_client: HashMap<IpAddr, Bucket>,
     /// For new clients while `by_client` is full, by [`block_key`].
     by_block: HashMap<IpAddr, Bucket>,
+    /// Every IPv6 client's /48 in all, when the limiter counts networks.
+    by_network: HashMap<IpAddr, Bucket>,
     swept: Option<OffsetDateTime>,
 }
 
@@ -52,6 +66,7 @@ impl Buckets {
         if self.swept.is_none_or(|t| now - t >= Duration::seconds(1)) {
             self.by_client.retain(|_, (_, seen)| now - *seen < IDLE);
             self.by_block.retain(|_, (_, seen)| now - *seen < IDLE);
+            self.by_network.retain(|_, (_, seen)| now - *seen < IDLE);
             self.swept = Some(now);
         }
     }
@@ -63,6 +78,8 @@ pub struct RateLimiter {
     burst: f64,
     /// The key a client is counted under ([`client_key`] unless [`Self::keyed`]).
     key: fn(IpAddr) -> IpAddr,
+    /// Clients' worth an IPv6 /48 gets in all, if networks are counted too.
+    network_share: Option<f64>,
     buckets: Mutex<Buckets>,
     clock: Arc<dyn Clock>,
 }
@@ -83,6 +100,7 @@ impl RateLimiter {
             per_second: f64::from(per_minute) / 60.0,
             burst: f64::from(burst),
             key: client_key,
+            network_share: None,
             buckets: Mutex::new(Buckets::default()),
             clock,
         }
@@ -93,16 +111,56 @@ impl RateLimiter {
         Self { key, ..self }
     }
 
+    /// The same limiter also holding each IPv6 /48 to `share` clients' worth in all.
+    pub fn with_network_share(self, share: u32) -> Self {
+        Self {
+            network_share: Some(f64::from(share)),
+            ..self
+        }
+    }
+
     /// Takes a token for `ip` now; false when the bucket is empty.
     pub fn allow_now(&self, ip: IpAddr) -> bool {
         self.allow(ip, self.clock.now())
     }
 
-    /// Takes a token for `ip` at `now`; false when the bucket is empty.
+    /// Takes a token for `ip` at `now`; false when its bucket is empty (or its IPv6
+    /// network's, when networks are counted: then both give a token, or neither).
     pub fn allow(&self, ip: IpAddr, now: OffsetDateTime) -> bool {
         let key = (self.key)(ip);
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *guard;
+        let network = match (self.network_share, key) {
+            (Some(share), IpAddr::V6(_)) => Some((block_key(key), share)),
+            _ => None,
+        };
+        if let Some((network, share)) = network {
+            if !state.by_network.contains_key(&network) && state.by_network.len() >= MAX_BUCKETS {
+                state.sweep(now);
+                if state.by_network.len() >= MAX_BUCKETS {
+                    return false;
+                }
+            }
+            let bucket = state
+                .by_network
+                .entry(network)
+                .or_insert((self.burst * share, now));
+            if self.refill(bucket, now, share) < 1.0 {
+                return false;
+            }
+        }
+        let allowed = self.allow_client(state, key, now);
+        if allowed
+            && let Some((network, _)) = network
+            && let Some((tokens, _)) = state.by_network.get_mut(&network)
+        {
+            *tokens -= 1.0;
+        }
+        allowed
+    }
+
+    /// The client's own bucket (or, while the table is full, its block's).
+    fn allow_client(&self, state: &mut Buckets, key: IpAddr, now: OffsetDateTime) -> bool {
         if state.by_client.len() <= SWEEP_AT || state.by_client.contains_key(&key) {
             return self.take(state.by_client.entry(key).or_insert((self.burst, now)), now);
         }
@@ -120,11 +178,19 @@ impl RateLimiter {
         )
     }
 
-    /// Refills `bucket` for the time since it was last used and takes a token from it.
-    fn take(&self, (tokens, seen): &mut Bucket, now: OffsetDateTime) -> bool {
+    /// Refills `bucket` (one client's, or `share` clients' worth) for the time since it
+    /// was last used; its tokens.
+    fn refill(&self, (tokens, seen): &mut Bucket, now: OffsetDateTime, share: f64) -> f64 {
         let elapsed = (now - *seen).as_seconds_f64().max(0.0);
-        *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
+        *tokens = (*tokens + elapsed * self.per_second * share).min(self.burst * share);
         *seen = now;
+        *tokens
+    }
+
+    /// Refills `bucket` for the time since it was last used and takes a token from it.
+    fn take(&self, bucket: &mut Bucket, now: OffsetDateTime) -> bool {
+        self.refill(bucket, now, 1.0);
+        let tokens = &mut bucket.0;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             true
@@ -193,6 +259,33 @@ mod tests {
         let v4_neighbour: IpAddr = [192, 0, 2, 2].into();
         assert!(l.allow(v4, T0) && l.allow(v4, T0) && !l.allow(v4, T0));
         assert!(l.allow(v4_neighbour, T0), "IPv4 still per address");
+    }
+
+    #[test]
+    fn an_ipv6_48_gets_a_bounded_share_however_many_64s_it_rotates_through() {
+        let l = limiter(60, 2).with_network_share(IPV6_NETWORK_SHARE);
+        let in_48 = |net: u16, i: u16| IpAddr::V6([0x2001, 0xdb8, net, i, 0, 0, 0, 1].into());
+        // A thousand /64s of one /48, each with a full bucket of its own: 16 in all.
+        let allowed = |at| (0..1000).filter(|&i| l.allow(in_48(0x66, i), at)).count();
+        assert_eq!(allowed(T0), 2 * IPV6_NETWORK_SHARE as usize);
+        // Refilled at eight clients' rate: eight a second.
+        assert_eq!(
+            allowed(T0 + Duration::seconds(1)),
+            IPV6_NETWORK_SHARE as usize
+        );
+        // Another /48 has its own share.
+        assert!((0..2).all(|_| l.allow(in_48(0x67, 0), T0)));
+        // IPv4 is counted per address only: a whole /24 of clients each get their own.
+        let v4 = |i: u8| IpAddr::from([192, 0, 2, i]);
+        assert!((1..=200).all(|i| l.allow(v4(i), T0) && l.allow(v4(i), T0)));
+        // Without the share a /48 is as many clients as it has /64s.
+        let plain = limiter(60, 2);
+        assert_eq!(
+            (0..1000)
+                .filter(|&i| plain.allow(in_48(0x66, i), T0))
+                .count(),
+            1000
+        );
     }
 
     #[test]
