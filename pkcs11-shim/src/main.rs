@@ -236,7 +236,7 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -289,5 +289,11 @@ fn serve(
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // A PIN dialog still open holds a blocking thread, which the runtime's drop would
+    // wait for (for ever at a terminal), and a PIN typed then would still sign: close
+    // the dialogs, and leave what cannot be closed behind.
+    kyso_shim::pin::close_dialogs();
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
 }

@@ -12,8 +12,22 @@ use crate::ShimError;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Set when the agent is shutting down: an open pinentry dialog is closed (its program
+/// stopped) within [`CLOSE_CHECK`], and nothing is signed after it.
+static CLOSING: AtomicBool = AtomicBool::new(false);
+
+/// How often a dialog's wait looks at [`CLOSING`].
+const CLOSE_CHECK: Duration = Duration::from_millis(200);
+
+/// Closes every open pinentry dialog, now and from now on: the agent is shutting down.
+/// (A terminal prompt cannot be taken back; the process's end leaves it.)
+pub fn close_dialogs() {
+    CLOSING.store(true, Ordering::SeqCst);
+}
 
 /// A way to obtain the PIN. Its `Debug` never shows a fixed PIN.
 #[derive(Clone)]
@@ -185,8 +199,13 @@ fn pinentry_within(
         let mut data = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match read.recv_timeout(left) {
+            let line = match read.recv_timeout(left.min(CLOSE_CHECK)) {
                 Ok(line) => line.map_err(failed)?,
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if !left.is_zero() && !CLOSING.load(Ordering::SeqCst) =>
+                {
+                    continue;
+                }
                 Err(_) => return Err(ShimError::UserCancelled),
             };
             if let Some(d) = line.strip_prefix("D ") {

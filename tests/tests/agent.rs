@@ -274,3 +274,56 @@ fn a_browser_that_hangs_up_mid_dialog_does_not_let_a_second_dialog_open() {
         "a second PIN dialog opened beside the first"
     );
 }
+
+/// Stopping the agent while a PIN dialog is open closes the dialog and ends the agent
+/// within its grace, instead of waiting for the dialog (two minutes, or for ever at a
+/// terminal) and then signing for a page that is gone.
+#[test]
+fn stopping_the_agent_closes_an_open_pin_dialog_and_ends() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let t = &f.tokens.tokens[0];
+    let ours = format!("{}:{}", t.serial, t.key_id);
+    // A person who never types: the dialog writes its pid, then waits a minute.
+    let pid_file = dir.path().join("dialog-pid");
+    let waiting = pinentry(
+        dir.path(),
+        "waiting",
+        &format!("\"$(echo $$ > {pid_file:?}; sleep 60)D {}\" OK", t.user_pin),
+    );
+    let mut agent = agent_with_pinentry(&f, &waiting);
+    let address = agent.url.strip_prefix("http://").unwrap().to_owned();
+    let body = json!({ "challenge_nonce": NONCE, "certificate_id": ours }).to_string();
+    let mut asking = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        asking,
+        "POST /v1/authenticate HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !pid_file.exists() {
+        assert!(std::time::Instant::now() < deadline, "no dialog opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &agent.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Five seconds' grace for the connections, then the dialog is closed.
+    let ended = agent.exited_within(Duration::from_secs(20));
+    assert!(ended.is_some(), "the agent waited for the dialog");
+    // The dialog's program was stopped with it (its shell, at least: the sleep is a
+    // child of the dialog, which was asked for the PIN and is gone).
+    let dialog = std::fs::read_to_string(&pid_file).unwrap();
+    let dialog = dialog.trim();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        !Path::new(&format!("/proc/{dialog}")).exists()
+            || std::fs::read_to_string(format!("/proc/{dialog}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone, "the dialog {dialog} was left open");
+}
