@@ -15,6 +15,10 @@
 //!   program's router also adds [`crate::problems::ensure`], or calls
 //!   [`crate::problems::replace_bare`] in a layer of its own, so that it holds in process
 //!   too.)
+//! - One client may hold at most [`PerClient::max`] of the slots ([`EdgeLimits::per_client`]):
+//!   a connection past it is closed as soon as it is accepted, so one address keeping
+//!   thousands of keep-alive connections busy cannot take every slot. Peers the program
+//!   says not to count (proxies carrying many clients) are not.
 //! - On shutdown the loop stops accepting, connections finish what they are doing (idle
 //!   ones close at once), and whatever is left after the grace period is aborted.
 //!
@@ -25,8 +29,9 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,8 +39,61 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tower::Service;
 
+/// Who a connection counts against: a key for its peer's address (an IPv6 /64, say), or
+/// `None` for a peer not to count (a trusted proxy).
+pub type ClientKey = Arc<dyn Fn(IpAddr) -> Option<IpAddr> + Send + Sync>;
+
+/// At most `max` connections open at once per client, as `key` tells clients apart.
+#[derive(Clone)]
+pub struct PerClient {
+    /// Connections one client may hold.
+    pub max: usize,
+    /// Who a peer is.
+    pub key: ClientKey,
+}
+
+impl std::fmt::Debug for PerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerClient")
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connections each client holds, and a release of one when it ends.
+#[derive(Default)]
+struct Holdings(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+impl Holdings {
+    /// Counts one more connection of `client`, unless it holds `max` already.
+    fn take(self: &Arc<Self>, client: IpAddr, max: usize) -> Option<Held> {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let held = open.entry(client).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(Held(self.clone(), client))
+    }
+}
+
+/// One connection of a client, counted until dropped.
+struct Held(Arc<Holdings>, IpAddr);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = open.get_mut(&self.1) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// What the edge allows each client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EdgeLimits {
     /// From connect (or from the end of the last response) to a complete request head:
     /// also the idle keep-alive timeout.
@@ -47,6 +105,8 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// After the shutdown signal, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
+    /// Connections one client may hold at once; `None`, no such limit.
+    pub per_client: Option<PerClient>,
 }
 
 /// Largest request head hyper buffers (URL and headers; bodies are read separately).
@@ -61,6 +121,7 @@ pub async fn serve_with_limits(
 ) -> std::io::Result<()> {
     let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let holdings = Arc::new(Holdings::default());
     let graceful = GracefulShutdown::new();
     let mut tasks = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -93,6 +154,24 @@ pub async fn serve_with_limits(
             },
             () = &mut shutdown => break,
         };
+        let held = match &limits.per_client {
+            Some(per) => match (per.key)(peer.ip()) {
+                Some(client) => match holdings.take(client, per.max) {
+                    Some(held) => Some(held),
+                    None => {
+                        // Closed at once (the slot goes back with `slot`); counted, and
+                        // logged without the address, which is the client's own.
+                        metrics::counter!("kyso_connections_refused_total", "reason" => "per_client")
+                            .increment(1);
+                        tracing::debug!("a client over its connection limit; closed");
+                        drop(stream);
+                        continue;
+                    }
+                },
+                None => None,
+            },
+            None => None,
+        };
         let Ok(service) = make.call(peer).await;
         let connection = graceful.watch(http.serve_connection(
             TokioIo::new(WriteStall::new(stream, limits.write_stall)),
@@ -102,6 +181,7 @@ pub async fn serve_with_limits(
         metrics::gauge!("kyso_open_connections").increment(1.0);
         tasks.spawn(async move {
             let _slot = slot;
+            let _held = held;
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended");
             }

@@ -89,6 +89,7 @@ fn limits_timed(max_connections: usize, timeout: Duration) -> EdgeLimits {
         write_stall: timeout,
         max_connections,
         shutdown_grace: Duration::from_secs(5),
+        per_client: None,
     }
 }
 
@@ -364,4 +365,60 @@ async fn one_gate_covers_every_route_it_is_given() {
     )
     .await;
     assert!(other.ends_with("other"), "{other}");
+}
+
+/// One client holds at most its share of the connection slots: past it, a connection is
+/// closed at once, while another client is served, and a peer the program does not
+/// count (a proxy) is not held to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_hold_every_connection_slot() {
+    let proxy: std::net::IpAddr = [127, 0, 0, 3].into();
+    let mut limits = limits_timed(8, Duration::from_secs(10));
+    limits.per_client = Some(kyso_edge::PerClient {
+        max: 2,
+        key: Arc::new(move |ip| (ip != proxy).then_some(ip)),
+    });
+    let server = start(limits).await;
+    let addr = server.addr;
+    let from = |source: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    // Answered on a connection that stays open.
+    async fn pinged(s: &mut TcpStream) -> bool {
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(BOUND, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).contains("pong")
+    }
+    // Two keep-alive connections of one client, each answered and held open.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = from([127, 0, 0, 1]).await;
+        assert!(pinged(&mut s).await);
+        held.push(s);
+    }
+    // A third of the same client is closed unanswered.
+    let mut third = from([127, 0, 0, 1]).await;
+    assert!(!pinged(&mut third).await, "served past its share");
+    // Another client is served; the proxy holds more than the share.
+    let mut other = from([127, 0, 0, 2]).await;
+    assert!(pinged(&mut other).await);
+    let mut through_proxy = Vec::new();
+    for _ in 0..4 {
+        let mut s = from([127, 0, 0, 3]).await;
+        assert!(pinged(&mut s).await);
+        through_proxy.push(s);
+    }
+    // A held connection ends: the client may open another.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = from([127, 0, 0, 1]).await;
+    assert!(pinged(&mut again).await);
 }

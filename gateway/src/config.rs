@@ -459,6 +459,10 @@ pub struct LimitsConfig {
     pub queue_wait_ms: u64,
     /// Connections open at once (kept below the open-file limit).
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; a trusted
+    /// proxy is not held to it. A browser opens a handful; an office behind one NAT
+    /// address a few hundred at most.
+    pub max_connections_per_client: usize,
     /// From connect, or from the end of the last response, to a complete request head;
     /// also the idle keep-alive timeout, and how long an answer may go unread. Seconds.
     pub header_timeout_seconds: u32,
@@ -490,6 +494,7 @@ impl Default for LimitsConfig {
             max_concurrent_polls: 512,
             queue_wait_ms: 5000,
             max_connections: 4096,
+            max_connections_per_client: 256,
             header_timeout_seconds: 10,
             body_timeout_seconds: 10,
             shutdown_grace_seconds: 35,
@@ -903,6 +908,10 @@ impl Config {
                 self.limits.max_concurrent_polls,
             ),
             ("limits.max_connections", self.limits.max_connections),
+            (
+                "limits.max_connections_per_client",
+                self.limits.max_connections_per_client,
+            ),
             (
                 "limits.header_timeout_seconds",
                 self.limits.header_timeout_seconds as usize,

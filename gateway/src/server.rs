@@ -12,10 +12,19 @@ use crate::sim::mss_http::HttpMssp;
 use crate::startup::{StartupError, ocsp_crl_checker, open_store, policy_with};
 use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
 use kyso_edge::process::shutdown_signal;
-use kyso_edge::{BodyLimits, EdgeLimits, serve_with_limits};
+use kyso_edge::{BodyLimits, ClientKey, EdgeLimits, PerClient, serve_with_limits};
 use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Who a connection counts against for `limits.max_connections_per_client`: its
+/// address (an IPv6 /64: one subscriber), or nobody for a trusted proxy, which carries
+/// everyone's connections.
+fn per_client_key(proxies: Vec<crate::domain::network::ProxyNet>) -> ClientKey {
+    Arc::new(move |ip| {
+        (!proxies.iter().any(|p| p.contains(ip))).then(|| crate::domain::network::client_key(ip))
+    })
+}
 
 /// Keeps cached CRLs current: every minute, downloads again those that expire within
 /// the refresh margin, so registrations do not wait on a CRL download.
@@ -185,6 +194,10 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         write_stall: Duration::from_secs(limits.header_timeout_seconds.into()),
         max_connections: connection_budget(limits.max_connections, open_files),
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_seconds.into()),
+        per_client: Some(PerClient {
+            max: limits.max_connections_per_client,
+            key: per_client_key(config.trusted_proxies()?),
+        }),
     };
     println!("kyso-gateway listening on http://{addr}");
     tracing::info!(

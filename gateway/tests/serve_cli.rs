@@ -94,6 +94,11 @@ fn bad_configurations_name_their_setting() {
         assert_eq!(code, Some(2), "{setting} = {value}: {err}");
         assert!(err.contains(&format!("policy.{setting}")), "{err}");
     }
+    let (code, err) = serve(&format!(
+        "{base}[policy]\nrevocation = \"off\"\n[limits]\nmax_connections_per_client = 0\n"
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("limits.max_connections_per_client"), "{err}");
     // A configured CA below policy.min_rsa_bits would fail every registration through
     // it: the gateway does not start, naming the file (the root is RSA-4096, VNPT's CA
     // RSA-2048).

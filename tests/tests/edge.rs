@@ -83,7 +83,10 @@ fn the_gateway_answers_normal_requests_while_slow_clients_are_cut_off() {
         &GatewayOptions {
             // Long enough that opening the 350 slow connections and answering the normal
             // request fit inside it on a loaded 2-core machine (2 s did not, once in CI).
-            extra: "header_timeout_seconds = 6\nbody_timeout_seconds = 6\n".into(),
+            // Every slow client here is one address: not held to a client's share.
+            extra: "header_timeout_seconds = 6\nbody_timeout_seconds = 6\n\
+                    max_connections_per_client = 1000\n"
+                .into(),
             ..GatewayOptions::default()
         },
     );
@@ -306,6 +309,32 @@ fn gateway_under(
         ))
         .env("KYSO_LOG", "info");
     (start(cmd, "kyso-gateway listening on "), log)
+}
+
+/// One address holds at most `limits.max_connections_per_client` connections: past it a
+/// connection is closed unanswered, while the ones it holds are served.
+#[test]
+fn one_address_holds_at_most_its_share_of_the_gateways_connections() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(
+        &f,
+        dir.path(),
+        &GatewayOptions {
+            extra: "max_connections_per_client = 4\n".into(),
+            ..GatewayOptions::default()
+        },
+    );
+    let held = slow_heads(&gw.url, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut past = TcpStream::connect(host_of(&gw.url)).unwrap();
+    let _ = past.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(until_closed(&mut past), "", "a fifth connection was served");
+    assert!(held.iter().all(still_open), "the four held ones stay");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let h = request("GET", &format!("{}/healthz", gw.url), &[], None);
+    assert_eq!(h.status, 200);
 }
 
 #[test]
