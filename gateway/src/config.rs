@@ -459,6 +459,11 @@ pub struct LimitsConfig {
     pub queue_wait_ms: u64,
     /// Connections open at once (kept below the open-file limit).
     pub max_connections: usize,
+    /// How many clients' worth of requests (`rate_per_minute`, `rate_burst`) one IPv6
+    /// /48 gets in all, whichever of its /64s they come from; 0 turns it off. A /48 is
+    /// free from tunnel brokers and holds 65,536 /64s; a mobile carrier may put many
+    /// phones in one, so watch `RATE_LIMITED` answers to IPv6 clients if it is low.
+    pub ipv6_network_share: u32,
     /// Connections one client (an IPv4 address, an IPv6 /64) may hold at once; a trusted
     /// proxy is not held to it. A browser opens a handful; an office behind one NAT
     /// address a few hundred at most.
@@ -495,6 +500,7 @@ impl Default for LimitsConfig {
             queue_wait_ms: 5000,
             max_connections: 4096,
             max_connections_per_client: 256,
+            ipv6_network_share: 32,
             header_timeout_seconds: 10,
             body_timeout_seconds: 10,
             shutdown_grace_seconds: 35,
@@ -873,11 +879,12 @@ impl Config {
             ));
         }
         // Below 2048 bits RSA is breakable with public means (and the CAs' signatures
-        // are held to 2048 regardless); above 16384 a stranger's key only costs time.
-        if !(2048..=16384).contains(&self.policy.min_rsa_bits) {
+        // are held to 2048 regardless); no verifier here takes RSA above 8192 bits, so a
+        // higher minimum would refuse every RSA key.
+        if !(2048..=8192).contains(&self.policy.min_rsa_bits) {
             return Err(ConfigError::invalid(
                 "policy.min_rsa_bits",
-                "must be 2048 to 16384",
+                "must be 2048 to 8192",
             ));
         }
         if self.policy.max_intermediates > 8 {

@@ -4,7 +4,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, UnavailableMode};
 use crate::entropy::SystemEntropy;
 use crate::http::page::PageSettings;
-use crate::http::{AppState, HttpLimits, IPV6_NETWORK_SHARE, Limiters, RateLimiter, router};
+use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
 use crate::revocation::OcspCrlChecker;
 use crate::service::{Gateway, Settings};
 use crate::sim::SimService;
@@ -111,10 +111,11 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     };
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     let limiters = Limiters {
-        requests: Arc::new(
-            RateLimiter::new(limits.rate_per_minute, limits.rate_burst, clock.clone())
-                .with_network_share(IPV6_NETWORK_SHARE),
-        ),
+        requests: Arc::new(match limits.ipv6_network_share {
+            0 => RateLimiter::new(limits.rate_per_minute, limits.rate_burst, clock.clone()),
+            share => RateLimiter::new(limits.rate_per_minute, limits.rate_burst, clock.clone())
+                .with_network_share(share),
+        }),
         // Each start rings a phone: counted per site (an IPv6 /48), not per /64.
         sim_starts: Arc::new(
             match &config.sim {

@@ -1743,15 +1743,21 @@ async fn a_consent_form_is_bound_to_its_request_and_posts_need_a_fresh_enough_lo
         .await;
     assert_eq!(status, 400);
     assert!(!headers.contains_key(header::LOCATION));
-    // A consent screen shown for a max_age login, posted after the login grew too old.
+    // A consent screen shown for a max_age login, posted after the login grew too old:
+    // no code; the person is sent to log in again and back to the same request.
     op.consent(&portal_a(&[]), &cookie, "allow").await;
     let young = portal_a(&[("max_age", "60"), ("prompt", "consent")]);
     let (_, _, html) = op.get(&young, Some(&cookie)).await;
     let (request, csrf) = (form_field(&html, "request"), form_field(&html, "csrf"));
     op.w.clock.advance(time::Duration::seconds(61));
     let (status, headers, _) = op.allow(&request, &csrf, &cookie).await;
-    assert_eq!(status, 400);
-    assert!(!headers.contains_key(header::LOCATION));
+    assert_eq!(status, 303);
+    let to = location(&headers);
+    assert!(to.starts_with("/?continue="), "{to}");
+    assert!(
+        continue_of(&to).contains("max_age=60"),
+        "back to the same request: {to}"
+    );
 }
 
 #[tokio::test]

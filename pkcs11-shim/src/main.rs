@@ -283,7 +283,13 @@ fn serve(
         };
         println!("kyso-shim listening on http://{addr}");
         tracing::info!(%addr, "kyso-shim serving");
-        match serve_with_limits(listener, router(state, body), limits, shutdown_signal()).await {
+        // At the signal an open PIN dialog is closed at once (its request ends
+        // USER_CANCELLED within the grace), so nothing is signed during it.
+        let stopping = async {
+            shutdown_signal().await;
+            kyso_shim::pin::close_dialogs();
+        };
+        match serve_with_limits(listener, router(state, body), limits, stopping).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("kyso-shim: {e}");
@@ -291,10 +297,8 @@ fn serve(
             }
         }
     });
-    // A PIN dialog still open holds a blocking thread, which the runtime's drop would
-    // wait for (for ever at a terminal), and a PIN typed then would still sign: close
-    // the dialogs, and leave what cannot be closed behind.
-    kyso_shim::pin::close_dialogs();
+    // A terminal prompt still open holds a blocking thread, which the runtime's drop
+    // would wait for (for ever): it is left behind.
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
 }

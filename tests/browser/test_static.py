@@ -137,3 +137,17 @@ def test_scripts_build_the_dom_without_parsing_html():
 def test_css_has_no_external_resources():
     css = (WEB / "assets" / "app.css").read_text(encoding="utf-8")
     assert "@import" not in css and "url(" not in css
+
+
+def test_every_claim_a_portal_can_receive_has_its_label_in_both_languages():
+    """The account page names each claim a linked portal receives (portals.js), as the
+    gateway lists them (claims_of_scope in gateway/src/oidc/claims.rs)."""
+    source = (REPO / "gateway" / "src" / "oidc" / "claims.rs").read_text(encoding="utf-8")
+    body = source[source.index("pub fn claims_of_scope"):]
+    body = body[: body.index("\n}\n")]
+    claims = {c for released in re.findall(r"&\[(.*?)\]", body, re.S)
+              for c in re.findall(r'"([a-z_]+)"', released)}
+    assert {"name", "vn_identifier", "email_verified"} <= claims, claims
+    for lang in ("vi", "en"):
+        labels = catalogue(lang)["portals"]["claims"]
+        assert claims <= set(labels), f"{lang}: {sorted(claims - set(labels))}"

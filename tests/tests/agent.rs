@@ -275,9 +275,10 @@ fn a_browser_that_hangs_up_mid_dialog_does_not_let_a_second_dialog_open() {
     );
 }
 
-/// Stopping the agent while a PIN dialog is open closes the dialog and ends the agent
-/// within its grace, instead of waiting for the dialog (two minutes, or for ever at a
-/// terminal) and then signing for a page that is gone.
+/// Stopping the agent while a PIN dialog is open closes the dialog at once — its request
+/// is answered `USER_CANCELLED` — and ends the agent within its grace, instead of
+/// waiting for the dialog (two minutes, or for ever at a terminal) and then signing for
+/// a page that is gone.
 #[test]
 fn stopping_the_agent_closes_an_open_pin_dialog_and_ends() {
     let f = Fixtures::shared();
@@ -312,8 +313,18 @@ fn stopping_the_agent_closes_an_open_pin_dialog_and_ends() {
         .status()
         .unwrap();
     assert!(status.success());
-    // Five seconds' grace for the connections, then the dialog is closed.
-    let ended = agent.exited_within(Duration::from_secs(20));
+    // The dialog is closed at the signal: its request is answered as cancelled, within
+    // the grace, and the agent ends.
+    asking
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut asking, &mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 409") && answer.contains("USER_CANCELLED"),
+        "{answer}"
+    );
+    let ended = agent.exited_within(Duration::from_secs(15));
     assert!(ended.is_some(), "the agent waited for the dialog");
     // The dialog's program was stopped with it (its shell, at least: the sleep is a
     // child of the dialog, which was asked for the PIN and is gone).

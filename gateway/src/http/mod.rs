@@ -24,7 +24,7 @@ pub mod request_id;
 mod routes;
 
 pub use problem::ApiError;
-pub use rate_limit::{IPV6_NETWORK_SHARE, RateLimiter};
+pub use rate_limit::RateLimiter;
 
 use crate::oidc::provider::paths;
 use crate::service::Gateway;

@@ -155,7 +155,12 @@ pub fn refusals(operation: &str) -> Option<Vec<ErrorCode>> {
             &[BODY, LIMITS, FAILURES, &[NotFound, InvalidPhone, Busy]]
         }
         "sim_registration" => &[
-            &[MalformedRequest, NotFound, SimSessionNotFound],
+            &[
+                MalformedRequest,
+                NotFound,
+                SimSessionNotFound,
+                TicketNotFound,
+            ],
             LIMITS,
             FAILURES,
             sim_outcome,

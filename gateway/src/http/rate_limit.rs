@@ -14,11 +14,11 @@
 //! refused (the limit fails closed).
 //!
 //! An IPv6 /64 is cheap: a /48, which tunnel brokers hand out for free, holds 65,536 of
-//! them. So the API's limiter ([`RateLimiter::with_network_share`]) also gives each
-//! IPv6 /48 one bucket of [`IPV6_NETWORK_SHARE`] clients' worth in all: rotating
-//! through its /64s earns no more than that, and cannot fill the gateway's shared book
-//! of live challenges (design: 200,000) from one site. IPv4 addresses are scarce enough
-//! to be counted alone, and a /24 is often one carrier's NAT.
+//! them. So the API's limiter ([`RateLimiter::with_network_share`],
+//! `limits.ipv6_network_share`) also gives each IPv6 /48 one bucket of that many
+//! clients' worth in all: rotating through its /64s earns no more, and cannot fill the
+//! gateway's shared book of live challenges (200,000) from one site. IPv4 addresses are
+//! scarce enough to be counted alone, and a /24 is often one carrier's NAT.
 
 use super::ApiError;
 use super::extract::peer_of;
@@ -39,11 +39,6 @@ const IDLE: Duration = Duration::seconds(600);
 const SWEEP_AT: usize = 10_000;
 /// Never hold more buckets than this.
 const MAX_BUCKETS: usize = 100_000;
-
-/// How many clients' worth of requests one IPv6 /48 gets in all, where the limiter
-/// counts networks too: a few households (a /48 may hold 256 /56 delegations) never
-/// come near it; a site rotating through its /64s is held to it.
-pub const IPV6_NETWORK_SHARE: u32 = 8;
 
 /// A bucket's tokens and when it was last used.
 type Bucket = (f64, OffsetDateTime);
@@ -263,16 +258,14 @@ mod tests {
 
     #[test]
     fn an_ipv6_48_gets_a_bounded_share_however_many_64s_it_rotates_through() {
-        let l = limiter(60, 2).with_network_share(IPV6_NETWORK_SHARE);
+        const SHARE: usize = 8;
+        let l = limiter(60, 2).with_network_share(SHARE as u32);
         let in_48 = |net: u16, i: u16| IpAddr::V6([0x2001, 0xdb8, net, i, 0, 0, 0, 1].into());
         // A thousand /64s of one /48, each with a full bucket of its own: 16 in all.
         let allowed = |at| (0..1000).filter(|&i| l.allow(in_48(0x66, i), at)).count();
-        assert_eq!(allowed(T0), 2 * IPV6_NETWORK_SHARE as usize);
+        assert_eq!(allowed(T0), 2 * SHARE);
         // Refilled at eight clients' rate: eight a second.
-        assert_eq!(
-            allowed(T0 + Duration::seconds(1)),
-            IPV6_NETWORK_SHARE as usize
-        );
+        assert_eq!(allowed(T0 + Duration::seconds(1)), SHARE);
         // Another /48 has its own share.
         assert!((0..2).all(|_| l.allow(in_48(0x67, 0), T0)));
         // IPv4 is counted per address only: a whole /24 of clients each get their own.

@@ -595,8 +595,10 @@ impl Provider {
             Err(()) => return UNAVAILABLE,
         };
         // The consent screen was shown for a fresh enough login; the post must be too.
+        // One that grew too old on the screen sends the person to prove it again, and
+        // back to this request — not to a dead end.
         if !self.fresh_enough(&params, &req, &login, self.now()) {
-            return expired;
+            return Authorize::Login(self.login_path(query, &req, self.now()));
         }
         match form.get("decision") {
             Some("allow") => {

@@ -61,8 +61,14 @@ const UNREACHABLE_TRIES: u32 = 3;
 
 /// The pause before a signature that could not be judged for now (the store or a
 /// revocation responder briefly unavailable) is judged again, and before a result that
-/// could not be written is written again; both until the session's hard expiry.
+/// could not be written is written again.
 const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a signature is judged again while its verdict is only "unavailable for
+/// now": long enough for a blip, short enough that the person learns of an outage
+/// (`REVOCATION_UNAVAILABLE`, start again shortly) while the page still waits, and far
+/// from the hard expiry, where a reader would end the session `EXPIRED` first.
+const JUDGE_AGAIN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Configuration of the SIM flow.
 #[derive(Debug, Clone)]
@@ -434,17 +440,19 @@ impl SimService {
     }
 
     /// Judges `signed` again, after a pause, while the verdict is only that something
-    /// it needs is briefly unavailable (a 503: the store, a revocation responder), until
-    /// the hard expiry: a good signature is not thrown away, nor does such a moment
-    /// become the session's lasting result.
+    /// it needs is briefly unavailable (a 503: the store, a revocation responder), for
+    /// [`JUDGE_AGAIN_FOR`]: a good signature is not thrown away for a moment's failure.
     async fn judge_until_final(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
+        let first = tokio::time::Instant::now();
         loop {
             let judgement = self.judge(session, signed).await;
             let for_now = matches!(
                 &judgement.1,
                 Some(SimOutcome::Refused { code, .. }) if code.status() == 503
             );
-            if !for_now || self.now() >= session.expires_at {
+            let time_left = first.elapsed() + AGAIN_AFTER < JUDGE_AGAIN_FOR
+                && self.now() + time::Duration::seconds(15) < session.expires_at;
+            if !for_now || !time_left {
                 return judgement;
             }
             tracing::warn!(session = %tag(&session.id), "the signature cannot be judged for now; judging it again");
