@@ -1758,6 +1758,22 @@ async fn a_consent_form_is_bound_to_its_request_and_posts_need_a_fresh_enough_lo
         continue_of(&to).contains("max_age=60"),
         "back to the same request: {to}"
     );
+    // A deny needs no proof: the portal hears it at once.
+    let (status, headers, _) = op
+        .post_form(
+            "/oidc/consent",
+            &[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("decision", "deny"),
+            ],
+            &[(header::COOKIE, cookie.as_str()), (header::ORIGIN, ORIGIN)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let to = location(&headers);
+    assert!(to.starts_with(A_CB), "{to}");
+    assert_eq!(query_of(&to)["error"], "access_denied");
 }
 
 #[tokio::test]

@@ -561,8 +561,8 @@ async fn signed_and_judged(phone: &SigningPhone) {
 }
 
 /// A registration whose store fails (`break_sql`) while the phone's signature comes
-/// back, and is mended (`mend_sql`) a moment later, still ends registered.
-async fn registers_through_a_moments_failure(break_sql: &str, mend_sql: &str) {
+/// back, and is mended (`mend_sql`) `later`, still ends registered.
+async fn registers_through_a_moments_failure(break_sql: &str, mend_sql: &str, later: Duration) {
     let w = world().await;
     let phone = SigningPhone::of(&w, "sim-citizen-ec");
     let sim = Arc::new(SimService::new(
@@ -575,6 +575,7 @@ async fn registers_through_a_moments_failure(break_sql: &str, mend_sql: &str) {
     conn.execute_batch(break_sql).unwrap();
     let started = start_registration(&sim).await;
     signed_and_judged(&phone).await;
+    tokio::time::sleep(later).await;
     conn.execute_batch(mend_sql).unwrap();
     let view = sim
         .view(
@@ -590,12 +591,40 @@ async fn registers_through_a_moments_failure(break_sql: &str, mend_sql: &str) {
 /// result: the signature is judged again until it can be, and the person registers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signature_met_by_a_store_failure_is_judged_again_not_refused_for_good() {
-    // The identity's lookup fails while the table is away.
+    // The identity's lookup fails while the table is away — longer than a revocation
+    // responder's outage is waited for: the store's is waited for to the session's end.
     registers_through_a_moments_failure(
         "ALTER TABLE identifiers RENAME TO identifiers_away",
         "ALTER TABLE identifiers_away RENAME TO identifiers",
+        Duration::from_secs(11),
     )
     .await;
+}
+
+/// A store that does not come back in the session's time ends it as run out (EXPIRED),
+/// not as a STORAGE_UNAVAILABLE the page would poll for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_the_store_never_lets_be_judged_ends_the_session_expired() {
+    let w = world().await;
+    let phone = SigningPhone::of(&w, "sim-citizen-ec");
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        phone.clone(),
+        settings(),
+    ));
+    let conn = rusqlite::Connection::open(w.db_file()).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch("ALTER TABLE identifiers RENAME TO identifiers_away")
+        .unwrap();
+    let started = start_registration(&sim).await;
+    signed_and_judged(&phone).await;
+    // Within 15 s of the hard expiry (60 s): no more judging.
+    w.clock.advance(time::Duration::seconds(50));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let read = sim
+        .view(&started.session_id, Purpose::Register, Duration::ZERO)
+        .await;
+    assert_eq!(read.unwrap_err().code, ErrorCode::Expired);
 }
 
 /// A result the store refuses for a moment is written again: the phone's answer is not
@@ -606,6 +635,7 @@ async fn a_result_the_store_refuses_for_a_moment_is_written_again() {
         "CREATE TRIGGER refuse_results BEFORE UPDATE OF state ON sim_sessions \
          BEGIN SELECT RAISE(ABORT, 'injected: no space left'); END;",
         "DROP TRIGGER refuse_results",
+        Duration::ZERO,
     )
     .await;
 }

@@ -594,13 +594,14 @@ impl Provider {
             Ok(None) => return expired,
             Err(()) => return UNAVAILABLE,
         };
-        // The consent screen was shown for a fresh enough login; the post must be too.
-        // One that grew too old on the screen sends the person to prove it again, and
-        // back to this request — not to a dead end.
-        if !self.fresh_enough(&params, &req, &login, self.now()) {
-            return Authorize::Login(self.login_path(query, &req, self.now()));
-        }
         match form.get("decision") {
+            // The consent screen was shown for a fresh enough login; an allow must be
+            // too. One that grew too old on the screen sends the person to prove it
+            // again, and back to this request — not to a dead end. (A deny needs no
+            // proof.)
+            Some("allow") if !self.fresh_enough(&params, &req, &login, self.now()) => {
+                Authorize::Login(self.login_path(query, &req, self.now()))
+            }
             Some("allow") => {
                 let consent = Consent {
                     client_id: req.client_id.clone(),

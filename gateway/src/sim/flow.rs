@@ -17,9 +17,12 @@
 //! Sessions live in the store, so a restart loses no pending session:
 //! [`SimService::resume`] polls again for every one. (On SQLite a completed
 //! registration's ticket lives in memory: after a restart its read is
-//! `TICKET_NOT_FOUND`, start again.) A signature that cannot be judged for now (the
-//! store or a revocation responder briefly unavailable), and a result that cannot be
-//! written, are tried again every second until the hard expiry. "Not enrolled" and "no such number" are the same
+//! `TICKET_NOT_FOUND`, start again.) A signature that cannot be judged for now is
+//! judged again every second: for ten seconds when a revocation responder is down,
+//! until 15 s before the hard expiry when the store is; a result that cannot be
+//! written is written again until the hard expiry.
+//!
+//! "Not enrolled" and "no such number" are the same
 //! result with the same message, so the API does not tell which numbers exist. It does
 //! show, at the first read, whether a number has a signing SIM (the operator refuses one
 //! without at once; one with it stays pending and the phone rings): the operator's push
@@ -64,11 +67,17 @@ const UNREACHABLE_TRIES: u32 = 3;
 /// could not be written is written again.
 const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How long a signature is judged again while its verdict is only "unavailable for
-/// now": long enough for a blip, short enough that the person learns of an outage
-/// (`REVOCATION_UNAVAILABLE`, start again shortly) while the page still waits, and far
-/// from the hard expiry, where a reader would end the session `EXPIRED` first.
+/// How long a signature is judged again while its verdict is that a revocation
+/// responder is unavailable: long enough for a blip, short enough that the person
+/// learns of an outage (`REVOCATION_UNAVAILABLE`, start again shortly) while the page
+/// still waits. A verdict the gateway's own store stood in the way of is judged again
+/// until [`LAST_JUDGEMENT_BEFORE_EXPIRY`]: the result could not be written before it
+/// recovers anyway, and a written `STORAGE_UNAVAILABLE` would be polled for ever.
 const JUDGE_AGAIN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// No judgement is made again this close to the hard expiry, where a reader would end
+/// the session `EXPIRED` first.
+const LAST_JUDGEMENT_BEFORE_EXPIRY: time::Duration = time::Duration::seconds(15);
 
 /// Configuration of the SIM flow.
 #[derive(Debug, Clone)]
@@ -440,20 +449,30 @@ impl SimService {
     }
 
     /// Judges `signed` again, after a pause, while the verdict is only that something
-    /// it needs is briefly unavailable (a 503: the store, a revocation responder), for
-    /// [`JUDGE_AGAIN_FOR`]: a good signature is not thrown away for a moment's failure.
+    /// it needs is briefly unavailable (a 503): a revocation responder for
+    /// [`JUDGE_AGAIN_FOR`], the store or anything else until
+    /// [`LAST_JUDGEMENT_BEFORE_EXPIRY`]. A good signature is not thrown away for a
+    /// moment's failure.
     async fn judge_until_final(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
         let first = tokio::time::Instant::now();
         loop {
             let judgement = self.judge(session, signed).await;
-            let for_now = matches!(
-                &judgement.1,
-                Some(SimOutcome::Refused { code, .. }) if code.status() == 503
-            );
-            let time_left = first.elapsed() + AGAIN_AFTER < JUDGE_AGAIN_FOR
-                && self.now() + time::Duration::seconds(15) < session.expires_at;
-            if !for_now || !time_left {
-                return judgement;
+            let unavailable = match &judgement.1 {
+                Some(SimOutcome::Refused { code, .. }) if code.status() == 503 => Some(*code),
+                _ => None,
+            };
+            let before_expiry = self.now() + LAST_JUDGEMENT_BEFORE_EXPIRY < session.expires_at;
+            match unavailable {
+                None => return judgement,
+                Some(ErrorCode::RevocationUnavailable)
+                    if !before_expiry || first.elapsed() + AGAIN_AFTER >= JUDGE_AGAIN_FOR =>
+                {
+                    return judgement;
+                }
+                // The store never came back in the session's time: it ran out, as a
+                // reader would end it, not a lasting 503 the page would poll.
+                Some(_) if !before_expiry => return (SimResult::Expired, None, None),
+                Some(_) => {}
             }
             tracing::warn!(session = %tag(&session.id), "the signature cannot be judged for now; judging it again");
             tokio::time::sleep(AGAIN_AFTER).await;
