@@ -542,13 +542,15 @@ impl Gateway {
             .ok_or_else(|| Rejection::new(ErrorCode::Unauthenticated, "no valid session"))
     }
 
-    /// Ends a session (logout); ending one that is already gone is not an error.
-    pub async fn end_session(&self, session_token: &str) -> Result<(), Rejection> {
-        self.store
+    /// Ends a session (logout): the portals it signed in to, which its logout tells.
+    /// Ending one that is already gone is not an error (and tells no one).
+    pub async fn end_session(&self, session_token: &str) -> Result<Vec<String>, Rejection> {
+        Ok(self
+            .store
             .delete_session(&bearer_hash(session_token))
             .await
-            .map_err(store_failed)?;
-        Ok(())
+            .map_err(store_failed)?
+            .unwrap_or_default())
     }
 }
 

@@ -10,6 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_gateway::oidc::jose::{KeySet, SigningKey, verify};
+use kyso_gateway::oidc::request::MAX_ECHOED;
 use kyso_gateway::oidc::{OidcConfig, Provider};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -1353,6 +1354,21 @@ async fn logout_with_the_portals_hint_ends_the_session_tells_the_portals_and_goe
         logout.get("nonce").is_none(),
         "a logout token carries no nonce"
     );
+    // A `state` longer than authorization echoes is treated as not sent: the redirect is
+    // made without it, and no stranger's text rides back in the portal's URL.
+    let long = "s".repeat(MAX_ECHOED + 1);
+    let (status, headers, _) = op
+        .get(
+            &logout_path(&[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", A_BYE),
+                ("state", &long),
+            ]),
+            None,
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location(&headers), A_BYE);
 }
 
 /// A public client proves nothing but its id, and token requests are not rate-limited:
@@ -1595,6 +1611,38 @@ async fn logout_notices_under_way_are_delivered_before_the_gateway_stops() {
         .finish_deliveries(std::time::Duration::from_secs(10))
         .await;
     assert_eq!(op.backchannel.lock().unwrap().len(), 1);
+}
+
+/// A logout tells the portals its own session signed in to, not every portal the person
+/// is linked to: a portal linked in an earlier session learns nothing of a later one
+/// (two portals of different sectors, told at the same instant, could tell that their
+/// pairwise subs are one person).
+#[tokio::test]
+async fn a_logout_tells_only_the_portals_its_session_signed_in_to() {
+    let op = op().await;
+    let first = op.login("citizen-cccd", true).await;
+    op.consent(&portal_a(&[]), &op.cookie(&first).await, "allow")
+        .await;
+    let app = &op.app;
+    let end = |session: String| async move {
+        let logout = Request::delete("/v1/sessions/current")
+            .header(header::AUTHORIZATION, format!("Bearer {session}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(app, logout).await.0, 204);
+    };
+    // A second session, linked to portal A but not signed in to it: its logout is
+    // nobody's business.
+    let second = op.login("citizen-cccd", false).await;
+    op.cookie(&second).await;
+    end(second).await;
+    // The first session, which signed in to portal A: its logout tells portal A.
+    end(first).await;
+    op.provider
+        .finish_deliveries(std::time::Duration::from_secs(30))
+        .await;
+    let told = op.backchannel.lock().unwrap().len();
+    assert_eq!(told, 1, "one logout token, the first session's");
 }
 
 #[tokio::test]

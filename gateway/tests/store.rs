@@ -514,13 +514,33 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
     assert_eq!((sim.method, sim.auth_time), (Method::Sim, signed));
     assert_eq!(store.session_login("hash-1", expires).await.unwrap(), None);
     assert_eq!(store.session_login("hash-2", T0).await.unwrap(), None);
+    // The portals each session signed in to, noted once each, are what its logout hands
+    // back: another session's are not.
+    for (session, portal) in [
+        ("hash-3", "portal-a"),
+        ("hash-3", "portal-b"),
+        ("hash-3", "portal-a"),
+        ("hash-1", "portal-c"),
+    ] {
+        store
+            .note_session_portal(session, portal, expires)
+            .await
+            .unwrap();
+    }
     // Logout ends one session, once.
-    assert!(store.delete_session("hash-3").await.unwrap());
-    assert!(!store.delete_session("hash-3").await.unwrap());
+    let mut told = store.delete_session("hash-3").await.unwrap().unwrap();
+    told.sort();
+    assert_eq!(told, ["portal-a", "portal-b"]);
+    assert_eq!(store.delete_session("hash-3").await.unwrap(), None);
     assert_eq!(store.session_login("hash-3", T0).await.unwrap(), None);
     assert!(store.session_login("hash-1", T0).await.unwrap().is_some());
     let purged = store.purge_expired(expires).await.unwrap();
-    assert!(purged >= 1);
+    assert!(purged >= 2, "the session and its portal: {purged}");
+    assert_eq!(
+        b.raw("DELETE FROM oidc_session_portals").await.unwrap(),
+        0,
+        "an expired session's portals go with it"
+    );
     assert_eq!(
         verify_audit_chain(store.as_ref(), None, AUDIT_PAGE)
             .await
@@ -1433,4 +1453,62 @@ async fn a_chain_written_before_the_head_record_goes_on_after_the_upgrade() {
         .unwrap();
     assert_eq!(head.seq, 3);
     assert_eq!(head.hash, b.audit_rows().await[2].6);
+}
+
+/// Sessions open when the portals a session signed in to began to be recorded: the
+/// upgrade notes every portal their person is linked to, so their logout still tells
+/// each of them, as before; a session opened afterwards tells only its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_open_before_their_portals_were_recorded_tell_every_linked_portal() {
+    let b = Sqlite::open().await;
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_old", citizen("001090012370", &[]))
+        .await
+        .unwrap();
+    consent_to(store.as_ref(), &a.id, "portal-a").await;
+    consent_to(store.as_ref(), &a.id, "portal-b").await;
+    let open_session = |hash: &'static str| {
+        let session = NewSession {
+            token_hash: hash.into(),
+            account_id: a.id.clone(),
+            method: Method::Token,
+            proved_at: T0,
+            expires_at: T0 + Duration::hours(1),
+        };
+        let store = store.clone();
+        let audit = audit("session.created", &a.id);
+        async move {
+            store
+                .create_session(&session, &certificate("fp-old"), &audit)
+                .await
+                .unwrap();
+        }
+    };
+    open_session("before-upgrade").await;
+    // Back to the schema before: no record of any session's portals.
+    for sql in [
+        "DROP TABLE oidc_session_portals",
+        "DELETE FROM _sqlx_migrations WHERE version >= 10",
+    ] {
+        b.raw(sql).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    open_session("after-upgrade").await;
+    store
+        .note_session_portal("after-upgrade", "portal-b", T0 + Duration::hours(1))
+        .await
+        .unwrap();
+    let mut told = store
+        .delete_session("before-upgrade")
+        .await
+        .unwrap()
+        .unwrap();
+    told.sort();
+    assert_eq!(told, ["portal-a", "portal-b"]);
+    let told = store
+        .delete_session("after-upgrade")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(told, ["portal-b"]);
 }

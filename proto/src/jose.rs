@@ -149,6 +149,8 @@ fn split(token: &str) -> Result<Compact, JoseError> {
 /// Verifies a JWS made by a portal against its JWK Set and answers its claims. ES256 and
 /// RS256 only (`none` and HMAC are refused: a portal's public keys cannot check a MAC);
 /// a `kid` in the header picks the key, otherwise every key of the algorithm is tried.
+/// A key marked for another use (`use` other than `sig`, or `key_ops` without `verify`:
+/// RFC 7517 §4.2–4.3), such as an encryption key other systems may hold, checks nothing.
 pub fn verify(token: &str, jwks: &Value) -> Result<Value, JoseError> {
     let bad = JoseError::BadToken;
     let jws = split(token)?;
@@ -164,7 +166,14 @@ pub fn verify(token: &str, jwks: &Value) -> Result<Value, JoseError> {
     let candidates = keys
         .iter()
         .filter(|k| kid.is_none() || k["kid"].as_str() == kid)
-        .filter(|k| k["alg"].as_str().is_none_or(|a| a == alg));
+        .filter(|k| k["alg"].as_str().is_none_or(|a| a == alg))
+        .filter(|k| k.get("use").is_none_or(|u| u == "sig"))
+        .filter(|k| {
+            k.get("key_ops").is_none_or(|ops| {
+                ops.as_array()
+                    .is_some_and(|o| o.iter().any(|op| op == "verify"))
+            })
+        });
     for key in candidates {
         let field = |name: &str| {
             key[name]
@@ -225,6 +234,27 @@ mod tests {
         assert!(verify(&changed, &set.jwks()).is_err());
         let other = KeySet::new(vec![SigningKey::from_pem(&fresh_pem()).unwrap()]).unwrap();
         assert!(verify(&token, &other.jwks()).is_err());
+    }
+
+    /// A key published for encryption, or whose operations leave out `verify`, does not
+    /// verify a signature it would otherwise check (RFC 7517 §4.2–4.3).
+    #[test]
+    fn a_key_marked_for_another_use_verifies_nothing() {
+        let set = KeySet::new(vec![SigningKey::from_pem(&fresh_pem()).unwrap()]).unwrap();
+        let token = set.sign(&json!({"sub": "x"})).unwrap();
+        let with = |member: &str, value: Value| {
+            let mut jwks = set.jwks();
+            jwks["keys"][0][member] = value;
+            verify(&token, &jwks)
+        };
+        assert!(with("use", json!("sig")).is_ok());
+        assert!(with("key_ops", json!(["verify"])).is_ok());
+        assert!(with("use", json!("enc")).is_err());
+        assert!(with("key_ops", json!(["encrypt", "wrapKey"])).is_err());
+        assert!(
+            with("key_ops", json!("verify")).is_err(),
+            "key_ops is an array"
+        );
     }
 
     #[test]

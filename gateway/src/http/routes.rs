@@ -332,7 +332,9 @@ pub async fn logout(
     let account = s.gateway.account_for_session(token).await?;
     match &s.oidc {
         Some(p) => p.end(token, &account.id).await?,
-        None => s.gateway.end_session(token).await?,
+        None => {
+            s.gateway.end_session(token).await?;
+        }
     }
     Ok((
         StatusCode::NO_CONTENT,

@@ -85,7 +85,12 @@ impl Provider {
             })
             .and_then(|uri| url::Url::parse(uri).ok())
             .map(|mut url| {
-                if let Some(state) = params.get("state") {
+                // A `state` longer than the authorization endpoint echoes is treated as
+                // not sent (§4): nobody's URL carries a stranger's 24 KB back.
+                if let Some(state) = params
+                    .get("state")
+                    .filter(|s| s.len() <= super::request::MAX_ECHOED)
+                {
                     url.query_pairs_mut().append_pair("state", state);
                 }
                 String::from(url)
@@ -128,16 +133,14 @@ impl Provider {
         Logout::Done(back)
     }
 
-    /// Ends `account_id`'s session `token` and tells every linked portal with a
-    /// back-channel URI (kyso's own logout, and RP-initiated logout).
+    /// Ends `account_id`'s session `token` and tells the portals it signed in to that
+    /// registered a back-channel URI (kyso's own logout, and RP-initiated logout). Only
+    /// those: two portals of different sectors that both received logout tokens of the
+    /// same instant could tell that their pairwise subs are one person, so a portal the
+    /// person is linked to but did not sign in to in this session learns nothing.
     pub async fn end(&self, token: &str, account_id: &str) -> Result<(), Rejection> {
-        self.gateway().end_session(token).await?;
-        match self.gateway().store().consents(account_id).await {
-            Ok(consents) => self.notify_logout(account_id, &consents),
-            Err(e) => {
-                tracing::warn!(error = %e, "back-channel logout skipped: consents unreadable");
-            }
-        }
+        let portals = self.gateway().end_session(token).await?;
+        self.notify_logout(account_id, &portals);
         Ok(())
     }
 
@@ -176,12 +179,7 @@ impl Provider {
                 "this portal is not linked to the account",
             ));
         }
-        let consent = Consent {
-            client_id: client_id.to_owned(),
-            scopes: Vec::new(),
-            granted_at: self.gateway().clock().now(),
-        };
-        self.notify_logout(account_id, std::slice::from_ref(&consent));
+        self.notify_logout(account_id, &[client_id.to_owned()]);
         Ok(())
     }
 
@@ -206,21 +204,21 @@ impl Provider {
         }
     }
 
-    /// Posts a logout token to every portal of `consents` that registered a back-channel
+    /// Posts a logout token to every portal of `portals` that registered a back-channel
     /// URI, in the background (a slow portal delays no one); failures are logged.
-    fn notify_logout(&self, account_id: &str, consents: &[Consent]) {
-        for consent in consents {
+    fn notify_logout(&self, account_id: &str, portals: &[String]) {
+        for portal in portals {
             let Some(uri) = self
-                .client_config(&consent.client_id)
+                .client_config(portal)
                 .and_then(|c| c.backchannel_logout_uri.clone())
             else {
                 continue;
             };
-            let token = match self.logout_token(&consent.client_id, account_id) {
+            let token = match self.logout_token(portal, account_id) {
                 Ok(t) => t,
                 Err(()) => continue,
             };
-            let client = consent.client_id.clone();
+            let client = portal.clone();
             self.deliveries.spawn(async move {
                 // No redirects: a 307 must not carry the token somewhere else.
                 let sent = reqwest::Client::builder()

@@ -401,8 +401,8 @@ impl Provider {
                 ],
             )
         };
-        let login = match login {
-            Some(l) if satisfies(&l) => l,
+        let (login, session) = match (login, session) {
+            (Some(l), Some(s)) if satisfies(&l) => (l, s),
             _ if req.prompt.none => return login_required(),
             _ => return Authorize::Login(self.login_path(query, &req, now)),
         };
@@ -419,7 +419,7 @@ impl Provider {
             .find(|c| c.client_id == req.client_id)
             .is_some_and(|c| req.scopes.iter().all(|s| c.scopes.contains(s)));
         if covered && !req.prompt.consent {
-            return self.issue_code(&req, &login).await;
+            return self.issue_code(&req, &login, session).await;
         }
         if req.prompt.none {
             return self.back_to(
@@ -443,9 +443,7 @@ impl Provider {
                 .unwrap_or_default(),
             scopes: req.scopes,
             request: query.to_owned(),
-            csrf: session
-                .map(|s| self.csrf(Form::Consent, s, query))
-                .unwrap_or_default(),
+            csrf: self.csrf(Form::Consent, session, query),
         })
     }
 
@@ -535,10 +533,28 @@ impl Provider {
     }
 
     /// Stores a grant for `req` and `login` and sends the code back.
-    async fn issue_code(&self, req: &AuthorizationRequest, login: &SessionLogin) -> Authorize {
+    async fn issue_code(
+        &self,
+        req: &AuthorizationRequest,
+        login: &SessionLogin,
+        session: &str,
+    ) -> Authorize {
         let Ok(code) = self.gateway.random(32, &URL_SAFE_NO_PAD) else {
             return UNAVAILABLE;
         };
+        // Noted first: a portal that may have a code is one this session's logout tells.
+        // (If storing the code then fails, the portal is told of a logout it did not
+        // need: harmless.)
+        let session_ends = login.auth_time + self.gateway.settings().session_ttl;
+        if self
+            .gateway
+            .store()
+            .note_session_portal(&token_hash(session), &req.client_id, session_ends)
+            .await
+            .is_err()
+        {
+            return UNAVAILABLE;
+        }
         let grant = Grant {
             client_id: req.client_id.clone(),
             account_id: login.account.id.clone(),
@@ -617,7 +633,7 @@ impl Provider {
                 {
                     return UNAVAILABLE;
                 }
-                self.issue_code(&req, &login).await
+                self.issue_code(&req, &login, session).await
             }
             Some("deny") => self.back_to(
                 &req.redirect_uri,

@@ -202,8 +202,10 @@ pub trait AccountStore: Send + Sync {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<SessionLogin>, StoreError>;
-    /// Ends a session (logout); whether there was one.
-    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Ends a session (logout): the portals it signed in to
+    /// ([`OidcStore::note_session_portal`]), which its logout tells; `None` when there was
+    /// no session.
+    async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Records `identifiers` as aliases of account `account_id`, each one no account holds
     /// yet: a login proved they belong to its holder, so a later registration with them
     /// finds the account (design §5). Durable when it returns.
@@ -309,6 +311,15 @@ pub trait OidcStore: Send + Sync {
         access_token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Grant>, StoreError>;
+    /// Notes that the browser session `session_hash` (alive until `expires_at`) signed in
+    /// to the portal `client_id`, so that its logout tells that portal and no other
+    /// ([`Store::delete_session`] hands the portals back). Noting one twice is one note.
+    async fn note_session_portal(
+        &self,
+        session_hash: &str,
+        client_id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Records (or replaces) what `account_id` agreed `client_id` receives.
     async fn put_consent(&self, account_id: &str, consent: &Consent) -> Result<(), StoreError>;
     /// Every portal `account_id` consented to, oldest first.

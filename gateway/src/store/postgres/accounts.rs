@@ -264,14 +264,24 @@ impl AccountStore for PostgresStore {
             .transpose()
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let n = self
-            .write(|| {
-                self.sql("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(token_hash.to_owned())
+    async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError> {
+        // One statement, so one transaction: the session and its portals go together.
+        let row = self
+            .read_one(|| {
+                self.sql(
+                    "WITH portals AS (DELETE FROM oidc_session_portals WHERE session_hash = $1 \
+                     RETURNING client_id), \
+                     ended AS (DELETE FROM sessions WHERE token_hash = $1 RETURNING 1) \
+                     SELECT EXISTS (SELECT 1 FROM ended) AS ended, \
+                     ARRAY(SELECT client_id FROM portals) AS portals",
+                )
+                .bind(token_hash.to_owned())
             })
             .await?;
-        Ok(n > 0)
+        match row {
+            Some(row) if row.try_get::<bool, _>("ended")? => Ok(Some(row.try_get("portals")?)),
+            _ => Ok(None),
+        }
     }
 
     async fn add_aliases(

@@ -166,7 +166,7 @@ impl PostgresStore {
     /// holds its locks long. Rows are picked by index (migration `0005`), which a test
     /// checks in every plan, and then taken by their `ctid`: a row another instance
     /// changed in between has a new one and is left for the next purge.
-    pub const PURGES: [(&str, time::Duration); 7] = [
+    pub const PURGES: [(&str, time::Duration); 8] = [
         (
             "DELETE FROM challenges WHERE ctid = ANY(ARRAY(\
              SELECT ctid FROM challenges WHERE expires_at <= $1 LIMIT $2))",
@@ -180,6 +180,11 @@ impl PostgresStore {
         (
             "DELETE FROM sessions WHERE ctid = ANY(ARRAY(\
              SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2))",
+            time::Duration::ZERO,
+        ),
+        (
+            "DELETE FROM oidc_session_portals WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM oidc_session_portals WHERE expires_at <= $1 LIMIT $2))",
             time::Duration::ZERO,
         ),
         (

@@ -29,6 +29,25 @@ impl OidcStore for PostgresStore {
         Ok(())
     }
 
+    async fn note_session_portal(
+        &self,
+        session_hash: &str,
+        client_id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.write(|| {
+            self.sql(
+                "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (session_hash, client_id) DO NOTHING",
+            )
+            .bind(session_hash.to_owned())
+            .bind(client_id.to_owned())
+            .bind(ts(expires_at))
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn redeem_code(
         &self,
         code_hash: &str,

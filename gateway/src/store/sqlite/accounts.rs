@@ -248,14 +248,21 @@ impl AccountStore for SqliteStore {
             .await
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.writer
             .write(Durability::PowerLoss, move |conn| {
+                let portals = conn
+                    .prepare_cached(
+                        "DELETE FROM oidc_session_portals WHERE session_hash = ?1 \
+                         RETURNING client_id",
+                    )?
+                    .query_map([&token_hash], |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
                 let gone = conn
                     .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-                    .execute([token_hash])?;
-                Ok(gone > 0)
+                    .execute([&token_hash])?;
+                Ok((gone > 0).then_some(portals))
             })
             .await
     }

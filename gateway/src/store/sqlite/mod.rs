@@ -59,10 +59,15 @@ impl SqliteStore {
     /// writer's each time, until it finds fewer ([`PURGE_BATCH`]): the writes queued
     /// behind a backlog's purge wait for one batch, not for all of it. Each finds its
     /// rows by index (migration `0009`), which a test checks in every plan.
-    pub const PURGES: [(&str, i64); 5] = [
+    pub const PURGES: [(&str, i64); 6] = [
         (
             "DELETE FROM sessions WHERE rowid IN (\
              SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
+            0,
+        ),
+        (
+            "DELETE FROM oidc_session_portals WHERE rowid IN (\
+             SELECT rowid FROM oidc_session_portals WHERE expires_at <= ?1 LIMIT ?2)",
             0,
         ),
         (

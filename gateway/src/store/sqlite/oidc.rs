@@ -35,6 +35,29 @@ impl OidcStore for SqliteStore {
             .await
     }
 
+    async fn note_session_portal(
+        &self,
+        session_hash: &str,
+        client_id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let row = (
+            session_hash.to_owned(),
+            client_id.to_owned(),
+            ts(expires_at),
+        );
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
+                     VALUES (?1, ?2, ?3) ON CONFLICT (session_hash, client_id) DO NOTHING",
+                )?
+                .execute(row)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn redeem_code(
         &self,
         code_hash: &str,
