@@ -8,10 +8,12 @@
 //! - [`server`]: `kyso-shim serve`, the local HTTP API the registration page calls.
 //! - [`pin`]: where the PIN comes from (file, environment, pinentry, terminal).
 //! - [`refused`]: unattended PINs a token refused, never offered to it again.
+//! - [`peer`]: whether a caller on loopback is a program of the agent's own user.
 //! - [`ShimError`]: the agent's error codes.
 
 mod authenticate;
 mod error;
+pub mod peer;
 pub mod pin;
 pub mod refused;
 pub mod server;

@@ -50,7 +50,7 @@ impl PinArgs {
         } else if let Some(p) = self.pinentry {
             PinSource::Pinentry(p)
         } else if let Ok(pin) = std::env::var("KYSO_SHIM_PIN") {
-            PinSource::Fixed(pin)
+            PinSource::Fixed(zeroize::Zeroizing::new(pin))
         } else {
             PinSource::Terminal
         }
@@ -156,7 +156,10 @@ fn main() -> ExitCode {
             };
             module
                 .name_of(&selector)
-                .and_then(|token| pin.source().ask(&token.label, &origin))
+                .and_then(|token| {
+                    module.check_signer_shown(&selector, cert.as_deref())?;
+                    pin.source().ask(&token.label, &origin)
+                })
                 .and_then(|pin| {
                     authenticate(&module, &selector, cert.as_deref(), &pin, &origin, &nonce)
                 })

@@ -6,15 +6,22 @@
 //! - `KYSO_SHIM_PIN`: for CI;
 //! - otherwise the terminal the agent runs in.
 //!
-//! The PIN is never logged or echoed, and not kept after the signature.
+//! The PIN is never logged or echoed, and not kept after the signature: every buffer it
+//! passes through here (the file's text, the dialog's answer line, the unescaped PIN) is
+//! a [`Zeroizing`] one, wiped when dropped, so a crash dump or a swapped-out page taken
+//! later does not hold it.
 
 use crate::ShimError;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// A PIN as the agent holds it: wiped from memory when dropped.
+pub type Pin = Zeroizing<String>;
 
 /// Set when the agent is shutting down: an open pinentry dialog is closed (its program
 /// stopped) within [`CLOSE_CHECK`], and nothing is signed after it.
@@ -35,7 +42,7 @@ pub enum PinSource {
     /// A file whose first line is the PIN.
     File(PathBuf),
     /// A fixed PIN (from `KYSO_SHIM_PIN`).
-    Fixed(String),
+    Fixed(Pin),
     /// A pinentry program.
     Pinentry(PathBuf),
     /// The controlling terminal.
@@ -72,12 +79,15 @@ impl PinSource {
     }
 
     /// Asks for the PIN of the token `label`, for `origin`. Blocks.
-    pub fn ask(&self, label: &str, origin: &str) -> Result<String, ShimError> {
+    pub fn ask(&self, label: &str, origin: &str) -> Result<Pin, ShimError> {
         match self {
             // The agent's own set-up, not the request, is at fault: TOKEN_ERROR, and the
             // file's path stays in the agent's log, out of the page's sight.
             Self::File(path) => std::fs::read_to_string(path)
-                .map(|t| t.lines().next().unwrap_or_default().to_owned())
+                .map(|text| {
+                    let text = Zeroizing::new(text);
+                    Zeroizing::new(text.lines().next().unwrap_or_default().to_owned())
+                })
                 .map_err(|e| {
                     tracing::warn!(path = %path.display(), error = %e, "the PIN file cannot be read");
                     ShimError::Token("the agent's PIN file cannot be read".into())
@@ -87,7 +97,7 @@ impl PinSource {
             // No terminal to ask on is the agent's set-up, not a person who declined.
             Self::Terminal => {
                 let prompt = format!("PIN of token {label:?} to sign in at {origin}: ");
-                rpassword::prompt_password(prompt).map_err(|e| match e.kind() {
+                rpassword::prompt_password(prompt).map(Zeroizing::new).map_err(|e| match e.kind() {
                     // The person ended the input (Ctrl-D).
                     std::io::ErrorKind::UnexpectedEof => ShimError::UserCancelled,
                     _ => ShimError::Token(format!(
@@ -111,14 +121,16 @@ fn assuan_escape(s: &str) -> String {
         .collect()
 }
 
-fn assuan_unescape(s: &str) -> String {
+/// Undoes [`assuan_escape`] (and any other `%XX`); the result is wiped when dropped, as
+/// the PIN comes this way.
+fn assuan_unescape(s: &str) -> Zeroizing<String> {
     let hex = |b: u8| {
         char::from(b)
             .to_digit(16)
             .and_then(|d| u8::try_from(d).ok())
     };
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(b.len()));
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
@@ -132,8 +144,50 @@ fn assuan_unescape(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Zeroizing::new(String::from_utf8_lossy(&out).into_owned())
 }
+
+/// Reads `from` line by line, a byte at a time, into buffers wiped when dropped (a
+/// `BufReader` would keep the PIN's line in a buffer of its own after it is freed), and
+/// sends each line (without its newline) down `lines` until the end, an error, or no
+/// one listening. Lines longer than [`LINE_MAX`] are cut there: Assuan's own limit.
+fn send_lines(mut from: impl Read, lines: &mpsc::Sender<std::io::Result<Zeroizing<String>>>) {
+    // Room for the longest line from the start: no reallocation leaves a copy behind.
+    let mut line = Zeroizing::new(Vec::with_capacity(LINE_MAX));
+    let text = |l: &[u8]| Zeroizing::new(String::from_utf8_lossy(l).into_owned());
+    let mut byte = [0u8; 1];
+    loop {
+        match from.read(&mut byte) {
+            Ok(0) => {
+                // A last line without its newline still counts, as with `BufRead::lines`.
+                if !line.is_empty() {
+                    let _ = lines.send(Ok(text(&line)));
+                }
+                return;
+            }
+            Ok(_) if byte[0] == b'\n' => {
+                let whole = text(&line);
+                line.clear();
+                if lines.send(Ok(whole)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {
+                if line.len() < LINE_MAX {
+                    line.push(byte[0]);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = lines.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Longest Assuan line (the protocol's own limit, 1,000 bytes).
+const LINE_MAX: usize = 1000;
 
 /// A pinentry process, reaped however the conversation ends (a cancel, a broken pipe):
 /// stopped if it has not exited, then waited for, so none is left behind as a zombie.
@@ -157,7 +211,7 @@ pub const PIN_DIALOG_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs a pinentry: `SETTIMEOUT`, `SETDESC`, `SETPROMPT`, `GETPIN`; the PIN comes back in
 /// a `D` line.
-fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<String, ShimError> {
+fn pinentry(program: &PathBuf, label: &str, origin: &str) -> Result<Pin, ShimError> {
     pinentry_within(program, label, origin, PIN_DIALOG_TIMEOUT)
 }
 
@@ -168,7 +222,7 @@ fn pinentry_within(
     label: &str,
     origin: &str,
     timeout: Duration,
-) -> Result<String, ShimError> {
+) -> Result<Pin, ShimError> {
     let deadline = Instant::now() + timeout;
     let failed =
         |e: std::io::Error| ShimError::Token(format!("pinentry {}: {e}", program.display()));
@@ -186,16 +240,10 @@ fn pinentry_within(
     // Lines are read on a thread of their own, so that waiting for one can end at the
     // deadline; the thread ends when the program does (stopped by `Reaped` at the latest).
     let (lines, read) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    std::thread::spawn(move || send_lines(stdout, &lines));
     // Up to the next OK: the data it came with; an ERR, the end or the deadline is a
     // cancel.
-    let expect_ok = || -> Result<Option<String>, ShimError> {
+    let expect_ok = || -> Result<Option<Pin>, ShimError> {
         let mut data = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -268,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_fixed_pin_never_prints() {
-        let shown = format!("{:?}", PinSource::Fixed("20250517".into()));
+        let shown = format!("{:?}", PinSource::Fixed(Zeroizing::new("20250517".into())));
         assert!(!shown.contains("20250517"), "{shown}");
         assert_eq!(
             format!("{:?}", PinSource::File("/run/pin".into())),
@@ -279,8 +327,23 @@ mod tests {
     #[test]
     fn assuan_escaping_round_trips() {
         let s = "100% sure\nnext";
-        assert_eq!(assuan_unescape(&assuan_escape(s)), s);
-        assert_eq!(assuan_unescape("12%2534"), "12%34");
+        assert_eq!(assuan_unescape(&assuan_escape(s)).as_str(), s);
+        assert_eq!(assuan_unescape("12%2534").as_str(), "12%34");
+    }
+
+    #[test]
+    fn the_dialogs_lines_are_read_whole_cut_at_the_assuan_limit() {
+        let long = "D ".to_owned() + &"7".repeat(LINE_MAX + 10);
+        let text = format!("OK hello\n{long}\nOK");
+        let (tx, rx) = mpsc::channel();
+        send_lines(std::io::Cursor::new(text), &tx);
+        drop(tx);
+        let got: Vec<String> = rx.iter().map(|l| l.unwrap().as_str().to_owned()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], "OK hello");
+        assert_eq!(got[1].len(), LINE_MAX);
+        assert!(got[1].starts_with("D 777"));
+        assert_eq!(got[2], "OK", "the last line, without its newline, counts");
     }
 
     #[test]
@@ -290,9 +353,9 @@ mod tests {
         let path = dir.join("pin");
         let source = PinSource::File(path.clone());
         std::fs::write(&path, "1111\n").unwrap();
-        assert_eq!(source.ask("t", "o").unwrap(), "1111");
+        assert_eq!(source.ask("t", "o").unwrap().as_str(), "1111");
         std::fs::write(&path, "2222").unwrap();
-        assert_eq!(source.ask("t", "o").unwrap(), "2222");
+        assert_eq!(source.ask("t", "o").unwrap().as_str(), "2222");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -300,7 +363,10 @@ mod tests {
     fn a_pinentry_program_is_spoken_to_in_assuan() {
         let (dir, script) = pinentry_script("pinentry", "echo 'D 12%2534'; echo OK");
         assert_eq!(
-            PinSource::Pinentry(script).ask("t", "https://o").unwrap(),
+            PinSource::Pinentry(script)
+                .ask("t", "https://o")
+                .unwrap()
+                .as_str(),
             "12%34"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -35,9 +35,9 @@ impl RefusedPins {
     }
 
     /// The message a tag is made over: the serial, a separator no serial holds (PKCS#11
-    /// serials are printable), the PIN.
-    fn message(serial: &str, pin: &str) -> Vec<u8> {
-        [serial.as_bytes(), &[0], pin.as_bytes()].concat()
+    /// serials are printable), the PIN. Wiped when dropped: it holds the PIN.
+    fn message(serial: &str, pin: &str) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new([serial.as_bytes(), &[0], pin.as_bytes()].concat())
     }
 
     /// Whether the token with `serial` refused `pin` before.
@@ -47,12 +47,12 @@ impl RefusedPins {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .any(|tag| hmac::verify(&self.key, &message, tag.as_ref()).is_ok())
+            .any(|tag| hmac::verify(&self.key, message.as_slice(), tag.as_ref()).is_ok())
     }
 
     /// Remembers that the token with `serial` refused `pin`.
     pub fn remember(&self, serial: &str, pin: &str) {
-        let tag = hmac::sign(&self.key, &Self::message(serial, pin));
+        let tag = hmac::sign(&self.key, Self::message(serial, pin).as_slice());
         let mut tags = self
             .tags
             .lock()

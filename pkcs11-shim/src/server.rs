@@ -1,6 +1,7 @@
 //! `kyso-shim serve`: the agent's local HTTP API (design §7), for the registration page.
 //!
-//! Listens on loopback only. A request is served only when its `Origin` is on the
+//! Listens on loopback only, for programs of its own user only (on Linux; others get
+//! 403 `CALLER_NOT_ALLOWED`, see [`crate::peer`]). A request is served only when its `Origin` is on the
 //! allowlist (others get 403 `ORIGIN_NOT_ALLOWED` and nothing is signed) and its `Host`
 //! names this agent (a DNS-rebinding page cannot reach it under another name). A request
 //! without an `Origin` is served only when no browser marks it as coming from another
@@ -15,7 +16,7 @@ use crate::token::{TokenModule, TokenSelector};
 use crate::{ShimError, authenticate};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,7 @@ use axum::routing::{get, post};
 use kyso_edge::Refusal;
 use kyso_verify::error::AgentCode;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -86,8 +88,28 @@ fn origin_of(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
-/// Host check, origin allowlist, CORS and Private Network Access headers.
+/// The caller's user, Host check, origin allowlist, CORS and Private Network Access
+/// headers.
 async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    // Another user's program on this computer may send any Origin it likes: refused
+    // before anything else, whatever it asks ([`crate::peer`]).
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let own_user = match peer {
+        Some(peer) => tokio::task::spawn_blocking(move || crate::peer::is_own_user(peer))
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    if !own_user {
+        return error_response(
+            AgentCode::CallerNotAllowed,
+            "only programs of the user running the signing agent may use it",
+            None,
+        );
+    }
     let headers = request.headers();
     let host_ok = headers
         .get(header::HOST)
@@ -239,16 +261,18 @@ async fn authenticate_route(
     }
     let (selector, cert) = match req.certificate_id.as_deref().map(split_certificate_id) {
         None => (TokenSelector::default(), None),
-        Some(Some((serial, id))) => (
+        // The id is checked before the token is asked anything, so a malformed one costs
+        // the person no PIN.
+        Some(Some((serial, id))) if !id.is_empty() && hex::decode(id).is_ok() => (
             TokenSelector {
                 label: None,
                 serial: Some(serial.to_owned()),
             },
-            Some(id.to_owned()),
+            Some(id.to_ascii_lowercase()),
         ),
-        Some(None) => {
+        Some(_) => {
             return Err(AgentError(ShimError::BadRequest(
-                "certificate_id is TOKEN_SERIAL:CKA_ID".into(),
+                "certificate_id is TOKEN_SERIAL:CKA_ID, the id in hex".into(),
             )));
         }
     };
@@ -263,6 +287,8 @@ async fn authenticate_route(
             label: Some(token.label.clone()),
             serial: Some(token.serial.clone()),
         };
+        // No PIN is asked for a signature no certificate on the token could make.
+        st.module.check_signer_shown(&selector, cert.as_deref())?;
         let pin = st.pin.ask(&token.label, &origin)?;
         let unattended = !st.pin.asks_a_person();
         if unattended && st.refused.refused_before(&token.serial, &pin) {

@@ -156,6 +156,28 @@ impl TokenModule {
         })
     }
 
+    /// Whether the token a selector names shows, before any login, a certificate that
+    /// could sign: not a CA's, and under `id` if one is asked for (`NO_CERTIFICATE`
+    /// otherwise). Certificates are public objects, which `/v1/certificates` lists
+    /// without a PIN too; checking them first means no PIN is asked, and none of the
+    /// token's tries used, for a signature that could never be made.
+    pub fn check_signer_shown(
+        &self,
+        selector: &TokenSelector,
+        id: Option<&str>,
+    ) -> Result<(), ShimError> {
+        let slot = self.find(selector)?;
+        let session = self.ctx.open_ro_session(slot).map_err(token_error)?;
+        let shown = certificates(&session)?
+            .iter()
+            .any(|c| !c.is_ca() && id.is_none_or(|id| c.id == id));
+        if shown {
+            Ok(())
+        } else {
+            Err(ShimError::NoCertificate)
+        }
+    }
+
     /// Every token with its certificates.
     pub fn list(&self) -> Result<Vec<TokenSummary>, ShimError> {
         let mut out = Vec::new();

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "gateway" / "web"
 AGENT_CODES = ["TOKEN_NOT_PRESENT", "NO_CERTIFICATE", "PIN_INCORRECT", "PIN_LOCKED", "USER_CANCELLED",
-               "ORIGIN_NOT_ALLOWED", "BAD_REQUEST", "TOKEN_ERROR"]
+               "ORIGIN_NOT_ALLOWED", "CALLER_NOT_ALLOWED", "BAD_REQUEST", "TOKEN_ERROR"]
 PAGE_CODES = ["AGENT_UNREACHABLE", "NETWORK_ERROR", "UNKNOWN"]
 
 

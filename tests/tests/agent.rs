@@ -65,16 +65,42 @@ fn the_agent_names_what_is_missing_and_what_the_person_did() {
     let t = &f.tokens.tokens[0];
     let ours = format!("{}:{}", t.serial, t.key_id);
 
-    // The person types the PIN into the dialog.
-    let typed = pinentry(dir.path(), "ok", &format!("'D {}' OK", t.user_pin));
+    // The person types the PIN into the dialog; each dialog leaves a line in `asked`.
+    let asked = dir.path().join("asked");
+    let typed = pinentry(
+        dir.path(),
+        "ok",
+        &format!("\"$(echo dialog >> {asked:?})D {}\" OK", t.user_pin),
+    );
+    let dialogs = || {
+        std::fs::read_to_string(&asked)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
     let agent = agent_with_pinentry(&f, &typed);
     let r = authenticate(&agent, &ours);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["format"], "web-eid:1.0");
+    assert_eq!(dialogs(), 1);
+    // What cannot be signed is refused before the dialog: no PIN asked, none of the
+    // token's tries at stake.
     let r = authenticate(&agent, "NO-SUCH-TOKEN:01");
     assert_eq!((r.status, r.code()), (404, "TOKEN_NOT_PRESENT"), "{r:?}");
     let r = authenticate(&agent, &format!("{}:ffee", t.serial));
     assert_eq!((r.status, r.code()), (404, "NO_CERTIFICATE"), "{r:?}");
+    for malformed in ["zz", ""] {
+        let r = authenticate(&agent, &format!("{}:{malformed}", t.serial));
+        assert_eq!((r.status, r.code()), (400, "BAD_REQUEST"), "{r:?}");
+    }
+    assert_eq!(
+        dialogs(),
+        1,
+        "a PIN was asked for a signature that could not be made"
+    );
+    // The id as `/v1/certificates` lists it, in either case.
+    let r = authenticate(&agent, &format!("{}:{}", t.serial, t.key_id.to_uppercase()));
+    assert_eq!(r.status, 200, "{r:?}");
     drop(agent);
 
     // The person presses Cancel: nothing is signed.
@@ -337,4 +363,52 @@ fn stopping_the_agent_closes_an_open_pin_dialog_and_ends() {
                 .is_ok_and(|s| s.contains(") Z "))
     });
     assert!(gone, "the dialog {dialog} was left open");
+}
+
+/// Loopback is open to every user of the computer, and a program can send any Origin:
+/// one of another user (here `nobody`, asking for the allowed portal) is refused before
+/// anything else — no dialog, nothing signed — while the agent's own user is served.
+#[test]
+fn a_program_of_another_user_is_refused_whatever_origin_it_sends() {
+    let f = Fixtures::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let t = &f.tokens.tokens[0];
+    let ours = format!("{}:{}", t.serial, t.key_id);
+    let asked = dir.path().join("asked");
+    let typed = pinentry(
+        dir.path(),
+        "ok",
+        &format!("\"$(echo dialog >> {asked:?})D {}\" OK", t.user_pin),
+    );
+    let agent = agent_with_pinentry(&f, &typed);
+    let client = "import sys, urllib.request, urllib.error\n\
+        url, body, origin = sys.argv[1:4]\n\
+        req = urllib.request.Request(url + '/v1/authenticate', data=body.encode(), \
+        headers={'Origin': origin, 'Content-Type': 'application/json'})\n\
+        try:\n    urllib.request.urlopen(req, timeout=60)\n    print('{}')\n\
+        except urllib.error.HTTPError as e:\n    print(e.read().decode())\n";
+    let body = json!({ "challenge_nonce": NONCE, "certificate_id": ours }).to_string();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .args(["/usr/bin/python3", "-c", client, &agent.url, &body, ORIGIN])
+        .output()
+        .expect("setpriv (util-linux) runs the client as another user; the suite runs as root");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    kyso_tests::codes::note(&answer);
+    assert_eq!(
+        (answer["status"].as_u64(), answer["code"].as_str()),
+        (Some(403), Some("CALLER_NOT_ALLOWED")),
+        "{answer}"
+    );
+    assert!(
+        !asked.exists(),
+        "a PIN was asked for another user's program"
+    );
+    let r = authenticate(&agent, &ours);
+    assert_eq!(r.status, 200, "{r:?}");
 }

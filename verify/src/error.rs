@@ -167,6 +167,8 @@ code_table! {
         BadRequest = ("BAD_REQUEST", 400),
         /// The Origin may not use the agent; nothing was signed.
         OriginNotAllowed = ("ORIGIN_NOT_ALLOWED", 403),
+        /// A program of another user of the computer may not use the agent.
+        CallerNotAllowed = ("CALLER_NOT_ALLOWED", 403),
         /// No such endpoint.
         NotFound = ("NOT_FOUND", 404),
         /// The endpoint exists but not with this method.
