@@ -1645,6 +1645,63 @@ async fn a_logout_tells_only_the_portals_its_session_signed_in_to() {
     assert_eq!(told, 1, "one logout token, the first session's");
 }
 
+/// Signing in again in the same browser replaces the session its cookie held. The same
+/// person's old session ends and hands its portals to the new one, whose logout then
+/// tells them; another person's old session (a shared computer, never logged out) ends
+/// at once with its portals told — neither is left signed in at a portal untold.
+#[tokio::test]
+async fn signing_in_again_in_the_same_browser_carries_or_ends_the_old_sessions_portals() {
+    let op = op().await;
+    let first = op.login("citizen-cccd", true).await;
+    let old_cookie = op.cookie(&first).await;
+    op.consent(&portal_a(&[]), &old_cookie, "allow").await;
+    let hand_over = |session: String, cookie: String| {
+        let app = op.app.clone();
+        async move {
+            let request = Request::post("/oidc/session")
+                .header(header::AUTHORIZATION, format!("Bearer {session}"))
+                .header(header::ORIGIN, ORIGIN)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap();
+            let (status, headers, body) = raw(&app, request).await;
+            assert_eq!(status, 204, "{body}");
+            let set = headers[header::SET_COOKIE].to_str().unwrap();
+            set.split(';').next().unwrap().to_owned()
+        }
+    };
+    let told = || op.backchannel.lock().unwrap().len();
+    // The same person again: the old session is over, nobody is told yet…
+    let second = op.login("citizen-cccd", false).await;
+    let cookie = hand_over(second.clone(), old_cookie.clone()).await;
+    assert_eq!(op.silent_at_a(&old_cookie).await["error"], "login_required");
+    op.provider
+        .finish_deliveries(std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(told(), 0);
+    // …and the new session's logout tells portal A, which the old one signed in to.
+    let logout = Request::delete("/v1/sessions/current")
+        .header(header::AUTHORIZATION, format!("Bearer {second}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&op.app, logout).await.0, 204);
+    assert_eq!(op.logout_token().await["aud"], "portal-a");
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
+
+    // Another person takes over a browser whose session signed in to portal A: that
+    // session ends, and portal A is told at once.
+    let third = op.login("citizen-cccd", false).await;
+    let left_behind = op.cookie(&third).await;
+    assert!(op.silent_at_a(&left_behind).await.contains_key("code"));
+    let stranger = op.login("citizen-ec", true).await;
+    hand_over(stranger, left_behind.clone()).await;
+    assert_eq!(op.logout_token().await["aud"], "portal-a");
+    assert_eq!(
+        op.silent_at_a(&left_behind).await["error"],
+        "login_required"
+    );
+}
+
 #[tokio::test]
 async fn logging_out_on_kyso_ends_the_session_clears_the_cookie_and_tells_the_portals() {
     let op = op().await;

@@ -522,10 +522,7 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
         ("hash-3", "portal-a"),
         ("hash-1", "portal-c"),
     ] {
-        store
-            .note_session_portal(session, portal, expires)
-            .await
-            .unwrap();
+        assert!(store.note_session_portal(session, portal).await.unwrap());
     }
     // Logout ends one session, once.
     let mut told = store.delete_session("hash-3").await.unwrap().unwrap();
@@ -547,6 +544,58 @@ pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend)
             .unwrap()
             .seq,
         3
+    );
+}
+
+/// A person who signs in again in the same browser: the session the cookie held ends,
+/// and the portals it signed in to become the new session's, told at its logout. A
+/// portal is noted only under a live session (one a logout ended issues no code).
+pub async fn a_session_replaced_in_its_browser_hands_its_portals_to_the_new_one(b: impl Backend) {
+    let store = b.store();
+    let a = register(store.as_ref(), "acc_r", citizen("001090012346", &[]))
+        .await
+        .unwrap();
+    for hash in ["old", "new"] {
+        let session = NewSession {
+            token_hash: hash.into(),
+            account_id: a.id.clone(),
+            method: Method::Token,
+            proved_at: T0,
+            expires_at: T0 + Duration::hours(1),
+        };
+        store
+            .create_session(
+                &session,
+                &certificate("fp-r"),
+                &audit("session.created", &a.id),
+            )
+            .await
+            .unwrap();
+    }
+    for (session, portal) in [
+        ("old", "portal-a"),
+        ("old", "portal-b"),
+        ("new", "portal-b"),
+    ] {
+        assert!(store.note_session_portal(session, portal).await.unwrap());
+    }
+    assert!(
+        !store
+            .note_session_portal("ended", "portal-a")
+            .await
+            .unwrap(),
+        "no session, no note"
+    );
+    store.carry_session_portals("old", "new").await.unwrap();
+    assert_eq!(store.session_login("old", T0).await.unwrap(), None);
+    assert_eq!(store.delete_session("old").await.unwrap(), None);
+    let mut told = store.delete_session("new").await.unwrap().unwrap();
+    told.sort();
+    assert_eq!(told, ["portal-a", "portal-b"]);
+    assert_eq!(
+        b.raw("DELETE FROM oidc_session_portals").await.unwrap(),
+        0,
+        "nothing of either session is left"
     );
 }
 
@@ -1222,6 +1271,7 @@ macro_rules! conformance {
                 one_identity_gets_one_account_whatever_the_tickets,
                 identifiers_and_aliases_are_unique_across_accounts,
                 a_session_token_opens_its_account_until_it_expires,
+                a_session_replaced_in_its_browser_hands_its_portals_to_the_new_one,
                 aliases_a_login_proves_are_added_unless_another_account_holds_them,
                 a_code_is_redeemed_exactly_once_by_100_concurrent_redeemers,
                 a_redeemed_code_gives_its_access_token_until_reused_or_expired,
@@ -1495,7 +1545,7 @@ async fn sessions_open_before_their_portals_were_recorded_tell_every_linked_port
     store.migrate().await.unwrap();
     open_session("after-upgrade").await;
     store
-        .note_session_portal("after-upgrade", "portal-b", T0 + Duration::hours(1))
+        .note_session_portal("after-upgrade", "portal-b")
         .await
         .unwrap();
     let mut told = store

@@ -271,6 +271,7 @@ fn serve(
             pin,
             refused,
             hosts,
+            address: addr,
             signing: Arc::new(tokio::sync::Mutex::new(())),
         });
         let body = BodyLimits {

@@ -42,6 +42,8 @@ pub struct AgentState {
     pub refused: RefusedPins,
     /// Host header values that name this agent (`127.0.0.1:PORT`, `localhost:PORT`).
     pub hosts: Vec<String>,
+    /// The address it listens on: the far end of every caller's socket.
+    pub address: SocketAddr,
     /// One signature (and PIN prompt) at a time. Held by the blocking work itself, not by
     /// the request: a browser that hangs up mid-dialog does not let a second dialog open
     /// beside the first.
@@ -88,28 +90,21 @@ fn origin_of(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
-/// The caller's user, Host check, origin allowlist, CORS and Private Network Access
+/// Whether the connection from `peer` comes from a program of the agent's own user
+/// ([`crate::peer`]); `false` when that cannot be told (no peer known).
+async fn own_user(state: &AgentState, peer: Option<SocketAddr>) -> bool {
+    let Some(peer) = peer else {
+        return false;
+    };
+    let agent = state.address;
+    tokio::task::spawn_blocking(move || crate::peer::is_own_user(peer, agent))
+        .await
+        .unwrap_or(false)
+}
+
+/// Host check, origin allowlist, the caller's user, CORS and Private Network Access
 /// headers.
 async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    // Another user's program on this computer may send any Origin it likes: refused
-    // before anything else, whatever it asks ([`crate::peer`]).
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let own_user = match peer {
-        Some(peer) => tokio::task::spawn_blocking(move || crate::peer::is_own_user(peer))
-            .await
-            .unwrap_or(false),
-        None => false,
-    };
-    if !own_user {
-        return error_response(
-            AgentCode::CallerNotAllowed,
-            "only programs of the user running the signing agent may use it",
-            None,
-        );
-    }
     let headers = request.headers();
     let host_ok = headers
         .get(header::HOST)
@@ -140,8 +135,22 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
     let wants_pna = headers
         .get("access-control-request-private-network")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    // Another user's program on this computer may send any Origin it likes: refused
+    // whatever it asks ([`crate::peer`]), with the CORS headers below, so that the page
+    // of a person whose port another user's agent holds can say so. (A preflight does
+    // nothing, and is answered.)
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let mut response = if preflight {
         StatusCode::NO_CONTENT.into_response()
+    } else if !own_user(&state, peer).await {
+        error_response(
+            AgentCode::CallerNotAllowed,
+            "only programs of the user running the signing agent may use it",
+            None,
+        )
     } else {
         next.run(request).await
     };

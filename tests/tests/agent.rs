@@ -366,8 +366,10 @@ fn stopping_the_agent_closes_an_open_pin_dialog_and_ends() {
 }
 
 /// Loopback is open to every user of the computer, and a program can send any Origin:
-/// one of another user (here `nobody`, asking for the allowed portal) is refused before
-/// anything else — no dialog, nothing signed — while the agent's own user is served.
+/// one of another user (here `nobody`, asking for the allowed portal) is refused — no
+/// dialog, nothing signed, and the refusal readable by the allowed page (whose person may
+/// find another user's agent on the port) — while the agent's own user is served. Runs
+/// the client as `nobody` with `setpriv`, so the suite runs as root (as CI does).
 #[test]
 fn a_program_of_another_user_is_refused_whatever_origin_it_sends() {
     let f = Fixtures::shared();
@@ -381,12 +383,14 @@ fn a_program_of_another_user_is_refused_whatever_origin_it_sends() {
         &format!("\"$(echo dialog >> {asked:?})D {}\" OK", t.user_pin),
     );
     let agent = agent_with_pinentry(&f, &typed);
-    let client = "import sys, urllib.request, urllib.error\n\
+    let client = "import json, sys, urllib.request, urllib.error\n\
         url, body, origin = sys.argv[1:4]\n\
         req = urllib.request.Request(url + '/v1/authenticate', data=body.encode(), \
         headers={'Origin': origin, 'Content-Type': 'application/json'})\n\
         try:\n    urllib.request.urlopen(req, timeout=60)\n    print('{}')\n\
-        except urllib.error.HTTPError as e:\n    print(e.read().decode())\n";
+        except urllib.error.HTTPError as e:\n    \
+        print(json.dumps({'problem': json.loads(e.read()), \
+        'cors': e.headers.get('Access-Control-Allow-Origin')}))\n";
     let body = json!({ "challenge_nonce": NONCE, "certificate_id": ours }).to_string();
     let out = Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
@@ -399,12 +403,14 @@ fn a_program_of_another_user_is_refused_whatever_origin_it_sends() {
         String::from_utf8_lossy(&out.stderr)
     );
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    kyso_tests::codes::note(&answer);
+    let problem = &answer["problem"];
+    kyso_tests::codes::note(problem);
     assert_eq!(
-        (answer["status"].as_u64(), answer["code"].as_str()),
+        (problem["status"].as_u64(), problem["code"].as_str()),
         (Some(403), Some("CALLER_NOT_ALLOWED")),
         "{answer}"
     );
+    assert_eq!(answer["cors"], ORIGIN, "the page can read why");
     assert!(
         !asked.exists(),
         "a PIN was asked for another user's program"

@@ -220,8 +220,13 @@ pub async fn session(Op(p): Op, State(s): State<AppState>, headers: HeaderMap) -
         )
         .into_response();
     };
-    let Some(left) = p.session_lifetime(token).await else {
-        return ApiError::new(ErrorCode::Unauthenticated, "no valid session").into_response();
+    let replaced = session_cookie(&headers);
+    let left = match p.hand_over(token, replaced.as_deref()).await {
+        Ok(Some(left)) => left,
+        Ok(None) => {
+            return ApiError::new(ErrorCode::Unauthenticated, "no valid session").into_response();
+        }
+        Err(r) => return ApiError::from(r).into_response(),
     };
     let cookie = format!(
         "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",

@@ -13,6 +13,7 @@
 
 use super::provider::{Form, Provider};
 use super::request::Params;
+use crate::domain::account::bearer_hash;
 use crate::domain::oidc::Consent;
 use crate::service::store_failed;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -142,6 +143,46 @@ impl Provider {
         let portals = self.gateway().end_session(token).await?;
         self.notify_logout(account_id, &portals);
         Ok(())
+    }
+
+    /// The page hands its login `token` over as the browser session, replacing the one
+    /// the browser's cookie held (`replaced`), if another: how long the new one has left,
+    /// `None` when it is no live session. The replaced session ends: the same person's
+    /// portals become the new session's (told at its logout), another person's (a shared
+    /// computer, the first never logged out) are told now, as at a logout. Without this
+    /// the portals the old session signed in to would never be told.
+    pub async fn hand_over(
+        &self,
+        token: &str,
+        replaced: Option<&str>,
+    ) -> Result<Option<time::Duration>, Rejection> {
+        let unavailable = || store_failed(crate::store::StoreError::Unanswered("hand-over".into()));
+        let Some((login, left)) = self
+            .session_lifetime(token)
+            .await
+            .map_err(|()| unavailable())?
+        else {
+            return Ok(None);
+        };
+        let Some(old) = replaced.filter(|old| *old != token) else {
+            return Ok(Some(left));
+        };
+        match self
+            .browser_login_of(old)
+            .await
+            .map_err(|()| unavailable())?
+        {
+            Some(before) if before.account.id == login.account.id => {
+                self.gateway()
+                    .store()
+                    .carry_session_portals(&bearer_hash(old), &bearer_hash(token))
+                    .await
+                    .map_err(store_failed)?;
+            }
+            Some(before) => self.end(old, &before.account.id).await?,
+            None => {}
+        }
+        Ok(Some(left))
     }
 
     /// The portals `account_id` is linked to (consented to), oldest first, with their

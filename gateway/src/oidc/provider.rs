@@ -544,16 +544,21 @@ impl Provider {
         };
         // Noted first: a portal that may have a code is one this session's logout tells.
         // (If storing the code then fails, the portal is told of a logout it did not
-        // need: harmless.)
-        let session_ends = login.auth_time + self.gateway.settings().session_ttl;
-        if self
+        // need: harmless.) A session a logout ended meanwhile issues nothing.
+        match self
             .gateway
             .store()
-            .note_session_portal(&token_hash(session), &req.client_id, session_ends)
+            .note_session_portal(&token_hash(session), &req.client_id)
             .await
-            .is_err()
         {
-            return UNAVAILABLE;
+            Ok(true) => {}
+            Ok(false) => {
+                return Authorize::Page {
+                    status: 400,
+                    message: "this sign-in has ended; start again from the portal",
+                };
+            }
+            Err(_) => return UNAVAILABLE,
         }
         let grant = Grant {
             client_id: req.client_id.clone(),
@@ -895,12 +900,18 @@ impl Provider {
         Ok(Value::Object(c))
     }
 
-    /// Whether the page's bearer session token is a live session (it then becomes the
-    /// browser session cookie); how long it has left.
-    pub async fn session_lifetime(&self, session_token: &str) -> Option<Duration> {
-        let login = self.browser_login(Some(session_token)).await.ok()??;
+    /// How long the page's bearer session token has left as a live session (it then
+    /// becomes the browser session cookie): `None` when it is none; `Err` when the store
+    /// cannot tell.
+    pub(crate) async fn session_lifetime(
+        &self,
+        session_token: &str,
+    ) -> Result<Option<(SessionLogin, Duration)>, ()> {
+        let Some(login) = self.browser_login(Some(session_token)).await? else {
+            return Ok(None);
+        };
         let left = login.auth_time + self.gateway.settings().session_ttl - self.now();
-        (left > Duration::ZERO).then_some(left)
+        Ok((left > Duration::ZERO).then_some((login, left)))
     }
 
     /// Whether the request's `id_token_hint`, if any, is one of the provider's ID tokens

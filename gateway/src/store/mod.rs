@@ -311,15 +311,21 @@ pub trait OidcStore: Send + Sync {
         access_token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Grant>, StoreError>;
-    /// Notes that the browser session `session_hash` (alive until `expires_at`) signed in
-    /// to the portal `client_id`, so that its logout tells that portal and no other
-    /// ([`Store::delete_session`] hands the portals back). Noting one twice is one note.
+    /// Notes that the browser session `session_hash` signed in to the portal `client_id`,
+    /// so that its logout tells that portal and no other ([`Store::delete_session`] hands
+    /// the portals back); kept until the session expires. Noting one twice is one note.
+    /// `false`, with nothing noted, when the session is gone (ended by a logout meanwhile:
+    /// no code may then be issued under it).
     async fn note_session_portal(
         &self,
         session_hash: &str,
         client_id: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Ends the session `from_hash`, which the same person's session `to_hash` replaces in
+    /// their browser (they signed in again): the portals the old one signed in to become
+    /// the new one's, told at its logout.
+    async fn carry_session_portals(&self, from_hash: &str, to_hash: &str)
+    -> Result<(), StoreError>;
     /// Records (or replaces) what `account_id` agreed `client_id` receives.
     async fn put_consent(&self, account_id: &str, consent: &Consent) -> Result<(), StoreError>;
     /// Every portal `account_id` consented to, oldest first.

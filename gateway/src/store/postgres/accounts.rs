@@ -23,6 +23,32 @@ use time::OffsetDateTime;
 const ACCOUNT: &str = "a.id, a.subject_json, a.email, a.phone, a.ial, a.created_at";
 
 impl PostgresStore {
+    /// The transaction of [`AccountStore::delete_session`], once: the session first, so
+    /// a portal being noted under it meanwhile (the note locks the session's row) is
+    /// either waited for and found by the second statement, or finds no session.
+    async fn try_delete_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.begin().await?;
+        let ended = self
+            .sql("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let portals = self
+            .sql("DELETE FROM oidc_session_portals WHERE session_hash = $1 RETURNING client_id")
+            .bind(token_hash.to_owned())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        tx.commit().await?;
+        Ok((ended > 0).then_some(portals))
+    }
+
     /// Inserts every identifier of `account` in one statement; `AccountExists` when any
     /// already belongs to an account.
     async fn insert_identifiers(
@@ -265,23 +291,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError> {
-        // One statement, so one transaction: the session and its portals go together.
-        let row = self
-            .read_one(|| {
-                self.sql(
-                    "WITH portals AS (DELETE FROM oidc_session_portals WHERE session_hash = $1 \
-                     RETURNING client_id), \
-                     ended AS (DELETE FROM sessions WHERE token_hash = $1 RETURNING 1) \
-                     SELECT EXISTS (SELECT 1 FROM ended) AS ended, \
-                     ARRAY(SELECT client_id FROM portals) AS portals",
-                )
-                .bind(token_hash.to_owned())
-            })
-            .await?;
-        match row {
-            Some(row) if row.try_get::<bool, _>("ended")? => Ok(Some(row.try_get("portals")?)),
-            _ => Ok(None),
-        }
+        retrying!(self, self.try_delete_session(token_hash))
     }
 
     async fn add_aliases(

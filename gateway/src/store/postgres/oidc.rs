@@ -8,6 +8,7 @@ use crate::store::records::encode_grant;
 use crate::store::rows::{consent_of, grant_of, ts};
 use crate::store::{OidcStore, StoreError};
 use async_trait::async_trait;
+use sqlx::Row;
 use time::OffsetDateTime;
 
 #[async_trait]
@@ -33,19 +34,37 @@ impl OidcStore for PostgresStore {
         &self,
         session_hash: &str,
         client_id: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.write(|| {
-            self.sql(
-                "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (session_hash, client_id) DO NOTHING",
-            )
-            .bind(session_hash.to_owned())
-            .bind(client_id.to_owned())
-            .bind(ts(expires_at))
+    ) -> Result<bool, StoreError> {
+        // The session's row is locked against a logout's delete until the note commits:
+        // a logout then waits and finds the note; one that committed first leaves no row
+        // to note under.
+        let row = self
+            .read_one(|| {
+                self.sql(
+                    "WITH live AS (SELECT token_hash, expires_at FROM sessions \
+                     WHERE token_hash = $1 FOR KEY SHARE), \
+                     noted AS (INSERT INTO oidc_session_portals \
+                     (session_hash, client_id, expires_at) \
+                     SELECT token_hash, $2, expires_at FROM live \
+                     ON CONFLICT (session_hash, client_id) DO NOTHING) \
+                     SELECT EXISTS (SELECT 1 FROM live) AS live",
+                )
+                .bind(session_hash.to_owned())
+                .bind(client_id.to_owned())
+            })
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("live")?,
+            None => false,
         })
-        .await?;
-        Ok(())
+    }
+
+    async fn carry_session_portals(
+        &self,
+        from_hash: &str,
+        to_hash: &str,
+    ) -> Result<(), StoreError> {
+        retrying!(self, self.try_carry_session_portals(from_hash, to_hash))
     }
 
     async fn redeem_code(
@@ -198,6 +217,33 @@ impl OidcStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The transaction of [`OidcStore::carry_session_portals`], once.
+    async fn try_carry_session_portals(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        self.sql(
+            "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
+             SELECT s.token_hash, p.client_id, s.expires_at \
+             FROM oidc_session_portals p JOIN sessions s ON s.token_hash = $2 \
+             WHERE p.session_hash = $1 \
+             ON CONFLICT (session_hash, client_id) DO NOTHING",
+        )
+        .bind(from.to_owned())
+        .bind(to.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        for sql in [
+            "DELETE FROM sessions WHERE token_hash = $1",
+            "DELETE FROM oidc_session_portals WHERE session_hash = $1",
+        ] {
+            self.sql(sql)
+                .bind(from.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The transaction of [`OidcStore::delete_consent`], once.
     async fn try_delete_consent(
         &self,

@@ -39,20 +39,49 @@ impl OidcStore for SqliteStore {
         &self,
         session_hash: &str,
         client_id: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let row = (
-            session_hash.to_owned(),
-            client_id.to_owned(),
-            ts(expires_at),
-        );
+    ) -> Result<bool, StoreError> {
+        let (session, client) = (session_hash.to_owned(), client_id.to_owned());
         self.writer
             .write(Durability::Crash, move |conn| {
+                let live: Option<i64> = conn
+                    .prepare_cached("SELECT expires_at FROM sessions WHERE token_hash = ?1")?
+                    .query_row([&session], |r| r.get(0))
+                    .optional()?;
+                let Some(expires_at) = live else {
+                    return Ok(false);
+                };
                 conn.prepare_cached(
                     "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
                      VALUES (?1, ?2, ?3) ON CONFLICT (session_hash, client_id) DO NOTHING",
                 )?
-                .execute(row)?;
+                .execute((&session, &client, expires_at))?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn carry_session_portals(
+        &self,
+        from_hash: &str,
+        to_hash: &str,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (from_hash.to_owned(), to_hash.to_owned());
+        self.writer
+            .write(Durability::PowerLoss, move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
+                     SELECT s.token_hash, p.client_id, s.expires_at \
+                     FROM oidc_session_portals p JOIN sessions s ON s.token_hash = ?2 \
+                     WHERE p.session_hash = ?1 \
+                     ON CONFLICT (session_hash, client_id) DO NOTHING",
+                )?
+                .execute([&from, &to])?;
+                for sql in [
+                    "DELETE FROM oidc_session_portals WHERE session_hash = ?1",
+                    "DELETE FROM sessions WHERE token_hash = ?1",
+                ] {
+                    conn.prepare_cached(sql)?.execute([&from])?;
+                }
                 Ok(())
             })
             .await
