@@ -1594,6 +1594,14 @@ async fn the_account_lists_its_linked_portals_and_withdrawing_one_revokes_and_te
     );
 }
 
+/// The page's logout of the bearer session `session` (kyso's own logout).
+fn logout_request(session: &str) -> Request<Body> {
+    Request::delete("/v1/sessions/current")
+        .header(header::AUTHORIZATION, format!("Bearer {session}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
 /// A gateway that stops right after a logout still tells the portals: at shutdown it
 /// waits for the notices under way (here the portal takes 300 ms to take one).
 #[tokio::test]
@@ -1602,11 +1610,7 @@ async fn logout_notices_under_way_are_delivered_before_the_gateway_stops() {
     let session = op.login("citizen-cccd", true).await;
     let cookie = op.cookie(&session).await;
     op.consent(&portal_a(&[]), &cookie, "allow").await;
-    let logout = Request::delete("/v1/sessions/current")
-        .header(header::AUTHORIZATION, format!("Bearer {session}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&op.app, logout).await.0, 204);
+    assert_eq!(send(&op.app, logout_request(&session)).await.0, 204);
     op.provider
         .finish_deliveries(std::time::Duration::from_secs(10))
         .await;
@@ -1625,11 +1629,7 @@ async fn a_logout_tells_only_the_portals_its_session_signed_in_to() {
         .await;
     let app = &op.app;
     let end = |session: String| async move {
-        let logout = Request::delete("/v1/sessions/current")
-            .header(header::AUTHORIZATION, format!("Bearer {session}"))
-            .body(Body::empty())
-            .unwrap();
-        assert_eq!(send(app, logout).await.0, 204);
+        assert_eq!(send(app, logout_request(&session)).await.0, 204);
     };
     // A second session, linked to portal A but not signed in to it: its logout is
     // nobody's business.
@@ -1680,11 +1680,7 @@ async fn signing_in_again_in_the_same_browser_carries_or_ends_the_old_sessions_p
         .await;
     assert_eq!(told(), 0);
     // …and the new session's logout tells portal A, which the old one signed in to.
-    let logout = Request::delete("/v1/sessions/current")
-        .header(header::AUTHORIZATION, format!("Bearer {second}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&op.app, logout).await.0, 204);
+    assert_eq!(send(&op.app, logout_request(&second)).await.0, 204);
     assert_eq!(op.logout_token().await["aud"], "portal-a");
     assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 
@@ -1708,12 +1704,7 @@ async fn logging_out_on_kyso_ends_the_session_clears_the_cookie_and_tells_the_po
     let session = op.login("citizen-cccd", true).await;
     let cookie = op.cookie(&session).await;
     op.consent(&portal_a(&[]), &cookie, "allow").await;
-    let logout = || {
-        Request::delete("/v1/sessions/current")
-            .header(header::AUTHORIZATION, format!("Bearer {session}"))
-            .body(Body::empty())
-            .unwrap()
-    };
+    let logout = || logout_request(&session);
     let (status, headers, _) = send(&op.app, logout()).await;
     assert_eq!(status, 204);
     assert!(

@@ -555,13 +555,14 @@ pub async fn a_session_replaced_in_its_browser_hands_its_portals_to_the_new_one(
     let a = register(store.as_ref(), "acc_r", citizen("001090012346", &[]))
         .await
         .unwrap();
-    for hash in ["old", "new"] {
+    // The new session outlives the old one: what is carried lives as long as it does.
+    for (hash, hours) in [("old", 1), ("new", 2), ("older", 1)] {
         let session = NewSession {
             token_hash: hash.into(),
             account_id: a.id.clone(),
             method: Method::Token,
             proved_at: T0,
-            expires_at: T0 + Duration::hours(1),
+            expires_at: T0 + Duration::hours(hours),
         };
         store
             .create_session(
@@ -586,9 +587,25 @@ pub async fn a_session_replaced_in_its_browser_hands_its_portals_to_the_new_one(
             .unwrap(),
         "no session, no note"
     );
-    store.carry_session_portals("old", "new").await.unwrap();
+    assert!(
+        store
+            .note_session_portal("older", "portal-c")
+            .await
+            .unwrap()
+    );
+    // A new session that is gone already carries nothing and changes nothing: the old
+    // one is then ended as at a logout, its portals told.
+    assert!(!store.carry_session_portals("older", "gone").await.unwrap());
+    assert!(store.session_login("older", T0).await.unwrap().is_some());
+    assert_eq!(
+        store.delete_session("older").await.unwrap().unwrap(),
+        ["portal-c"]
+    );
+    assert!(store.carry_session_portals("old", "new").await.unwrap());
     assert_eq!(store.session_login("old", T0).await.unwrap(), None);
     assert_eq!(store.delete_session("old").await.unwrap(), None);
+    // Past the old session's expiry the carried portals are still the new one's.
+    store.purge_expired(T0 + Duration::hours(1)).await.unwrap();
     let mut told = store.delete_session("new").await.unwrap().unwrap();
     told.sort();
     assert_eq!(told, ["portal-a", "portal-b"]);

@@ -50,6 +50,18 @@ fn pinentry(dir: &Path, name: &str, answer: &str) -> PathBuf {
     path
 }
 
+/// A pinentry in `dir` that types `pin` and leaves a line in the file it names (the
+/// second value) for every dialog it shows.
+fn counting_pinentry(dir: &Path, pin: &str) -> (PathBuf, PathBuf) {
+    let asked = dir.join("asked");
+    let typed = pinentry(
+        dir,
+        "ok",
+        &format!("\"$(echo dialog >> {asked:?})D {pin}\" OK"),
+    );
+    (typed, asked)
+}
+
 fn authenticate(agent: &Running, certificate_id: &str) -> Reply {
     post(
         &format!("{}/v1/authenticate", agent.url),
@@ -66,12 +78,7 @@ fn the_agent_names_what_is_missing_and_what_the_person_did() {
     let ours = format!("{}:{}", t.serial, t.key_id);
 
     // The person types the PIN into the dialog; each dialog leaves a line in `asked`.
-    let asked = dir.path().join("asked");
-    let typed = pinentry(
-        dir.path(),
-        "ok",
-        &format!("\"$(echo dialog >> {asked:?})D {}\" OK", t.user_pin),
-    );
+    let (typed, asked) = counting_pinentry(dir.path(), &t.user_pin);
     let dialogs = || {
         std::fs::read_to_string(&asked)
             .unwrap_or_default()
@@ -376,12 +383,7 @@ fn a_program_of_another_user_is_refused_whatever_origin_it_sends() {
     let dir = tempfile::tempdir().unwrap();
     let t = &f.tokens.tokens[0];
     let ours = format!("{}:{}", t.serial, t.key_id);
-    let asked = dir.path().join("asked");
-    let typed = pinentry(
-        dir.path(),
-        "ok",
-        &format!("\"$(echo dialog >> {asked:?})D {}\" OK", t.user_pin),
-    );
+    let (typed, asked) = counting_pinentry(dir.path(), &t.user_pin);
     let agent = agent_with_pinentry(&f, &typed);
     let client = "import json, sys, urllib.request, urllib.error\n\
         url, body, origin = sys.argv[1:4]\n\

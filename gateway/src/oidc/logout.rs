@@ -173,11 +173,17 @@ impl Provider {
             .map_err(|()| unavailable())?
         {
             Some(before) if before.account.id == login.account.id => {
-                self.gateway()
+                let carried = self
+                    .gateway()
                     .store()
                     .carry_session_portals(&bearer_hash(old), &bearer_hash(token))
                     .await
                     .map_err(store_failed)?;
+                // The new session ended meanwhile: the old one ends as at a logout.
+                if !carried {
+                    self.end(old, &before.account.id).await?;
+                    return Ok(None);
+                }
             }
             Some(before) => self.end(old, &before.account.id).await?,
             None => {}

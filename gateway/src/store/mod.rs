@@ -323,9 +323,14 @@ pub trait OidcStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Ends the session `from_hash`, which the same person's session `to_hash` replaces in
     /// their browser (they signed in again): the portals the old one signed in to become
-    /// the new one's, told at its logout.
-    async fn carry_session_portals(&self, from_hash: &str, to_hash: &str)
-    -> Result<(), StoreError>;
+    /// the new one's, told at its logout, kept until it expires. `false`, with nothing
+    /// changed, when the new session is gone (ended meanwhile): the old one must then be
+    /// ended as at a logout, its portals told.
+    async fn carry_session_portals(
+        &self,
+        from_hash: &str,
+        to_hash: &str,
+    ) -> Result<bool, StoreError>;
     /// Records (or replaces) what `account_id` agreed `client_id` receives.
     async fn put_consent(&self, account_id: &str, consent: &Consent) -> Result<(), StoreError>;
     /// Every portal `account_id` consented to, oldest first.

@@ -118,8 +118,9 @@ export async function callGateway(method, path, { body, token, signal, timeoutMs
 /**
  * A call to the signing agent at agentUrl. Only Content-Type is sent (the agent's CORS
  * preflight allows no other header); no credentials. A failed fetch means the agent is not
- * running, or does not allow this origin (its 403 carries no CORS headers, so the browser
- * cannot tell the two apart): AGENT_UNREACHABLE.
+ * running, or does not allow this origin (its ORIGIN_NOT_ALLOWED carries no CORS headers, so
+ * the browser cannot tell the two apart): AGENT_UNREACHABLE. (A CALLER_NOT_ALLOWED, from
+ * another user's agent on the port, carries them and is read.)
  */
 export async function callAgent(agentUrl, method, path, { body, signal, timeoutMs = AGENT_TIMEOUT_MS } = {}) {
   const headers = {};

@@ -63,7 +63,7 @@ impl OidcStore for PostgresStore {
         &self,
         from_hash: &str,
         to_hash: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         retrying!(self, self.try_carry_session_portals(from_hash, to_hash))
     }
 
@@ -217,31 +217,40 @@ impl OidcStore for PostgresStore {
 }
 
 impl PostgresStore {
-    /// The transaction of [`OidcStore::carry_session_portals`], once.
-    async fn try_carry_session_portals(&self, from: &str, to: &str) -> Result<(), StoreError> {
+    /// The transaction of [`OidcStore::carry_session_portals`], once. The new session's
+    /// row is locked first (a logout of it waits, or has ended it: nothing is carried);
+    /// the old session is deleted before its portals are read, so a note being made
+    /// under it (which locks its row) is waited for and carried, or finds no session.
+    async fn try_carry_session_portals(&self, from: &str, to: &str) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        let new_expires: Option<i64> = self
+            .sql("SELECT expires_at FROM sessions WHERE token_hash = $1 FOR KEY SHARE")
+            .bind(to.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        let Some(new_expires) = new_expires else {
+            return Ok(false);
+        };
+        self.sql("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(from.to_owned())
+            .execute(&mut *tx)
+            .await?;
         self.sql(
-            "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
-             SELECT s.token_hash, p.client_id, s.expires_at \
-             FROM oidc_session_portals p JOIN sessions s ON s.token_hash = $2 \
-             WHERE p.session_hash = $1 \
+            "WITH moved AS (DELETE FROM oidc_session_portals WHERE session_hash = $1 \
+             RETURNING client_id) \
+             INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
+             SELECT $2, client_id, $3 FROM moved \
              ON CONFLICT (session_hash, client_id) DO NOTHING",
         )
         .bind(from.to_owned())
         .bind(to.to_owned())
+        .bind(new_expires)
         .execute(&mut *tx)
         .await?;
-        for sql in [
-            "DELETE FROM sessions WHERE token_hash = $1",
-            "DELETE FROM oidc_session_portals WHERE session_hash = $1",
-        ] {
-            self.sql(sql)
-                .bind(from.to_owned())
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The transaction of [`OidcStore::delete_consent`], once.

@@ -43,11 +43,7 @@ impl OidcStore for SqliteStore {
         let (session, client) = (session_hash.to_owned(), client_id.to_owned());
         self.writer
             .write(Durability::Crash, move |conn| {
-                let live: Option<i64> = conn
-                    .prepare_cached("SELECT expires_at FROM sessions WHERE token_hash = ?1")?
-                    .query_row([&session], |r| r.get(0))
-                    .optional()?;
-                let Some(expires_at) = live else {
+                let Some(expires_at) = session_expiry(conn, &session)? else {
                     return Ok(false);
                 };
                 conn.prepare_cached(
@@ -64,25 +60,26 @@ impl OidcStore for SqliteStore {
         &self,
         from_hash: &str,
         to_hash: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (from, to) = (from_hash.to_owned(), to_hash.to_owned());
         self.writer
             .write(Durability::PowerLoss, move |conn| {
+                let Some(new_expires) = session_expiry(conn, &to)? else {
+                    return Ok(false);
+                };
                 conn.prepare_cached(
                     "INSERT INTO oidc_session_portals (session_hash, client_id, expires_at) \
-                     SELECT s.token_hash, p.client_id, s.expires_at \
-                     FROM oidc_session_portals p JOIN sessions s ON s.token_hash = ?2 \
-                     WHERE p.session_hash = ?1 \
+                     SELECT ?2, client_id, ?3 FROM oidc_session_portals WHERE session_hash = ?1 \
                      ON CONFLICT (session_hash, client_id) DO NOTHING",
                 )?
-                .execute([&from, &to])?;
+                .execute((&from, &to, new_expires))?;
                 for sql in [
                     "DELETE FROM oidc_session_portals WHERE session_hash = ?1",
                     "DELETE FROM sessions WHERE token_hash = ?1",
                 ] {
                     conn.prepare_cached(sql)?.execute([&from])?;
                 }
-                Ok(())
+                Ok(true)
             })
             .await
     }
@@ -256,4 +253,14 @@ impl OidcStore for SqliteStore {
             })
             .await
     }
+}
+
+/// When the session `token_hash` expires (Unix seconds); `None` when there is none.
+fn session_expiry(
+    conn: &rusqlite::Connection,
+    token_hash: &str,
+) -> Result<Option<i64>, rusqlite::Error> {
+    conn.prepare_cached("SELECT expires_at FROM sessions WHERE token_hash = ?1")?
+        .query_row([token_hash], |r| r.get(0))
+        .optional()
 }
