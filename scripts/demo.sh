@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # kyso demo: builds everything, makes the test PKI and one SoftHSM token per test person
 # in ./data, starts the gateway (SQLite, revocation checked against OpenSSL OCSP
-# responders for the test CAs), the signing agent and the MSSP simulator, and prints how
+# responders for the test CAs and the root), the signing agent and the MSSP simulator, and prints how
 # the registration page's address first, then how to register and log in from a terminal
 # with a token and with a signing SIM. Ctrl-C stops them all.
 #
 # Settings (the demo's own KYSO_DEMO_* variables): KYSO_DEMO_DATA (or KYSO_DATA), the
 # folder for everything it makes, absolute or relative (default ./data);
 # KYSO_DEMO_PORT, KYSO_DEMO_AGENT_PORT, KYSO_DEMO_SIM_PORT, KYSO_DEMO_OCSP_VNPT_PORT,
-# KYSO_DEMO_OCSP_VIETTEL_PORT; KYSO_DEMO_BIN, prebuilt binaries to use instead of building.
+# KYSO_DEMO_OCSP_VIETTEL_PORT, KYSO_DEMO_OCSP_ROOT_PORT; KYSO_DEMO_BIN, prebuilt binaries to use instead of building.
 # Every program is checked to be up; if one is not, the demo stops with its message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,7 @@ agent_port=${KYSO_DEMO_AGENT_PORT:-18765}
 sim_port=${KYSO_DEMO_SIM_PORT:-18990}
 ocsp_vnpt_port=${KYSO_DEMO_OCSP_VNPT_PORT:-18981}
 ocsp_viettel_port=${KYSO_DEMO_OCSP_VIETTEL_PORT:-18982}
+ocsp_root_port=${KYSO_DEMO_OCSP_ROOT_PORT:-18983}
 ap_secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 origin="http://localhost:$gateway_port"
 
@@ -48,8 +49,12 @@ database_url = "sqlite://$data/kyso.db"
 anchors = ["pki/ca/root/cert.pem"]
 intermediates = ["pki/ca/vnpt/cert.pem", "pki/ca/viettel/cert.pem"]
 [policy]
-# OCSP from the test CAs' responders below; the CRL fallback is not served in the demo.
+# OCSP from the test CAs' responders below (the root's answers about the two provider
+# CAs, which are asked about too); the CRL fallback is not served in the demo.
 revocation = "ocsp-crl"
+[[revocation.issuers]]
+certificate = "pki/ca/root/cert.pem"
+ocsp_url = "http://127.0.0.1:$ocsp_root_port/"
 [[revocation.issuers]]
 certificate = "pki/ca/vnpt/cert.pem"
 ocsp_url = "http://127.0.0.1:$ocsp_vnpt_port/"
@@ -113,7 +118,7 @@ listening() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-for ca in vnpt viettel; do
+for ca in root vnpt viettel; do
   port_var="ocsp_${ca}_port"
   openssl ocsp -index "$data/pki/ca/$ca/index.txt" -CA "$data/pki/ca/$ca/cert.pem" \
     -rsigner "$data/pki/ca/$ca/ocsp.pem" -rkey "$data/pki/ca/$ca/ocsp-key.pem" \
@@ -146,7 +151,7 @@ kyso demo is running. Open the registration page in a browser:
   gateway  http://127.0.0.1:$gateway_port   (public origin $origin, database $data/kyso.db)
   agent    http://127.0.0.1:$agent_port      (tokens: $bin/kyso-shim list; PIN in $data/pin)
   MSSP     http://127.0.0.1:$sim_port      (signing-SIM simulator; phones below)
-  OCSP     http://127.0.0.1:$ocsp_vnpt_port/ (VNPT test CA), http://127.0.0.1:$ocsp_viettel_port/ (Viettel test CA)
+  OCSP     http://127.0.0.1:$ocsp_vnpt_port/ (VNPT test CA), http://127.0.0.1:$ocsp_viettel_port/ (Viettel test CA), http://127.0.0.1:$ocsp_root_port/ (the root, about the two CAs)
 Test persons and their expected verdicts: $data/pki/manifest.json
 
 Register the citizen on token "citizen-cmnd-cccd" (paste into another terminal):

@@ -183,6 +183,7 @@ impl SimConfig {
             answer_timeout: secs(self.answer_timeout_seconds),
             hard_expiry: secs(self.hard_expiry_seconds),
             poll_wait: std::time::Duration::from_secs(self.poll_wait_seconds.into()),
+            hold: crate::sim::flow::hold_for(self.poll_wait_seconds, self.http_timeout_seconds),
             starts_per_number: self.starts_per_number,
             starts_per_number_total: self.starts_per_number_total(),
             per_number_window: secs(self.per_number_window_seconds),

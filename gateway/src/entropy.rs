@@ -39,3 +39,18 @@ pub fn random_b64(
     })?;
     Ok(engine.encode(b))
 }
+
+/// A 32-hex-digit id unique to this moment, for labels that must not collide but say
+/// nothing secret (a request's id, a process's name in the store): random, or the time
+/// when the system's randomness fails.
+pub fn unique_label() -> String {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_be_bytes();
+    }
+    hex::encode(bytes)
+}

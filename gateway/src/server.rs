@@ -93,12 +93,13 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
                 sim.settings(),
             ));
             let resumed = service
-                .resume()
+                .claim()
                 .await
-                .map_err(|e| StartupError::Mssp(format!("resuming pending SIM sessions: {e}")))?;
+                .map_err(|e| StartupError::Mssp(format!("claiming pending SIM sessions: {e}")))?;
             if resumed > 0 {
-                tracing::info!(resumed, "pending SIM sessions resumed");
+                tracing::info!(taken_over = resumed, "pending SIM sessions taken over");
             }
+            tokio::spawn(service.clone().keep_claiming());
             Some(service)
         }
     };
@@ -157,6 +158,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         });
     }
     let provider = oidc.clone();
+    let sim_service = sim.clone();
     let app = router(
         AppState {
             gateway,
@@ -212,6 +214,9 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         .await
         .map_err(bind_error)?;
     // The answers are out; what they promised in the background is not yet.
+    if let Some(sim) = sim_service {
+        sim.release().await;
+    }
     if let Some(provider) = provider {
         provider.finish_deliveries(grace).await;
     }

@@ -12,7 +12,7 @@ use kyso_gateway::revocation::{
     FailureMode, IssuerOverride, Methods, OcspCrlChecker, RevocationSettings,
 };
 use kyso_tests::revocation::{
-    OcspResponder, ResponderOptions, ScriptedProxy, StaticServer, dead_url,
+    OcspResponder, ResponderOptions, RootSources, ScriptedProxy, StaticServer, dead_url,
 };
 use kyso_verify::revocation::ocsp::OcspRules;
 use serde_json::{Value, json};
@@ -31,10 +31,42 @@ fn settings(pki: &Pki, ocsp: &str, crl: &str) -> RevocationSettings {
     }
 }
 
-async fn world_asking(pki: Pki, ocsp: &str, crl: &str) -> World {
-    let checker = OcspCrlChecker::new(settings(&pki, ocsp, crl)).unwrap();
-    let policy = pki.policy_with(Arc::new(checker));
-    crate::common::world_over(pki, policy).await
+async fn world_asking(pki: Pki, ocsp: &str, crl: &str) -> Checking {
+    let asking = settings(&pki, ocsp, crl);
+    checking(pki, asking).await
+}
+
+/// A world whose gateway checks revocation with `settings` and asks the root's own
+/// responder and CRL about the configured VNPT CA (every certificate on a path but the
+/// anchor is asked about); they run as long as the world.
+struct Checking {
+    world: World,
+    checker: Arc<OcspCrlChecker>,
+    _root: RootSources,
+}
+
+impl std::ops::Deref for Checking {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+async fn checking(pki: Pki, mut settings: RevocationSettings) -> Checking {
+    let root = RootSources::start(pki.dir.path(), &pki.manifest);
+    settings.overrides.push(IssuerOverride {
+        issuer_der: pem_der(&pki.path(&pki.manifest.ca("root").unwrap().cert)),
+        ocsp_url: Some(root.ocsp.url.clone()),
+        crl_url: Some(root.crl_url()),
+        require_nonce: None,
+    });
+    let checker = Arc::new(OcspCrlChecker::new(settings).unwrap());
+    let policy = pki.policy_with(checker.clone());
+    Checking {
+        world: crate::common::world_over(pki, policy).await,
+        checker,
+        _root: root,
+    }
 }
 
 fn responder(pki: &Pki, next_update_minutes: Option<u32>) -> OcspResponder {
@@ -122,9 +154,9 @@ async fn crls_are_renewed_before_they_expire() {
         .unwrap();
     let server = StaticServer::start(&[("/vnpt.crl", first)]);
     let url = format!("{}/vnpt.crl", server.url);
-    let checker = Arc::new(OcspCrlChecker::new(settings(&pki, &dead_url(), &url)).unwrap());
-    let policy = pki.policy_with(checker.clone());
-    let world = crate::common::world_over(pki, policy).await;
+    let asking = settings(&pki, &dead_url(), &url);
+    let world = checking(pki, asking).await;
+    let checker = world.checker.clone();
 
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     let (status, revoked) = preview(&world, "revoked").await;
@@ -216,9 +248,8 @@ async fn every_crl_distribution_point_is_tried_in_order() {
         pki.manifest.mirror_url.is_some(),
         "the certificates list both the dead URL and the mirror"
     );
-    let checker = OcspCrlChecker::new(listed_only(false)).unwrap();
-    let policy = pki.policy_with(Arc::new(checker));
-    let world = crate::common::world_over(pki, policy).await;
+    let settings = listed_only(false);
+    let world = checking(pki, settings).await;
     let (status, revoked) = preview(&world, "revoked").await;
     assert_eq!(
         (status, revoked["code"].as_str()),
@@ -239,9 +270,8 @@ async fn every_ocsp_responder_is_tried_in_order() {
     });
     let live = responder(&pki, Some(5));
     mirror.set_upstream(&live.url);
-    let checker = OcspCrlChecker::new(listed_only(true)).unwrap();
-    let policy = pki.policy_with(Arc::new(checker));
-    let world = crate::common::world_over(pki, policy).await;
+    let settings = listed_only(true);
+    let world = checking(pki, settings).await;
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     let (status, revoked) = preview(&world, "revoked").await;
     assert_eq!(revoked["code"], "CERT_REVOKED", "{status} {revoked}");
@@ -325,13 +355,11 @@ async fn a_crl_is_downloaded_again_at_its_maximum_age_and_never_replaced_by_an_o
     let server =
         StaticServer::start(&[("/vnpt.crl", crl(Duration::minutes(-5), Duration::days(7)))]);
     let url = format!("{}/vnpt.crl", server.url);
-    let checker = OcspCrlChecker::new(RevocationSettings {
+    let settings = RevocationSettings {
         crl_max_age: Duration::hours(2),
         ..settings(&pki, &dead_url(), &url)
-    })
-    .unwrap();
-    let policy = pki.policy_with(Arc::new(checker));
-    let world = crate::common::world_over(pki, policy).await;
+    };
+    let world = checking(pki, settings).await;
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     assert_eq!(server.hits(), 1);
     world.clock.advance(Duration::minutes(110));
@@ -368,9 +396,9 @@ async fn an_older_crl_never_replaces_a_newer_one_and_large_crls_are_refused() {
     let older = crl(Duration::minutes(-30), Duration::hours(2));
     let server = StaticServer::start(&[("/vnpt.crl", newer)]);
     let url = format!("{}/vnpt.crl", server.url);
-    let checker = Arc::new(OcspCrlChecker::new(settings(&pki, &dead_url(), &url)).unwrap());
-    let policy = pki.policy_with(checker.clone());
-    let world = crate::common::world_over(pki, policy).await;
+    let asking = settings(&pki, &dead_url(), &url);
+    let world = checking(pki, asking).await;
+    let checker = world.checker.clone();
     assert_eq!(preview(&world, "citizen-cccd").await.0, StatusCode::OK);
     let cached = checker.cached_crl_this_update(&url, at).unwrap();
     // A mirror (or an attacker on the wire) now serves an older CRL, still within its
@@ -393,8 +421,7 @@ async fn an_older_crl_never_replaces_a_newer_one_and_large_crls_are_refused() {
         crl_max_bytes: 1024,
         ..settings(&pki, &dead_url(), &url)
     };
-    let policy = pki.policy_with(Arc::new(OcspCrlChecker::new(small).unwrap()));
-    let world = crate::common::world_over(pki, policy).await;
+    let world = checking(pki, small).await;
     unavailable_because(
         &preview(&world, "citizen-cccd").await,
         "larger than 1024 bytes",

@@ -54,6 +54,7 @@ fn settings() -> SimSettings {
         answer_timeout: time::Duration::seconds(30),
         hard_expiry: time::Duration::seconds(60),
         poll_wait: Duration::from_secs(2),
+        hold: kyso_gateway::sim::flow::hold_for(2, 5),
         starts_per_number: 100,
         starts_per_number_total: 100,
         per_number_window: time::Duration::hours(1),
@@ -449,9 +450,10 @@ async fn more_certificates_than_a_path_needs_from_the_operator_are_refused() {
 }
 
 /// A session no operator took when the gateway stopped (the push was cut short): a
-/// restarted instance leaves it alone for the minute another instance might still be
-/// pushing it, then ends it PROVIDER_ERROR — the person polling learns, and the number
-/// is not BUSY until the hard expiry for a request the phone never received.
+/// restarted instance's claims leave it alone for the minute another instance might
+/// still be pushing it, then one takes it and ends it PROVIDER_ERROR — the person
+/// polling learns, and the number is not BUSY until the hard expiry for a request the
+/// phone never received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_no_operator_took_before_a_restart_ends_a_minute_after_its_start() {
     let w = world().await;
@@ -461,13 +463,18 @@ async fn a_session_no_operator_took_before_a_restart_ends_a_minute_after_its_sta
     unpushed.purpose = Purpose::Register;
     w.store.start_sim_session(&unpushed, now).await.unwrap();
     let (sim, operator) = flow(&w, vec![], time::Duration::ZERO);
-    assert_eq!(sim.resume().await.unwrap(), 1);
+    assert_eq!(
+        sim.claim().await.unwrap(),
+        0,
+        "it may still be being pushed"
+    );
     let short = Duration::from_secs(1);
     assert!(matches!(
         sim.view(bearer, Purpose::Register, short).await,
         Ok(SimView::Pending(_))
     ));
     w.clock.advance(time::Duration::seconds(61));
+    assert_eq!(sim.claim().await.unwrap(), 1);
     let ended = sim
         .view(bearer, Purpose::Register, Duration::from_secs(10))
         .await

@@ -908,6 +908,109 @@ pub async fn a_backlog_larger_than_a_purge_batch_is_cleared_and_live_rows_kept(b
     );
 }
 
+/// Each pending SIM session is polled by the one instance that holds it: a fresh one is
+/// left to its starter for the push grace, a held one to its holder until the hold
+/// lapses or is released; then the next claim takes it over, and of many instances
+/// claiming at once each session goes to one. Complete sessions are never claimed.
+pub async fn a_pending_sim_session_is_polled_by_one_instance_at_a_time(b: impl Backend) {
+    let store = b.store();
+    let s = Duration::seconds;
+    let grace = s(60);
+    let claim = |poller: &'static str, now: OffsetDateTime| {
+        let store = store.clone();
+        async move {
+            let mut ids: Vec<String> = store
+                .claim_sim_sessions(poller, now, now + s(60), now - grace, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|session| session.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    for (id, number, created) in [
+        ("first", "+84912000011", T0),
+        ("second", "+84912000012", T0 + s(50)),
+        ("done", "+84912000013", T0),
+    ] {
+        store
+            .start_sim_session(&sim_session(id, number, created), created)
+            .await
+            .unwrap();
+    }
+    store
+        .complete_sim_session("done", SimResult::UserRefused, None, None, T0)
+        .await
+        .unwrap();
+
+    // Within the push grace nobody but the starter polls; its first hold takes it.
+    assert!(claim("b", T0 + s(30)).await.is_empty());
+    assert!(
+        store
+            .hold_sim_session("first", "a", T0 + s(70))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .hold_sim_session("first", "a", T0 + s(70))
+            .await
+            .unwrap()
+    );
+    // Past the grace, a held session stays its holder's; another cannot hold it.
+    assert!(claim("b", T0 + s(69)).await.is_empty());
+    assert!(
+        !store
+            .hold_sim_session("first", "b", T0 + s(130))
+            .await
+            .unwrap()
+    );
+    // The hold lapsed (its instance died): taken over, and the old holder stops.
+    assert_eq!(claim("b", T0 + s(70)).await, ["first"]);
+    assert!(
+        !store
+            .hold_sim_session("first", "a", T0 + s(140))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .hold_sim_session("first", "b", T0 + s(140))
+            .await
+            .unwrap()
+    );
+
+    // A release (the holder stopping) hands the session on at once; a release by
+    // anyone else changes nothing.
+    store
+        .release_sim_sessions(&["first".into()], "a", T0 + s(80))
+        .await
+        .unwrap();
+    assert!(claim("c", T0 + s(80)).await.is_empty());
+    store
+        .release_sim_sessions(&["first".into()], "b", T0 + s(80))
+        .await
+        .unwrap();
+    assert_eq!(claim("c", T0 + s(80)).await, ["first"]);
+
+    // Ten instances claiming at once, all holds lapsed: each session goes to one.
+    let later = T0 + s(300);
+    let claimed = at_once(10, |i| {
+        let pollers = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"];
+        claim(pollers[i], later)
+    })
+    .await;
+    let mut all: Vec<String> = claimed.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        ["first", "second"],
+        "each pending session once, none complete"
+    );
+}
+
 pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl Backend) {
     let store = b.store();
     let number = "+84912000001";
@@ -926,7 +1029,10 @@ pub async fn one_sim_session_is_pending_per_number_and_results_are_final(b: impl
             .iter()
             .all(|r| matches!(r, Ok(()) | Err(StartSimError::Busy)))
     );
-    let pending = store.pending_sim_sessions().await.unwrap();
+    let pending = store
+        .claim_sim_sessions("poller", T0, T0 + Duration::minutes(1), T0, 100)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 1);
     let id = pending[0].id.clone();
     store.set_mssp_trans_id(&id, "mssp-1").await.unwrap();
@@ -1297,6 +1403,7 @@ macro_rules! conformance {
                 expired_challenges_and_tickets_are_purged_and_live_ones_kept,
                 a_backlog_larger_than_a_purge_batch_is_cleared_and_live_rows_kept,
                 one_sim_session_is_pending_per_number_and_results_are_final,
+                a_pending_sim_session_is_polled_by_one_instance_at_a_time,
                 the_audit_log_is_append_only_and_any_change_breaks_the_chain,
                 rows_cut_from_the_end_of_the_audit_chain_are_found,
             );
@@ -1464,9 +1571,13 @@ async fn sim_ids_written_before_the_bearer_hashes_are_replaced_at_the_upgrade() 
     let store = b.store();
     sim_rows_of_the_build_before_the_bearer_hashes(&b).await;
     assert_eq!(sim_rows_naming(&b, "raw-ticket-id").await, 1);
-    b.raw("DELETE FROM _sqlx_migrations WHERE version >= 8")
-        .await
-        .unwrap();
+    for sql in [
+        "ALTER TABLE sim_sessions DROP COLUMN polled_by",
+        "ALTER TABLE sim_sessions DROP COLUMN polled_until",
+        "DELETE FROM _sqlx_migrations WHERE version >= 8",
+    ] {
+        b.raw(sql).await.unwrap();
+    }
     store.migrate().await.unwrap();
     for raw in [
         "raw-pending-id",
@@ -1481,7 +1592,11 @@ async fn sim_ids_written_before_the_bearer_hashes_are_replaced_at_the_upgrade() 
         .await
         .unwrap();
     assert_eq!(starts.all, 1);
-    let pending = store.pending_sim_sessions().await.unwrap();
+    let later = T0 + Duration::hours(1);
+    let pending = store
+        .claim_sim_sessions("poller", later, later, later, 100)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 1);
     assert!(pending[0].id.starts_with("before-0008-"));
 }
@@ -1506,6 +1621,8 @@ async fn a_chain_written_before_the_head_record_goes_on_after_the_upgrade() {
         "DROP TRIGGER audit_log_moves_head",
         "DROP TABLE audit_head",
         "ALTER TABLE sim_sessions DROP COLUMN requester",
+        "ALTER TABLE sim_sessions DROP COLUMN polled_by",
+        "ALTER TABLE sim_sessions DROP COLUMN polled_until",
         "DELETE FROM _sqlx_migrations WHERE version >= 6",
     ] {
         b.raw(sql).await.unwrap();
@@ -1555,6 +1672,8 @@ async fn sessions_open_before_their_portals_were_recorded_tell_every_linked_port
     // Back to the schema before: no record of any session's portals.
     for sql in [
         "DROP TABLE oidc_session_portals",
+        "ALTER TABLE sim_sessions DROP COLUMN polled_by",
+        "ALTER TABLE sim_sessions DROP COLUMN polled_until",
         "DELETE FROM _sqlx_migrations WHERE version >= 10",
     ] {
         b.raw(sql).await.unwrap();

@@ -163,6 +163,51 @@ pub fn dead_url() -> String {
     format!("http://127.0.0.1:{port}/")
 }
 
+/// The national root's answers about the provider CAs under it: its own `openssl ocsp`
+/// responder, and its CRL served over loopback. A gateway that checks revocation asks
+/// about every certificate on a path but the anchor, the configured provider CAs too, so
+/// every such test gateway is pointed at these. Stopped when dropped.
+pub struct RootSources {
+    /// The root's responder.
+    pub ocsp: OcspResponder,
+    /// Serves the root's current CRL at `/root.crl`.
+    pub crl: StaticServer,
+    root_cert: PathBuf,
+}
+
+impl RootSources {
+    /// Starts the root's responder and CRL server from the test PKI at `pki`.
+    pub fn start(pki: &Path, manifest: &Manifest) -> Self {
+        let entry = manifest.ca("root").expect("the root CA");
+        let crl = std::fs::read(pki.join(&entry.crl)).expect("the root's CRL");
+        Self {
+            ocsp: OcspResponder::start(
+                pki,
+                manifest,
+                "root",
+                &ResponderOptions::of_ca(pki, manifest, "root"),
+            ),
+            crl: StaticServer::start(&[("/root.crl", crl)]),
+            root_cert: pki.join(&entry.cert),
+        }
+    }
+
+    /// Where the root's CRL is served.
+    pub fn crl_url(&self) -> String {
+        format!("{}/root.crl", self.crl.url)
+    }
+
+    /// The `[[revocation.issuers]]` entry that points a gateway at them.
+    pub fn issuer_entry(&self) -> String {
+        format!(
+            "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {:?}\ncrl_url = {:?}\n",
+            self.root_cert.display().to_string(),
+            self.ocsp.url,
+            self.crl_url()
+        )
+    }
+}
+
 /// One request as read off the wire: request line, headers' Content-Length, body.
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
     let mut first = String::new();

@@ -61,6 +61,7 @@ fn the_demo_prints_the_page_address_first_and_serves_the_page_wired_to_its_agent
         .env("KYSO_DEMO_SIM_PORT", free_port())
         .env("KYSO_DEMO_OCSP_VNPT_PORT", free_port())
         .env("KYSO_DEMO_OCSP_VIETTEL_PORT", free_port())
+        .env("KYSO_DEMO_OCSP_ROOT_PORT", free_port())
         .env_remove("KYSO_DATA")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -3,13 +3,14 @@
 //! over loopback HTTP. Tokens are signed with the persons' key files, so these tests do
 //! not wait for the SoftHSM tokens.
 //!
-//! Each gateway is told where the VNPT test CA's responder and CRL are
-//! (`[[revocation.issuers]]`), so tests run side by side on free ports; one test follows
-//! the URLs written in the certificates themselves.
+//! Each gateway is told where the VNPT test CA's responder and CRL are, and the national
+//! root's (`[[revocation.issuers]]`: the configured VNPT CA is asked about at the root's),
+//! so tests run side by side on free ports; one test follows the URLs written in the
+//! certificates themselves.
 
 use kyso_tests::processes::{GatewayOptions, ORIGIN, Reply, Running, gateway, post};
 use kyso_tests::revocation::{
-    OcspResponder, ResponderOptions, StaticServer, dead_url, recorded_answer,
+    OcspResponder, ResponderOptions, RootSources, StaticServer, dead_url, recorded_answer,
 };
 use kyso_tests::signer::person_token;
 use kyso_tests::{Fixtures, bin, run};
@@ -50,14 +51,33 @@ impl Sources {
 struct Gw {
     process: Running,
     config: PathBuf,
+    /// The root's answers about the configured VNPT CA, when this test started them.
+    _root: Option<RootSources>,
 }
 
+/// A gateway asking `sources` about VNPT's certificates and the root's own sources about
+/// the VNPT CA.
 fn start(f: &Fixtures, dir: &Path, policy: &str, sources: &Sources) -> Gw {
+    let root = RootSources::start(&f.pki, &f.manifest);
+    let mut gw = start_with_root(f, dir, policy, sources, &root.issuer_entry());
+    gw._root = Some(root);
+    gw
+}
+
+/// A gateway asking `sources` about VNPT's certificates and as `root_entry` says about
+/// the VNPT CA.
+fn start_with_root(
+    f: &Fixtures,
+    dir: &Path,
+    policy: &str,
+    sources: &Sources,
+    root_entry: &str,
+) -> Gw {
     let vnpt = f.pki.join(&f.manifest.ca("vnpt").unwrap().cert);
     let options = GatewayOptions {
         policy: policy.into(),
         extra: format!(
-            "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {:?}\ncrl_url = {:?}\n{}",
+            "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {:?}\ncrl_url = {:?}\n{}{root_entry}",
             vnpt.display().to_string(),
             sources.ocsp,
             sources.crl,
@@ -68,6 +88,7 @@ fn start(f: &Fixtures, dir: &Path, policy: &str, sources: &Sources) -> Gw {
     Gw {
         process: gateway(f, dir, &options),
         config: dir.join("kyso.toml"),
+        _root: None,
     }
 }
 
@@ -429,13 +450,17 @@ fn the_urls_in_the_certificates_are_followed() {
         .and_then(|p| p.parse().ok())
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // The root's sources are named: the responder on the certificates' port is VNPT's.
+    let root = RootSources::start(&f.pki, &f.manifest);
     let options = GatewayOptions {
         policy: "revocation = \"ocsp\"\n".into(),
+        extra: root.issuer_entry(),
         ..GatewayOptions::default()
     };
     let gw = Gw {
         process: gateway(&f, dir.path(), &options),
         config: dir.path().join("kyso.toml"),
+        _root: Some(root),
     };
     {
         let on_aia_port = ResponderOptions {
@@ -672,4 +697,61 @@ fn intermediates_that_travel_with_a_certificate_are_checked_too() {
     );
     let (exit, json) = verify_cert(&config, &f, "citizen-cccd", &travelling, &[]);
     assert_eq!((exit, json["code"].as_str()), (0, Some("ok")), "{json}");
+}
+
+/// A configured provider CA gives the verdict it would give travelling: once the root
+/// has revoked it, by OCSP or by CRL, every certificate under it is refused though the
+/// operator still lists it in `trust.intermediates`; when nobody can say, fail-closed
+/// refuses and names the intermediate.
+#[test]
+fn a_configured_intermediate_its_root_revoked_is_refused() {
+    let f = Fixtures::shared_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let leaf_responder = OcspResponder::start(&f.pki, &f.manifest, "vnpt", &vnpt_ocsp(&f));
+    let sources = Sources::ocsp_only(&leaf_responder.url);
+    let root_cert = f.pki.join(&f.manifest.ca("root").unwrap().cert);
+    let root_entry = |ocsp: &str, crl: &str| {
+        format!(
+            "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {ocsp:?}\ncrl_url = {crl:?}\n",
+            root_cert.display().to_string()
+        )
+    };
+    let (revoked_pki, root_crl) = pki_with_vnpt_revoked(&f, dir.path());
+    let crl_server = StaticServer::start(&[("/root.crl", root_crl)]);
+    let revoking_crl = format!("{}/root.crl", crl_server.url);
+    let root_options = ResponderOptions::of_ca(&revoked_pki, &f.manifest, "root");
+    let revoking = OcspResponder::start(&revoked_pki, &f.manifest, "root", &root_options);
+
+    let cases = [
+        (
+            "by the root's responder",
+            root_entry(&revoking.url, &dead_url()),
+        ),
+        ("by the root's CRL", root_entry(&dead_url(), &revoking_crl)),
+    ];
+    for (how, entry) in cases {
+        let gw_dir = tempfile::tempdir().unwrap();
+        let gw = start_with_root(&f, gw_dir.path(), CHECKING, &sources, &entry);
+        let r = gw.preview(&f, "citizen-cccd");
+        assert_eq!(code(&r), (422, "CERT_REVOKED"), "{how}: {r:?}");
+        assert!(detail(&r).contains("intermediate"), "{how}: {r:?}");
+        let (exit, json) = gw.verify_cert(&f, "citizen-cmnd", &[]);
+        assert_eq!(
+            (exit, json["code"].as_str()),
+            (1, Some("CERT_REVOKED")),
+            "{how}: {json}"
+        );
+    }
+
+    // Nobody can say whether the VNPT CA is revoked: refused, naming it.
+    let gw_dir = tempfile::tempdir().unwrap();
+    let silent = root_entry(&dead_url(), &dead_url());
+    let gw = start_with_root(&f, gw_dir.path(), CHECKING, &sources, &silent);
+    gw.unavailable(&f, "citizen-cccd", "intermediate");
+
+    // The same gateway set-up with the root's real answers lets the person through.
+    let gw_dir = tempfile::tempdir().unwrap();
+    let good = RootSources::start(&f.pki, &f.manifest);
+    let gw = start_with_root(&f, gw_dir.path(), CHECKING, &sources, &good.issuer_entry());
+    assert_eq!(gw.preview(&f, "citizen-cccd").status, 200);
 }

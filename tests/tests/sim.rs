@@ -14,6 +14,7 @@ use kyso_tests::processes::{
 use kyso_tests::{Fixtures, bin, run};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::process::Command;
 
 const SIM_CITIZEN: &str = "+84912000001";
 const SIM_CITIZEN_EC: &str = "+84912000002";
@@ -447,13 +448,80 @@ fn sim_starts_from_ipv6_are_counted_per_48() {
     assert_eq!(elsewhere.status, 202, "another /48: {elsewhere:?}");
 }
 
+/// Who holds the one pending session in the gateway's SQLite file (its poller), and
+/// until when (unix seconds); waits a few seconds for the first hold.
+fn holder(dir: &Path) -> (String, i64) {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("kyso.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    for _ in 0..100 {
+        let held = db
+            .query_row(
+                "SELECT polled_by, polled_until FROM sim_sessions WHERE state = 'pending'",
+                [],
+                |row| {
+                    Ok((
+                        row.get::<_, Option<String>>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                    ))
+                },
+            )
+            .unwrap();
+        if let (Some(by), Some(until)) = held {
+            return (by, until);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the pending session was never held");
+}
+
+/// A gateway that stops (SIGTERM) lets go of the sessions it polls, and the process
+/// started next takes them over as it starts, without waiting for the hold to lapse.
+#[test]
+fn a_stopping_gateway_hands_its_sessions_on_at_once() {
+    let e = env();
+    let (id, _) = e.started("register", SIM_CITIZEN_EC);
+    let shown = e.on_phone(SIM_CITIZEN_EC);
+    let (first, held_until) = holder(e.dir.path());
+    let Env {
+        f,
+        sim,
+        mut gw,
+        dir,
+    } = e;
+    let out = run(Command::new("kill").args(["-TERM", &gw.pid().to_string()]));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        gw.exited_within(std::time::Duration::from_secs(20))
+            .is_some()
+    );
+    let (still, released_at) = holder(dir.path());
+    assert_eq!(still, first);
+    assert!(
+        released_at < held_until,
+        "released at {released_at}, held until {held_until}"
+    );
+    drop(gw);
+    let gw = gateway_with_sim(&f, dir.path(), &sim.url, &SimLimits::default());
+    let (next, _) = holder(dir.path());
+    assert_ne!(next, first, "taken over as the next process started");
+    let e = Env { f, sim, gw, dir };
+    let ok = e.confirm_on_phone(SIM_CITIZEN_EC, shown["id"].as_str().unwrap(), PIN);
+    assert_eq!(ok.json["result"], "SIGNED", "{ok:?}");
+    let r = e.outcome("register", &id);
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
 #[test]
 fn a_gateway_restart_mid_session_loses_nothing() {
     let e = env();
     let (id, web_code) = e.started("register", SIM_CITIZEN_EC);
     let shown = e.on_phone(SIM_CITIZEN_EC);
     assert_eq!(shown["verification_code"], web_code);
-    // Kill the gateway (SIGKILL) with the request pending; start it on the same database.
+    // Kill the gateway (SIGKILL) with the request pending; start it on the same database:
+    // the dead process's hold on the session lapses, and the new one takes it over.
     let Env { f, sim, gw, dir } = e;
     drop(gw);
     let gw = gateway_with_sim(&f, dir.path(), &sim.url, &SimLimits::default());
@@ -565,10 +633,11 @@ fn an_operator_that_refuses_us_garbles_hangs_or_is_gone_is_a_provider_error() {
 
 #[test]
 fn sim_certificates_go_through_revocation_checking() {
-    use kyso_tests::revocation::{OcspResponder, ResponderOptions, dead_url};
+    use kyso_tests::revocation::{OcspResponder, ResponderOptions, RootSources, dead_url};
     let f = Fixtures::shared_pki();
     let dir = tempfile::tempdir().unwrap();
     let sim = mssp_sim(&f.pki, dir.path(), &SimOptions::default());
+    let root = RootSources::start(&f.pki, &f.manifest);
     let responder = OcspResponder::start(
         &f.pki,
         &f.manifest,
@@ -583,9 +652,10 @@ fn sim_certificates_go_through_revocation_checking() {
         };
         let with_sim = gateway_sim_table(&sim.url, &SimLimits::default());
         options.extra = format!(
-            "{with_sim}[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {ocsp:?}\ncrl_url = {:?}\n",
+            "{with_sim}[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {ocsp:?}\ncrl_url = {:?}\n{}",
             vnpt.display().to_string(),
-            dead_url()
+            dead_url(),
+            root.issuer_entry()
         );
         gateway(&f, dir, &options)
     };

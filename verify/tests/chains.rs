@@ -695,11 +695,11 @@ fn build(trust: TrustStore, leaf: &[u8], travelled: &[Vec<u8>]) -> ValidatedPath
     .unwrap()
 }
 
-/// Revocation is asked about every certificate that travelled with the token, wherever
-/// webpki puts it: here above a configured intermediate whose own root has expired, so
-/// the path runs through a cross-certificate the token brought.
+/// Revocation is asked about every certificate on the path but the anchor, wherever
+/// webpki puts it and however it came: here a configured intermediate whose own root has
+/// expired, and above it a cross-certificate the token brought.
 #[test]
-fn a_travelled_certificate_above_a_configured_intermediate_is_asked_about() {
+fn every_certificate_but_the_anchor_is_asked_about_configured_or_travelled() {
     let old_root = root("Old Root", |p| {
         p.not_before = now() - Duration::days(3650);
         p.not_after = now() - Duration::days(1);
@@ -723,6 +723,7 @@ fn a_travelled_certificate_above_a_configured_intermediate_is_asked_about() {
         asked,
         [
             (leaf.as_slice(), provider.der.as_slice()),
+            (provider.der.as_slice(), bridge.as_slice()),
             (bridge.as_slice(), new_root.der.as_slice())
         ]
     );

@@ -31,19 +31,6 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-fn fresh() -> String {
-    let mut bytes = [0u8; 16];
-    // Uniqueness, not secrecy: if the system's randomness fails, the time will do.
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = nanos.to_be_bytes();
-    }
-    hex::encode(bytes)
-}
-
 /// The request's id: the client's when acceptable, else a fresh one.
 pub(super) fn of(request: &Request) -> Arc<str> {
     request
@@ -51,7 +38,7 @@ pub(super) fn of(request: &Request) -> Arc<str> {
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(fresh, str::to_owned)
+        .map_or_else(crate::entropy::unique_label, str::to_owned)
         .into()
 }
 

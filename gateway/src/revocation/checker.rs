@@ -344,6 +344,15 @@ struct Failures {
     retry_at: Option<OffsetDateTime>,
 }
 
+/// How a refusal names an intermediate CA certificate of the path: by its subject, so
+/// the operator knows which provider CA (or cross-certificate) it was.
+fn intermediate_name(der: &[u8]) -> String {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => format!("the intermediate CA certificate \"{}\"", cert.subject()),
+        Err(_) => "an intermediate CA certificate on its path".into(),
+    }
+}
+
 /// `Retry-After` when no server was skipped: a responder that failed on this request may
 /// have answered about this certificate only.
 const DEFAULT_RETRY_AFTER: u64 = 5;
@@ -389,10 +398,9 @@ impl OcspCrlChecker {
     /// under fail-closed, and is let through (logged) under soft-fail.
     async fn check_links(&self, path: &ValidatedPath) -> Result<(), Rejection> {
         for index in 0..path.links().len() {
-            let what = if index == 0 {
-                "the certificate"
-            } else {
-                "an intermediate CA certificate that came with it"
+            let what = match index {
+                0 => "the certificate".to_owned(),
+                _ => intermediate_name(&path.links()[index].cert),
             };
             match self.status_of_link(path, index).await {
                 Ok(Status::Good) => {}
@@ -406,7 +414,7 @@ impl OcspCrlChecker {
                     let retry_after = failures.retry_at.map_or(DEFAULT_RETRY_AFTER, |t| {
                         u64::try_from((t - path.at()).whole_seconds().max(1)).unwrap_or(1)
                     });
-                    self.unavailable(what, &failures.reasons.join("; "), retry_after)?;
+                    self.unavailable(&what, &failures.reasons.join("; "), retry_after)?;
                 }
             }
         }
@@ -439,7 +447,7 @@ impl RevocationChecker for OcspCrlChecker {
         match tokio::time::timeout(budget, self.check_links(path)).await {
             Ok(verdict) => verdict,
             Err(_) => self.unavailable(
-                "the certificate",
+                "the certificates on its path",
                 &format!("no answer within {} ms", budget.as_millis()),
                 DEFAULT_RETRY_AFTER,
             ),

@@ -4,8 +4,8 @@
 //! Layout:
 //! - [`checker`]: [`OcspCrlChecker`]: OCSP first, the CRL when OCSP gives no usable
 //!   answer, fail closed (`REVOCATION_UNAVAILABLE`) unless soft-fail is chosen. It asks
-//!   about the leaf and every intermediate that travelled with it (configured
-//!   intermediates are the operator's, validated at start-up).
+//!   about every certificate on the path but the anchor: the leaf, every intermediate
+//!   that travelled with it, and every configured one.
 //! - [`crl_store`]: CRLs from the distribution points, cached until nextUpdate and
 //!   refreshed in the background.
 //! - [`cache`]: the bounded expiring cache both use.

@@ -14,9 +14,12 @@
 //!    A registration yields the same preview and ticket as a token; a login's session
 //!    token is made at the first read and never stored.
 //!
-//! Sessions live in the store, so a restart loses no pending session:
-//! [`SimService::resume`] polls again for every one. (On SQLite a completed
-//! registration's ticket lives in memory: after a restart its read is
+//! Sessions live in the store, so a restart loses no pending session, and each is polled
+//! by one instance: the one that holds it in the store, renewing its hold as it polls
+//! ([`SimSettings::hold`]). Every instance claims, at start and every quarter of a hold
+//! ([`SimService::claim`]), the sessions nobody holds — those of an instance that
+//! stopped (it releases its holds) or died (its holds lapse) — and polls them.
+//! (On SQLite a completed registration's ticket lives in memory: after a restart its read is
 //! `TICKET_NOT_FOUND`, start again.) A signature that cannot be judged for now is
 //! judged again every second: for ten seconds when a revocation responder is down,
 //! until 15 s before the hard expiry when the store is; a result that cannot be
@@ -90,6 +93,10 @@ pub struct SimSettings {
     pub hard_expiry: time::Duration,
     /// How long one status poll waits at the operator.
     pub poll_wait: std::time::Duration,
+    /// How long an instance's hold on a session it polls lasts unless renewed: another
+    /// instance takes the session over this long after the poller's last sign of life.
+    /// More than one poll and its call's timeout, so a live poller renews in time.
+    pub hold: time::Duration,
     /// Sessions a number may be sent per window from one network.
     pub starts_per_number: u32,
     /// Sessions a number may be sent per window from everywhere together.
@@ -139,6 +146,54 @@ pub struct SimService {
     completions: watch::Sender<u64>,
     /// The reads waiting on each session.
     waiters: Waiters,
+    /// Who this instance is to the store, as the holder of the sessions it polls: random
+    /// per process, so a restarted one takes its old sessions over like anyone else's.
+    poller: String,
+    /// The sessions this instance polls, released when it stops.
+    polling: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Set when the instance stops: it claims and renews nothing more, so the holds it
+    /// releases stay released.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// The hold of an instance on a session it polls ([`SimSettings::hold`]): three calls'
+/// worth (a long poll and its timeout each). A poller renews it after each third, i.e.
+/// about once a call, so two calls can run late or be spent judging a signature before
+/// another instance takes the session over.
+pub fn hold_for(poll_wait_seconds: u32, http_timeout_seconds: u32) -> time::Duration {
+    time::Duration::seconds(3 * (i64::from(poll_wait_seconds) + i64::from(http_timeout_seconds)))
+}
+
+/// Sessions taken over by one claim at most; the next claim takes more.
+const CLAIM_AT_ONCE: u32 = 100;
+
+/// A session this instance polls, in [`SimService::polling`] while the guard lives.
+struct Polling<'a> {
+    service: &'a SimService,
+    id: String,
+}
+
+impl<'a> Polling<'a> {
+    fn start(service: &'a SimService, id: &str) -> Self {
+        service.polled().insert(id.to_owned());
+        Self {
+            service,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.service.polled().remove(&self.id);
+    }
+}
+
+/// How often an instance claims the sessions nobody holds: four times per hold.
+fn claim_interval(hold: time::Duration) -> std::time::Duration {
+    std::time::Duration::try_from(hold / 4)
+        .unwrap_or_default()
+        .max(std::time::Duration::from_secs(1))
 }
 
 /// A short, one-way tag of a session for logs, from the hash the store knows it by (the
@@ -181,11 +236,22 @@ impl SimService {
             settings,
             completions: watch::Sender::new(0),
             waiters: Waiters::default(),
+            poller: crate::entropy::unique_label(),
+            polling: std::sync::Mutex::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn now(&self) -> OffsetDateTime {
         self.gateway.clock().now()
+    }
+
+    /// The sessions this instance polls (a set no code path leaves half-changed, so a
+    /// poisoned lock is still sound).
+    fn polled(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.polling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts a session for a client at `requester`: validates the number, applies the
@@ -322,7 +388,9 @@ impl SimService {
                 }
                 session.mssp_trans_id = Some(trans_id.clone());
                 let this = self.clone();
-                tokio::spawn(async move { this.poll(session, trans_id).await });
+                // Never held yet: the first round of polling takes the hold.
+                let unheld = session.created_at;
+                tokio::spawn(async move { this.poll(session, trans_id, unheld).await });
             }
             Ok(Err(result)) => self.complete(&session.id, (result, None, None)).await,
             Err(e) => {
@@ -337,24 +405,45 @@ impl SimService {
         }
     }
 
-    /// Polls for every session left pending (after a restart). A session whose request
-    /// never reached the operator ends `PROVIDER_ERROR`.
-    pub async fn resume(self: &Arc<Self>) -> Result<usize, Rejection> {
-        let pending = self
+    /// Takes over the sessions nobody holds and polls them; how many it took. A session
+    /// whose request never reached the operator ends `PROVIDER_ERROR`.
+    pub async fn claim(self: &Arc<Self>) -> Result<usize, Rejection> {
+        if self.is_stopping() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let claimed = self
             .gateway
             .store()
-            .pending_sim_sessions()
+            .claim_sim_sessions(
+                &self.poller,
+                now,
+                now + self.settings.hold,
+                now - PUSH_GRACE,
+                CLAIM_AT_ONCE,
+            )
             .await
             .map_err(store_failed)?;
-        let n = pending.len();
-        let now = self.now();
-        for session in pending {
+        let n = claimed.len();
+        let held_until = now + self.settings.hold;
+        // A session whose hold lapsed while this instance judged its signature is this
+        // instance's again; its poller goes on, and is not doubled.
+        let already: Vec<bool> = {
+            let polled = self.polled();
+            claimed.iter().map(|s| polled.contains(&s.id)).collect()
+        };
+        for (session, already) in claimed.into_iter().zip(already) {
+            if already {
+                continue;
+            }
+            tracing::info!(session = %tag(&session.id), "SIM session taken over");
             match session.mssp_trans_id.clone() {
                 Some(trans_id) => {
                     let this = self.clone();
-                    tokio::spawn(async move { this.poll(session, trans_id).await });
+                    tokio::spawn(async move { this.poll(session, trans_id, held_until).await });
                 }
-                // Another instance may be pushing it right now: ended once none can be.
+                // Released by an instance that stopped while pushing it: ended once no
+                // instance can still be pushing it.
                 None if now - session.created_at < PUSH_GRACE => {
                     let this = self.clone();
                     tokio::spawn(async move { this.end_unpushed(&session).await });
@@ -365,7 +454,84 @@ impl SimService {
         Ok(n)
     }
 
-    /// Ends `session`, which no operator had taken when this instance started,
+    /// Claims the sessions nobody holds ([`Self::claim`]) every quarter of a hold, from
+    /// a quarter hold on (the start-up claim comes first), for as long as the service runs.
+    pub async fn keep_claiming(self: Arc<Self>) {
+        let every = claim_interval(self.settings.hold);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.claim().await {
+                tracing::warn!(
+                    code = e.code.as_str(),
+                    "claiming unpolled SIM sessions failed; trying again"
+                );
+            }
+        }
+    }
+
+    /// Lets go of the sessions this instance polls (it is stopping), so that another
+    /// instance's next claim takes them over without waiting for their holds to lapse.
+    pub async fn release(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let ids: Vec<String> = self.polled().iter().cloned().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let store = self.gateway.store();
+        match store
+            .release_sim_sessions(&ids, &self.poller, self.now())
+            .await
+        {
+            Ok(()) => tracing::info!(
+                released = ids.len(),
+                "SIM sessions released to other instances"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIM sessions not released; their holds lapse instead")
+            }
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Renews this instance's hold on `session` once a third of it is gone; `false` when
+    /// the session is no longer this instance's to poll (complete, taken over, or the
+    /// instance is stopping).
+    async fn hold(&self, session: &SimSession, held_until: &mut OffsetDateTime) -> bool {
+        if self.is_stopping() {
+            return false;
+        }
+        let now = self.now();
+        if *held_until - now > self.settings.hold - self.settings.hold / 3 {
+            return true;
+        }
+        let until = now + self.settings.hold;
+        match self
+            .gateway
+            .store()
+            .hold_sim_session(&session.id, &self.poller, until)
+            .await
+        {
+            Ok(true) => {
+                *held_until = until;
+                true
+            }
+            Ok(false) => false,
+            // Polling goes on: at worst the hold lapses and a second instance polls too,
+            // and the first result written stays.
+            Err(e) => {
+                tracing::warn!(session = %tag(&session.id), error = %e, "could not renew the hold on a SIM session");
+                true
+            }
+        }
+    }
+
+    /// Ends `session`, which no operator had taken when this instance claimed it,
     /// `PROVIDER_ERROR` once no instance can still be pushing it ([`PUSH_GRACE`] after
     /// its start; storing it takes at most the store's own timeouts, 5–10 s, and the push
     /// at most `http_timeout_seconds`, bounded at 30 s, so a push still under way then
@@ -394,10 +560,22 @@ impl SimService {
         }
     }
 
-    /// Long-polls the operator until the session has a result or its hard expiry passes.
-    async fn poll(self: Arc<Self>, session: SimSession, trans_id: String) {
+    /// Long-polls the operator until the session has a result or its hard expiry passes,
+    /// or until it is no longer this instance's to poll; holds it meanwhile, from
+    /// `held_until` on.
+    async fn poll(
+        self: Arc<Self>,
+        session: SimSession,
+        trans_id: String,
+        mut held_until: OffsetDateTime,
+    ) {
+        let _polling = Polling::start(&self, &session.id);
         let mut unreachable = 0;
         loop {
+            if !self.hold(&session, &mut held_until).await {
+                tracing::info!(session = %tag(&session.id), "SIM session polled elsewhere or complete; this instance stops polling it");
+                return;
+            }
             let now = self.now();
             if now >= session.expires_at {
                 self.complete(&session.id, (SimResult::Expired, None, None))
@@ -428,7 +606,8 @@ impl SimService {
                     continue;
                 }
                 Ok(MssStatus::Signed(signature)) => {
-                    self.judge_until_final(&session, &signature).await
+                    self.judge_until_final(&session, &signature, &mut held_until)
+                        .await
                 }
                 Ok(MssStatus::Failed(result)) => (result, None, None),
                 Err(MssError::Unreachable(e)) if unreachable + 1 < UNREACHABLE_TRIES => {
@@ -443,7 +622,8 @@ impl SimService {
                     (SimResult::ProviderError, Some(refused(&r)), None)
                 }
             };
-            self.complete_until_expiry(&session, judgement).await;
+            self.complete_until_expiry(&session, judgement, &mut held_until)
+                .await;
             return;
         }
     }
@@ -453,9 +633,17 @@ impl SimService {
     /// [`JUDGE_AGAIN_FOR`], the store or anything else until
     /// [`LAST_JUDGEMENT_BEFORE_EXPIRY`]. A good signature is not thrown away for a
     /// moment's failure.
-    async fn judge_until_final(&self, session: &SimSession, signed: &MssSignature) -> Judgement {
+    async fn judge_until_final(
+        &self,
+        session: &SimSession,
+        signed: &MssSignature,
+        held_until: &mut OffsetDateTime,
+    ) -> Judgement {
         let first = tokio::time::Instant::now();
         loop {
+            // Still this instance's while it judges; should another have taken it over
+            // meanwhile, the first result written stays.
+            self.hold(session, held_until).await;
             let judgement = self.judge(session, signed).await;
             let unavailable = match &judgement.1 {
                 Some(SimOutcome::Refused { code, .. }) if code.status() == 503 => Some(*code),
@@ -482,8 +670,14 @@ impl SimService {
     /// [`Self::complete`], written again after a pause until the hard expiry while the
     /// store refuses: the phone's answer is not lost to a moment's failure (after the
     /// expiry a reader ends the session).
-    async fn complete_until_expiry(&self, session: &SimSession, judgement: Judgement) {
+    async fn complete_until_expiry(
+        &self,
+        session: &SimSession,
+        judgement: Judgement,
+        held_until: &mut OffsetDateTime,
+    ) {
         loop {
+            self.hold(session, held_until).await;
             match self.try_complete(&session.id, judgement.clone()).await {
                 Ok(()) => return,
                 Err(e) if self.now() < session.expires_at => {

@@ -8,7 +8,8 @@
 //!   [`mss_http`]: its implementation for the simulator's HTTP protocol, with the ETSI
 //!   TS 102 204 status mapping.
 //! - [`flow`]: [`flow::SimService`], the use cases: start a session, drive it to a
-//!   result in the background (resumed after a restart), judge the returned signature,
+//!   result in the background (one instance per session, taken over when it stops or
+//!   dies), judge the returned signature,
 //!   and show the result to the browser (long poll); [`waiters`]: at most two of a
 //!   session's reads wait at once.
 //!

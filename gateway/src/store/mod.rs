@@ -253,8 +253,37 @@ pub trait SimStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// A SIM session by id.
     async fn sim_session(&self, id: &str) -> Result<Option<SimSession>, StoreError>;
-    /// Every pending SIM session (to resume polling after a restart).
-    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError>;
+    /// Takes over the pending sessions nobody is polling, at most `limit` of them, oldest
+    /// first: those whose poller's hold ended at or before `now` (its instance stopped,
+    /// or died and did not renew it), and those never held that started at or before
+    /// `unheld_since` (the instance that started one still has until then to push it and
+    /// hold it). Each is then held by `poller` until `until`. Of any number of instances
+    /// claiming at once, each session goes to one.
+    async fn claim_sim_sessions(
+        &self,
+        poller: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        unheld_since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<SimSession>, StoreError>;
+    /// Extends `poller`'s hold on pending session `id` to `until`, or takes it if
+    /// nobody holds it. `false` when the session is complete or another poller holds it
+    /// (it took the session over): this one stops polling.
+    async fn hold_sim_session(
+        &self,
+        id: &str,
+        poller: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Ends `poller`'s hold on the pending sessions `ids` as of `now` (it is stopping),
+    /// so that another instance's next claim takes them over at once.
+    async fn release_sim_sessions(
+        &self,
+        ids: &[String],
+        poller: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// How many SIM sessions `msisdn` started at or after `since`: in all, and from the
     /// network `requester` (the per-number limits).
     async fn sim_starts_since(

@@ -36,7 +36,8 @@
 //! measured on one machine.
 //!
 //! Revocation is off unless `--revocation ocsp`: then an `openssl ocsp` responder answers
-//! for the test CA and every registration asks it about a certificate it has not seen;
+//! for the test CA and every registration asks it about a certificate it has not seen
+//! (and the root's responder about the test CA, once per answer's nextUpdate);
 //! with `--warm` too, a first unmeasured pass of previews fills the gateway's OCSP cache.
 //!
 //! `cargo build --release --bins && target/release/kyso-load --registrations 4000 --concurrency 8 --key ec [--rate 1000] [--close] [--revocation ocsp [--warm]] [--database-url URL [--instances N]] [--workers N] [--gateway-cpus LIST] [--client-cpus LIST] [--url URL… --pki DIR [--first N]]`
@@ -49,7 +50,7 @@ use kyso_tests::cluster::Cluster;
 use kyso_tests::floor::SignatureFloor;
 use kyso_tests::keep_alive::Connection;
 use kyso_tests::processes::{GatewayOptions, ORIGIN, gateway_for, metric};
-use kyso_tests::revocation::{OcspResponder, ResponderOptions};
+use kyso_tests::revocation::{OcspResponder, ResponderOptions, RootSources};
 use kyso_tests::tcp_floor::TcpFloor;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -305,9 +306,13 @@ fn main() {
     );
     let (pki_dir, manifest) = (&pki_dir, &manifest);
 
+    // VNPT's responder for the citizens' certificates, the root's for the VNPT CA.
     let responder = (a.ocsp && a.urls.is_empty()).then(|| {
         let options = ResponderOptions::of_ca(pki_dir, manifest, "vnpt");
-        OcspResponder::start(pki_dir, manifest, "vnpt", &options)
+        (
+            OcspResponder::start(pki_dir, manifest, "vnpt", &options),
+            RootSources::start(pki_dir, manifest),
+        )
     });
     let options = GatewayOptions {
         rate_per_minute: 100_000_000,
@@ -317,10 +322,11 @@ fn main() {
             None => "revocation = \"off\"\n".into(),
         },
         extra: match &responder {
-            Some(r) => format!(
-                "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {:?}\n",
+            Some((vnpt, root)) => format!(
+                "[[revocation.issuers]]\ncertificate = {:?}\nocsp_url = {:?}\n{}",
                 pki_dir.join("ca/vnpt/cert.pem").display().to_string(),
-                r.url
+                vnpt.url,
+                root.issuer_entry()
             ),
             None => String::new(),
         } + &a.workers.map_or_else(String::new, |n| {

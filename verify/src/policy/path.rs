@@ -10,9 +10,11 @@
 //! A configured intermediate's signature was verified at start-up and is remembered, so
 //! under a known provider CA a registration still verifies one certificate signature.
 //!
-//! Revocation is asked about every certificate on the path that the operator did not
-//! configure: the leaf always, and each intermediate that travelled with the token or the
-//! SIM's chain ([`ValidatedPath::links`]), wherever it sits, above a configured one too.
+//! Revocation is asked about every certificate on the path but the anchor
+//! ([`ValidatedPath::links`], RFC 5280 §6.1.3 (a)(3)): the leaf, each intermediate that
+//! travelled with the token or the SIM's chain, and each configured one — a configured
+//! intermediate gives the verdict it would give travelling, so a provider CA its root has
+//! revoked is refused whether the operator still lists it or not.
 //! A CRL is judged on the path that was verified, never on another path webpki might
 //! find through other certificates (which would not be the path whose links are asked
 //! about).
@@ -130,17 +132,15 @@ impl FoundPath {
             && ours.next().is_none()
     }
 
-    /// Each certificate revocation must be asked about, with its issuer: the leaf and
-    /// every intermediate the operator did not configure.
-    fn links(&self, leaf: &[u8], trust: &TrustStore) -> Vec<Link> {
+    /// Each certificate revocation must be asked about, with its issuer: every one on
+    /// the path but the anchor, configured or travelled.
+    fn links(&self, leaf: &[u8]) -> Vec<Link> {
         let mut chain = vec![leaf];
         chain.extend(self.intermediates.iter().map(Vec::as_slice));
         chain.push(&self.anchor);
         chain
             .windows(2)
-            .enumerate()
-            .filter(|(i, pair)| *i == 0 || !trust.is_configured_intermediate(pair[0]))
-            .map(|(_, pair)| Link {
+            .map(|pair| Link {
                 cert: pair[0].to_vec(),
                 issuer: pair[1].to_vec(),
             })
@@ -200,7 +200,7 @@ impl ValidatedPath {
             trust,
         };
         path.found = path.verify().map_err(|e| e.rejection())?;
-        path.links = path.found.links(&path.leaf, &path.trust);
+        path.links = path.found.links(&path.leaf);
         Ok(path)
     }
 
@@ -210,7 +210,7 @@ impl ValidatedPath {
     }
 
     /// The certificates revocation must be asked about, the leaf first, each with its
-    /// issuer: the leaf and every intermediate the operator did not configure.
+    /// issuer: every certificate on the path but the anchor.
     pub fn links(&self) -> &[Link] {
         &self.links
     }

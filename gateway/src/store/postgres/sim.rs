@@ -2,9 +2,11 @@
 //!
 //! "One pending session per number" is the partial unique index's job on every instance:
 //! of two starts racing for a number, the second waits for the first's commit and then
-//! meets the index. Completion is `UPDATE … WHERE state = 'pending'`: when instances
-//! resumed after a restart poll the same session, the first result written stays and
-//! only its transaction stores a ticket.
+//! meets the index. Each pending session is polled by the one instance that holds it
+//! (`polled_by`, renewed until `polled_until`); when that instance dies, another's claim
+//! takes the session over. Completion is `UPDATE … WHERE state = 'pending'`: should two
+//! instances still poll one session (a holder that stalled past its hold while another
+//! took over), the first result written stays and only its transaction stores a ticket.
 
 use super::PostgresStore;
 use crate::domain::{
@@ -182,18 +184,77 @@ impl SimStore for PostgresStore {
         .transpose()
     }
 
-    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
+    async fn claim_sim_sessions(
+        &self,
+        poller: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        unheld_since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<SimSession>, StoreError> {
+        // Sessions another claim has locked are skipped; one it took meanwhile is locked
+        // here in its new version, which no longer matches, and left out.
         self.read(|| {
             self.sql(concat!(
-                "SELECT ",
-                sim_session_columns!(),
-                " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
+                "UPDATE sim_sessions SET polled_by = $1, polled_until = $2 \
+                 WHERE id IN (SELECT id FROM sim_sessions WHERE state = 'pending' \
+                 AND (polled_until <= $3 OR (polled_until IS NULL AND created_at <= $4)) \
+                 ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                 AND state = 'pending' \
+                 AND (polled_until <= $3 OR (polled_until IS NULL AND created_at <= $4)) \
+                 RETURNING ",
+                sim_session_columns!()
             ))
+            .bind(poller.to_owned())
+            .bind(ts(until))
+            .bind(ts(now))
+            .bind(ts(unheld_since))
+            .bind(i64::from(limit))
         })
         .await?
         .iter()
         .map(sim_session_of)
         .collect()
+    }
+
+    async fn hold_sim_session(
+        &self,
+        id: &str,
+        poller: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let held = self
+            .write(|| {
+                self.sql(
+                    "UPDATE sim_sessions SET polled_by = $1, polled_until = $2 \
+                     WHERE id = $3 AND state = 'pending' \
+                     AND (polled_by = $1 OR polled_by IS NULL)",
+                )
+                .bind(poller.to_owned())
+                .bind(ts(until))
+                .bind(id.to_owned())
+            })
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn release_sim_sessions(
+        &self,
+        ids: &[String],
+        poller: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.write(|| {
+            self.sql(
+                "UPDATE sim_sessions SET polled_until = $1 \
+                 WHERE id = ANY($2) AND state = 'pending' AND polled_by = $3",
+            )
+            .bind(ts(now))
+            .bind(ids.to_vec())
+            .bind(poller.to_owned())
+        })
+        .await?;
+        Ok(())
     }
 
     async fn sim_starts_since(

@@ -3,6 +3,10 @@
 //! "One pending session per number" is the partial unique index's job: two concurrent
 //! starts for a number race in the database, and the loser sees a unique violation.
 //! Completion is `UPDATE … WHERE state = 'pending'`, so a result, once written, stays.
+//! Each pending session is held by the process polling it (`polled_by`, renewed until
+//! `polled_until`): the file has one owner at a time, so a claim takes over the
+//! sessions of the process before it — at once when that one stopped and released them,
+//! once its hold lapses when it died.
 
 use super::SqliteStore;
 use super::accounts::insert_session;
@@ -119,19 +123,72 @@ impl SimStore for SqliteStore {
             .await
     }
 
-    async fn pending_sim_sessions(&self) -> Result<Vec<SimSession>, StoreError> {
-        self.readers
-            .read(|conn| {
+    async fn claim_sim_sessions(
+        &self,
+        poller: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        unheld_since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<SimSession>, StoreError> {
+        let poller = poller.to_owned();
+        // The one writer decides: two claims never see the same session unheld.
+        self.writer
+            .write(Durability::Crash, move |conn| {
                 all(
                     conn,
                     concat!(
-                        "SELECT ",
-                        sim_session_columns!(),
-                        " FROM sim_sessions WHERE state = 'pending' ORDER BY created_at"
+                        "UPDATE sim_sessions SET polled_by = ?1, polled_until = ?2 \
+                         WHERE id IN (SELECT id FROM sim_sessions WHERE state = 'pending' \
+                         AND (polled_until <= ?3 OR (polled_until IS NULL AND created_at <= ?4)) \
+                         ORDER BY created_at LIMIT ?5) RETURNING ",
+                        sim_session_columns!()
                     ),
-                    [],
+                    (poller, ts(until), ts(now), ts(unheld_since), limit),
                     |row| sim_session_of(row),
                 )
+            })
+            .await
+    }
+
+    async fn hold_sim_session(
+        &self,
+        id: &str,
+        poller: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (id, poller) = (id.to_owned(), poller.to_owned());
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let held = conn
+                    .prepare_cached(
+                        "UPDATE sim_sessions SET polled_by = ?1, polled_until = ?2 \
+                         WHERE id = ?3 AND state = 'pending' \
+                         AND (polled_by = ?1 OR polled_by IS NULL)",
+                    )?
+                    .execute((poller, ts(until), id))?;
+                Ok(held == 1)
+            })
+            .await
+    }
+
+    async fn release_sim_sessions(
+        &self,
+        ids: &[String],
+        poller: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (ids, poller) = (ids.to_vec(), poller.to_owned());
+        self.writer
+            .write(Durability::Crash, move |conn| {
+                let mut release = conn.prepare_cached(
+                    "UPDATE sim_sessions SET polled_until = ?1 \
+                     WHERE id = ?2 AND state = 'pending' AND polled_by = ?3",
+                )?;
+                for id in ids {
+                    release.execute((ts(now), id, &poller))?;
+                }
+                Ok(())
             })
             .await
     }
