@@ -157,11 +157,13 @@ pub struct SimService {
 }
 
 /// The hold of an instance on a session it polls ([`SimSettings::hold`]): three calls'
-/// worth (a long poll and its timeout each). A poller renews it after each third, i.e.
-/// about once a call, so two calls can run late or be spent judging a signature before
-/// another instance takes the session over.
+/// worth (a long poll and its timeout each) and five seconds (the store keeps whole
+/// seconds; a retry pauses a second). A poller renews it after each third, i.e. about
+/// once a call, so a call can run late or be spent judging a signature before another
+/// instance takes the session over.
 pub fn hold_for(poll_wait_seconds: u32, http_timeout_seconds: u32) -> time::Duration {
-    time::Duration::seconds(3 * (i64::from(poll_wait_seconds) + i64::from(http_timeout_seconds)))
+    let call = i64::from(poll_wait_seconds) + i64::from(http_timeout_seconds);
+    time::Duration::seconds(3 * call + 5)
 }
 
 /// Sessions taken over by one claim at most; the next claim takes more.
@@ -405,9 +407,22 @@ impl SimService {
         }
     }
 
-    /// Takes over the sessions nobody holds and polls them; how many it took. A session
-    /// whose request never reached the operator ends `PROVIDER_ERROR`.
+    /// Takes over the sessions nobody holds and polls them, all of them however many
+    /// batches it takes; how many it took. A session whose request never reached the
+    /// operator ends `PROVIDER_ERROR`.
     pub async fn claim(self: &Arc<Self>) -> Result<usize, Rejection> {
+        let mut taken = 0;
+        loop {
+            let batch = self.claim_batch().await?;
+            taken += batch;
+            if batch < CLAIM_AT_ONCE as usize {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// One claim of at most [`CLAIM_AT_ONCE`] sessions; how many the store gave.
+    async fn claim_batch(self: &Arc<Self>) -> Result<usize, Rejection> {
         if self.is_stopping() {
             return Ok(0);
         }
@@ -425,6 +440,12 @@ impl SimService {
             .await
             .map_err(store_failed)?;
         let n = claimed.len();
+        if self.is_stopping() {
+            // Stopped while claiming: handed on at once, like the rest.
+            let ids: Vec<String> = claimed.into_iter().map(|s| s.id).collect();
+            self.let_go(&ids).await;
+            return Ok(0);
+        }
         let held_until = now + self.settings.hold;
         // A session whose hold lapsed while this instance judged its signature is this
         // instance's again; its poller goes on, and is not doubled.
@@ -442,8 +463,9 @@ impl SimService {
                     let this = self.clone();
                     tokio::spawn(async move { this.poll(session, trans_id, held_until).await });
                 }
-                // Released by an instance that stopped while pushing it: ended once no
-                // instance can still be pushing it.
+                // Claimed within the push grace (only after a clock step: a session never
+                // held is claimable a grace after its start): ended once no instance can
+                // still be pushing it.
                 None if now - session.created_at < PUSH_GRACE => {
                     let this = self.clone();
                     tokio::spawn(async move { this.end_unpushed(&session).await });
@@ -477,12 +499,17 @@ impl SimService {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let ids: Vec<String> = self.polled().iter().cloned().collect();
+        self.let_go(&ids).await;
+    }
+
+    /// Releases this instance's holds on `ids`, if any.
+    async fn let_go(&self, ids: &[String]) {
         if ids.is_empty() {
             return;
         }
         let store = self.gateway.store();
         match store
-            .release_sim_sessions(&ids, &self.poller, self.now())
+            .release_sim_sessions(ids, &self.poller, self.now())
             .await
         {
             Ok(()) => tracing::info!(
@@ -517,6 +544,11 @@ impl SimService {
             .hold_sim_session(&session.id, &self.poller, until)
             .await
         {
+            // Renewed as the instance began to stop: handed on at once after all.
+            Ok(true) if self.is_stopping() => {
+                self.let_go(std::slice::from_ref(&session.id)).await;
+                false
+            }
             Ok(true) => {
                 *held_until = until;
                 true
@@ -573,7 +605,7 @@ impl SimService {
         let mut unreachable = 0;
         loop {
             if !self.hold(&session, &mut held_until).await {
-                tracing::info!(session = %tag(&session.id), "SIM session polled elsewhere or complete; this instance stops polling it");
+                tracing::info!(session = %tag(&session.id), "SIM session complete, taken over, or released as the instance stops; no longer polled here");
                 return;
             }
             let now = self.now();
