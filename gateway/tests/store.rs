@@ -994,6 +994,13 @@ pub async fn a_pending_sim_session_is_polled_by_one_instance_at_a_time(b: impl B
         .await
         .unwrap();
     assert_eq!(claim("c", T0 + s(80)).await, ["first"]);
+    // A session never held yet, released by the instance that pushed it (it stopped
+    // before its poller began), is handed on at once too, not a push grace later.
+    store
+        .release_sim_sessions(&["second".into()], "a", T0 + s(80))
+        .await
+        .unwrap();
+    assert_eq!(claim("d", T0 + s(80)).await, ["second"]);
 
     // Ten instances claiming at once, all holds lapsed: each session goes to one.
     let later = T0 + s(300);

@@ -531,6 +531,8 @@ impl SimService {
     /// instance is stopping).
     async fn hold(&self, session: &SimSession, held_until: &mut OffsetDateTime) -> bool {
         if self.is_stopping() {
+            // A poller the stop's own release did not see yet (just claimed or pushed).
+            self.let_go(std::slice::from_ref(&session.id)).await;
             return false;
         }
         let now = self.now();

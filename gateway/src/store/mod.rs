@@ -277,7 +277,9 @@ pub trait SimStore: Send + Sync {
         until: OffsetDateTime,
     ) -> Result<bool, StoreError>;
     /// Ends `poller`'s hold on the pending sessions `ids` as of `now` (it is stopping),
-    /// so that another instance's next claim takes them over at once.
+    /// so that another instance's next claim takes them over at once; a session of
+    /// `ids` never held yet (its poller, this instance's, had not begun) is handed on
+    /// too. A session another poller holds is left alone.
     async fn release_sim_sessions(
         &self,
         ids: &[String],

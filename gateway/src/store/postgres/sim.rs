@@ -247,7 +247,7 @@ impl SimStore for PostgresStore {
         self.write(|| {
             self.sql(
                 "UPDATE sim_sessions SET polled_until = $1 \
-                 WHERE id = ANY($2) AND state = 'pending' AND polled_by = $3",
+                 WHERE id = ANY($2) AND state = 'pending' AND (polled_by = $3 OR polled_by IS NULL)",
             )
             .bind(ts(now))
             .bind(ids.to_vec())

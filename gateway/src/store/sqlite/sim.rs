@@ -183,7 +183,7 @@ impl SimStore for SqliteStore {
             .write(Durability::Crash, move |conn| {
                 let mut release = conn.prepare_cached(
                     "UPDATE sim_sessions SET polled_until = ?1 \
-                     WHERE id = ?2 AND state = 'pending' AND polled_by = ?3",
+                     WHERE id = ?2 AND state = 'pending' AND (polled_by = ?3 OR polled_by IS NULL)",
                 )?;
                 for id in ids {
                     release.execute((ts(now), id, &poller))?;
