@@ -335,7 +335,22 @@ impl SimService {
                         StartSimError::Store(e) => store_failed(e),
                     })?;
                 tracing::info!(session = %tag(&session.id), number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
-                this.push(session).await;
+                // Held from the start, so that no other instance takes it over while it is
+                // pushed, nor before its poller's first renewal: a hold outlasts any push.
+                let held_until = now + this.settings.hold;
+                match this
+                    .gateway
+                    .store()
+                    .hold_sim_session(&session.id, &this.poller, held_until)
+                    .await
+                {
+                    Ok(_) => {}
+                    // Then never held: left to this instance for the push grace.
+                    Err(e) => {
+                        tracing::warn!(session = %tag(&session.id), error = %e, "could not hold a new SIM session")
+                    }
+                }
+                this.push(session, held_until).await;
                 Ok::<_, Rejection>(())
             }
             // Its log lines keep the request's id.
@@ -357,7 +372,7 @@ impl SimService {
     }
 
     /// Sends the request to the operator; on acceptance, polls in the background.
-    async fn push(self: &Arc<Self>, mut session: SimSession) {
+    async fn push(self: &Arc<Self>, mut session: SimSession, held_until: OffsetDateTime) {
         let request = MssRequest {
             ap_trans_id: session.ap_trans_id.clone(),
             msisdn: session.msisdn.clone(),
@@ -390,9 +405,7 @@ impl SimService {
                 }
                 session.mssp_trans_id = Some(trans_id.clone());
                 let this = self.clone();
-                // Never held yet: the first round of polling takes the hold.
-                let unheld = session.created_at;
-                tokio::spawn(async move { this.poll(session, trans_id, unheld).await });
+                tokio::spawn(async move { this.poll(session, trans_id, held_until).await });
             }
             Ok(Err(result)) => self.complete(&session.id, (result, None, None)).await,
             Err(e) => {
