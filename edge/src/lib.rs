@@ -25,7 +25,7 @@ pub mod serve;
 mod stall;
 
 pub use body::BodyLimits;
-pub use serve::{ClientKey, EdgeLimits, PerClient, serve_with_limits};
+pub use serve::{ClientKey, EdgeLimits, Share, serve_with_limits};
 
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -15,10 +15,12 @@
 //!   program's router also adds [`crate::problems::ensure`], or calls
 //!   [`crate::problems::replace_bare`] in a layer of its own, so that it holds in process
 //!   too.)
-//! - One client may hold at most [`PerClient::max`] of the slots ([`EdgeLimits::per_client`]):
-//!   a connection past it is closed as soon as it is accepted, so one address keeping
-//!   thousands of keep-alive connections busy cannot take every slot. Peers the program
-//!   says not to count (proxies carrying many clients) are not.
+//! - One client may hold at most [`Share::max`] of the slots, and so may each group of
+//!   clients the program names ([`EdgeLimits::shares`]: a client, then its network): a
+//!   connection past either is closed as soon as it is accepted, so one address keeping
+//!   thousands of keep-alive connections busy cannot take every slot, nor can one
+//!   network rotating through its addresses. Peers the program says not to count
+//!   (proxies carrying many clients) are not.
 //! - On shutdown the loop stops accepting, connections finish what they are doing (idle
 //!   ones close at once), and whatever is left after the grace period is aborted.
 //!
@@ -43,50 +45,68 @@ use tower::Service;
 /// `None` for a peer not to count (a trusted proxy).
 pub type ClientKey = Arc<dyn Fn(IpAddr) -> Option<IpAddr> + Send + Sync>;
 
-/// At most `max` connections open at once per client, as `key` tells clients apart.
+/// At most `max` connections open at once per group of peers, as `key` groups them.
 #[derive(Clone)]
-pub struct PerClient {
-    /// Connections one client may hold.
+pub struct Share {
+    /// Connections one group may hold.
     pub max: usize,
-    /// Who a peer is.
+    /// Which group a peer is in.
     pub key: ClientKey,
 }
 
-impl std::fmt::Debug for PerClient {
+impl std::fmt::Debug for Share {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PerClient")
+        f.debug_struct("Share")
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
 }
 
-/// The connections each client holds, and a release of one when it ends.
+/// A group of peers: the index of its [`Share`] and its key.
+type Group = (usize, IpAddr);
+
+/// The connections each group holds, and a release of one when it ends.
 #[derive(Default)]
-struct Holdings(std::sync::Mutex<HashMap<IpAddr, usize>>);
+struct Holdings(std::sync::Mutex<HashMap<Group, usize>>);
 
 impl Holdings {
-    /// Counts one more connection of `client`, unless it holds `max` already.
-    fn take(self: &Arc<Self>, client: IpAddr, max: usize) -> Option<Held> {
+    /// Counts one more connection of `peer` in each of its groups, unless one of them
+    /// holds its share already: then nothing is counted.
+    fn take(self: &Arc<Self>, shares: &[Share], peer: IpAddr) -> Option<Held> {
+        let groups: Vec<(Group, usize)> = shares
+            .iter()
+            .enumerate()
+            .filter_map(|(i, share)| (share.key)(peer).map(|key| ((i, key), share.max)))
+            .collect();
         let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let held = open.entry(client).or_insert(0);
-        if *held >= max {
+        if groups
+            .iter()
+            .any(|(group, max)| open.get(group).is_some_and(|held| held >= max))
+        {
             return None;
         }
-        *held += 1;
-        Some(Held(self.clone(), client))
+        for (group, _) in &groups {
+            *open.entry(*group).or_insert(0) += 1;
+        }
+        Some(Held(
+            self.clone(),
+            groups.into_iter().map(|(group, _)| group).collect(),
+        ))
     }
 }
 
-/// One connection of a client, counted until dropped.
-struct Held(Arc<Holdings>, IpAddr);
+/// One connection, counted in each of its groups until dropped.
+struct Held(Arc<Holdings>, Vec<Group>);
 
 impl Drop for Held {
     fn drop(&mut self) {
         let mut open = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = open.get_mut(&self.1) {
-            *held -= 1;
-            if *held == 0 {
-                open.remove(&self.1);
+        for group in &self.1 {
+            if let Some(held) = open.get_mut(group) {
+                *held -= 1;
+                if *held == 0 {
+                    open.remove(group);
+                }
             }
         }
     }
@@ -105,8 +125,9 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// After the shutdown signal, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
-    /// Connections one client may hold at once; `None`, no such limit.
-    pub per_client: Option<PerClient>,
+    /// Connections each client, and each group of clients, may hold at once; empty, no
+    /// such limit.
+    pub shares: Vec<Share>,
 }
 
 /// Largest request head hyper buffers (URL and headers; bodies are read separately).
@@ -154,23 +175,14 @@ pub async fn serve_with_limits(
             },
             () = &mut shutdown => break,
         };
-        let held = match &limits.per_client {
-            Some(per) => match (per.key)(peer.ip()) {
-                Some(client) => match holdings.take(client, per.max) {
-                    Some(held) => Some(held),
-                    None => {
-                        // Closed at once (the slot goes back with `slot`); counted, and
-                        // logged without the address, which is the client's own.
-                        metrics::counter!("kyso_connections_refused_total", "reason" => "per_client")
-                            .increment(1);
-                        tracing::debug!("a client over its connection limit; closed");
-                        drop(stream);
-                        continue;
-                    }
-                },
-                None => None,
-            },
-            None => None,
+        let Some(held) = holdings.take(&limits.shares, peer.ip()) else {
+            // Closed at once (the slot goes back with `slot`); counted, and logged
+            // without the address, which is the client's own.
+            metrics::counter!("kyso_connections_refused_total", "reason" => "per_client")
+                .increment(1);
+            tracing::debug!("a client over its connection limit; closed");
+            drop(stream);
+            continue;
         };
         let Ok(service) = make.call(peer).await;
         let connection = graceful.watch(http.serve_connection(

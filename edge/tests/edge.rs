@@ -89,7 +89,7 @@ fn limits_timed(max_connections: usize, timeout: Duration) -> EdgeLimits {
         write_stall: timeout,
         max_connections,
         shutdown_grace: Duration::from_secs(5),
-        per_client: None,
+        shares: Vec::new(),
     }
 }
 
@@ -374,29 +374,13 @@ async fn one_gate_covers_every_route_it_is_given() {
 async fn one_client_cannot_hold_every_connection_slot() {
     let proxy: std::net::IpAddr = [127, 0, 0, 3].into();
     let mut limits = limits_timed(8, Duration::from_secs(10));
-    limits.per_client = Some(kyso_edge::PerClient {
+    limits.shares = vec![kyso_edge::Share {
         max: 2,
         key: Arc::new(move |ip| (ip != proxy).then_some(ip)),
-    });
+    }];
     let server = start(limits).await;
     let addr = server.addr;
-    let from = |source: [u8; 4]| async move {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind((source, 0).into()).unwrap();
-        socket.connect(addr).await.unwrap()
-    };
-    // Answered on a connection that stays open.
-    async fn pinged(s: &mut TcpStream) -> bool {
-        s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = [0u8; 512];
-        let n = tokio::time::timeout(BOUND, s.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap_or(0);
-        String::from_utf8_lossy(&buf[..n]).contains("pong")
-    }
+    let from = |source: [u8; 4]| connect_from(addr, source);
     // Two keep-alive connections of one client, each answered and held open.
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -421,4 +405,79 @@ async fn one_client_cannot_hold_every_connection_slot() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut again = from([127, 0, 0, 1]).await;
     assert!(pinged(&mut again).await);
+}
+
+/// A group of clients (a network) holds at most its own share in all, however many
+/// addresses it spreads its connections over; a client of another group is served, and
+/// a connection refused by the group's share leaves its client's count as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_network_cannot_hold_every_connection_slot_through_many_addresses() {
+    let mut limits = limits_timed(16, Duration::from_secs(10));
+    // 127.0.0.1–4 are one network, 127.0.0.9 another.
+    let network = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) if v4.octets()[3] <= 4 => [127, 0, 0, 0].into(),
+        other => other,
+    };
+    limits.shares = vec![
+        kyso_edge::Share {
+            max: 2,
+            key: Arc::new(Some),
+        },
+        kyso_edge::Share {
+            max: 3,
+            key: Arc::new(move |ip| Some(network(ip))),
+        },
+    ];
+    let server = start(limits).await;
+    let addr = server.addr;
+    let from = |source: [u8; 4]| connect_from(addr, source);
+    let mut held = Vec::new();
+    for source in [[127, 0, 0, 1], [127, 0, 0, 1], [127, 0, 0, 2]] {
+        let mut s = from(source).await;
+        assert!(pinged(&mut s).await);
+        held.push(s);
+    }
+    // The network's three are taken: its other addresses are closed unanswered, even
+    // one that holds less than its own share.
+    for source in [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]] {
+        let mut s = from(source).await;
+        assert!(
+            !pinged(&mut s).await,
+            "{source:?} served past its network's share"
+        );
+    }
+    let mut elsewhere = from([127, 0, 0, 9]).await;
+    assert!(pinged(&mut elsewhere).await);
+    // One of the first address's connections ends: the network may open one more, and
+    // the second address (refused above, so never counted) still has its own room.
+    drop(held.remove(0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = from([127, 0, 0, 2]).await;
+    assert!(pinged(&mut again).await);
+    let mut past = from([127, 0, 0, 3]).await;
+    assert!(!pinged(&mut past).await, "served past its network's share");
+}
+
+/// A connection to `addr` from the loopback address `source`.
+async fn connect_from(addr: SocketAddr, source: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether a `GET /ping` on `s` is answered, leaving the connection open.
+async fn pinged(s: &mut TcpStream) -> bool {
+    // A connection closed at once may already refuse the write.
+    if s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(BOUND, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).contains("pong")
 }

@@ -469,6 +469,10 @@ pub struct LimitsConfig {
     /// proxy is not held to it. A browser opens a handful; an office behind one NAT
     /// address a few hundred at most.
     pub max_connections_per_client: usize,
+    /// Connections one IPv6 /48 may hold at once in all, whichever of its /64s they come
+    /// from (a /48 is free from tunnel brokers); 0 turns it off. Keep it well under
+    /// `max_connections`, so one site cannot take every slot.
+    pub max_connections_per_ipv6_network: usize,
     /// From connect, or from the end of the last response, to a complete request head;
     /// also the idle keep-alive timeout, and how long an answer may go unread. Seconds.
     pub header_timeout_seconds: u32,
@@ -501,6 +505,7 @@ impl Default for LimitsConfig {
             queue_wait_ms: 5000,
             max_connections: 4096,
             max_connections_per_client: 256,
+            max_connections_per_ipv6_network: 1024,
             ipv6_network_share: 32,
             header_timeout_seconds: 10,
             body_timeout_seconds: 10,

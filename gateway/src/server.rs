@@ -1,7 +1,9 @@
 //! `kyso-gateway serve`: the running service, from start-up to graceful shutdown.
 
 use crate::clock::SystemClock;
+use crate::config::LimitsConfig;
 use crate::config::{Config, UnavailableMode};
+use crate::domain::network::{ProxyNet, block_key, client_key};
 use crate::entropy::SystemEntropy;
 use crate::http::page::PageSettings;
 use crate::http::{AppState, HttpLimits, Limiters, RateLimiter, router};
@@ -12,18 +14,42 @@ use crate::sim::mss_http::HttpMssp;
 use crate::startup::{StartupError, ocsp_crl_checker, open_store, policy_with};
 use kyso_edge::nofile::{connection_budget, raise_nofile_limit};
 use kyso_edge::process::shutdown_signal;
-use kyso_edge::{BodyLimits, ClientKey, EdgeLimits, PerClient, serve_with_limits};
+use kyso_edge::{BodyLimits, ClientKey, EdgeLimits, Share, serve_with_limits};
 use kyso_verify::policy::{NoRevocationCheck, RevocationChecker};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Who a connection counts against for `limits.max_connections_per_client`: its
-/// address (an IPv6 /64: one subscriber), or nobody for a trusted proxy, which carries
-/// everyone's connections.
-fn per_client_key(proxies: Vec<crate::domain::network::ProxyNet>) -> ClientKey {
-    Arc::new(move |ip| {
-        (!proxies.iter().any(|p| p.contains(ip))).then(|| crate::domain::network::client_key(ip))
-    })
+/// What a peer's connections count against: `limits.max_connections_per_client` for its
+/// address (an IPv6 /64: one subscriber), and `limits.max_connections_per_ipv6_network`
+/// for an IPv6 peer's /48; nothing for a trusted proxy, which carries everyone's
+/// connections.
+fn connection_shares(limits: &LimitsConfig, proxies: Vec<ProxyNet>) -> Vec<Share> {
+    let proxies = Arc::new(proxies);
+    let counted = move |key: fn(IpAddr) -> Option<IpAddr>| -> ClientKey {
+        let proxies = proxies.clone();
+        Arc::new(move |ip| {
+            if proxies.iter().any(|p| p.contains(ip)) {
+                None
+            } else {
+                key(ip)
+            }
+        })
+    };
+    let mut shares = vec![Share {
+        max: limits.max_connections_per_client,
+        key: counted(|ip| Some(client_key(ip))),
+    }];
+    if limits.max_connections_per_ipv6_network > 0 {
+        shares.push(Share {
+            max: limits.max_connections_per_ipv6_network,
+            key: counted(|ip| match client_key(ip) {
+                IpAddr::V4(_) => None,
+                v6 @ IpAddr::V6(_) => Some(block_key(v6)),
+            }),
+        });
+    }
+    shares
 }
 
 /// Keeps cached CRLs current: every minute, downloads again those that expire within
@@ -197,10 +223,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         write_stall: Duration::from_secs(limits.header_timeout_seconds.into()),
         max_connections: connection_budget(limits.max_connections, open_files),
         shutdown_grace: Duration::from_secs(limits.shutdown_grace_seconds.into()),
-        per_client: Some(PerClient {
-            max: limits.max_connections_per_client,
-            key: per_client_key(config.trusted_proxies()?),
-        }),
+        shares: connection_shares(limits, config.trusted_proxies()?),
     };
     println!("kyso-gateway listening on http://{addr}");
     tracing::info!(
@@ -221,4 +244,41 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         provider.finish_deliveries(grace).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The /64s of one IPv6 /48 are clients of their own but one network in all; IPv4
+    /// addresses count alone, and a trusted proxy counts against nothing.
+    #[test]
+    fn an_ipv6_48_is_one_network_for_connections_whichever_64_they_come_from() {
+        let proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let shares = connection_shares(&LimitsConfig::default(), proxies);
+        let keys = |ip: &str| -> Vec<Option<IpAddr>> {
+            shares
+                .iter()
+                .map(|s| (s.key)(ip.parse().unwrap()))
+                .collect()
+        };
+        let (one, two) = (keys("2001:db8:1:1::1"), keys("2001:db8:1:2::1"));
+        assert_ne!(one[0], two[0], "two /64s are two clients");
+        assert_eq!(one[1], two[1], "in one /48");
+        assert_ne!(one[1], keys("2001:db8:2:1::1")[1], "another /48");
+        assert_eq!(
+            keys("203.0.113.5"),
+            [Some("203.0.113.5".parse().unwrap()), None]
+        );
+        assert_eq!(keys("10.1.2.3"), [None, None]);
+        assert_eq!(
+            shares.iter().map(|s| s.max).collect::<Vec<_>>(),
+            [256, 1024]
+        );
+        let off = LimitsConfig {
+            max_connections_per_ipv6_network: 0,
+            ..LimitsConfig::default()
+        };
+        assert_eq!(connection_shares(&off, Vec::new()).len(), 1);
+    }
 }

@@ -110,7 +110,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             kyso_edge::nofile::raise_nofile_limit(),
         ),
         shutdown_grace: std::time::Duration::from_secs(5),
-        per_client: None,
+        shares: Vec::new(),
     };
     let shutdown = async move {
         kyso_edge::process::shutdown_signal().await;

@@ -283,7 +283,7 @@ fn serve(
             write_stall: Duration::from_secs(edge.header_timeout_seconds.max(1)),
             max_connections: connection_budget(edge.max_connections, raise_nofile_limit()),
             shutdown_grace: Duration::from_secs(5),
-            per_client: None,
+            shares: Vec::new(),
         };
         println!("kyso-shim listening on http://{addr}");
         tracing::info!(%addr, "kyso-shim serving");
