@@ -853,7 +853,7 @@ impl Config {
             sim.check()?;
         }
         if let Some(oidc) = &self.oidc {
-            oidc.check()?;
+            oidc.check(&self.public_origin)?;
         }
         for (i, issuer) in self.revocation.issuers.iter().enumerate() {
             for (key, url) in [("ocsp_url", &issuer.ocsp_url), ("crl_url", &issuer.crl_url)] {

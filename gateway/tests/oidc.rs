@@ -97,7 +97,7 @@ async fn op() -> Op {
         ],
     }))
     .unwrap();
-    config.check().unwrap();
+    config.check(ORIGIN).unwrap();
     let provider = Arc::new(Provider::new(&config, ORIGIN, w.gateway.clone()).unwrap());
     let app = w.app_with_oidc(provider.clone());
     Op {
@@ -111,9 +111,10 @@ async fn op() -> Op {
 }
 
 /// A portal is exactly one kind of client — public, with a secret, or with keys — and
-/// the issuer is an origin: anything else is refused at start-up, naming the key.
+/// the issuer, if named, is the gateway's public origin (the provider's pages and the
+/// sign-in page are served there): anything else is refused at start-up, naming the key.
 #[test]
-fn a_portal_is_one_kind_of_client_and_the_issuer_an_origin() {
+fn a_portal_is_one_kind_of_client_and_the_issuer_the_public_origin() {
     let checked = |issuer: Option<&str>, client: Value| {
         let mut config = json!({
             "signing_keys": ["op.pem"],
@@ -125,7 +126,9 @@ fn a_portal_is_one_kind_of_client_and_the_issuer_an_origin() {
             config["issuer"] = json!(issuer);
         }
         let config: OidcConfig = serde_json::from_value(config).unwrap();
-        config.check().map_err(|e| e.to_string())
+        config
+            .check("https://id.kyso.vn")
+            .map_err(|e| e.to_string())
     };
     let client = |extra: Value| {
         let mut c = json!({"id": "p", "name": "P", "redirect_uris": [A_CB]});
@@ -154,8 +157,10 @@ fn a_portal_is_one_kind_of_client_and_the_issuer_an_origin() {
     }
     let ok = client(json!({"secret": SECRET_A}));
     assert!(checked(Some("https://id.kyso.vn"), ok.clone()).is_ok());
-    assert!(checked(Some("https://id.kyso.vn:8443"), ok.clone()).is_ok());
     for issuer in [
+        "https://id.kyso.vn:8443",
+        "https://ID.kyso.vn",
+        "https://other.kyso.vn",
         "https://kyso.vn/oidc",
         "https://id.kyso.vn/",
         "http://id.kyso.vn",
@@ -486,7 +491,13 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     );
     let session = op.login("citizen-cccd", true).await;
     let cookie = op.cookie(&session).await;
-    let back = op.consent(&portal_a(&[]), &cookie, "allow").await;
+    // Scopes the provider does not know (a library's default `offline_access`) are
+    // ignored, not refused (OpenID Connect Core §3.1.2.1), and granted to nobody.
+    let asked = portal_a(&[]).replace(
+        "scope=openid+profile+vn_identity",
+        "scope=openid+offline_access+profile+vn_identity+x-unknown",
+    );
+    let back = op.consent(&asked, &cookie, "allow").await;
     assert!(back.starts_with(&format!("{A_CB}?code=")), "{back}");
     let q = query_of(&back);
     assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("st-1", ORIGIN));
@@ -495,6 +506,7 @@ async fn a_portal_logs_a_person_in_with_consent_and_its_code_works_once() {
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid profile vn_identity");
     let id = verify(tokens["id_token"].as_str().unwrap(), &op.jwks().await).unwrap();
     let now = kyso_gateway::clock::Clock::now(op.w.clock.as_ref());
     assert_eq!(id["iss"], ORIGIN);
@@ -1000,8 +1012,36 @@ async fn the_token_endpoint_binds_codes_to_client_redirect_uri_pkce_and_time() {
     assert_eq!(status, 400);
     assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     assert!(body.contains("invalid_request"), "{body}");
-    // The framework's own refusals on these paths are still problem documents.
-    let (status, json) = crate::common::get(&op.app, "/oidc/token").await;
+    // The framework's and the edge's own refusals on these paths are OAuth errors too
+    // (RFC 6749 §5.2), keeping their status and headers: a wrong method, a body over the
+    // limit.
+    let (status, headers, body) = op.get("/oidc/token", None).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers[header::ALLOW], "POST");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["error"], "invalid_request", "{json}");
+    assert!(json["error_description"].is_string(), "{json}");
+    let request = Request::put("/oidc/userinfo").body(Body::empty()).unwrap();
+    let (status, headers, body) = raw(&op.app, request).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert!(body.contains("\"error\":\"invalid_request\""), "{body}");
+    let request = Request::post("/oidc/token")
+        .header(header::AUTHORIZATION, basic.as_str())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "grant_type=authorization_code&code={}",
+            "c".repeat(70_000)
+        )))
+        .unwrap();
+    let (status, headers, body) = raw(&op.app, request).await;
+    assert_eq!(status, 413);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert!(body.contains("\"error\":\"invalid_request\""), "{body}");
+    // Elsewhere they stay problem documents.
+    let (status, json) = crate::common::get(&op.app, "/v1/challenges").await;
     assert_eq!(
         (status.as_u16(), json["code"].as_str()),
         (405, Some("METHOD_NOT_ALLOWED"))
@@ -1508,6 +1548,35 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
             .unwrap()
             .contains("Max-Age=0")
     );
+    assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
+}
+
+/// A request too long to carry back through the page that asks the person first is no
+/// dead end: an authorization request from a known portal goes back to it as
+/// `invalid_request`, and a logout request is treated as not sent — asked, confirmed,
+/// and the session ended.
+#[tokio::test]
+async fn a_request_too_long_to_carry_through_a_form_is_refused_or_ignored_not_looped() {
+    let op = op().await;
+    let (cookie, _) = op.signed_in_to_a(true).await;
+    let long = "a".repeat(8150);
+    let (status, headers, _) = op
+        .get(&portal_a(&[("ui_locales", &long)]), Some(&cookie))
+        .await;
+    assert_eq!(status, 303);
+    let q = query_of(&location(&headers));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("invalid_request", "st-1")
+    );
+
+    let path = logout_path(&[("ui_locales", &long), ("state", &"s".repeat(500))]);
+    let (status, _, html) = op.get(&path, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"logout-confirm\""), "{html}");
+    let (status, _, html) = op.confirm_logout(&html, &cookie, ORIGIN).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"logged-out\""), "{html}");
     assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 }
 

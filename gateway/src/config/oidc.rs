@@ -26,7 +26,9 @@ pub enum SubjectKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
-    /// The issuer identifier; defaults to `public_origin`.
+    /// The issuer identifier: `public_origin`, the only value it may take (the provider's
+    /// pages, the sign-in page and the challenges it signs are one site); kept so that a
+    /// configuration naming it stays valid.
     #[serde(default)]
     pub issuer: Option<String>,
     /// P-256 private keys (PKCS#8 PEM files): the first signs, every one is published in
@@ -119,21 +121,22 @@ pub(crate) fn is_acceptable_uri(uri: &str) -> bool {
 }
 
 impl OidcConfig {
-    /// Checks what serde cannot: secrets long enough, clients unique and usable.
-    pub fn check(&self) -> Result<(), ConfigError> {
+    /// Checks what serde cannot: secrets long enough, clients unique and usable, and the
+    /// issuer the gateway's own `public_origin`.
+    pub fn check(&self, public_origin: &str) -> Result<(), ConfigError> {
         let bad = |key: String, why: &str| Err(ConfigError::invalid(key, why));
-        // The provider's endpoints are at the root of its origin, so the issuer is that
-        // origin: with a path, the discovery document would not be where portals look
-        // (OpenID Connect Discovery 1.0 §4).
+        // The provider's endpoints are at the root of the gateway's origin, and the pages
+        // it sends people to (sign-in, consent, logout) check that their requests come
+        // from that origin and sign challenges bound to it: another issuer would advertise
+        // endpoints on a site where every sign-in fails. Compared exactly, as portals
+        // compare it (OpenID Connect Discovery 1.0 §4.3).
         if let Some(issuer) = &self.issuer
-            && (!is_acceptable_uri(issuer)
-                || issuer.ends_with('/')
-                || issuer.contains(['?', '#'])
-                || url::Url::parse(issuer).map_or(true, |u| u.path() != "/"))
+            && issuer != public_origin
         {
             return bad(
                 "oidc.issuer".into(),
-                "must be an https origin (scheme, host, port) without a path, query or fragment",
+                "must be the gateway's public_origin, spelled the same (or left out): the \
+                 provider's endpoints and pages are served at that origin",
             );
         }
         if self.signing_keys.is_empty() {

@@ -1,9 +1,10 @@
 //! The one layer around every answer: the client's address ([`super::client_addr`]), the
-//! request's id and log span ([`super::request_id`]), the guarantee that a refusal is a problem document
-//! ([`kyso_edge::problems`]), the security headers ([`super::page::SecurityHeaders`]) and
-//! the request's metrics ([`super::observe`]); and a handler that panics is answered
-//! `500 INTERNAL_ERROR` like any other failure, instead of the connection being dropped
-//! without a word.
+//! request's id and log span ([`super::request_id`]), the guarantee that a refusal is a
+//! problem document ([`kyso_edge::problems`]) — or, on the OpenID Provider's
+//! server-to-server endpoints, an OAuth error ([`super::oauth_refusals`]) — the security
+//! headers ([`super::page::SecurityHeaders`]) and the request's metrics
+//! ([`super::observe`]); and a handler that panics is answered `500 INTERNAL_ERROR` like
+//! any other failure, instead of the connection being dropped without a word.
 //!
 //! One layer, not four: every layer of its own boxes the request's future and clones the
 //! routes beneath it for each request, and each such clone is a heap allocation and a
@@ -13,7 +14,7 @@ use super::client_addr::{ClientAddr, client_of};
 use super::extract::socket_peer;
 use super::page::SecurityHeaders;
 use super::problem::ApiError;
-use super::{observe, request_id};
+use super::{oauth_refusals, observe, request_id};
 use crate::domain::network::ProxyNet;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -50,6 +51,7 @@ pub async fn every_answer(
     request.extensions_mut().insert(ClientAddr(client));
     let id = request_id::of(&request);
     let span = tracing::info_span!("request", request_id = %id, method = %request.method());
+    let oauth = oauth_refusals::is_oauth_path(request.uri().path());
     let answer = async {
         let observed = observe::Observed::start(&request);
         let response = AssertUnwindSafe(next.run(request))
@@ -62,6 +64,9 @@ pub async fn every_answer(
                 ApiError::new(ErrorCode::InternalError, "the server failed").into_response()
             });
         let mut response = problems::replace_bare(&around.refuse, response).await;
+        if oauth {
+            response = oauth_refusals::as_oauth_error(response).await;
+        }
         around.headers.apply(response.headers_mut());
         observed.finish(&response);
         response

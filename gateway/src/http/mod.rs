@@ -13,6 +13,7 @@ mod around;
 pub mod client_addr;
 mod extract;
 pub mod messages;
+mod oauth_refusals;
 mod observe;
 pub mod oidc;
 mod oidc_pages;

@@ -12,7 +12,7 @@
 //! (a request with an unverifiable or contradicted hint names no portal believed).
 
 use super::provider::{Form, Provider};
-use super::request::Params;
+use super::request::{MAX_PARAMETER, Params};
 use crate::domain::account::bearer_hash;
 use crate::domain::oidc::Consent;
 use crate::service::store_failed;
@@ -62,6 +62,12 @@ impl Provider {
         // What fails validation is treated as not sent (RP-Initiated Logout 1.0 §4): no
         // redirect, and no logout without asking. A refusal page instead would keep the
         // session — a shared computer left signed in after the portal said goodbye.
+        // Too long to carry back through the confirmation form: not sent either.
+        let query = if query.len() > MAX_PARAMETER {
+            ""
+        } else {
+            query
+        };
         let params = Params::parse(query).unwrap_or_default();
         let hint = params
             .get("id_token_hint")

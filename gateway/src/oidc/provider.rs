@@ -370,7 +370,7 @@ impl Provider {
 
     /// An authorization request read and checked, or what to answer instead.
     fn checked(&self, query: &str) -> Result<(Params, AuthorizationRequest), Authorize> {
-        let params = Params::parse(query).map_err(|message| {
+        let params = Params::parse_query(query).map_err(|message| {
             self.refused(AuthorizationRequest::unreadable(query, message, |id| {
                 self.clients.get(id)
             }))

@@ -4,7 +4,7 @@
 //! unregistered URI); after that, it goes back to the portal as `error=` on its redirect
 //! URI (RFC 6749 §4.1.2.1).
 
-use super::claims::ACR_IAL3;
+use super::claims::{ACR_IAL3, SCOPES};
 use super::client::Client;
 use std::collections::HashMap;
 
@@ -92,6 +92,16 @@ impl Params {
             }
         }
         Ok(Self(map))
+    }
+
+    /// Reads a request's whole query (authorization, logout): at most [`MAX_PARAMETER`]
+    /// bytes in all, because the pages that ask the person first carry it back as one
+    /// form field, which [`Self::parse`] holds to that length.
+    pub fn parse_query(text: &str) -> Result<Self, &'static str> {
+        if text.len() > MAX_PARAMETER {
+            return Err("the request is too long");
+        }
+        Self::parse(text)
     }
 
     /// A parameter's value; empty counts as absent (RFC 6749 §3.1).
@@ -228,10 +238,16 @@ impl AuthorizationRequest {
             .split(' ')
             .filter(|s| !s.is_empty())
         {
+            // A scope the provider does not know is ignored (OpenID Connect Core
+            // §3.1.2.1: a portal's library may ask for `offline_access` by default); one it
+            // knows but this portal may not have is refused (RFC 6749 §3.3).
+            if !SCOPES.contains(&s) {
+                continue;
+            }
             if !client.config.scopes.iter().any(|a| a == s) {
                 return Err(refuse(
                     "invalid_scope",
-                    "a scope is unknown or not allowed for this portal",
+                    "a scope is not allowed for this portal",
                 ));
             }
             if !scopes.iter().any(|x| x == s) {
