@@ -1580,6 +1580,31 @@ async fn a_request_too_long_to_carry_through_a_form_is_refused_or_ignored_not_lo
     assert_eq!(op.silent_at_a(&cookie).await["error"], "login_required");
 }
 
+/// An authorization request from a known portal that the store cannot serve goes back
+/// to the portal as `temporarily_unavailable` (RFC 6749 §4.1.2.1) — a silent one
+/// included, which must never be answered with a page.
+#[tokio::test]
+async fn a_store_failure_during_authorization_goes_back_to_the_portal_as_temporarily_unavailable() {
+    let op = op().await;
+    let (cookie, _) = op.signed_in_to_a(true).await;
+    let breaker = rusqlite::Connection::open(op.w.db_file()).unwrap();
+    // Consents unreadable: the session is found, the consent cannot be looked up.
+    breaker.execute_batch("DROP TABLE oidc_consents").unwrap();
+    let (status, headers, body) = op.get(&portal_a(&[]), Some(&cookie)).await;
+    assert_eq!(status, 303, "{body}");
+    let back = location(&headers);
+    assert!(back.starts_with(A_CB), "{back}");
+    let q = query_of(&back);
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str(), q["iss"].as_str()),
+        ("temporarily_unavailable", "st-1", ORIGIN)
+    );
+    // Sessions unreadable too: a silent request still gets its answer at the portal.
+    breaker.execute_batch("DROP TABLE sessions").unwrap();
+    let q = op.silent_at_a(&cookie).await;
+    assert_eq!(q["error"], "temporarily_unavailable");
+}
+
 /// A logout the store cannot carry out is a 503 the person may retry, not a 400 that
 /// blames the request; and the session is not said to be over.
 #[tokio::test]

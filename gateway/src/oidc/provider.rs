@@ -126,11 +126,6 @@ fn oauth(status: u16, error: &'static str, description: &'static str) -> OAuthEr
     }
 }
 
-const UNAVAILABLE: Authorize = Authorize::Page {
-    status: 503,
-    message: "the service is unavailable; try again in a moment",
-};
-
 /// The provider.
 pub struct Provider {
     issuer: String,
@@ -329,6 +324,40 @@ impl Provider {
         Authorize::Redirect(url.into())
     }
 
+    /// `error` for `req`, sent back to its portal with its `state`.
+    fn back_with_error(
+        &self,
+        req: &AuthorizationRequest,
+        error: &str,
+        description: &str,
+    ) -> Authorize {
+        self.back_to(
+            &req.redirect_uri,
+            &[
+                ("error", Some(error)),
+                ("error_description", Some(description)),
+                ("state", req.state.as_deref()),
+            ],
+        )
+    }
+
+    /// What a request whose portal and redirect URI are known good gets when the store
+    /// (or the random source) fails: `temporarily_unavailable` at the portal (RFC 6749
+    /// §4.1.2.1), which can say so or retry — and which a silent request (`prompt=none`)
+    /// must get an answer from, never a page.
+    fn unavailable(&self, req: &AuthorizationRequest) -> Authorize {
+        self.back_with_error(
+            req,
+            "temporarily_unavailable",
+            "the service is unavailable; try again in a moment",
+        )
+    }
+
+    /// `login_required` (OpenID Connect Core §3.1.2.6).
+    fn login_required(&self, req: &AuthorizationRequest) -> Authorize {
+        self.back_with_error(req, "login_required", "the person must log in")
+    }
+
     fn refused(&self, e: RequestError) -> Authorize {
         match e {
             RequestError::Page(message) => Authorize::Page {
@@ -387,32 +416,22 @@ impl Provider {
             Err(refused) => return refused,
         };
         let Ok(login) = self.browser_login(session).await else {
-            return UNAVAILABLE;
+            return self.unavailable(&req);
         };
         let now = self.now();
         let satisfies = |l: &SessionLogin| self.fresh_enough(&params, &req, l, now);
-        let login_required = || {
-            self.back_to(
-                &req.redirect_uri,
-                &[
-                    ("error", Some("login_required")),
-                    ("error_description", Some("the person must log in")),
-                    ("state", req.state.as_deref()),
-                ],
-            )
-        };
         let (login, session) = match (login, session) {
             (Some(l), Some(s)) if satisfies(&l) => (l, s),
-            _ if req.prompt.none => return login_required(),
+            _ if req.prompt.none => return self.login_required(&req),
             _ => return Authorize::Login(self.login_path(query, &req, now)),
         };
         // OpenID Connect Core §3.1.2.2: a silent request that names whom it expects (an
         // ID token this portal was given) is answered for that person only.
         if req.prompt.none && !self.hint_names(&params, &req.client_id, &login.account.id) {
-            return login_required();
+            return self.login_required(&req);
         }
         let Ok(consents) = self.gateway.store().consents(&login.account.id).await else {
-            return UNAVAILABLE;
+            return self.unavailable(&req);
         };
         let covered = consents
             .iter()
@@ -422,14 +441,7 @@ impl Provider {
             return self.issue_code(&req, &login, session).await;
         }
         if req.prompt.none {
-            return self.back_to(
-                &req.redirect_uri,
-                &[
-                    ("error", Some("consent_required")),
-                    ("error_description", Some("the person has not consented")),
-                    ("state", req.state.as_deref()),
-                ],
-            );
+            return self.back_with_error(&req, "consent_required", "the person has not consented");
         }
         let portal = self
             .clients
@@ -540,7 +552,7 @@ impl Provider {
         session: &str,
     ) -> Authorize {
         let Ok(code) = self.gateway.random(32, &URL_SAFE_NO_PAD) else {
-            return UNAVAILABLE;
+            return self.unavailable(req);
         };
         // Noted first: a portal that may have a code is one this session's logout tells.
         // (If storing the code then fails, the portal is told of a logout it did not
@@ -552,13 +564,15 @@ impl Provider {
             .await
         {
             Ok(true) => {}
+            // A silent request gets its answer at the portal, never a page.
+            Ok(false) if req.prompt.none => return self.login_required(req),
             Ok(false) => {
                 return Authorize::Page {
                     status: 400,
                     message: "this sign-in has ended; start again from the portal",
                 };
             }
-            Err(_) => return UNAVAILABLE,
+            Err(_) => return self.unavailable(req),
         }
         let grant = Grant {
             client_id: req.client_id.clone(),
@@ -578,7 +592,7 @@ impl Provider {
             .await
             .is_err()
         {
-            return UNAVAILABLE;
+            return self.unavailable(req);
         }
         self.back_to(
             &req.redirect_uri,
@@ -613,7 +627,7 @@ impl Provider {
         let login = match self.browser_login(Some(session)).await {
             Ok(Some(l)) => l,
             Ok(None) => return expired,
-            Err(()) => return UNAVAILABLE,
+            Err(()) => return self.unavailable(&req),
         };
         match form.get("decision") {
             // The consent screen was shown for a fresh enough login; an allow must be
@@ -636,18 +650,11 @@ impl Provider {
                     .await
                     .is_err()
                 {
-                    return UNAVAILABLE;
+                    return self.unavailable(&req);
                 }
                 self.issue_code(&req, &login, session).await
             }
-            Some("deny") => self.back_to(
-                &req.redirect_uri,
-                &[
-                    ("error", Some("access_denied")),
-                    ("error_description", Some("the person declined")),
-                    ("state", req.state.as_deref()),
-                ],
-            ),
+            Some("deny") => self.back_with_error(&req, "access_denied", "the person declined"),
             _ => expired,
         }
     }
