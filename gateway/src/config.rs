@@ -454,7 +454,8 @@ pub struct LimitsConfig {
     pub rate_burst: u32,
     /// Requests doing work at once, over all routes; more wait up to `queue_wait_ms`.
     pub max_concurrent_requests: usize,
-    /// Signing-SIM long polls waiting at once.
+    /// Signing-SIM requests waiting on the operator at once: long polls, and starts
+    /// while the operator takes the push.
     pub max_concurrent_polls: usize,
     /// How long a request waits for its turn before `503 OVERLOADED`, milliseconds.
     pub queue_wait_ms: u64,

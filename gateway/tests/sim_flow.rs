@@ -704,3 +704,68 @@ async fn a_panic_while_pushing_is_answered_without_its_message() {
     assert_eq!(refused.code, ErrorCode::StorageUnavailable);
     assert!(!refused.detail.contains("secret-x"), "{}", refused.detail);
 }
+
+/// An operator that never answers a push (a slow or black-holed MSSP).
+struct Unanswering;
+
+#[async_trait]
+impl Mssp for Unanswering {
+    async fn request_signature(
+        &self,
+        _: &MssRequest,
+    ) -> Result<Result<String, SimResult>, MssError> {
+        std::future::pending().await
+    }
+
+    async fn status(&self, _: &str, _: Duration) -> Result<MssStatus, MssError> {
+        std::future::pending().await
+    }
+}
+
+/// SIM starts wait on the operator in the pool of requests that wait on it, not in the
+/// one token registrations and logins work in: with the operator taking no push, starts
+/// that fill their pool leave a challenge to be had at once, and the next start is the
+/// one refused `OVERLOADED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_a_slow_operator_holds_up_cannot_starve_token_registrations() {
+    let w = world().await;
+    let sim = Arc::new(SimService::new(
+        w.gateway.clone(),
+        Arc::new(Unanswering),
+        settings(),
+    ));
+    let mut limits = crate::common::generous_limits();
+    limits.max_concurrent_requests = 2;
+    limits.max_concurrent_polls = 2;
+    limits.queue_wait = Duration::from_millis(300);
+    let app = w.app_with_sim(sim, limits);
+    let start = |phone: &'static str| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            crate::common::call(
+                &app,
+                "/v1/registrations/sim",
+                serde_json::json!({ "phone": phone }),
+            )
+            .await
+        })
+    };
+    let held = [start("0912000001"), start("0912000002")];
+    // Both are waiting on the operator, each holding its place.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(held.iter().all(|h| !h.is_finished()));
+    for _ in 0..2 {
+        let (status, body) = crate::common::call(
+            &app,
+            "/v1/challenges",
+            serde_json::json!({ "purpose": "register" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = start("0912000003").await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (503, Some("OVERLOADED"))
+    );
+}

@@ -68,7 +68,8 @@ pub struct HttpLimits {
     pub body: kyso_edge::BodyLimits,
     /// Requests doing work at once, over every route that does work.
     pub max_concurrent_requests: usize,
-    /// Long polls waiting at once (they mostly wait, so they have a pool of their own).
+    /// Signing-SIM requests waiting on the operator at once (long polls, starts while the
+    /// operator takes the push): they mostly wait, so they have a pool of their own.
     pub max_concurrent_polls: usize,
     /// How long a request waits for its turn before `503 OVERLOADED`.
     pub queue_wait: std::time::Duration,
@@ -86,8 +87,10 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
     let work = ConcurrencyGate::new(limits.max_concurrent_requests, limits.queue_wait, refuse());
     let polling = ConcurrencyGate::new(limits.max_concurrent_polls, limits.queue_wait, refuse());
     // Requests that do work share one bounded pool (one semaphore for every route, not one
-    // per route); long polls, which mostly wait, have a pool of their own, so they cannot
-    // starve the rest; health checks are in neither. A pool is the innermost layer of
+    // per route); those that mostly wait on the signing-SIM operator — long polls, and
+    // starts, which wait for the operator to take the push (up to its HTTP timeout) —
+    // have a pool of their own, so a slow operator cannot starve token registrations and
+    // logins; health checks are in neither. A pool is the innermost layer of
     // its routes: a client over its rate limit is refused (429) at once, before it
     // waits for a place, and never takes one.
     let in_pool =
@@ -101,7 +104,7 @@ pub fn router(state: AppState, limiters: &Limiters, limits: &HttpLimits) -> Rout
             post(routes::start_sim_registration),
         )
         .route("/v1/sessions/sim", post(routes::start_sim_login))
-        .route_layer(in_pool(&work))
+        .route_layer(in_pool(&polling))
         .route_layer(per_client(&limiters.sim_starts));
     let limited = Router::new()
         .route("/v1/challenges", post(routes::create_challenge))

@@ -183,18 +183,26 @@ impl World {
         self.router_with(per_minute, burst, generous_limits(), Some(oidc))
     }
 
-    fn router_with(
+    /// The real router serving `sim` as its signing-SIM flow, with these limits.
+    pub fn app_with_sim(
         &self,
-        per_minute: u32,
-        burst: u32,
+        sim: Arc<kyso_gateway::sim::SimService>,
         limits: HttpLimits,
-        oidc: Option<Arc<kyso_gateway::oidc::Provider>>,
     ) -> axum::Router {
-        let limiters = Limiters {
+        let mut state = self.state(None);
+        state.sim = Some(sim);
+        router(state, &self.limiters(6000, 1000), &limits)
+    }
+
+    fn limiters(&self, per_minute: u32, burst: u32) -> Limiters {
+        Limiters {
             requests: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
             sim_starts: Arc::new(RateLimiter::new(per_minute, burst, self.clock.clone())),
-        };
-        let state = AppState {
+        }
+    }
+
+    fn state(&self, oidc: Option<Arc<kyso_gateway::oidc::Provider>>) -> AppState {
+        AppState {
             gateway: self.gateway.clone(),
             sim: None,
             page: std::sync::Arc::new(kyso_gateway::http::page::PageSettings {
@@ -204,8 +212,17 @@ impl World {
             }),
             metrics: None,
             oidc,
-        };
-        router(state, &limiters, &limits)
+        }
+    }
+
+    fn router_with(
+        &self,
+        per_minute: u32,
+        burst: u32,
+        limits: HttpLimits,
+        oidc: Option<Arc<kyso_gateway::oidc::Provider>>,
+    ) -> axum::Router {
+        router(self.state(oidc), &self.limiters(per_minute, burst), &limits)
     }
 }
 
