@@ -1,6 +1,6 @@
 //! `kyso-gateway serve`: the running service, from start-up to graceful shutdown.
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::LimitsConfig;
 use crate::config::{Config, UnavailableMode};
 use crate::domain::network::{ProxyNet, block_key, client_key};
@@ -54,11 +54,11 @@ fn connection_shares(limits: &LimitsConfig, proxies: Vec<ProxyNet>) -> Vec<Share
 
 /// Keeps cached CRLs current: every minute, downloads again those that expire within
 /// the refresh margin, so registrations do not wait on a CRL download.
-async fn refresh_crls(checker: Arc<OcspCrlChecker>) {
+async fn refresh_crls(checker: Arc<OcspCrlChecker>, clock: Arc<dyn Clock>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let renewed = checker.refresh_crls(time::OffsetDateTime::now_utc()).await;
+        let renewed = checker.refresh_crls(clock.now()).await;
         if renewed > 0 {
             tracing::info!(renewed, "CRLs refreshed");
         }
@@ -68,6 +68,8 @@ async fn refresh_crls(checker: Arc<OcspCrlChecker>) {
 /// Runs the gateway until SIGINT/SIGTERM. Prints `kyso-gateway listening on http://ADDR`
 /// on stdout once it accepts connections.
 pub async fn serve(config: Config) -> Result<(), StartupError> {
+    // One clock for every decision of the running service.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let checker = ocsp_crl_checker(&config)?;
     let revocation: Arc<dyn RevocationChecker> = match &checker {
         Some(c) => c.clone(),
@@ -84,7 +86,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
                 "policy.revocation_unavailable = \"soft-fail\": a certificate whose status cannot be checked is accepted"
             );
         }
-        tokio::spawn(refresh_crls(checker));
+        tokio::spawn(refresh_crls(checker, clock.clone()));
     }
     let policy = policy_with(&config, revocation, None)?;
     let store = open_store(&config).await?;
@@ -99,7 +101,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let gateway = Arc::new(Gateway::new(
         store.clone(),
         Arc::new(policy),
-        Arc::new(SystemClock),
+        clock.clone(),
         Arc::new(SystemEntropy),
         settings,
     ));
@@ -136,7 +138,6 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
                 .map_err(StartupError::Oidc)?,
         )),
     };
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     let limiters = Limiters {
         requests: Arc::new(match limits.ipv6_network_share {
             0 => RateLimiter::new(limits.rate_per_minute, limits.rate_burst, clock.clone()),

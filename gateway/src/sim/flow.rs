@@ -274,7 +274,7 @@ impl SimService {
             .sim_starts_since(&msisdn, &requester, now - self.settings.per_number_window)
             .await
             .map_err(store_failed)?;
-        // Counted per network, so strangers elsewhere cannot use up the owner's starts;
+        // Counted per network, so strangers on one network cannot use up the owner's starts;
         // and in all, so the phone is not flooded from many networks.
         if started.from_requester >= u64::from(self.settings.starts_per_number)
             || started.all >= u64::from(self.settings.starts_per_number_total)
