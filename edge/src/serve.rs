@@ -81,7 +81,7 @@ impl Holdings {
         let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if groups
             .iter()
-            .any(|(group, max)| open.get(group).is_some_and(|held| held >= max))
+            .any(|(group, max)| open.get(group).copied().unwrap_or(0) >= *max)
         {
             return None;
         }

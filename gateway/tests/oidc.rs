@@ -1558,6 +1558,15 @@ async fn logout_without_a_hint_for_this_person_asks_first() {
 #[tokio::test]
 async fn a_request_too_long_to_carry_through_a_form_is_refused_or_ignored_not_looped() {
     let op = op().await;
+    // Under the cap as sent, but not once it comes back from the login page with its
+    // marker: refused before the person signs in, not after.
+    let (status, headers, _) = op
+        .get(&portal_a(&[("ui_locales", &"a".repeat(8000))]), None)
+        .await;
+    assert_eq!(status, 303);
+    let back = location(&headers);
+    assert!(back.starts_with(A_CB), "{back}");
+    assert_eq!(query_of(&back)["error"], "invalid_request");
     let (cookie, _) = op.signed_in_to_a(true).await;
     let long = "a".repeat(8150);
     let (status, headers, _) = op

@@ -769,3 +769,72 @@ async fn starts_a_slow_operator_holds_up_cannot_starve_token_registrations() {
         (503, Some("OVERLOADED"))
     );
 }
+
+/// An operator whose pushes wait until the test lets them through.
+struct GatedPush {
+    entered: tokio::sync::Notify,
+    open: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl Mssp for GatedPush {
+    async fn request_signature(
+        &self,
+        _: &MssRequest,
+    ) -> Result<Result<String, SimResult>, MssError> {
+        self.entered.notify_one();
+        self.open.acquire().await.unwrap().forget();
+        Ok(Ok("mssp-1".into()))
+    }
+
+    async fn status(&self, _: &str, wait: Duration) -> Result<MssStatus, MssError> {
+        tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+        Ok(MssStatus::Outstanding)
+    }
+}
+
+/// A session started on an instance that is already stopping stays held by it while its
+/// request is pushed — another instance that took it then would find nothing to poll —
+/// and is handed on once the push is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_started_while_its_instance_stops_is_handed_on_after_its_push() {
+    let w = world().await;
+    let operator = Arc::new(GatedPush {
+        entered: tokio::sync::Notify::new(),
+        open: tokio::sync::Semaphore::new(0),
+    });
+    let stopping = Arc::new(SimService::new(
+        w.gateway.clone(),
+        operator.clone(),
+        settings(),
+    ));
+    let other = Arc::new(SimService::new(
+        w.gateway.clone(),
+        operator.clone(),
+        settings(),
+    ));
+    stopping.release().await;
+    let started = tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            stopping
+                .start(Purpose::Register, "0912000001", None, HERE)
+                .await
+        }
+    });
+    operator.entered.notified().await;
+    assert_eq!(other.claim().await.unwrap(), 0, "taken while being pushed");
+    operator.open.add_permits(1);
+    started.await.unwrap().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if other.claim().await.unwrap() == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never handed on after its push"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

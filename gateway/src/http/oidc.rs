@@ -6,7 +6,10 @@
 //! that is what every relying-party library reads; the authorization endpoint either
 //! redirects to the portal or shows the person a page. Those answers are marked
 //! [`OwnFormat`], so the layer that turns bare refusals into problem documents leaves
-//! them alone (and still catches the framework's own: a wrong method, an unknown path).
+//! them alone; what the framework and the edge refuse before these handlers run (a wrong
+//! method, a body over the limit, a full pool) becomes a problem document there, and on
+//! the token and userinfo paths is then rewritten into OAuth's JSON too
+//! ([`super::oauth_refusals`]).
 //! `POST /oidc/session`, which the page calls, is an API call and answers problem
 //! documents.
 //!

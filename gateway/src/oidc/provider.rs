@@ -6,7 +6,7 @@
 use super::claims::{self, ACR_IAL3, SCOPES, amr, claims_of_scope};
 use super::client::{Audience, Clients, Credentials};
 use super::jose::{self, KeySet, SigningKey, b64url};
-use super::request::{AuthorizationRequest, Params, RequestError, is_pkce_text};
+use super::request::{AuthorizationRequest, MAX_PARAMETER, Params, RequestError, is_pkce_text};
 use crate::config::oidc::{ClientConfig, OidcConfig};
 use crate::domain::account::bearer_hash as token_hash;
 use crate::domain::oidc::{Consent, Grant, Redeemed};
@@ -423,7 +423,7 @@ impl Provider {
         let (login, session) = match (login, session) {
             (Some(l), Some(s)) if satisfies(&l) => (l, s),
             _ if req.prompt.none => return self.login_required(&req),
-            _ => return Authorize::Login(self.login_path(query, &req, now)),
+            _ => return self.login_path(query, &req, now),
         };
         // OpenID Connect Core §3.1.2.2: a silent request that names whom it expects (an
         // ID token this portal was given) is answered for that person only.
@@ -521,7 +521,13 @@ impl Provider {
     /// Where kyso's page logs the person in and then returns to this request. The return
     /// carries the time the new proof must be younger than, MAC'd and bound to the
     /// request; the page's language is the first of `ui_locales` it speaks (`vi`, `en`).
-    fn login_path(&self, query: &str, req: &AuthorizationRequest, now: OffsetDateTime) -> String {
+    /// A request too long to come back is sent back to its portal as `invalid_request`.
+    fn login_path(
+        &self,
+        query: &str,
+        req: &AuthorizationRequest,
+        now: OffsetDateTime,
+    ) -> Authorize {
         let mut back = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             if k != LOGIN_AFTER {
@@ -531,7 +537,14 @@ impl Provider {
         let at = now.unix_timestamp().to_string();
         let mac = self.mac(LOGIN_AFTER, &Self::marker_input(&at, req));
         back.append_pair(LOGIN_AFTER, &format!("{at}.{mac}"));
-        let target = format!("{}?{}", paths::AUTHORIZE, back.finish());
+        let back = back.finish();
+        // The request comes back with the marker, written out again (which may escape
+        // what the portal sent bare): past the length the consent form carries, refused
+        // now rather than after the person has signed in.
+        if back.len() > MAX_PARAMETER {
+            return self.back_with_error(req, "invalid_request", "the request is too long");
+        }
+        let target = format!("{}?{back}", paths::AUTHORIZE);
         let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
         let lang = req
             .ui_locales
@@ -541,7 +554,7 @@ impl Provider {
             .find(|l| l == "vi" || l == "en")
             .map(|l| format!("&lang={l}"))
             .unwrap_or_default();
-        format!("/?continue={encoded}{lang}#/login")
+        Authorize::Login(format!("/?continue={encoded}{lang}#/login"))
     }
 
     /// Stores a grant for `req` and `login` and sends the code back.
@@ -635,7 +648,7 @@ impl Provider {
             // again, and back to this request — not to a dead end. (A deny needs no
             // proof.)
             Some("allow") if !self.fresh_enough(&params, &req, &login, self.now()) => {
-                Authorize::Login(self.login_path(query, &req, self.now()))
+                self.login_path(query, &req, self.now())
             }
             Some("allow") => {
                 let consent = Consent {

@@ -337,9 +337,19 @@ impl SimService {
                 tracing::info!(session = %tag(&session.id), number = %masked(&session.msisdn), purpose = purpose.as_str(), "SIM session started");
                 // Held from the start, so that no other instance takes it over while it is
                 // pushed, nor before its poller's first renewal: a hold outlasts any push.
-                // A hold that cannot be taken leaves it to this instance for the push grace.
-                let mut held_until = now;
-                this.hold(&session, &mut held_until).await;
+                // Taken even while this instance stops (unlike a renewal, see `hold`): a
+                // session let go before its push would be claimed by an instance that
+                // cannot poll it yet; its poller hands it on once the push is done.
+                let held_until = now + this.settings.hold;
+                if let Err(e) = this
+                    .gateway
+                    .store()
+                    .hold_sim_session(&session.id, &this.poller, held_until)
+                    .await
+                {
+                    // Then never held: left to this instance for the push grace.
+                    tracing::warn!(session = %tag(&session.id), error = %e, "could not hold a new SIM session");
+                }
                 this.push(session, held_until).await;
                 Ok::<_, Rejection>(())
             }
@@ -529,9 +539,9 @@ impl SimService {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Takes this instance's hold on `session`, or renews it once a third of it is gone
-    /// (`held_until` in the past takes it at once); `false` when the session is no longer
-    /// this instance's to poll (complete, taken over, or the instance is stopping).
+    /// Renews this instance's hold on `session` once a third of it is gone; `false` when
+    /// the session is no longer this instance's to poll (complete, taken over, or the
+    /// instance is stopping).
     async fn hold(&self, session: &SimSession, held_until: &mut OffsetDateTime) -> bool {
         if self.is_stopping() {
             // A poller the stop's own release did not see yet (just claimed or pushed).
