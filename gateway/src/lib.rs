@@ -12,7 +12,8 @@
 //! - [`http`]: the axum layer: API types, routes, problem documents, messages, limits.
 //! - [`config`]: the configuration as data and its validation; [`startup`]: turns it into
 //!   running parts; [`server`]: serves them until shutdown.
-//! - [`readiness`]: `/readyz`'s check, shared by its askers.
+//! - [`readiness`]: `/readyz`'s check, shared by its askers; [`offload`]: verifications
+//!   strangers can make long, run beside the request threads.
 //! - [`clock`], [`entropy`]: time and randomness as parameters;
 //!   [`http_client`]: size-limited reads of other services' answers.
 
@@ -23,6 +24,7 @@ pub mod entropy;
 pub mod http;
 pub mod http_client;
 pub mod metrics;
+pub mod offload;
 pub mod oidc;
 pub mod readiness;
 pub mod revocation;

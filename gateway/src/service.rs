@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::entropy::{Entropy, random_b64};
 use crate::metrics;
+use crate::offload::off_the_request_threads;
 use crate::store::records::evidence_json;
 use crate::store::{CreateAccountError, Store, StoreError};
 use base64::Engine;
@@ -36,6 +37,32 @@ pub struct Settings {
     pub ticket_ttl: Duration,
     /// How long a login session lives.
     pub session_ttl: Duration,
+}
+
+/// A token verified against its challenge's origin and nonce at `now`, with the
+/// identity and certificate facts read from it; owned, so that it can run on another
+/// thread.
+async fn verify_token(
+    policy: Arc<CertificatePolicy>,
+    token: AuthToken,
+    extra: Vec<Vec<u8>>,
+    origin: String,
+    nonce: String,
+    now: time::OffsetDateTime,
+) -> Result<(VerifiedToken, (Subject, CertificateFacts)), Rejection> {
+    verify_auth_token_reading(
+        &policy,
+        &token,
+        &extra,
+        &origin,
+        &nonce,
+        now,
+        |cert, der| {
+            let subject = extract_subject(cert, now.year())?;
+            Ok((subject, CertificateFacts::of(cert, der)))
+        },
+    )
+    .await
 }
 
 /// At most this many intermediates may travel with a token.
@@ -258,7 +285,21 @@ impl Gateway {
             metrics::store("add_aliases", self.store.add_aliases(&account.id, &proven))
                 .await
                 .map_err(store_failed)?;
-            Ok(account)
+            // Its key must now open this very account. It does not when the account holds
+            // another CCCD already (an earlier certificate with the same, reused, CMND):
+            // then this certificate proves another person (the store keeps one CCCD an
+            // account, so concurrent logins cannot race past this).
+            match find(vec![subject.identifier.clone()]).await? {
+                Some(opened) if opened.id == account.id => Ok(account),
+                _ => Err(Rejection::new(
+                    ErrorCode::InvalidIdentifier,
+                    format!(
+                        "the account that holds this certificate's other identifiers holds \
+                         another {}; the account is not opened",
+                        subject.identifier.kind.as_str()
+                    ),
+                )),
+            }
         } else {
             Err(Rejection::new(
                 ErrorCode::InvalidIdentifier,
@@ -366,19 +407,21 @@ impl Gateway {
                 "the challenge expired; ask for a new one",
             ));
         }
-        let (token, (subject, facts)) = verify_auth_token_reading(
-            &self.policy,
-            token,
-            extra,
-            &challenge.origin,
-            &challenge.nonce,
+        let verification = verify_token(
+            self.policy.clone(),
+            token.clone(),
+            extra.to_vec(),
+            challenge.origin.clone(),
+            challenge.nonce.clone(),
             now,
-            |cert, der| {
-                let subject = extract_subject(cert, now.year())?;
-                Ok((subject, CertificateFacts::of(cert, der)))
-            },
-        )
-        .await?;
+        );
+        // Intermediates that travelled make path building a search a stranger can make
+        // long: off the request threads ([`crate::offload`]).
+        let (token, (subject, facts)) = if extra.is_empty() {
+            verification.await?
+        } else {
+            off_the_request_threads(verification).await??
+        };
         Ok(Proof {
             challenge,
             token,

@@ -223,6 +223,38 @@ async fn an_account_keyed_by_a_cmnd_opens_with_the_persons_cccd_certificate_and_
     );
 }
 
+/// A CMND-keyed account learns one CCCD; a certificate that carries the same (reused)
+/// CMND with another CCCD proves another person, and does not open it.
+#[tokio::test]
+async fn a_cmnd_account_that_learnt_a_cccd_is_not_opened_by_another_cccd_with_that_cmnd() {
+    let w = world().await;
+    let account = w.register("citizen-cmnd-legacy").await.unwrap();
+    // An earlier login, with a certificate carrying CMND 025123456 and this CCCD, taught
+    // the account its CCCD.
+    let first = Identifier {
+        kind: IdentifierKind::Cccd,
+        value: "001099000123".into(),
+    };
+    w.store
+        .add_aliases(&account, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.login("citizen-cmnd-cccd").await.unwrap_err(),
+        ErrorCode::InvalidIdentifier
+    );
+    let other = [Identifier {
+        kind: IdentifierKind::Cccd,
+        value: "079195001234".into(),
+    }];
+    assert_eq!(w.store.find_account(&other).await.unwrap(), None);
+    // The CMND-only certificate still opens it.
+    assert_eq!(
+        w.login("citizen-cmnd-legacy").await.unwrap().account.id,
+        account
+    );
+}
+
 #[tokio::test]
 async fn the_legacy_cmnd_first_then_the_cccd_certificate_is_refused() {
     let w = world().await;
@@ -433,4 +465,70 @@ async fn login_works_for_every_chain_registration_accepts() {
         session["account"]["subject"]["identifier"]["value"],
         "001090012345"
     );
+}
+
+/// A revocation checker that blocks its thread until another task of the test's
+/// one-thread runtime tells it to go on: were the verification run on that thread, the
+/// task could never run, and the check would give up.
+#[derive(Debug)]
+struct WaitsForAnotherTask {
+    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+#[async_trait::async_trait]
+impl kyso_verify::policy::RevocationChecker for WaitsForAnotherTask {
+    async fn check(
+        &self,
+        _: &kyso_verify::policy::ValidatedPath,
+    ) -> Result<(), kyso_verify::error::Rejection> {
+        if let Some(entered) = self.entered.lock().unwrap().take() {
+            let _ = entered.send(());
+        }
+        match self
+            .go
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(20))
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(kyso_verify::error::Rejection::new(
+                ErrorCode::RevocationUnavailable,
+                "the verification held up the request thread",
+            )),
+        }
+    }
+
+    fn is_checking(&self) -> bool {
+        true
+    }
+}
+
+/// Intermediates that travel with a token make path building a search a stranger can
+/// make long, so such a verification runs beside the request threads: on a one-thread
+/// runtime, another task runs while it is under way.
+#[tokio::test]
+async fn a_token_with_travelled_intermediates_is_verified_beside_the_request_thread() {
+    let pki = crate::common::Pki::generate();
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let checker = WaitsForAnotherTask {
+        entered: std::sync::Mutex::new(Some(entered)),
+        go: std::sync::Mutex::new(go_rx),
+    };
+    let policy = pki.policy_with(std::sync::Arc::new(checker));
+    let w = crate::common::world_over(pki, policy).await;
+    let intermediate = crate::common::pem_der(&w.pki.path(&w.pki.manifest.intermediates[0]));
+    let c = w.gateway.create_challenge(Purpose::Register).await.unwrap();
+    let token = w.pki.token("citizen-cccd", &c.origin, &c.nonce);
+    let teller = tokio::spawn(async move {
+        entered_rx.await.unwrap();
+        go.send(()).unwrap();
+    });
+    let preview = w
+        .gateway
+        .register_token(&c.id, &token, &[intermediate], None)
+        .await;
+    assert!(preview.is_ok(), "{preview:?}");
+    teller.await.unwrap();
 }

@@ -471,7 +471,14 @@ pub async fn aliases_a_login_proves_are_added_unless_another_account_holds_them(
         .add_aliases(&a.id, std::slice::from_ref(&passport))
         .await
         .unwrap();
-    assert_eq!(found(passport).await, Some(a.id));
+    assert_eq!(found(passport).await, Some(a.id.clone()));
+    // A second CCCD is another person's: not recorded, whoever asks.
+    let second = ident(IdentifierKind::Cccd, "048201000999");
+    store
+        .add_aliases(&a.id, std::slice::from_ref(&second))
+        .await
+        .unwrap();
+    assert_eq!(found(second).await, None, "an account holds one CCCD");
 }
 
 pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend) {

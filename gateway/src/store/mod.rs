@@ -207,8 +207,9 @@ pub trait AccountStore: Send + Sync {
     /// no session.
     async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Records `identifiers` as aliases of account `account_id`, each one no account holds
-    /// yet: a login proved they belong to its holder, so a later registration with them
-    /// finds the account (design §5). Durable when it returns.
+    /// yet and that would not be the account's second CCCD (a second is another
+    /// person's): a login proved they belong to its holder, so a later registration with
+    /// them finds the account (design §5). Durable when it returns.
     async fn add_aliases(
         &self,
         account_id: &str,

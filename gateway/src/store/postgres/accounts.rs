@@ -303,9 +303,11 @@ impl AccountStore for PostgresStore {
         let values: Vec<String> = identifiers.iter().map(|i| i.value.clone()).collect();
         self.write(|| {
             self.sql(
+                // Skipped when another account holds it, or when it would be this
+                // account's second CCCD (`0008_one_cccd_per_account.sql`).
                 "INSERT INTO identifiers (kind, value, account_id, is_key) \
                  SELECT kind, value, $3, false FROM unnest($1::text[], $2::text[]) AS t(kind, value) \
-                 ON CONFLICT (kind, value) DO NOTHING",
+                 ON CONFLICT DO NOTHING",
             )
             .bind(kinds.clone())
             .bind(values.clone())

@@ -275,9 +275,11 @@ impl AccountStore for SqliteStore {
         let (account_id, identifiers) = (account_id.to_owned(), identifiers.to_vec());
         self.writer
             .write(Durability::PowerLoss, move |conn| {
+                // Skipped when another account holds it, or when it would be this
+                // account's second CCCD (`0012_one_cccd_per_account.sql`).
                 let mut insert = conn.prepare_cached(
-                    "INSERT INTO identifiers (kind, value, account_id, is_key) \
-                     VALUES (?1, ?2, ?3, 0) ON CONFLICT (kind, value) DO NOTHING",
+                    "INSERT OR IGNORE INTO identifiers (kind, value, account_id, is_key) \
+                     VALUES (?1, ?2, ?3, 0)",
                 )?;
                 for id in &identifiers {
                     insert.execute((id.kind.as_str(), &id.value, &account_id))?;
