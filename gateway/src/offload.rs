@@ -3,9 +3,10 @@
 //! Building a certificate path is a search: intermediates that travel with a token (or
 //! come back from the signing-SIM operator) can be forged so that many candidate paths
 //! share names, each costing signature checks under the trust anchor's key until
-//! rustls-webpki's budget of 100 runs out — measured at 4.4 ms against 0.1 ms for the
-//! same refused token with none (four forged self-issued intermediates under an
-//! RSA-4096 root, docs/performance.md). Done on a request thread, that would hold up
+//! rustls-webpki's budget of 100 runs out: about 5 ms against 0.1 ms for the same
+//! forged leaf with none (four forged self-issued intermediates under an RSA-4096 root;
+//! `cargo bench -p kyso-tests --bench forged_paths`, docs/performance.md). Done on a
+//! request thread, that would hold up
 //! every other request queued on it; so a verification with travelled intermediates runs
 //! on tokio's blocking pool instead, its awaits (revocation lookups) driven through the
 //! runtime's handle. One without them — every ordinary registration, whose intermediates
