@@ -1576,6 +1576,48 @@ pub async fn sim_rows_naming(b: &impl Backend, text: &str) -> u64 {
     .unwrap()
 }
 
+/// On SQLite a SIM registration's ticket lives in memory: it goes there with the
+/// completion's own transaction, so while that completion waits for the writer (the
+/// browser knows the ticket's id — it is the session's) there is no ticket to confirm,
+/// and a completion that loses (the session already ended) leaves none behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sim_ticket_cannot_be_taken_before_its_completion_commits() {
+    let b = Sqlite::open().await;
+    let store = b.store();
+    store
+        .start_sim_session(&sim_session("sim-t", "+84912000007", T0), T0)
+        .await
+        .unwrap();
+    let t = ticket("sim-t", citizen("001090012345", &[]));
+    let path = b.url.trim_start_matches("sqlite://").to_owned();
+    let lock = rusqlite::Connection::open(&path).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let completing = tokio::spawn({
+        let (store, t) = (store.clone(), t.clone());
+        async move {
+            store
+                .complete_sim_session("sim-t", SimResult::Ok, None, Some(&t), T0)
+                .await
+        }
+    });
+    // Long enough for the completion to be queued at the writer, held up by the lock.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!completing.is_finished());
+    assert_eq!(store.get_ticket(&t.id).await.unwrap(), None);
+    lock.execute_batch("COMMIT").unwrap();
+    assert!(completing.await.unwrap().unwrap());
+    assert_eq!(store.get_ticket(&t.id).await.unwrap(), Some(t.clone()));
+    // A second completion loses, and takes nothing.
+    let again = ticket("sim-t", citizen("079195001234", &[]));
+    assert!(
+        !store
+            .complete_sim_session("sim-t", SimResult::Ok, None, Some(&again), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_ticket(&t.id).await.unwrap(), Some(t));
+}
+
 /// A file written before SIM sessions were stored by hash: the upgrade replaces the ids
 /// the browsers held (SQLite has no SHA-256 to hash them with) and drops the tickets the
 /// outcomes held; the rows stay, counted by the per-number limits, the outcome readable.

@@ -6,5 +6,5 @@
 -- past it. (A database where an account already holds two fails here; find them with
 -- SELECT account_id FROM identifiers WHERE kind = 'CCCD' GROUP BY account_id
 -- HAVING count(*) > 1.)
-CREATE UNIQUE INDEX identifiers_one_cccd_per_account ON identifiers (account_id)
+CREATE UNIQUE INDEX IF NOT EXISTS identifiers_one_cccd_per_account ON identifiers (account_id)
     WHERE kind = 'CCCD';

@@ -19,6 +19,8 @@ use crate::store::records::encode_outcome;
 use crate::store::rows::{sim_session_columns, sim_session_of, sim_session_values, ts};
 use crate::store::{SimStarts, SimStore, StartSimError, StoreError};
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 
 /// How many sessions a number started since a time: in all, and from one network.
@@ -79,14 +81,18 @@ impl SimStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let outcome = outcome.map(encode_outcome).transpose()?;
         let id = id.to_owned();
-        // The ticket is in the book before the session names it, so a reader who sees
-        // the result can confirm at once; nobody knows its id before. A completion that
-        // did not win (or did not commit) takes back its own ticket, never one a winning
-        // completion of the same session put there (the ticket's id is the session's).
-        let ours = match ticket {
-            Some(t) => self.tickets.put_new(t)?,
-            None => false,
-        };
+        // The ticket goes in the book in the same transaction as the completion, once the
+        // update won, so a reader who sees the result can confirm at once — and nobody
+        // (the browser knows the ticket's id: it is the session's) can confirm one whose
+        // completion then loses to the purge or an expiry. A completion that did not
+        // commit takes back its own ticket, never one a winning completion of the same
+        // session put there.
+        let tickets = self.tickets.clone();
+        let owned = ticket.cloned();
+        // Whether this completion put its ticket in the book (then, if the transaction does
+        // not commit, it takes it back).
+        let put = Arc::new(AtomicBool::new(false));
+        let put_here = put.clone();
         let completed = self
             .writer
             .write(Durability::Crash, move |conn| {
@@ -96,10 +102,15 @@ impl SimStore for SqliteStore {
                          completed_at = ?3 WHERE id = ?4 AND state = 'pending'",
                     )?
                     .execute((result.as_str(), outcome, ts(now), id))?;
+                if let (Some(t), 1) = (&owned, done) {
+                    put_here.store(tickets.put_new(t)?, Ordering::SeqCst);
+                }
                 Ok::<_, StoreError>(done == 1)
             })
             .await;
-        if let (Some(t), true, Ok(false) | Err(_)) = (ticket, ours, &completed) {
+        if let (Some(t), Err(_)) = (ticket, &completed)
+            && put.load(Ordering::SeqCst)
+        {
             self.tickets.take(&t.id);
         }
         completed
