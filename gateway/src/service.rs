@@ -282,15 +282,17 @@ impl Gateway {
                 .into_iter()
                 .filter(|i| !known.contains(i))
                 .collect();
-            metrics::store("add_aliases", self.store.add_aliases(&account.id, &proven))
-                .await
-                .map_err(store_failed)?;
+            let recorded =
+                metrics::store("add_aliases", self.store.add_aliases(&account.id, &proven))
+                    .await
+                    .map_err(store_failed)?;
             // Its key must now open this very account. It does not when the account holds
-            // another CCCD already (an earlier certificate with the same, reused, CMND):
-            // then this certificate proves another person (the store keeps one CCCD an
-            // account, so concurrent logins cannot race past this).
-            match find(vec![subject.identifier.clone()]).await? {
-                Some(opened) if opened.id == account.id => Ok(account),
+            // another CCCD already (an earlier certificate with the same, reused, CMND;
+            // the store then records none of this one's identifiers), nor when another
+            // account took the key meanwhile: this certificate proves another person.
+            let opened = find(vec![subject.identifier.clone()]).await?;
+            match opened {
+                Some(opened) if recorded && opened.id == account.id => Ok(account),
                 _ => Err(Rejection::new(
                     ErrorCode::InvalidIdentifier,
                     format!(

@@ -235,10 +235,12 @@ async fn a_cmnd_account_that_learnt_a_cccd_is_not_opened_by_another_cccd_with_th
         kind: IdentifierKind::Cccd,
         value: "001099000123".into(),
     };
-    w.store
-        .add_aliases(&account, std::slice::from_ref(&first))
-        .await
-        .unwrap();
+    assert!(
+        w.store
+            .add_aliases(&account, std::slice::from_ref(&first))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         w.login("citizen-cmnd-cccd").await.unwrap_err(),
         ErrorCode::InvalidIdentifier

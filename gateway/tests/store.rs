@@ -472,13 +472,17 @@ pub async fn aliases_a_login_proves_are_added_unless_another_account_holds_them(
         .await
         .unwrap();
     assert_eq!(found(passport).await, Some(a.id.clone()));
-    // A second CCCD is another person's: not recorded, whoever asks.
+    // A second CCCD is another person's: refused, with everything that came with it.
     let second = ident(IdentifierKind::Cccd, "048201000999");
-    store
-        .add_aliases(&a.id, std::slice::from_ref(&second))
-        .await
-        .unwrap();
+    let their_passport = ident(IdentifierKind::Passport, "C7654321");
+    assert!(
+        !store
+            .add_aliases(&a.id, &[second.clone(), their_passport.clone()])
+            .await
+            .unwrap()
+    );
     assert_eq!(found(second).await, None, "an account holds one CCCD");
+    assert_eq!(found(their_passport).await, None, "all or none");
 }
 
 pub async fn a_session_token_opens_its_account_until_it_expires(b: impl Backend) {

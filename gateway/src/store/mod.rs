@@ -207,14 +207,15 @@ pub trait AccountStore: Send + Sync {
     /// no session.
     async fn delete_session(&self, token_hash: &str) -> Result<Option<Vec<String>>, StoreError>;
     /// Records `identifiers` as aliases of account `account_id`, each one no account holds
-    /// yet and that would not be the account's second CCCD (a second is another
-    /// person's): a login proved they belong to its holder, so a later registration with
-    /// them finds the account (design §5). Durable when it returns.
+    /// yet: a login proved they belong to its holder, so a later registration with them
+    /// finds the account (design §5). All or none: `false`, and nothing recorded, when
+    /// one is a CCCD and the account holds another (a second CCCD is another person's).
+    /// Durable when it returns.
     async fn add_aliases(
         &self,
         account_id: &str,
         identifiers: &[Identifier],
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// The chain's head as the database records it, moved by every append; `None` when
     /// the record is gone.
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;

@@ -15,7 +15,7 @@ use crate::store::rows::{
 };
 use crate::store::{AccountStore, AuditHead, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
-use kyso_verify::identity::Identifier;
+use kyso_verify::identity::{Identifier, IdentifierKind};
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
@@ -298,23 +298,49 @@ impl AccountStore for PostgresStore {
         &self,
         account_id: &str,
         identifiers: &[Identifier],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let cccds: Vec<String> = identifiers
+            .iter()
+            .filter(|i| i.kind == IdentifierKind::Cccd)
+            .map(|i| i.value.clone())
+            .collect();
+        if !cccds.is_empty() {
+            let other = self
+                .read_one(|| {
+                    self.sql(
+                        "SELECT 1 FROM identifiers WHERE account_id = $1 AND kind = 'CCCD' \
+                         AND NOT (value = ANY($2::text[]))",
+                    )
+                    .bind(account_id.to_owned())
+                    .bind(cccds.clone())
+                })
+                .await?;
+            if other.is_some() {
+                return Ok(false);
+            }
+        }
         let kinds: Vec<String> = identifiers.iter().map(|i| i.kind.as_str().into()).collect();
         let values: Vec<String> = identifiers.iter().map(|i| i.value.clone()).collect();
-        self.write(|| {
-            self.sql(
-                // Skipped when another account holds it, or when it would be this
-                // account's second CCCD (`0008_one_cccd_per_account.sql`).
-                "INSERT INTO identifiers (kind, value, account_id, is_key) \
-                 SELECT kind, value, $3, false FROM unnest($1::text[], $2::text[]) AS t(kind, value) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(kinds.clone())
-            .bind(values.clone())
-            .bind(account_id.to_owned())
-        })
-        .await?;
-        Ok(())
+        let inserted = self
+            .write(|| {
+                // One statement: a second CCCD another login recorded since the look
+                // above breaks `0008_one_cccd_per_account.sql`'s index, and none of the
+                // rows is kept.
+                self.sql(
+                    "INSERT INTO identifiers (kind, value, account_id, is_key) \
+                     SELECT kind, value, $3, false FROM unnest($1::text[], $2::text[]) AS t(kind, value) \
+                     ON CONFLICT (kind, value) DO NOTHING",
+                )
+                .bind(kinds.clone())
+                .bind(values.clone())
+                .bind(account_id.to_owned())
+            })
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(StoreError::Database(e)) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {

@@ -15,7 +15,7 @@ use crate::store::rows::{
 };
 use crate::store::{AccountStore, AuditHead, AuditRow, CreateAccountError, StoreError};
 use async_trait::async_trait;
-use kyso_verify::identity::Identifier;
+use kyso_verify::identity::{Identifier, IdentifierKind};
 use rusqlite::Connection;
 use std::sync::LazyLock;
 use time::OffsetDateTime;
@@ -271,20 +271,32 @@ impl AccountStore for SqliteStore {
         &self,
         account_id: &str,
         identifiers: &[Identifier],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (account_id, identifiers) = (account_id.to_owned(), identifiers.to_vec());
         self.writer
             .write(Durability::PowerLoss, move |conn| {
-                // Skipped when another account holds it, or when it would be this
-                // account's second CCCD (`0012_one_cccd_per_account.sql`).
+                // One writer: nothing comes between this look and the inserts (and the
+                // index of `0012_one_cccd_per_account.sql` stands behind it).
+                let mut other_cccd = conn.prepare_cached(
+                    "SELECT 1 FROM identifiers WHERE account_id = ?1 AND kind = 'CCCD' \
+                     AND value <> ?2",
+                )?;
+                for id in identifiers
+                    .iter()
+                    .filter(|i| i.kind == IdentifierKind::Cccd)
+                {
+                    if other_cccd.exists((&account_id, &id.value))? {
+                        return Ok(false);
+                    }
+                }
                 let mut insert = conn.prepare_cached(
-                    "INSERT OR IGNORE INTO identifiers (kind, value, account_id, is_key) \
-                     VALUES (?1, ?2, ?3, 0)",
+                    "INSERT INTO identifiers (kind, value, account_id, is_key) \
+                     VALUES (?1, ?2, ?3, 0) ON CONFLICT (kind, value) DO NOTHING",
                 )?;
                 for id in &identifiers {
                     insert.execute((id.kind.as_str(), &id.value, &account_id))?;
                 }
-                Ok(())
+                Ok(true)
             })
             .await
     }
